@@ -102,6 +102,34 @@ expect '(integer) 0' dbsize
 info=$(redis-cli -p "$port" info | tr -d '\r')
 grep -q '^kvd_version:[0-9]' <<<"$info" || fail "INFO has no kvd_version: [$info]"
 grep -q '^keys:0$' <<<"$info" || fail "INFO does not report keys:0: [$info]"
+version=$(sed -n 's/^kvd_version://p' <<<"$info")
+
+# Version 2 and later: typed values and per-key hit counts.
+if [ "${version:-0}" -ge 2 ]; then
+  expect 'OK' sett n int 42
+  expect 'int' type n
+  expect 'OK' sett s string 42
+  expect 'string' type s
+  expect 'none' type nope
+  expect '(error) ERR value is not an integer or out of range' sett n int 4x2
+  expect "(error) ERR unknown value type 'float' (expected string or int)" sett n float 1
+  expect 'OK' set plain v
+  expect 'string' type plain
+  expect '(integer) 43' incr n
+  expect 'int' type n
+  expect '(integer) 0' hits n
+  expect '"43"' get n
+  expect '"43"' get n
+  expect '(integer) 2' hits n
+  expect '(integer) 0' hits nope
+  # Enough keys to make the table grow (and, from version 2, rehash
+  # incrementally while being read and written).
+  for i in $(seq 200); do printf 'SET k%d v%d\r\n' "$i" "$i"; done | redis-cli -p "$port" >/dev/null
+  expect '"v1"' get k1
+  expect '"v137"' get k137
+  expect '(integer) 203' dbsize
+  expect 'OK' flushall
+fi
 
 # ---- raw RESP: inline commands, pipelining, a request split across writes --
 exec 3<>"/dev/tcp/127.0.0.1/$port" || { fail "cannot connect"; }
