@@ -1,0 +1,112 @@
+/*
+ * mvedsua.h: the program-facing API of mvedsua.
+ *
+ * A program includes this header, marks where updates may take effect with
+ * mvedsua_update_point(), and annotates the state that needs it. Built with
+ * the MvedsuaPass plugin (-fpass-plugin=MvedsuaPass.so) each update point
+ * becomes an inline check of one runtime flag and the program's state is
+ * registered for migration. Built without the plugin, and even without
+ * libmvedsua, the program still compiles and runs as a normal program: every
+ * entry point below falls back to a no-op when the runtime is absent.
+ *
+ * Annotation placement (one place each, see docs/annotations.md):
+ *   int counter MVEDSUA_NO_MIGRATE = 0;          after the declarator
+ *   struct s { char *buf MVEDSUA_PTRARRAY(len); size_t len; };
+ *   void *handle MVEDSUA_OPAQUE;
+ *   int tbl[4]; int *cur MVEDSUA_ARRAY(4);
+ *   MVEDSUA_MIGRATE_LOCAL(var);                   a statement after var's declaration
+ *   void helper(void) MVEDSUA_NO_INSTRUMENT;      on a function declaration
+ */
+#ifndef MVEDSUA_H
+#define MVEDSUA_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Entry points of libmvedsua. They are weak so that a program linked without
+ * the runtime still links; the inline functions below check for them. */
+void __mvedsua_rt_update_point(const char *name) __attribute__((weak));
+int __mvedsua_rt_is_updating(void) __attribute__((weak));
+int __mvedsua_rt_is_updating_from(const char *name) __attribute__((weak));
+int __mvedsua_rt_request_update(const char *path) __attribute__((weak));
+void __mvedsua_rt_on_abort(void (*callback)(void)) __attribute__((weak));
+void __mvedsua_rt_migrate_local(const char *name, void *addr,
+                                unsigned long size) __attribute__((weak));
+
+/* An update may take effect here. With the plugin this call is replaced by a
+ * load of one flag and a branch; the name must be a string literal. */
+static inline void mvedsua_update_point(const char *name) {
+  if (__mvedsua_rt_update_point)
+    __mvedsua_rt_update_point(name);
+}
+
+/* True in a new version until it reaches the update point it came from. */
+static inline int mvedsua_is_updating(void) {
+  return __mvedsua_rt_is_updating ? __mvedsua_rt_is_updating() : 0;
+}
+
+/* True in a new version that is updating from the update point `name`. */
+static inline int mvedsua_is_updating_from(const char *name) {
+  return __mvedsua_rt_is_updating_from ? __mvedsua_rt_is_updating_from(name)
+                                       : 0;
+}
+
+/* Ask for an update to the version at `new_version_path`; it takes effect at
+ * the next update point. Returns 0 when the request was accepted, -1 with
+ * errno set otherwise (ENOSYS when the program runs without mvedsua). */
+int *__errno_location(void);
+static inline int mvedsua_request_update(const char *new_version_path) {
+  if (__mvedsua_rt_request_update)
+    return __mvedsua_rt_request_update(new_version_path);
+  *__errno_location() = 38 /* ENOSYS */;
+  return -1;
+}
+
+/* Leader side: `callback` runs when an update the program forked for was
+ * aborted for it (the leader keeps running the old version). */
+static inline void mvedsua_on_abort(void (*callback)(void)) {
+  if (__mvedsua_rt_on_abort)
+    __mvedsua_rt_on_abort(callback);
+}
+
+/* Marks a local for migration. A statement placed after the declaration of
+ * `var`, in both versions: in the new version, while it is updating, `var`
+ * receives the old version's value. The plugin registers the local (key
+ * "file/function#var") with its type from debug info. */
+static inline void __mvedsua_migrate_local(const char *name, void *addr,
+                                           unsigned long size) {
+  if (__mvedsua_rt_migrate_local)
+    __mvedsua_rt_migrate_local(name, addr, size);
+}
+#define MVEDSUA_MIGRATE_LOCAL(var)                                             \
+  __mvedsua_migrate_local(#var, (void *)&(var), sizeof(var))
+
+/* Type and variable annotations. Each is a btf_decl_tag, which reaches debug
+ * info on globals, statics, locals and fields, where the plugin and xfgen read
+ * it. The plugin refuses a module without full debug info (-g), so an
+ * annotation can never be dropped silently. */
+#if defined(__clang__) && __clang_major__ >= 14
+#define MVEDSUA_TAG_(text) __attribute__((btf_decl_tag(text)))
+#else
+#define MVEDSUA_TAG_(text)
+#endif
+
+/* On a global or static: start fresh (initialiser) in the new version. */
+#define MVEDSUA_NO_MIGRATE MVEDSUA_TAG_("mvedsua:no_migrate")
+/* On a field or variable: copy as bytes, never look inside. */
+#define MVEDSUA_OPAQUE MVEDSUA_TAG_("mvedsua:opaque")
+/* On a pointer field or variable: it points to n elements; n is an integer
+ * constant or the name of a sibling integer field. PTRARRAY: n pointers,
+ * each followed; ARRAY: n elements of the pointee type. */
+#define MVEDSUA_PTRARRAY(n) MVEDSUA_TAG_("mvedsua:ptrarray:" #n)
+#define MVEDSUA_ARRAY(n) MVEDSUA_TAG_("mvedsua:array:" #n)
+/* On a function: the plugin leaves it alone (no update-point lowering). */
+#define MVEDSUA_NO_INSTRUMENT                                                  \
+  __attribute__((annotate("mvedsua:no_instrument")))
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MVEDSUA_H */

@@ -1,0 +1,53 @@
+# lit configuration of the mvedsua suite.
+#
+# Substitutions:
+#   %clang            clang 19
+#   %opt              opt 19
+#   %plugin           the built MvedsuaPass.so
+#   %mvedsua_cflags   -I<include>: the header, for clang -c / -S runs
+#   %clang_version    clang with the plugin and the documented version flags:
+#                     append sources and -o X.so (links -lmvedsua)
+#   %mvedsua-run, %mvedsua-ctl, %mvedsua-xfgen   the built tools
+#   %libdir, %bindir, %srcroot, %objroot, %examples (built examples dir)
+import os
+import shutil
+import lit.formats
+
+config.name = "mvedsua"
+config.test_format = lit.formats.ShTest(execute_external=False)
+config.suffixes = [".ll", ".c", ".test", ".sh"]
+config.excludes = ["Inputs", "lit.cfg.py", "lit.site.cfg.py", "CMakeLists.txt"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.mvedsua_obj_root, "test")
+
+# Tools are found in LLVM 19's bin first so FileCheck/not/count/split-file
+# are the pinned ones, then in the build tree.
+config.environment["PATH"] = os.pathsep.join(
+    [config.llvm_tools_dir, config.mvedsua_bin_dir, config.environment.get("PATH", os.environ.get("PATH", ""))])
+for var in ["HOME", "TMPDIR", "USER", "LANG"]:
+    if var in os.environ:
+        config.environment[var] = os.environ[var]
+
+clang = os.path.join(config.llvm_tools_dir, "clang")
+plugin = os.path.join(config.mvedsua_lib_dir, "MvedsuaPass.so")
+inc = config.mvedsua_include_dir
+config.substitutions.append(("%clang_version",
+    f"{clang} -g -O2 -fPIC -shared -fno-eliminate-unused-debug-types "
+    f"-fpass-plugin={plugin} -I{inc} -L{config.mvedsua_lib_dir} -lmvedsua"))
+config.substitutions.append(("%clang", clang))
+config.substitutions.append(("%opt", os.path.join(config.llvm_tools_dir, "opt")))
+config.substitutions.append(("%plugin", plugin))
+config.substitutions.append(("%mvedsua_cflags", f"-I{inc}"))
+for tool in ["mvedsua-run", "mvedsua-ctl", "mvedsua-xfgen"]:
+    config.substitutions.append((f"%{tool}", os.path.join(config.mvedsua_bin_dir, tool)))
+config.substitutions.append(("%libdir", config.mvedsua_lib_dir))
+config.substitutions.append(("%bindir", config.mvedsua_bin_dir))
+config.substitutions.append(("%srcroot", config.mvedsua_src_root))
+config.substitutions.append(("%objroot", config.mvedsua_obj_root))
+config.substitutions.append(("%examples", os.path.join(config.mvedsua_obj_root, "examples")))
+config.substitutions.append(("%python", config.python_executable))
+
+# Features for tests that need real clients.
+for client in ["redis-cli", "redis-benchmark"]:
+    if shutil.which(client):
+        config.available_features.add(client)
