@@ -39,6 +39,7 @@ int FindVersionByPath(const char *path);
 
 // VersionId.cpp
 uint64_t ComputeVersionId(int v);
+void SortEntries(const struct mvedsua_entry **list, size_t n); // (kind, key)
 void FormatVersionId(uint64_t id, char out[17]);
 
 // StateDump.cpp

@@ -1,13 +1,31 @@
 // StateDump.cpp: a version's registry as people and scripts read it
-// (mvedsua-run --list-state [--json]). Types are printed recursively from
+// (mvedsua-run --list-state [--json]). Modules come in registration order,
+// entries in (kind, key) order, so a listing does not depend on the order the
+// plugin emitted them in. Types are printed recursively from
 // their descriptors; a struct or union already being printed further up the
 // same path is printed by name only, which cuts self-referential types.
 #include "Runtime.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 namespace mvedsua {
 namespace {
+
+// Calls fn on each entry of mod in (kind, key) order. Listing is not a hot
+// path; without memory the entries come in registry order.
+template <typename Fn> void ForEachSorted(const struct mvedsua_module *mod, Fn fn) {
+  size_t n = mod->n_entries;
+  auto **list = static_cast<const struct mvedsua_entry **>(
+      malloc((n ? n : 1) * sizeof(const struct mvedsua_entry *)));
+  for (size_t i = 0; list && i < n; ++i)
+    list[i] = &mod->entries[i];
+  if (list)
+    SortEntries(list, n);
+  for (size_t i = 0; i < n; ++i)
+    fn(list ? *list[i] : mod->entries[i], i);
+  free(list);
+}
 
 constexpr int kMaxDepth = 32;
 
@@ -101,7 +119,7 @@ void SpellPointer(Text &out, const struct mvedsua_type *t) {
     Spell(out, to);
   else
     out.Add("void");
-  out.Add(" *");
+  out.Add(out.len && out.buf[out.len - 1] == '*' ? "*" : " *"); // char **
 }
 
 void Spell(Text &out, const struct mvedsua_type *t) {
@@ -214,8 +232,9 @@ void DumpVersionText(int v, FILE *out) {
     const struct mvedsua_module *mod = GetModule(m);
     fprintf(out, "module %s  %llu entries\n", mod->source ? mod->source : "?",
             (unsigned long long)mod->n_entries);
-    for (uint64_t i = 0; i < mod->n_entries; ++i)
-      PrintEntry(out, mod->entries[i]);
+    ForEachSorted(mod, [out](const struct mvedsua_entry &e, size_t) {
+      PrintEntry(out, e);
+    });
   }
 }
 
@@ -335,11 +354,11 @@ void JsonModule(FILE *out, const struct mvedsua_module *mod) {
   fputs("{\"source\":", out);
   JsonString(out, mod->source ? mod->source : "");
   fputs(",\"entries\":[", out);
-  for (uint64_t i = 0; i < mod->n_entries; ++i) {
+  ForEachSorted(mod, [out](const struct mvedsua_entry &e, size_t i) {
     if (i)
       fputs(",\n", out);
-    JsonEntry(out, mod->entries[i]);
-  }
+    JsonEntry(out, e);
+  });
   fputs("]}", out);
 }
 

@@ -71,7 +71,7 @@ uint64_t ComputeVersionId(int v) {
            GetVersion(v)->path);
     return 0;
   }
-  std::sort(list, list + n, EntryLess);
+  SortEntries(list, n);
   uint64_t h = kFnvOffset;
   for (size_t i = 0; i < n; ++i) {
     const char *key = list[i]->key ? list[i]->key : "";
@@ -84,6 +84,10 @@ uint64_t ComputeVersionId(int v) {
   }
   free(list);
   return h;
+}
+
+void SortEntries(const struct mvedsua_entry **list, size_t n) {
+  std::sort(list, list + n, EntryLess);
 }
 
 void FormatVersionId(uint64_t id, char out[17]) {
