@@ -116,6 +116,9 @@ MVEDSUA_EXPORT int mvedsua_rt_load_version(const char *path,
 MVEDSUA_EXPORT int mvedsua_rt_run_main(const struct mvedsua_rt_loaded *v,
                                        int argc, char **argv) {
   current_version = v->version;
+  struct link_map *map = nullptr;
+  if (dlinfo(v->handle, RTLD_DI_LINKMAP, &map) == 0 && map)
+    AnnounceVersion(current_version, map->l_name);
   SetStage(kStageRunning);
   return v->main(argc, argv, environ);
 }

@@ -57,6 +57,10 @@ Stage GetStage();
 void SetStage(Stage s);
 void EnsureInitialized();
 
+// SupervisorChannel.cpp
+int SupervisorFd(); // -1 when the program runs without a supervisor
+void AnnounceVersion(int v, const char *loaded_path);
+
 // Report.cpp: one-line messages on stderr, async-signal-safe (no stdio).
 void Report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

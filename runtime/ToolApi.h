@@ -5,6 +5,7 @@
 #ifndef MVEDSUA_RUNTIME_TOOL_API_H
 #define MVEDSUA_RUNTIME_TOOL_API_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,6 +32,15 @@ int mvedsua_rt_load_version(const char *path, struct mvedsua_rt_loaded *out,
 /* Runs the loaded version's main; the runtime now counts it as running. */
 int mvedsua_rt_run_main(const struct mvedsua_rt_loaded *v, int argc,
                         char **argv);
+
+/* The signal the supervisor sends the program to make it stop at its next
+ * update point (it sets __mvedsua_update_pending). */
+#define MVEDSUA_WAKE_SIGNAL (SIGRTMIN + 6)
+
+/* In the program's process, before loading: `fd` is the program's end of the
+ * channel to the supervisor; installs the handler of MVEDSUA_WAKE_SIGNAL.
+ * mvedsua_rt_run_main then announces the version on it. 0, or -1 (errno). */
+int mvedsua_rt_attach_supervisor(int fd);
 
 /* The version's id (see docs/runtime.md) as 16 hex digits and 0 terminator. */
 void mvedsua_rt_version_id(int version, char out[17]);

@@ -28,9 +28,6 @@ const char *volatile g_last_point;
 int g_updating;
 const char *g_updating_from;
 
-// The supervisor's channel; -1 while the program runs without one.
-int g_supervisor_fd = -1;
-
 } // namespace
 } // namespace mvedsua
 
@@ -38,8 +35,8 @@ using namespace mvedsua;
 
 MVEDSUA_EXPORT void __mvedsua_rt_update_point_slow(const char *name) {
   g_last_point = name;
-  // Nothing can be pending without a supervisor to serve it: drop the flag so
-  // the point is a plain load again.
+  // No update request can be pending yet (the supervisor does not send any):
+  // drop the flag so the point is a plain load again.
   __atomic_store_n(&__mvedsua_update_pending, 0, __ATOMIC_RELAXED);
 }
 
@@ -60,11 +57,11 @@ MVEDSUA_EXPORT int __mvedsua_rt_request_update(const char *path) {
     errno = EINVAL;
     return -1;
   }
-  if (g_supervisor_fd < 0) {
+  if (SupervisorFd() < 0) {
     errno = ENOTCONN; // run under mvedsua-run to be updatable
     return -1;
   }
-  errno = ENOTSUP;
+  errno = ENOTSUP; // the supervisor cannot perform updates yet
   return -1;
 }
 

@@ -1,8 +1,10 @@
-// RunMain.cpp: mvedsua-run, which loads an updatable version and runs it.
+// RunMain.cpp: mvedsua-run, which runs an updatable version under its
+// supervisor (Supervisor.cpp), or lists a version's state.
 //
 // Exit codes of its own: 2 for usage errors, 1 for failures; otherwise the
 // program's.
 #include "Options.h"
+#include "Supervisor.h"
 #include "ToolApi.h"
 
 #include <stdio.h>
@@ -35,23 +37,10 @@ static int ListState(const RunOptions &opts) {
   return fflush(stdout) == 0 ? 0 : Fail("cannot write the state listing");
 }
 
-// A version without a registry still runs; it just cannot be updated.
-static int Run(const RunOptions &opts) {
-  mvedsua_rt_loaded loaded;
-  if (Load(opts.app, &loaded) != 0)
-    return 1;
-  if (loaded.version < 0)
-    fprintf(stderr,
-            "mvedsua-run: warning: %s has no mvedsua registry (built without "
-            "MvedsuaPass.so?): it cannot be updated\n",
-            opts.app);
-  exit(mvedsua_rt_run_main(&loaded, opts.app_argc, opts.app_argv));
-}
-
 int main(int argc, char **argv) {
   RunOptions opts;
   int parsed = ParseRunOptions(argc, argv, &opts);
   if (parsed != 0)
     return parsed < 0 ? 2 : 0;
-  return opts.list_state ? ListState(opts) : Run(opts);
+  return opts.list_state ? ListState(opts) : Supervise(opts);
 }

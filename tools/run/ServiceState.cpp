@@ -1,0 +1,23 @@
+// ServiceState.cpp: the program's announcements to the supervisor.
+#include "ServiceState.h"
+
+
+// "hello PID ID PATH": ID is 16 hex digits or "-" (no registry); PATH is the
+// rest of the line, so it may contain spaces. PID is the sender's, which the
+// supervisor already knows from fork.
+bool ParseHello(const std::string &line, ServiceState *st) {
+  if (line.compare(0, 6, "hello ") != 0)
+    return false;
+  size_t id_at = line.find(' ', 6);
+  size_t path_at = id_at == std::string::npos ? id_at : line.find(' ', id_at + 1);
+  if (path_at == std::string::npos || path_at + 1 >= line.size())
+    return false;
+  std::string id = line.substr(id_at + 1, path_at - id_at - 1);
+  if (id != "-" && (id.size() != 16 ||
+                    id.find_first_not_of("0123456789abcdef") != std::string::npos))
+    return false;
+  st->version_id = id == "-" ? "" : id;
+  st->version_path = line.substr(path_at + 1);
+  st->announced = true;
+  return true;
+}
