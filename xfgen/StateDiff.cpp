@@ -15,11 +15,14 @@ std::vector<EntryChange> diffState(const StateModel &Old,
                                    const StateModel &New) {
   using Key = std::pair<uint32_t, std::string>;
   std::map<Key, const StateEntry *> OldByKey, NewByKey;
+  auto IsState = [](const StateEntry &E) {
+    return E.Kind != MVEDSUA_ENTRY_FUNCTION && !(E.Flags & MVEDSUA_ENTRY_CONST);
+  };
   for (const StateEntry &E : Old.Entries)
-    if (E.Kind != MVEDSUA_ENTRY_FUNCTION)
+    if (IsState(E))
       OldByKey[{E.Kind, E.Key}] = &E;
   for (const StateEntry &E : New.Entries)
-    if (E.Kind != MVEDSUA_ENTRY_FUNCTION)
+    if (IsState(E))
       NewByKey[{E.Kind, E.Key}] = &E;
 
   std::vector<EntryChange> Out;
@@ -30,6 +33,10 @@ std::vector<EntryChange> diffState(const StateModel &Old,
       continue;
     }
     const StateEntry *N = It->second;
+    if (N->Annotations & MVEDSUA_ANNOT_NO_MIGRATE) {
+      Out.push_back({EntryChange::Fresh, O, N});
+      continue;
+    }
     bool Same = (O->Type ? O->Type->Hash : 0) == (N->Type ? N->Type->Hash : 0);
     Out.push_back({Same ? EntryChange::Unchanged : EntryChange::Retyped, O, N});
   }
@@ -101,7 +108,7 @@ static void explainFields(const TypeDesc *O, const TypeDesc *N,
 }
 
 void explainDiff(const std::vector<EntryChange> &Changes, raw_ostream &OS) {
-  unsigned Counts[4] = {0, 0, 0, 0};
+  unsigned Counts[5] = {0, 0, 0, 0, 0};
   std::map<std::string, const TypeDesc *> OldAggs, NewAggs;
   for (const EntryChange &C : Changes) {
     ++Counts[C.What];
@@ -113,10 +120,15 @@ void explainDiff(const std::vector<EntryChange> &Changes, raw_ostream &OS) {
   OS << "state: " << Counts[EntryChange::Unchanged] << " unchanged, "
      << Counts[EntryChange::Retyped] << " retyped, "
      << Counts[EntryChange::Added] << " added, "
-     << Counts[EntryChange::Removed] << " removed\n";
+     << Counts[EntryChange::Removed] << " removed, "
+     << Counts[EntryChange::Fresh] << " not migrated\n";
   for (const EntryChange &C : Changes) {
     switch (C.What) {
     case EntryChange::Unchanged:
+      break;
+    case EntryChange::Fresh:
+      OS << "fresh   " << kindName(C.New->Kind) << " '" << C.New->Key
+         << "': MVEDSUA_NO_MIGRATE, starts from its initialiser\n";
       break;
     case EntryChange::Added:
       OS << "added   " << kindName(C.New->Kind) << " '" << C.New->Key << "' ("

@@ -12,12 +12,13 @@ namespace mvedsua {
 
 /// One piece of state as it compares across the two versions.
 struct EntryChange {
-  enum Kind { Added, Removed, Unchanged, Retyped } What;
+  enum Kind { Added, Removed, Unchanged, Retyped, Fresh } What;
   const StateEntry *Old = nullptr;
   const StateEntry *New = nullptr;
 };
 
-/// Matches the entries of two state models by (kind, key), functions apart.
+/// Matches the entries of two state models by (kind, key). Functions and
+/// const data are not state; MVEDSUA_NO_MIGRATE entries start Fresh.
 std::vector<EntryChange> diffState(const StateModel &Old, const StateModel &New);
 
 /// Prints the readable summary users read before an update (--explain):

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# bench/run.sh [--quick] [--build DIR]: runs every benchmark and writes JSON and
+# a Markdown summary under bench/results/. Each figure is a comparison measured
+# in this same run (with vs without the thing measured), never an absolute
+# pass/fail threshold. --quick uses tiny sizes (the smoke test runs it).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(dirname "$here")
+build=$root/build
+quick=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) quick=1 ;;
+    --build) build=$2; shift ;;
+    --results) results=$2; shift ;;
+    *) echo "usage: $0 [--quick] [--build DIR] [--results DIR]" >&2; exit 2 ;;
+  esac
+  shift
+done
+results=${results:-$here/results}
+mkdir -p "$results"
+clang=/usr/lib/llvm-19/bin/clang
+cmake --build "$build" --target bench-programs mvedsua-run >/dev/null
+
+machine() {
+  local cpu
+  cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+  printf '{"cores": %d, "kernel": "%s", "cpu": "%s"}' "$(nproc)" "$(uname -r)" "$cpu"
+}
+
+# 1. The update point: cost of one check, overhead in a loop, code size, and
+#    proof that loops without a point compile exactly as without the plugin.
+bench_update_point() {
+  local n=200000000 reps=7
+  [ $quick -eq 1 ] && n=2000000 reps=3
+  local timing sizes loops
+  timing=$("$build/bin/mvedsua-run" "$build/bench/upbench.so" "$n" "$reps")
+  sizes=$(nm -S --radix=d --defined-only "$build/bench/upbench.so" |
+    awk '$4 == "call_with_point" { w = $2 + 0 }
+         $4 == "call_without_point" { wo = $2 + 0 }
+         END { printf "{\"call_with_point_bytes\": %d, \"call_without_point_bytes\": %d, \"check_bytes\": %d}", w, wo, w - wo }')
+  loops=$("$here/update-point/compare-loops.sh" "$clang" "$build/lib/MvedsuaPass.so" \
+    "$root/include" "$here/update-point/loops.c")
+  printf '{"machine": %s,\n "timing": %s,\n "code_size": %s,\n "loops_without_points": %s}\n' \
+    "$(machine)" "$timing" "$sizes" "$loops" > "$results/update-point.json"
+  python3 - "$results/update-point.json" <<'PY' > "$results/update-point.md"
+import json, sys
+r = json.load(open(sys.argv[1]))
+t, c, l, m = r["timing"], r["code_size"], r["loops_without_points"], r["machine"]
+print("### Update point (bench/update-point)")
+print()
+print(f"Machine: {m['cores']} cores, {m['cpu']}, Linux {m['kernel']}.")
+print()
+print("| measure | with update point | without | difference |")
+print("|---|---|---|---|")
+print(f"| call of a function holding one point | {t['call_with_point_ns']:.2f} ns | {t['call_without_point_ns']:.2f} ns | {t['check_ns']:.2f} ns per check |")
+print(f"| event-loop turn (hash 64 bytes) | {t['loop_turn_with_point_ns']:.2f} ns | {t['loop_turn_without_point_ns']:.2f} ns | x{t['loop_overhead_ratio']:.3f} |")
+print(f"| code size of that function | {c['call_with_point_bytes']} B | {c['call_without_point_bytes']} B | {c['check_bytes']} B |")
+print()
+print(f"Loops without update points: {l['identical']} of {l['functions']} functions compile to identical machine code with and without the plugin.")
+PY
+  cat "$results/update-point.md"
+}
+
+bench_update_point
+{
+  echo "# mvedsua benchmark results"
+  echo
+  echo "Produced by \`bench/run.sh$([ $quick -eq 1 ] && echo ' --quick')\` on $(date -u +%Y-%m-%d)."
+  echo
+  cat "$results/update-point.md"
+} > "$results/summary.md"
+echo "results in $results"
