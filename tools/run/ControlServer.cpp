@@ -203,6 +203,21 @@ void WriteReply(int fd, const std::string &reply) {
   }
 }
 
+// Closing with unread input makes the kernel reset the connection, which can
+// destroy the reply before the client reads it: read what the client still
+// sends (within bounds) first.
+void DrainAndClose(int fd) {
+  shutdown(fd, SHUT_WR);
+  char buf[4096];
+  for (size_t total = 0; total < 16 * kMaxRequest;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0)
+      break;
+    total += size_t(n);
+  }
+  close(fd);
+}
+
 } // namespace
 
 void ServeControlClient(int listen_fd, const ServiceState &st) {
@@ -217,5 +232,5 @@ void ServeControlClient(int listen_fd, const ServiceState &st) {
   if (PeerAllowed(fd, &reply) && ReadRequest(fd, &request, &reply))
     reply = AnswerRequest(request, st);
   WriteReply(fd, reply);
-  close(fd);
+  DrainAndClose(fd);
 }
