@@ -193,7 +193,8 @@ void WriteReply(int fd, const std::string &reply) {
   const char *p = reply.data();
   size_t left = reply.size();
   while (left > 0) {
-    ssize_t n = write(fd, p, left);
+    // MSG_NOSIGNAL: a client that hung up must not SIGPIPE the supervisor.
+    ssize_t n = send(fd, p, left, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)

@@ -94,9 +94,14 @@ def control():
     print("empty reply:", raw(b"\n"))
     print("no newline reply:", raw(b"status"))
     print("long reply:", raw(b"x" * 10000 + b"\n"))
+    for _ in range(20):  # clients that hang up before the reply: no SIGPIPE
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.connect(sock)
+        c.sendall(b"status --json\n")
+        c.close()
     os.kill(program, signal.SIGRTMIN + 6)  # the wake signal: sets the flag only
     time.sleep(0.05)
-    print("after garbage and wake, program alive:", alive(program), p.poll() is None)
+    print("after garbage, hang-ups and wake, alive:", alive(program), p.poll() is None)
     print("status still answers:", ctl_out("status").splitlines()[2])
     if os.geteuid() == 0:
         os.chmod(sock, 0o666)  # let another uid reach the SO_PEERCRED check
