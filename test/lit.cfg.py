@@ -14,9 +14,10 @@ import shutil
 import lit.formats
 
 config.name = "mvedsua"
-config.test_format = lit.formats.ShTest(execute_external=False)
+# External shell (bash): end-to-end tests capture ports and pids with $(...).
+config.test_format = lit.formats.ShTest(execute_external=True)
 config.suffixes = [".ll", ".c", ".test", ".sh"]
-config.excludes = ["Inputs", "lit.cfg.py", "lit.site.cfg.py", "CMakeLists.txt"]
+config.excludes = ["Inputs", "lib", "lit.cfg.py", "lit.site.cfg.py", "CMakeLists.txt"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.mvedsua_obj_root, "test")
 
@@ -46,6 +47,7 @@ config.substitutions.append(("%srcroot", config.mvedsua_src_root))
 config.substitutions.append(("%objroot", config.mvedsua_obj_root))
 config.substitutions.append(("%examples", os.path.join(config.mvedsua_obj_root, "examples")))
 config.substitutions.append(("%python", config.python_executable))
+config.substitutions.append(("%free_port", f"{config.python_executable} {os.path.join(config.test_source_root, 'lib', 'free-port.py')}"))
 
 # Features for tests that need real clients.
 for client in ["redis-cli", "redis-benchmark"]:
