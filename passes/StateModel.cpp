@@ -54,13 +54,24 @@ std::string typeName(const TypeDesc *T) {
   if (!T)
     return "void";
   switch (T->Kind) {
-  case MVEDSUA_TYPE_POINTER:
-    return typeName(T->Target) + " *";
-  case MVEDSUA_TYPE_ARRAY:
-    return typeName(T->Target) + "[" +
+  case MVEDSUA_TYPE_POINTER: {
+    std::string To = typeName(T->Target);
+    return To + (!To.empty() && To.back() == '*' ? "*" : " *"); // char **
+  }
+  case MVEDSUA_TYPE_ARRAY: {
+    // As C spells it: the element once, then the dimensions outermost first
+    // (int grid[3][4] is "int[3][4]", an array of 3 int[4]).
+    const TypeDesc *Elem = T;
+    while (Elem && Elem->Kind == MVEDSUA_TYPE_ARRAY)
+      Elem = Elem->Target;
+    std::string S = typeName(Elem);
+    for (; T && T->Kind == MVEDSUA_TYPE_ARRAY; T = T->Target)
+      S += "[" +
            ((T->Flags & MVEDSUA_TYPE_FLEXIBLE) ? std::string()
                                                : std::to_string(T->Count)) +
            "]";
+    return S;
+  }
   case MVEDSUA_TYPE_FUNCTION:
     return "function";
   default:
