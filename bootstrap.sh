@@ -18,7 +18,7 @@ packages=(
   cmake make g++ pkg-config python3 git
   llvm-19-dev clang-19 llvm-19-tools lld-19 libclang-rt-19-dev libzstd-dev
   libabsl-dev libffi-dev
-  redis-tools procps
+  redis-tools procps bc
 )
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
