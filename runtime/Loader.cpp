@@ -81,8 +81,6 @@ int FindMain(void *handle, const char *path, const char *loaded_name,
   return 0;
 }
 
-int current_version = -1;
-
 } // namespace
 } // namespace mvedsua
 
@@ -115,10 +113,9 @@ MVEDSUA_EXPORT int mvedsua_rt_load_version(const char *path,
 
 MVEDSUA_EXPORT int mvedsua_rt_run_main(const struct mvedsua_rt_loaded *v,
                                        int argc, char **argv) {
-  current_version = v->version;
   struct link_map *map = nullptr;
   if (dlinfo(v->handle, RTLD_DI_LINKMAP, &map) == 0 && map)
-    AnnounceVersion(current_version, map->l_name);
+    AnnounceVersion(v->version, map->l_name);
   SetStage(kStageRunning);
   return v->main(argc, argv, environ);
 }

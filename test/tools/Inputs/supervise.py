@@ -5,6 +5,7 @@ one fact per line, for FileCheck. Scenarios:
               signal, the uid check, SIGTERM forwarding and exit status
   hup         SIGHUP forwarding
   pdeathsig   the program gets SIGTERM when the supervisor is killed
+  plain       status of a version built without the plugin
 """
 import os
 import signal
@@ -133,4 +134,17 @@ def pdeathsig():
     print("program ended with its supervisor:", not alive(program))
 
 
-{"control": control, "hup": hup, "pdeathsig": pdeathsig}[scenario]()
+def plain():
+    p, program = start()
+    for _ in range(200):
+        out = ctl_out("status", "--json")
+        if "single-leader" in out:
+            break
+        time.sleep(0.01)
+    print("status json:", out)
+    print("status text:", ctl_out("status").splitlines()[2])
+    p.send_signal(signal.SIGTERM)
+    print("supervisor exit:", p.wait())
+
+
+{"control": control, "hup": hup, "pdeathsig": pdeathsig, "plain": plain}[scenario]()
