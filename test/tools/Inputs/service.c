@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t got;
@@ -39,6 +40,8 @@ int main(int argc, char **argv) {
   if (argc > 2 && strcmp(argv[1], "exit") == 0)
     return atoi(argv[2]);
   if (argc > 2 && strcmp(argv[1], "raise") == 0) {
+    struct rlimit no_core = {0, 0}; /* no core files in the test directory */
+    setrlimit(RLIMIT_CORE, &no_core);
     signal(atoi(argv[2]), SIG_DFL);
     raise(atoi(argv[2]));
     return 99;
