@@ -49,6 +49,10 @@ config.substitutions.append(("%examples", os.path.join(config.mvedsua_obj_root, 
 config.substitutions.append(("%python", config.python_executable))
 config.substitutions.append(("%free_port", f"{config.python_executable} {os.path.join(config.test_source_root, 'lib', 'free-port.py')}"))
 
+# Tests that switch users need root.
+if os.geteuid() == 0:
+    config.available_features.add("root")
+
 # Features for tests that need real clients.
 for client in ["redis-cli", "redis-benchmark"]:
     if shutil.which(client):
