@@ -102,7 +102,7 @@ expect '(integer) 0' dbsize
 info=$(redis-cli -p "$port" info | tr -d '\r')
 grep -q '^kvd_version:[0-9]' <<<"$info" || fail "INFO has no kvd_version: [$info]"
 grep -q '^keys:0$' <<<"$info" || fail "INFO does not report keys:0: [$info]"
-version=$(sed -n 's/^kvd_version://p' <<<"$info")
+version=$(sed -n 's/^kvd_version:\([0-9]*\).*/\1/p' <<<"$info")
 
 # Version 2 and later: typed values and per-key hit counts.
 if [ "${version:-0}" -ge 2 ]; then

@@ -192,7 +192,7 @@ static void cmd_info(struct client *c, const struct request *req) {
   char text[512];
   int n = snprintf(text, sizeof text,
                    "# Server\r\n"
-                   "kvd_version:%d\r\n"
+                   "kvd_version:%d.%d\r\n"
                    "tcp_port:%d\r\n"
                    "\r\n"
                    "# Stats\r\n"
@@ -202,7 +202,7 @@ static void cmd_info(struct client *c, const struct request *req) {
                    "\r\n"
                    "# Keyspace\r\n"
                    "keys:%zu\r\n",
-                   KVD_VERSION, server_port, nclients,
+                   KVD_VERSION, KVD_PATCHLEVEL, server_port, nclients,
                    (unsigned long long)connections_accepted,
                    (unsigned long long)commands_processed, db.count);
   reply_bulk(c, text, (size_t)n);

@@ -23,6 +23,11 @@
 #include "mvedsua.h"
 
 #define KVD_VERSION 1
+/* A patch release of a version: code changes only, no state changes (the
+ * demo's first live update is kvd-1 -> kvd-1.1). */
+#ifndef KVD_PATCHLEVEL
+#define KVD_PATCHLEVEL 0
+#endif
 #define KVD_DEFAULT_PORT 6380
 #define KVD_DEFAULT_BIND "127.0.0.1"
 
