@@ -82,20 +82,19 @@ int FindMain(void *handle, const char *path, const char *loaded_name,
 }
 
 } // namespace
-} // namespace mvedsua
 
-using namespace mvedsua;
-
-MVEDSUA_EXPORT int mvedsua_rt_load_version(const char *path,
-                                           struct mvedsua_rt_loaded *out,
-                                           char *err_buf, size_t err_size) {
+// `open_path` is what dlopen gets (a private copy's /proc/self/fd/N for an
+// update to an object already loaded); messages name `path`.
+int LoadVersionAt(const char *path, const char *open_path,
+                  struct mvedsua_rt_loaded *out, char *err_buf,
+                  size_t err_size) {
   EnsureInitialized();
   Error err{err_buf, err_size};
   if (CheckObjectFile(path, err) < 0)
     return -1;
   Stage before = GetStage();
   SetStage(kStageLoading);
-  void *handle = OpenObject(path);
+  void *handle = OpenObject(open_path);
   SetStage(before);
   if (!handle)
     return err.Set("cannot load %s: %s", path, dlerror());
@@ -111,13 +110,24 @@ MVEDSUA_EXPORT int mvedsua_rt_load_version(const char *path,
   return 0;
 }
 
+} // namespace mvedsua
+
+using namespace mvedsua;
+
+MVEDSUA_EXPORT int mvedsua_rt_load_version(const char *path,
+                                           struct mvedsua_rt_loaded *out,
+                                           char *err_buf, size_t err_size) {
+  return LoadVersionAt(path, path, out, err_buf, err_size);
+}
+
 MVEDSUA_EXPORT int mvedsua_rt_run_main(const struct mvedsua_rt_loaded *v,
                                        int argc, char **argv) {
   struct link_map *map = nullptr;
   if (dlinfo(v->handle, RTLD_DI_LINKMAP, &map) == 0 && map)
     AnnounceVersion(v->version, map->l_name);
   SetStage(kStageRunning);
-  return v->main(argc, argv, environ);
+  // Returns when the main of the last version an update migrated to returns.
+  return RunVersions(v->version, v->main, argc, argv);
 }
 
 MVEDSUA_EXPORT void mvedsua_rt_version_id(int version, char out[17]) {

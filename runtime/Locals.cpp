@@ -9,6 +9,7 @@
 // which has no matching "leave": those locals are noted by name, latest address
 // wins, like Kitsune's NOTE_LOCAL.
 #include "Runtime.h"
+#include "StateTransfer.h"
 
 #include <string.h>
 
@@ -44,12 +45,34 @@ void ReportOverflow(const struct mvedsua_entry *e) {
 }
 
 } // namespace
+
+int LiveLocalCount() { return t_n_live < kMaxLiveLocals ? t_n_live : kMaxLiveLocals; }
+
+LocalView LiveLocalAt(int i) {
+  const struct mvedsua_entry *e = t_live[i].entry;
+  return {e, e->key, t_live[i].addr, (unsigned long)e->size};
+}
+
+int NotedLocalCount() { return t_n_noted; }
+
+LocalView NotedLocalAt(int i) {
+  return {nullptr, t_noted[i].name, t_noted[i].addr, t_noted[i].size};
+}
+
+void ForgetLocals() {
+  t_n_live = 0;
+  t_n_noted = 0;
+}
+
 } // namespace mvedsua
 
 using namespace mvedsua;
 
 MVEDSUA_EXPORT void __mvedsua_rt_local_enter(const struct mvedsua_entry *e,
                                              void *addr) {
+  // During an update the new version's frames receive the old values.
+  if (__builtin_expect(__atomic_load_n(&g_restoring_locals, __ATOMIC_ACQUIRE), 0))
+    RestoreLocal(e, addr);
   int depth = t_n_live++;
   if (depth < kMaxLiveLocals)
     t_live[depth] = {e, addr};
@@ -74,6 +97,8 @@ MVEDSUA_EXPORT void __mvedsua_rt_local_leave(const struct mvedsua_entry *e) {
 
 MVEDSUA_EXPORT void __mvedsua_rt_migrate_local(const char *name, void *addr,
                                                unsigned long size) {
+  if (__builtin_expect(__atomic_load_n(&g_restoring_locals, __ATOMIC_ACQUIRE), 0))
+    RestoreNotedLocal(name, addr, size);
   for (int i = 0; i < t_n_noted; ++i)
     if (strcmp(t_noted[i].name, name) == 0) {
       t_noted[i] = {name, addr, size};

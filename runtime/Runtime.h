@@ -14,6 +14,9 @@
 
 #define MVEDSUA_EXPORT extern "C" __attribute__((visibility("default")))
 
+struct mvedsua_rt_loaded;        // ToolApi.h
+struct mvedsua_rt_update_status; // ToolApi.h
+
 namespace mvedsua {
 
 // A version is every registered module that lives in one loaded object.
@@ -46,6 +49,10 @@ void FormatVersionId(uint64_t id, char out[17]);
 void DumpVersionText(int v, FILE *out);
 void DumpVersionJson(int v, FILE *out);
 
+// Loader.cpp: dlopens `open_path` (the object named `path` in messages).
+int LoadVersionAt(const char *path, const char *open_path,
+                  struct mvedsua_rt_loaded *out, char *err, size_t err_size);
+
 // Startup.cpp: the runtime's life cycle, one stage at a time.
 enum Stage {
   kStageUninitialized = 0, // before libmvedsua's constructor
@@ -63,6 +70,47 @@ void AnnounceVersion(int v, const char *loaded_path);
 
 // Report.cpp: one-line messages on stderr, async-signal-safe (no stdio).
 void Report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// Locals.cpp: the calling thread's migrated locals, for an update to save.
+struct LocalView {
+  const struct mvedsua_entry *entry; // null for a noted (plugin-less) local
+  const char *name;
+  void *addr;
+  unsigned long size;
+};
+int LiveLocalCount();      // plugin locals of the live frames, outermost first
+LocalView LiveLocalAt(int i);
+int NotedLocalCount();     // MVEDSUA_MIGRATE_LOCAL without the plugin
+LocalView NotedLocalAt(int i);
+void ForgetLocals();       // the frames are gone (control left them)
+
+// InPlaceUpdate.cpp: whole-program updates in the calling process.
+enum UpdateSource { kUpdateFromProgram = 0, kUpdateFromSupervisor = 1 };
+// Records a request for the update point to perform; 0, or -1 with errno
+// (EINVAL, ENOTCONN: no mvedsua_rt_run_main driver, EBUSY, ENOENT).
+int RequestUpdate(const char *path, int source);
+// The slow path of every update point.
+void HandleUpdatePoint(const char *name);
+int IsUpdating();
+const char *UpdatingFrom(); // null when not updating
+// Runs v's main, then the main of every version an update migrates to.
+int RunVersions(int version, int (*main)(int, char **, char **), int argc,
+                char **argv);
+int CurrentVersion();
+// The path a version was requested as (a private copy's file is
+// /proc/self/fd/N); for messages and the supervisor's status.
+const char *VersionDisplayPath(int v);
+
+// Called once per request taken, when the update finished or failed, in the
+// process that performed it: the supervisor channel's way to learn outcomes
+// (see docs/updates.md). Null by default; the outcome is always Report()ed.
+typedef void (*UpdateResultHook)(const struct mvedsua_rt_update_status *status);
+void SetUpdateResultHook(UpdateResultHook hook);
+// The channel's wire format of an outcome, without a newline:
+//   update-done FROM_ID TO_ID PAUSE_US ENTRIES BYTES REMAPPED PATH
+//   update-failed REASON
+void FormatUpdateMessage(const struct mvedsua_rt_update_status *status,
+                         char *buf, size_t size);
 
 } // namespace mvedsua
 

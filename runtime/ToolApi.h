@@ -42,6 +42,36 @@ int mvedsua_rt_run_main(const struct mvedsua_rt_loaded *v, int argc,
  * mvedsua_rt_run_main then announces the version on it. 0, or -1 (errno). */
 int mvedsua_rt_attach_supervisor(int fd);
 
+/* The last in-place update of this process (docs/updates.md). */
+enum mvedsua_rt_update_state {
+  MVEDSUA_RT_UPDATE_NONE = 0,        /* no request was taken yet */
+  MVEDSUA_RT_UPDATE_IN_PROGRESS = 1, /* new version runs towards its point */
+  MVEDSUA_RT_UPDATE_FINISHED = 2,
+  MVEDSUA_RT_UPDATE_FAILED = 3,      /* refused or failed; old version runs */
+};
+
+struct mvedsua_rt_update_status {
+  int state;               /* enum mvedsua_rt_update_state */
+  int source;              /* 0: the program asked, 1: the supervisor */
+  char outcome[16];        /* "none", "in-progress", "finished", "failed" */
+  char reason[1024];       /* why it failed; "" otherwise */
+  char point[128];         /* the update point it was taken at */
+  char from_path[4096], to_path[4096]; /* as requested / as started */
+  char from_id[17], to_id[17];         /* "" when unknown */
+  uint64_t requested_us;   /* wall clock (us since the epoch): request taken */
+  uint64_t completed_us;   /* finished or failed; 0 while in progress */
+  uint64_t pause_us;       /* request taken -> new version at its point */
+  uint64_t entries, bytes; /* data entries written, their bytes */
+  uint64_t transformed;    /* of those, written by a state transformer */
+  uint64_t remapped;       /* pointers rewritten to the new version */
+  uint64_t heap_objects;   /* heap objects the pointer walk went through */
+  uint64_t locals;         /* migrated locals saved from the old frames */
+};
+
+/* Copies the status of the last update into *out; the state is NONE when no
+ * update was attempted. */
+void mvedsua_rt_last_update(struct mvedsua_rt_update_status *out);
+
 /* The version's id (see docs/runtime.md) as 16 hex digits and 0 terminator. */
 void mvedsua_rt_version_id(int version, char out[17]);
 

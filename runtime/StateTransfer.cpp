@@ -1,0 +1,661 @@
+// StateTransfer.cpp: the state half of an in-place update.
+//
+// Every migratable data entry of the new version (global, static, local
+// static; not const, not MVEDSUA_NO_MIGRATE) takes the value of the old
+// version's entry with the same (kind, key). Equal type hashes mean equal
+// layouts all the way through pointers (docs/registry.md), so the bytes are
+// copied; a changed type needs a transformer the new version carries.
+//
+// Copied bytes may hold pointers into the old version: to its functions, or
+// into its data objects. A type-directed walk over the old state and the heap
+// reachable from it finds them and rewrites each to the new version's object
+// with the same key. The walk runs while planning, before anything is
+// written, so an update that cannot be completed (a function the new version
+// lacks) is refused with nothing changed; planning records the fix-ups and
+// the commit applies them. This file runs on the update's slow path only, so
+// it allocates freely.
+#include "StateTransfer.h"
+#include "Transformers.h"
+
+#include <algorithm>
+#include <set>
+#include <stdlib.h>
+#include <string.h>
+#include <unordered_map>
+#include <vector>
+
+namespace mvedsua {
+
+int g_restoring_locals;
+
+namespace {
+
+struct Copy {
+  const struct mvedsua_entry *from;
+  const struct mvedsua_entry *to;
+};
+
+// A migrated local saved from the old frames. Plugin locals have an entry;
+// noted ones (no plugin) only a name.
+struct SavedLocal {
+  const struct mvedsua_entry *entry;
+  const char *name;
+  std::vector<char> bytes;
+  bool consumed = false;
+};
+
+// A pointer to rewrite. Slots in the heap are shared with the old version,
+// so they are written only once nothing can fail any more.
+struct Fixup {
+  void **slot;
+  void *value;
+  bool in_heap;
+};
+
+class Walker;
+
+struct Plan {
+  int from = -1, to = -1;
+  std::vector<Copy> copies;
+  std::vector<SavedLocal> locals;
+  std::vector<Fixup> fixups;
+  uint64_t visited = 0;
+  const struct mvedsua_xform *xform = nullptr; // the new version's transformer
+  uint64_t transformed = 0;                    // entries it writes
+  Walker *walker = nullptr;                    // its remap service
+  ~Plan();
+};
+
+Plan *g_plan;
+
+// ---- entries --------------------------------------------------------------
+
+template <typename Fn> void ForEachEntry(int v, Fn fn) {
+  for (int m = 0; m < ModuleCount(); ++m) {
+    if (ModuleVersion(m) != v)
+      continue;
+    const struct mvedsua_module *mod = GetModule(m);
+    for (uint64_t i = 0; i < mod->n_entries; ++i)
+      fn(mod->entries[i]);
+  }
+}
+
+bool IsData(const struct mvedsua_entry &e) {
+  return e.kind <= MVEDSUA_ENTRY_LOCAL_STATIC && e.addr && e.size > 0;
+}
+
+bool Migrates(const struct mvedsua_entry &e) {
+  return IsData(e) && !(e.flags & MVEDSUA_ENTRY_CONST) &&
+         !(e.annotations & MVEDSUA_ANNOT_NO_MIGRATE);
+}
+
+uint64_t TypeHash(const struct mvedsua_entry *e) {
+  return e->type ? e->type->hash : 0;
+}
+
+std::string KindKey(uint32_t kind, const char *key) {
+  return std::string(1, char('0' + kind)) + (key ? key : "");
+}
+
+using EntryMap = std::unordered_map<std::string, const struct mvedsua_entry *>;
+
+EntryMap IndexEntries(int v) {
+  EntryMap map;
+  ForEachEntry(v, [&](const struct mvedsua_entry &e) {
+    map.emplace(KindKey(e.kind, e.key), &e);
+  });
+  return map;
+}
+
+// "struct node *", "int[4]": enough to tell two types apart in a message.
+std::string TypeName(const struct mvedsua_type *t) {
+  if (!t)
+    return "void";
+  if (t->kind == MVEDSUA_TYPE_POINTER)
+    return TypeName(t->target) + " *";
+  if (t->kind == MVEDSUA_TYPE_ARRAY)
+    return TypeName(t->target) + "[" + std::to_string(t->count) + "]";
+  const char *name = t->name && *t->name ? t->name : "<anonymous>";
+  const char *arrow = strstr(name, " -> ");
+  return arrow ? std::string(name, size_t(arrow - name)) : std::string(name);
+}
+
+std::string TypeChange(const struct mvedsua_type *from,
+                       const struct mvedsua_type *to) {
+  std::string a = TypeName(from), b = TypeName(to);
+  return a == b ? a + ": layout differs" : a + " -> " + b;
+}
+
+} // namespace
+
+namespace {
+
+// ---- the walk -------------------------------------------------------------
+
+// Pairs (address, type) already walked: sharing and cycles are walked once.
+// Open addressing, grown at half load; the walk may see millions of objects.
+class VisitedSet {
+public:
+  ~VisitedSet() { free(slots_); }
+  bool Insert(const void *addr, const void *type) {
+    if ((used_ + 1) * 2 > cap_)
+      Grow();
+    return Put(uintptr_t(addr), uintptr_t(type));
+  }
+  size_t size() const { return used_; }
+
+private:
+  struct Slot {
+    uintptr_t addr, type;
+  };
+  static size_t Hash(uintptr_t a, uintptr_t t) {
+    uint64_t h = (a ^ (t * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull;
+    return size_t(h ^ (h >> 32));
+  }
+  bool Put(uintptr_t a, uintptr_t t) {
+    for (size_t i = Hash(a, t) & (cap_ - 1);; i = (i + 1) & (cap_ - 1)) {
+      if (slots_[i].addr == 0) {
+        slots_[i] = {a, t};
+        ++used_;
+        return true;
+      }
+      if (slots_[i].addr == a && slots_[i].type == t)
+        return false;
+    }
+  }
+  void Grow() {
+    Slot *old = slots_;
+    size_t old_cap = cap_;
+    cap_ = cap_ ? cap_ * 2 : 1024;
+    slots_ = static_cast<Slot *>(calloc(cap_, sizeof(Slot)));
+    if (!slots_) {
+      Report("fatal: out of memory walking the state of an update");
+      abort();
+    }
+    used_ = 0;
+    for (size_t i = 0; i < old_cap; ++i)
+      if (old[i].addr)
+        Put(old[i].addr, old[i].type);
+    free(old);
+  }
+  Slot *slots_ = nullptr;
+  size_t cap_ = 0, used_ = 0;
+};
+
+// An old version's data object or function, by address.
+struct OldObject {
+  uintptr_t start, end; // functions: end == start + 1
+  const struct mvedsua_entry *old_entry;
+  void *target;  // the new version's object or function; null if none
+  bool same_type;
+};
+
+struct WorkItem {
+  const char *addr;
+  const struct mvedsua_type *type;
+  uint64_t count;
+};
+
+// A root: an object the walk starts from. Slots inside [from, from+size) are
+// written at the same offset in `to` (the new version's copy).
+struct Root {
+  const char *name;
+  const char *from;
+  char *to;
+  uint64_t size;
+};
+
+class Walker {
+public:
+  Walker(int to, const char *to_name, Plan &plan)
+      : to_name_(to_name), plan_(plan) {
+    IndexOldObjects(to);
+  }
+
+  // Walks one root and everything it reaches that was not walked yet.
+  void WalkRoot(const Root &root, const struct mvedsua_type *type,
+                uint32_t annot, const char *arg);
+
+  std::vector<std::string> missing; // refusals: functions the new one lacks
+
+  // A transformer's __mvedsua_xf_remap: the same rules, applied at once.
+  static void *RemapNow(void *self, void *old_ptr);
+
+private:
+  void IndexOldObjects(int to);
+  const OldObject *FindOld(uintptr_t p) const;
+  void Scan(const char *base, const struct mvedsua_type *t);
+  void ScanStruct(const char *base, const struct mvedsua_type *t);
+  void Slot(const char *slot, const struct mvedsua_type *ptr, uint32_t annot,
+            const char *arg, const char *outer, const struct mvedsua_type *st);
+  bool Remap(const char *slot, uintptr_t p);
+  bool MayHavePointers(const struct mvedsua_type *t);
+  void Rewrite(const char *slot, void *value);
+  void WarnUnion(const struct mvedsua_type *t);
+
+  const char *to_name_;
+  Plan &plan_;
+  std::vector<OldObject> old_;
+  uintptr_t old_lo_ = UINTPTR_MAX, old_hi_ = 0;
+  std::unordered_map<const struct mvedsua_type *, bool> has_pointers_;
+  VisitedSet visited_;
+  std::vector<WorkItem> work_;
+  std::set<std::string> warned_;
+  const Root *root_ = nullptr;  // the root being walked
+  bool in_root_object_ = false; // scanning the root itself, not its heap
+};
+
+void Walker::IndexOldObjects(int to) {
+  EntryMap fresh = IndexEntries(to);
+  for (int v = 0; v < VersionCount(); ++v) {
+    if (v == to)
+      continue;
+    ForEachEntry(v, [&](const struct mvedsua_entry &e) {
+      bool fn = e.kind == MVEDSUA_ENTRY_FUNCTION;
+      if (!e.addr || (!fn && !IsData(e)))
+        return;
+      auto it = fresh.find(KindKey(e.kind, e.key));
+      const struct mvedsua_entry *n = it == fresh.end() ? nullptr : it->second;
+      uintptr_t start = uintptr_t(e.addr);
+      old_.push_back({start, start + (fn ? 1 : e.size), &e,
+                      n ? n->addr : nullptr,
+                      n && TypeHash(n) == TypeHash(&e) && n->size == e.size});
+    });
+  }
+  std::sort(old_.begin(), old_.end(),
+            [](const OldObject &a, const OldObject &b) { return a.start < b.start; });
+  for (const OldObject &o : old_) {
+    old_lo_ = std::min(old_lo_, o.start);
+    old_hi_ = std::max(old_hi_, o.end);
+  }
+}
+
+const OldObject *Walker::FindOld(uintptr_t p) const {
+  if (p < old_lo_ || p >= old_hi_) // the common case: a heap pointer
+    return nullptr;
+  auto it = std::upper_bound(
+      old_.begin(), old_.end(), p,
+      [](uintptr_t v, const OldObject &o) { return v < o.start; });
+  if (it == old_.begin())
+    return nullptr;
+  --it;
+  return p < it->end ? &*it : nullptr;
+}
+
+// Whether an object of type t can hold a pointer the walk must look at;
+// char buffers and pointer-free structs are then skipped whole. Recursion
+// stops at pointers, so self-referential types terminate.
+bool Walker::MayHavePointers(const struct mvedsua_type *t) {
+  if (!t)
+    return false;
+  auto it = has_pointers_.find(t);
+  if (it != has_pointers_.end())
+    return it->second;
+  bool has = false;
+  switch (t->kind) {
+  case MVEDSUA_TYPE_POINTER:
+    has = true;
+    break;
+  case MVEDSUA_TYPE_ARRAY:
+    has = MayHavePointers(t->target);
+    break;
+  case MVEDSUA_TYPE_STRUCT:
+  case MVEDSUA_TYPE_UNION:
+    for (uint64_t i = 0; i < t->count && !has; ++i)
+      has = !(t->fields[i].annotations & MVEDSUA_ANNOT_OPAQUE) &&
+            MayHavePointers(t->fields[i].type);
+    break;
+  default:
+    break;
+  }
+  has_pointers_[t] = has;
+  return has;
+}
+
+void Walker::Rewrite(const char *slot, void *value) {
+  void **at = reinterpret_cast<void **>(const_cast<char *>(slot));
+  bool in_root = in_root_object_ && slot >= root_->from &&
+                 slot < root_->from + root_->size;
+  if (in_root && root_->to)
+    at = reinterpret_cast<void **>(root_->to + (slot - root_->from));
+  plan_.fixups.push_back({at, value, !in_root});
+}
+
+void *Walker::RemapNow(void *self, void *old_ptr) {
+  const OldObject *o = static_cast<Walker *>(self)->FindOld(uintptr_t(old_ptr));
+  if (!o || !o->target)
+    return old_ptr;
+  uintptr_t off = uintptr_t(old_ptr) - o->start;
+  if (o->old_entry->kind == MVEDSUA_ENTRY_FUNCTION)
+    return off == 0 ? o->target : old_ptr;
+  return o->same_type || off == 0 ? static_cast<char *>(o->target) + off
+                                  : old_ptr;
+}
+
+// Rules (i) and (ii) of docs/updates.md. True when p pointed into an old
+// version (rewritten or deliberately kept): such a pointer is not followed.
+bool Walker::Remap(const char *slot, uintptr_t p) {
+  const OldObject *o = FindOld(p);
+  if (!o)
+    return false;
+  const struct mvedsua_entry *e = o->old_entry;
+  if (e->kind == MVEDSUA_ENTRY_FUNCTION) {
+    if (p != o->start)
+      return false; // inside a function's code: not a function pointer
+    if (o->target)
+      Rewrite(slot, o->target);
+    else
+      missing.push_back("'" + std::string(e->key) + "' (reached from '" +
+                        root_->name + "')");
+    return true;
+  }
+  uintptr_t off = p - o->start;
+  if (o->target && (o->same_type || off == 0)) {
+    Rewrite(slot, static_cast<char *>(o->target) + off);
+  } else if (!(e->flags & MVEDSUA_ENTRY_CONST)) {
+    std::string w = std::string("'") + root_->name + "' -> '" + e->key + "'";
+    if (warned_.insert(w).second)
+      Report("warning: %s: %s points into the old version's '%s', which %s has "
+             "no same-typed counterpart of: the pointer is kept",
+             to_name_, root_->name, e->key, to_name_);
+  }
+  return true;
+}
+
+// The element count an ARRAY/PTRARRAY annotation gives: a constant, or the
+// value of a sibling integer field of the struct at `outer`.
+uint64_t AnnotatedCount(const char *arg, const char *outer,
+                        const struct mvedsua_type *st) {
+  if (!arg || !*arg)
+    return 1;
+  char *end;
+  unsigned long long n = strtoull(arg, &end, 0);
+  if (*end == '\0')
+    return n;
+  for (uint64_t i = 0; outer && st && i < st->count; ++i) {
+    const struct mvedsua_field &f = st->fields[i];
+    if (strcmp(f.name, arg) != 0 || !f.type || f.size_bits % 8 != 0)
+      continue;
+    const char *at = outer + f.offset_bits / 8;
+    bool is_signed = f.type->kind == MVEDSUA_TYPE_INT;
+    switch (f.type->size) {
+    case 1: return is_signed ? uint64_t(*(const int8_t *)at) : *(const uint8_t *)at;
+    case 2: return is_signed ? uint64_t(*(const int16_t *)at) : *(const uint16_t *)at;
+    case 4: return is_signed ? uint64_t(*(const int32_t *)at) : *(const uint32_t *)at;
+    case 8: return *(const uint64_t *)at;
+    }
+  }
+  return 1;
+}
+
+void Walker::Slot(const char *slot, const struct mvedsua_type *ptr,
+                  uint32_t annot, const char *arg, const char *outer,
+                  const struct mvedsua_type *st) {
+  uintptr_t p = *reinterpret_cast<const uintptr_t *>(slot);
+  if (!p || Remap(slot, p))
+    return;
+  const struct mvedsua_type *to = ptr->target;
+  if (!to || to->kind == MVEDSUA_TYPE_FUNCTION ||
+      to->kind == MVEDSUA_TYPE_OPAQUE || !MayHavePointers(to))
+    return;
+  uint64_t count = 1;
+  if (annot & (MVEDSUA_ANNOT_ARRAY | MVEDSUA_ANNOT_PTRARRAY))
+    count = AnnotatedCount(arg, outer, st);
+  // count < 2^40: a sibling length read as garbage must not send the walk
+  // through the whole address space.
+  if (count == 0 || count > (uint64_t(1) << 40) || !visited_.Insert((void *)p, to))
+    return;
+  work_.push_back({reinterpret_cast<const char *>(p), to, count});
+}
+
+void Walker::WarnUnion(const struct mvedsua_type *t) {
+  std::string w = std::string(root_->name) + "|" + TypeName(t);
+  if (warned_.insert(w).second)
+    Report("warning: %s: '%s' holds %s, a union with pointer members: its bytes "
+           "are copied as they are and pointers in it are not remapped (mark "
+           "the members MVEDSUA_OPAQUE to say that is intended)",
+           to_name_, root_->name, TypeName(t).c_str());
+}
+
+void Walker::ScanStruct(const char *base, const struct mvedsua_type *t) {
+  for (uint64_t i = 0; i < t->count; ++i) {
+    const struct mvedsua_field &f = t->fields[i];
+    if ((f.annotations & MVEDSUA_ANNOT_OPAQUE) || !MayHavePointers(f.type) ||
+        f.offset_bits % 8 != 0)
+      continue;
+    const char *at = base + f.offset_bits / 8;
+    if (f.type->kind == MVEDSUA_TYPE_POINTER)
+      Slot(at, f.type, f.annotations, f.annot_arg, base, t);
+    else
+      Scan(at, f.type);
+  }
+}
+
+// One object of type t at base: structure within it is walked by recursion
+// (bounded by the type's nesting); pointers out of it go to the work list.
+void Walker::Scan(const char *base, const struct mvedsua_type *t) {
+  if (!MayHavePointers(t))
+    return;
+  switch (t->kind) {
+  case MVEDSUA_TYPE_POINTER:
+    return Slot(base, t, 0, nullptr, nullptr, nullptr);
+  case MVEDSUA_TYPE_ARRAY:
+    for (uint64_t i = 0; i < t->count; ++i)
+      Scan(base + i * t->target->size, t->target);
+    return;
+  case MVEDSUA_TYPE_STRUCT:
+    return ScanStruct(base, t);
+  case MVEDSUA_TYPE_UNION:
+    return WarnUnion(t);
+  default:
+    return;
+  }
+}
+
+void Walker::WalkRoot(const Root &root, const struct mvedsua_type *type,
+                      uint32_t annot, const char *arg) {
+  root_ = &root;
+  in_root_object_ = true;
+  if (type && type->kind == MVEDSUA_TYPE_POINTER)
+    Slot(root.from, type, annot, arg, nullptr, nullptr);
+  else if (type)
+    Scan(root.from, type);
+  in_root_object_ = false;
+  while (!work_.empty()) {
+    WorkItem w = work_.back();
+    work_.pop_back();
+    plan_.visited++;
+    for (uint64_t i = 0; i < w.count; ++i)
+      Scan(w.addr + i * w.type->size, w.type);
+  }
+}
+
+// ---- planning -------------------------------------------------------------
+
+// Matches the new version's entries with the old ones; changed types
+// without a transformer are listed in *changed.
+void MatchEntries(Plan &plan, std::vector<std::string> *changed) {
+  EntryMap old = IndexEntries(plan.from);
+  ForEachEntry(plan.to, [&](const struct mvedsua_entry &e) {
+    if (!Migrates(e))
+      return;
+    if (plan.xform && TransformerWrites(plan.xform, e.kind, e.key)) {
+      plan.transformed++;
+      return;
+    }
+    auto it = old.find(KindKey(e.kind, e.key));
+    if (it == old.end() || !IsData(*it->second))
+      return; // a new variable keeps its initialiser
+    const struct mvedsua_entry *o = it->second;
+    if (TypeHash(o) == TypeHash(&e) && o->size == e.size) {
+      plan.copies.push_back({o, &e});
+    } else {
+      changed->push_back("'" + std::string(e.key) + "' (" +
+                         TypeChange(o->type, e.type) + ")");
+    }
+  });
+}
+
+// Saved locals need a same-typed local of the new version.
+void MatchLocals(Plan &plan, std::vector<std::string> *changed) {
+  EntryMap fresh = IndexEntries(plan.to);
+  for (SavedLocal &l : plan.locals) {
+    if (!l.entry)
+      continue; // noted locals are matched by name and size on entry
+    auto it = fresh.find(KindKey(MVEDSUA_ENTRY_LOCAL, l.entry->key));
+    if (it == fresh.end())
+      continue; // the new version no longer has it: it is dropped
+    if (TypeHash(it->second) != TypeHash(l.entry) ||
+        it->second->size != l.entry->size)
+      changed->push_back("'" + std::string(l.entry->key) + "' (migrated local, " +
+                         TypeChange(l.entry->type, it->second->type) + ")");
+  }
+}
+
+std::string JoinList(const std::vector<std::string> &items) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i)
+    out += (i ? ", " : "") + items[i];
+  return out;
+}
+
+void WalkOldState(Plan &plan, Walker &w) {
+  for (const Copy &c : plan.copies) {
+    if (c.to->annotations & MVEDSUA_ANNOT_OPAQUE)
+      continue;
+    Root r{c.to->key, static_cast<const char *>(c.from->addr),
+           static_cast<char *>(c.to->addr), c.from->size};
+    w.WalkRoot(r, c.from->type, c.from->annotations, c.from->annot_arg);
+  }
+  for (SavedLocal &l : plan.locals) {
+    if (!l.entry || !l.entry->type)
+      continue; // noted locals have no type: bytes only
+    Root r{l.entry->key, l.bytes.data(), nullptr, l.bytes.size()};
+    w.WalkRoot(r, l.entry->type, l.entry->annotations, l.entry->annot_arg);
+  }
+}
+
+} // namespace
+
+void SnapshotLocals(int from) {
+  AbandonTransfer();
+  g_plan = new Plan;
+  g_plan->from = from;
+  for (int i = 0; i < LiveLocalCount(); ++i) {
+    LocalView l = LiveLocalAt(i);
+    const char *p = static_cast<const char *>(l.addr);
+    g_plan->locals.push_back({l.entry, l.entry->key, {p, p + l.size}});
+  }
+  for (int i = 0; i < NotedLocalCount(); ++i) {
+    LocalView l = NotedLocalAt(i);
+    const char *p = static_cast<const char *>(l.addr);
+    g_plan->locals.push_back({nullptr, l.name, {p, p + l.size}});
+  }
+}
+
+int PlanTransfer(int from, int to, const char *to_name, std::string *reason) {
+  Plan &plan = *g_plan;
+  plan.from = from;
+  plan.to = to;
+  plan.xform = FindTransformer(to);
+  if (plan.xform && CheckTransformer(plan.xform, from, to, to_name, reason) < 0)
+    return -1;
+  std::vector<std::string> changed;
+  MatchEntries(plan, &changed);
+  MatchLocals(plan, &changed);
+  if (!changed.empty()) {
+    *reason = std::string("update refused: ") + to_name + " changes the type of " +
+              JoinList(changed) +
+              " and no state transformer was built into it; generate one with "
+              "mvedsua-xfgen";
+    return -1;
+  }
+  plan.walker = new Walker(to, to_name, plan);
+  WalkOldState(plan, *plan.walker);
+  if (!plan.walker->missing.empty()) {
+    *reason = std::string("update refused: ") + to_name +
+              " has no function with the key of " +
+              JoinList(plan.walker->missing) +
+              ", which the migrated state points to";
+    return -1;
+  }
+  return 0;
+}
+
+Plan::~Plan() { delete walker; }
+
+namespace {
+
+void ApplyFixups(const Plan &plan, bool in_heap) {
+  for (const Fixup &f : plan.fixups)
+    if (f.in_heap == in_heap)
+      *f.slot = f.value;
+}
+
+} // namespace
+
+int CommitTransfer(TransferStats *stats, std::string *reason) {
+  Plan &plan = *g_plan;
+  for (const Copy &c : plan.copies) {
+    memcpy(c.to->addr, c.from->addr, c.to->size);
+    stats->entries++;
+    stats->bytes += c.to->size;
+  }
+  ApplyFixups(plan, false); // the new version's objects and saved locals
+  // The transformer runs before any shared (heap) slot is touched: when it
+  // fails, the old version's state is exactly as it was.
+  if (plan.xform) {
+    TransformStats ts;
+    if (RunTransformer(plan.xform, plan.from, plan.to, Walker::RemapNow,
+                       plan.walker, &ts, reason) < 0)
+      return -1;
+    stats->transformed = plan.transformed;
+    stats->entries += plan.transformed;
+  }
+  ApplyFixups(plan, true);
+  stats->remapped = plan.fixups.size();
+  stats->visited = plan.visited;
+  stats->locals = plan.locals.size();
+  __atomic_store_n(&g_restoring_locals, 1, __ATOMIC_RELEASE);
+  return 0;
+}
+
+void FinishTransfer() { AbandonTransfer(); }
+
+void AbandonTransfer() {
+  __atomic_store_n(&g_restoring_locals, 0, __ATOMIC_RELEASE);
+  delete g_plan;
+  g_plan = nullptr;
+}
+
+// The k-th frame of a function to enter receives the k-th saved copy of its
+// local (outermost first), so recursion restores frame by frame.
+bool RestoreLocal(const struct mvedsua_entry *e, void *addr) {
+  if (!g_plan || !e || !e->key)
+    return false;
+  for (SavedLocal &l : g_plan->locals) {
+    if (l.consumed || !l.entry || strcmp(l.entry->key, e->key) != 0 ||
+        TypeHash(l.entry) != TypeHash(e) || l.bytes.size() != e->size)
+      continue;
+    memcpy(addr, l.bytes.data(), l.bytes.size());
+    l.consumed = true;
+    return true;
+  }
+  return false;
+}
+
+bool RestoreNotedLocal(const char *name, void *addr, unsigned long size) {
+  if (!g_plan || !name)
+    return false;
+  for (SavedLocal &l : g_plan->locals) {
+    if (l.consumed || l.entry || strcmp(l.name, name) != 0 ||
+        l.bytes.size() != size)
+      continue;
+    memcpy(addr, l.bytes.data(), size);
+    l.consumed = true;
+    return true;
+  }
+  return false;
+}
+
+} // namespace mvedsua

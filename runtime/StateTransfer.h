@@ -1,0 +1,57 @@
+// StateTransfer.h: moving a running version's state into a newly loaded one
+// (Kitsune's model). Plain functions with no dependence on the supervisor, so
+// the same code runs in the program process and, later, in a forked follower.
+//
+// An update calls, in order:
+//   SnapshotLocals()   while the old frames are still live
+//   PlanTransfer()     read-only: matches entries, checks types, walks the old
+//                      state and its heap to compute every pointer fix-up;
+//                      refuses (writing nothing) when anything cannot move
+//   CommitTransfer()   writes the new version's data, the heap fix-ups, and
+//                      arms the restore of migrated locals
+//   FinishTransfer()   once the new version reached its update point
+// AbandonTransfer() drops a plan that was refused or whose commit failed.
+#ifndef MVEDSUA_RUNTIME_STATE_TRANSFER_H
+#define MVEDSUA_RUNTIME_STATE_TRANSFER_H
+
+#include "Runtime.h"
+
+#include <string>
+
+namespace mvedsua {
+
+struct TransferStats {
+  uint64_t entries = 0;      // data entries written (copied or transformed)
+  uint64_t bytes = 0;        // bytes of those entries
+  uint64_t transformed = 0;  // entries written by a state transformer
+  uint64_t remapped = 0;     // pointers rewritten to the new version
+  uint64_t visited = 0;      // heap objects the walk went through
+  uint64_t locals = 0;       // migrated locals saved from the old frames
+};
+
+// Copies the bytes of the calling thread's live migrated locals (plugin and
+// noted ones) so they survive the unwinding of the old frames.
+void SnapshotLocals(int from);
+
+// 0 when the state of version `from` can move into version `to` (named
+// `to_name` in messages); -1 with the refusal in *reason. Entries whose type
+// changed need the new version's mvedsua-xfgen transformer (Transformers.h).
+int PlanTransfer(int from, int to, const char *to_name, std::string *reason);
+
+// Applies the plan. -1 with *reason when the state transformer failed; then
+// no state of the old version was modified.
+int CommitTransfer(TransferStats *stats, std::string *reason);
+
+void FinishTransfer();
+void AbandonTransfer();
+
+// While an update runs (between CommitTransfer and FinishTransfer), a new
+// frame's migrated local receives its saved value. Called from Locals.cpp on
+// the enter paths; true when a value was restored.
+extern int g_restoring_locals;
+bool RestoreLocal(const struct mvedsua_entry *e, void *addr);
+bool RestoreNotedLocal(const char *name, void *addr, unsigned long size);
+
+} // namespace mvedsua
+
+#endif // MVEDSUA_RUNTIME_STATE_TRANSFER_H
