@@ -82,4 +82,50 @@ void mvedsua_rt_dump_state(int version, FILE *out, int json);
 }
 #endif
 
+/* ---- The multi-version layer (runtime/mve, docs/mve.md) ---- */
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The process's role. OFF: no follower exists, the shim only forwards. */
+enum mvedsua_rt_mve_role {
+  MVEDSUA_MVE_OFF = 0,
+  MVEDSUA_MVE_LEADER = 1,
+  MVEDSUA_MVE_FOLLOWER = 2,
+};
+int mvedsua_rt_mve_role(void);
+
+/* Exit statuses of a follower that stops by itself. */
+#define MVEDSUA_MVE_EXIT_DIVERGED 86    /* report in the shared area */
+#define MVEDSUA_MVE_EXIT_LEADER_GONE 87 /* the leader vanished mid-log */
+#define MVEDSUA_MVE_EXIT_ABANDONED 88   /* the log reached its bound */
+
+/* Test-only access to one shared log (runtime/mve/Log.h): one writer, one
+ * reader, across a fork. */
+struct mvedsua_rt_mve_log;
+struct mvedsua_rt_mve_log_stats {
+  uint64_t records_appended, records_consumed, bytes_appended;
+  uint64_t backlog_bytes, peak_backlog_bytes, chunks_in_use, file_bytes;
+  uint64_t grow_count;
+  uint32_t state; /* 0 active, 1 writer done, 2 abandoned, 3 reader gone */
+};
+struct mvedsua_rt_mve_log *mvedsua_rt_mve_log_create(uint64_t bound,
+                                                     uint64_t chunk_size,
+                                                     uint64_t initial_chunks,
+                                                     char *err, size_t size);
+/* 0, or -1 when the log is no longer active (bound reached, reader gone). */
+int mvedsua_rt_mve_log_append(struct mvedsua_rt_mve_log *log, const void *data,
+                              size_t len);
+void mvedsua_rt_mve_log_close_writer(struct mvedsua_rt_mve_log *log);
+/* The next record's length (its first `cap` bytes copied to buf), -1 at the
+ * end (writer done and drained, or abandoned). */
+int64_t mvedsua_rt_mve_log_next(struct mvedsua_rt_mve_log *log, void *buf,
+                                size_t cap);
+void mvedsua_rt_mve_log_get_stats(struct mvedsua_rt_mve_log *log,
+                              struct mvedsua_rt_mve_log_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
 #endif /* MVEDSUA_RUNTIME_TOOL_API_H */

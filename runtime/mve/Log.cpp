@@ -1,0 +1,443 @@
+// Log.cpp: the shared leader -> follower log (see Log.h for the design).
+//
+// Memory ordering: the writer fills a record, then publishes it with a
+// release store of `head`; the reader acquires `head` before reading bytes
+// below it. The reader publishes `tail` and the free ring the same way. The
+// futex handshake is the classic one: the reader announces itself in
+// `reader_waiting` and re-checks `head` before sleeping on `futex_word`; the
+// writer changes `futex_word` after publishing and, after a full fence,
+// wakes the reader only if it announced itself. Either the reader sees the
+// record or the writer sees the reader.
+#include "Log.h"
+#include "Raw.h"
+
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <time.h>
+
+namespace mvedsua {
+namespace mve {
+
+namespace {
+
+constexpr uint32_t kMagic = 0x4d56454cu; // "MVEL"
+constexpr int kMaxLogs = 64;             // thread pairs per process, for now
+constexpr int kSpin = 2000;              // bounded spin before the futex
+constexpr long kWaitSliceNs = 50 * 1000 * 1000;
+
+struct alignas(64) Shared {
+  uint32_t magic;
+  uint32_t max_chunks;
+  uint64_t chunk_size;
+  uint64_t bound;
+  uint64_t header_bytes;
+  // Written by the writer only.
+  alignas(64) uint64_t head;
+  uint32_t futex_word;
+  uint32_t free_tail;
+  uint64_t records_appended;
+  uint64_t peak_backlog;
+  uint64_t chunks_taken;
+  uint64_t file_chunks;
+  uint64_t grow_count;
+  // Written by the reader only.
+  alignas(64) uint64_t tail;
+  uint64_t records_consumed;
+  uint32_t free_head;
+  // Written by the reader only when it goes to sleep: on a line of its own,
+  // so the writer's check after each append does not miss on `tail`.
+  alignas(64) uint32_t reader_waiting;
+  // Either side.
+  alignas(64) uint32_t state;
+  // Then: uint32_t chunk_of[max_chunks], uint32_t free_ring[max_chunks],
+  // the user area, padding to a page; the chunks follow header_bytes.
+};
+
+} // namespace
+
+struct Log {
+  Shared *sh;
+  char *chunks;
+  uint32_t *chunk_of;  // logical chunk k -> physical, at k % max_chunks
+  uint32_t *free_ring; // physical chunks the reader is done with
+  char *user;
+  int memfd;
+  uint32_t shift; // log2(chunk_size)
+  uint64_t mask;  // chunk_size - 1
+  // Writer's own: stream position up to which chunks are mapped.
+  uint64_t w_mapped_end;
+  // Reader's own: position in the stream, end of the current record, and
+  // the next logical chunk to hand back.
+  uint64_t r_pos;
+  uint64_t r_end;
+  uint64_t r_free_next;
+  // The last `head` the reader saw: below it, records are known to be there
+  // without touching the writer's cache line.
+  uint64_t r_head_seen;
+};
+
+namespace {
+
+Log g_logs[kMaxLogs];
+int g_log_count;
+
+uint64_t Round8(uint64_t n) { return (n + 7) & ~uint64_t(7); }
+
+template <class T> T Load(const T *p) {
+  return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+template <class T> void Store(T *p, T v) {
+  __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+char *Addr(const Log *log, uint64_t pos) {
+  uint32_t phys = log->chunk_of[(pos >> log->shift) % log->sh->max_chunks];
+  return log->chunks + (uint64_t(phys) << log->shift) + (pos & log->mask);
+}
+
+// Copies between the stream at `pos` and a flat buffer, chunk by chunk.
+void CopyOut(const Log *log, uint64_t pos, void *dst, uint64_t len) {
+  char *d = static_cast<char *>(dst);
+  while (len > 0) {
+    uint64_t room = (log->mask + 1) - (pos & log->mask);
+    uint64_t n = len < room ? len : room;
+    memcpy(d, Addr(log, pos), n);
+    d += n, pos += n, len -= n;
+  }
+}
+
+void CopyIn(const Log *log, uint64_t pos, const void *src, uint64_t len) {
+  const char *s = static_cast<const char *>(src);
+  while (len > 0) {
+    uint64_t room = (log->mask + 1) - (pos & log->mask);
+    uint64_t n = len < room ? len : room;
+    memcpy(Addr(log, pos), s, n);
+    s += n, pos += n, len -= n;
+  }
+}
+
+// The runtime's descriptors keep clear of the program's low numbers, which
+// programs hard-code (dup2(x, 3)) or close in bulk at startup.
+int MoveFdHigh(int fd) {
+  struct rlimit lim;
+  long floor = 3;
+  if (RawSyscall(SYS_getrlimit, RLIMIT_NOFILE, long(&lim)) == 0 &&
+      lim.rlim_cur >= 1024)
+    floor = 960;
+  long high = RawSyscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, floor);
+  if (high < 0)
+    return fd;
+  RawSyscall(SYS_close, fd);
+  return int(high);
+}
+
+bool ValidOptions(const LogOptions &o, char *err, size_t err_size) {
+  const char *why = nullptr;
+  if (o.chunk_size < 4096 || (o.chunk_size & (o.chunk_size - 1)))
+    why = "chunk size must be a power of two of at least 4096";
+  else if (o.bound < o.chunk_size || o.bound / o.chunk_size > (1u << 24))
+    why = "bound must hold 1 to 2^24 chunks";
+  else if (o.initial_chunks < 1)
+    why = "at least one initial chunk";
+  if (why)
+    snprintf(err, err_size, "invalid log options: %s", why);
+  return why == nullptr;
+}
+
+void InitShared(Log *log, const LogOptions &o, uint32_t max_chunks,
+                uint64_t header, uint64_t initial) {
+  Shared *sh = log->sh;
+  sh->max_chunks = max_chunks;
+  sh->chunk_size = o.chunk_size;
+  sh->bound = o.bound;
+  sh->header_bytes = header;
+  sh->file_chunks = initial;
+  log->chunk_of = reinterpret_cast<uint32_t *>(sh + 1);
+  log->free_ring = log->chunk_of + max_chunks;
+  log->user = reinterpret_cast<char *>(log->free_ring + max_chunks);
+  log->chunks = reinterpret_cast<char *>(sh) + header;
+  log->shift = uint32_t(__builtin_ctzll(o.chunk_size));
+  log->mask = o.chunk_size - 1;
+  Store(&sh->magic, kMagic);
+}
+
+// Grows the memfd so that physical chunk `phys` exists: doubling, so the
+// number of ftruncate calls is logarithmic in the peak backlog.
+bool EnsureFile(Log *log, uint64_t phys) {
+  Shared *sh = log->sh;
+  if (phys < sh->file_chunks)
+    return true;
+  uint64_t want = sh->file_chunks * 2;
+  if (want < phys + 1)
+    want = phys + 1;
+  if (want > sh->max_chunks)
+    want = sh->max_chunks;
+  if (RawSyscall(SYS_ftruncate, log->memfd,
+                 long(sh->header_bytes + (want << log->shift))) != 0)
+    return false;
+  sh->file_chunks = want;
+  sh->grow_count++;
+  return true;
+}
+
+// A physical chunk for the writer: one the reader handed back, else a new
+// one while the bound allows. -1 when the bound is reached.
+int64_t TakeChunk(Log *log) {
+  Shared *sh = log->sh;
+  if (sh->free_tail != Load(&sh->free_head))
+    return log->free_ring[sh->free_tail++ % sh->max_chunks];
+  if (sh->chunks_taken >= sh->max_chunks || !EnsureFile(log, sh->chunks_taken))
+    return -1;
+  return int64_t(sh->chunks_taken++);
+}
+
+// The backlog is sampled when a chunk is taken (it can only have grown past
+// the previous peak then), so appends within a chunk do not read `tail`.
+void SamplePeak(Log *log, uint64_t end) {
+  Shared *sh = log->sh;
+  uint64_t backlog = end - Load(&sh->tail);
+  if (backlog > sh->peak_backlog)
+    sh->peak_backlog = backlog;
+}
+
+bool MapChunksUpTo(Log *log, uint64_t end) {
+  if (log->w_mapped_end < end)
+    SamplePeak(log, end);
+  while (log->w_mapped_end < end) {
+    int64_t phys = TakeChunk(log);
+    if (phys < 0)
+      return false;
+    uint64_t k = log->w_mapped_end >> log->shift;
+    log->chunk_of[k % log->sh->max_chunks] = uint32_t(phys);
+    log->w_mapped_end += log->mask + 1;
+  }
+  return true;
+}
+
+void Wake(Log *log) {
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&log->sh->reader_waiting, __ATOMIC_RELAXED))
+    RawSyscall(SYS_futex, long(&log->sh->futex_word), FUTEX_WAKE, 1);
+}
+
+void SetState(Log *log, uint32_t state) {
+  uint32_t active = kLogActive;
+  __atomic_compare_exchange_n(&log->sh->state, &active, state, false,
+                              __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+  __atomic_fetch_add(&log->sh->futex_word, 1, __ATOMIC_SEQ_CST);
+  Wake(log);
+}
+
+void Publish(Log *log, uint64_t end) {
+  Shared *sh = log->sh;
+  Store(&sh->head, end);
+  sh->records_appended++;
+  Store(&sh->futex_word, uint32_t(sh->records_appended));
+  Wake(log);
+}
+
+uint64_t ParseSize(const char *s, uint64_t fallback) {
+  if (!s || !*s)
+    return fallback;
+  char *end;
+  unsigned long long v = strtoull(s, &end, 10);
+  switch (*end) {
+  case 'G': case 'g': v <<= 10; [[fallthrough]];
+  case 'M': case 'm': v <<= 10; [[fallthrough]];
+  case 'K': case 'k': v <<= 10; ++end; break;
+  default: break;
+  }
+  return (*end || v == 0) ? fallback : uint64_t(v);
+}
+
+// One bounded futex sleep on `word` while it still equals `seen`. True when
+// the sleep timed out (the caller then checks the writer is alive).
+bool SleepOn(Log *log, uint32_t seen) {
+  Shared *sh = log->sh;
+  __atomic_store_n(&sh->reader_waiting, 1, __ATOMIC_SEQ_CST);
+  bool timed_out = false;
+  if (Load(&sh->head) <= log->r_pos && Load(&sh->state) == kLogActive) {
+    struct timespec slice = {0, kWaitSliceNs};
+    timed_out = RawSyscall(SYS_futex, long(&sh->futex_word), FUTEX_WAIT,
+                           long(seen), long(&slice)) == -110; // ETIMEDOUT
+  }
+  __atomic_store_n(&sh->reader_waiting, 0, __ATOMIC_RELAXED);
+  return timed_out;
+}
+
+// True when a record starts at r_pos; false when none will come.
+int WaitForRecord(Log *log, bool (*still_alive)(void *), void *ctx) {
+  Shared *sh = log->sh;
+  if (log->r_head_seen > log->r_pos &&
+      __atomic_load_n(&sh->state, __ATOMIC_RELAXED) != kLogAbandoned)
+    return 1;
+  for (int spins = 0;; ++spins) {
+    // Abandoned first: a follower past the bound stops even with a backlog.
+    uint32_t state = Load(&sh->state);
+    if (state == kLogAbandoned || state == kLogReaderGone)
+      return -1;
+    if ((log->r_head_seen = Load(&sh->head)) > log->r_pos)
+      return 1;
+    if (state == kLogWriterDone)
+      return Load(&sh->head) > log->r_pos ? 1 : -1;
+    if (spins < kSpin) {
+      __builtin_ia32_pause();
+      continue;
+    }
+    uint32_t seen = Load(&sh->futex_word);
+    if (Load(&sh->head) > log->r_pos)
+      return 1;
+    if (SleepOn(log, seen) && still_alive && !still_alive(ctx))
+      return Load(&sh->head) > log->r_pos ? 1 : -2;
+  }
+}
+
+} // namespace
+
+LogOptions LogOptionsFromEnv() {
+  LogOptions o;
+  o.bound = ParseSize(getenv("MVEDSUA_MVE_LOG_BOUND"), o.bound);
+  o.chunk_size = ParseSize(getenv("MVEDSUA_MVE_LOG_CHUNK"), o.chunk_size);
+  return o;
+}
+
+Log *LogCreate(const LogOptions &o, char *err, size_t err_size) {
+  if (!ValidOptions(o, err, err_size))
+    return nullptr;
+  int slot = __atomic_fetch_add(&g_log_count, 1, __ATOMIC_RELAXED);
+  if (slot >= kMaxLogs) {
+    snprintf(err, err_size, "too many logs (%d at most)", kMaxLogs);
+    return nullptr;
+  }
+  Log *log = &g_logs[slot];
+  uint32_t max_chunks = uint32_t(o.bound / o.chunk_size);
+  uint64_t header = sizeof(Shared) + 8ull * max_chunks + kLogUserAreaSize;
+  header = (header + o.chunk_size - 1) & ~(o.chunk_size - 1);
+  uint64_t initial = o.initial_chunks < max_chunks ? o.initial_chunks
+                                                   : max_chunks;
+  long fd = RawSyscall(SYS_memfd_create, long("mvedsua-mve-log"), MFD_CLOEXEC);
+  if (fd < 0 || RawSyscall(SYS_ftruncate, fd,
+                           long(header + initial * o.chunk_size)) != 0) {
+    snprintf(err, err_size, "cannot create the log's shared memory: %s",
+             strerror(int(fd < 0 ? -fd : 28)));
+    return nullptr;
+  }
+  long addr = RawSyscall(SYS_mmap, 0, long(header + o.bound),
+                         PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+                         fd, 0);
+  if (addr < 0 && addr > -4096) {
+    snprintf(err, err_size, "cannot map the log: %s", strerror(int(-addr)));
+    RawSyscall(SYS_close, fd);
+    return nullptr;
+  }
+  log->memfd = MoveFdHigh(int(fd));
+  log->sh = reinterpret_cast<Shared *>(addr);
+  InitShared(log, o, max_chunks, header, initial);
+  return log;
+}
+
+bool LogAppend(Log *log, const Piece *pieces, int n) {
+  Shared *sh = log->sh;
+  if (__atomic_load_n(&sh->state, __ATOMIC_RELAXED) != kLogActive)
+    return false;
+  uint64_t len = 0;
+  for (int i = 0; i < n; ++i)
+    len += pieces[i].len;
+  uint64_t start = sh->head;
+  uint64_t end = start + Round8(8 + len);
+  if (!MapChunksUpTo(log, end)) {
+    LogAbandon(log);
+    return false;
+  }
+  // 8-aligned frame headers never straddle a chunk.
+  *reinterpret_cast<uint64_t *>(Addr(log, start)) = len;
+  uint64_t pos = start + 8;
+  for (int i = 0; i < n; ++i) {
+    CopyIn(log, pos, pieces[i].data, pieces[i].len);
+    pos += pieces[i].len;
+  }
+  Publish(log, end);
+  return true;
+}
+
+void LogCloseWriter(Log *log) { SetState(log, kLogWriterDone); }
+void LogAbandon(Log *log) { SetState(log, kLogAbandoned); }
+void LogCloseReader(Log *log) { SetState(log, kLogReaderGone); }
+
+int64_t LogNext(Log *log, bool (*still_alive)(void *), void *ctx) {
+  int got = WaitForRecord(log, still_alive, ctx);
+  if (got < 0)
+    return got;
+  uint64_t len = *reinterpret_cast<const uint64_t *>(Addr(log, log->r_pos));
+  log->r_pos += 8;
+  log->r_end = log->r_pos + len;
+  return int64_t(len);
+}
+
+uint64_t LogRemaining(const Log *log) { return log->r_end - log->r_pos; }
+
+void LogRead(Log *log, void *dst, uint64_t len) {
+  CopyOut(log, log->r_pos, dst, len);
+  log->r_pos += len;
+}
+
+int64_t LogCompare(Log *log, const void *src, uint64_t len) {
+  const char *s = static_cast<const char *>(src);
+  uint64_t done = 0;
+  while (done < len) {
+    uint64_t pos = log->r_pos + done;
+    uint64_t room = (log->mask + 1) - (pos & log->mask);
+    uint64_t n = len - done < room ? len - done : room;
+    const char *a = Addr(log, pos);
+    if (memcmp(a, s + done, n) != 0) {
+      for (uint64_t i = 0;; ++i)
+        if (a[i] != s[done + i])
+          return int64_t(done + i);
+    }
+    done += n;
+  }
+  log->r_pos += len;
+  return -1;
+}
+
+void LogSkip(Log *log, uint64_t len) { log->r_pos += len; }
+
+void LogFinishRecord(Log *log) {
+  Shared *sh = log->sh;
+  log->r_pos = Round8(log->r_end);
+  Store(&sh->tail, log->r_pos);
+  Store(&sh->records_consumed, sh->records_consumed + 1);
+  // Hand back every chunk wholly behind the reader.
+  while (((log->r_free_next + 1) << log->shift) <= log->r_pos) {
+    uint32_t phys = log->chunk_of[log->r_free_next % sh->max_chunks];
+    log->free_ring[sh->free_head % sh->max_chunks] = phys;
+    Store(&sh->free_head, sh->free_head + 1);
+    log->r_free_next++;
+  }
+}
+
+void LogGetStats(const Log *log, LogStats *out) {
+  const Shared *sh = log->sh;
+  out->records_appended = Load(&sh->records_appended);
+  out->records_consumed = Load(&sh->records_consumed);
+  out->bytes_appended = Load(&sh->head);
+  out->backlog_bytes = out->bytes_appended - Load(&sh->tail);
+  out->peak_backlog_bytes = Load(&sh->peak_backlog);
+  out->chunks_in_use = Load(&sh->chunks_taken);
+  out->file_bytes = sh->header_bytes + (Load(&sh->file_chunks) << log->shift);
+  out->grow_count = Load(&sh->grow_count);
+  out->state = Load(&sh->state);
+}
+
+uint32_t LogGetState(const Log *log) { return Load(&log->sh->state); }
+
+void *LogUserArea(Log *log) { return log->user; }
+
+} // namespace mve
+} // namespace mvedsua

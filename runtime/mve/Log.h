@@ -1,0 +1,109 @@
+// Log.h: the leader -> follower log of the multi-version layer.
+//
+// One writer (a leader thread) and one reader (its follower thread) share a
+// byte stream of framed records in shared memory (a memfd mapped MAP_SHARED
+// before the fork, so both processes see it at the same address). Nothing on
+// the append or read path allocates with malloc or takes a lock; the writer
+// never waits for the reader.
+//
+// The stream is cut into chunks of `chunk_size` bytes. A stream position p
+// lives in logical chunk p / chunk_size, which the writer maps to a physical
+// chunk of the memfd when it first writes there. The reader hands each chunk
+// back (a free ring) once it has read past it, so memory follows the backlog,
+// not the history. When no freed chunk is available the writer takes a new
+// one, growing the memfd (ftruncate; the whole virtual range was reserved
+// with MAP_NORESERVE at creation). When `bound` bytes of chunks are in use
+// the writer gives up: the log is marked abandoned, appends fail, and the
+// reader sees the state and stops (whoever supervises kills it).
+//
+// Records are never split logically, but may straddle chunks: readers copy
+// bytes out rather than pointing into the stream.
+//
+// One Log serves one thread pair; a multi-threaded leader gets one per
+// thread (LogCreate any number of times before the fork).
+#ifndef MVEDSUA_MVE_LOG_H
+#define MVEDSUA_MVE_LOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+namespace mvedsua {
+namespace mve {
+
+enum LogState : uint32_t {
+  kLogActive = 0,
+  kLogWriterDone = 1, // the leader appended its last record
+  kLogAbandoned = 2,  // the bound was reached: the follower must stop
+  kLogReaderGone = 3, // the follower stopped (diverged, crashed, finished)
+};
+
+struct LogOptions {
+  uint64_t bound = uint64_t(1) << 30;      // bytes of chunks at most
+  uint64_t chunk_size = uint64_t(1) << 20; // a power of two >= 4096
+  uint64_t initial_chunks = 4;             // memfd size at creation
+};
+
+struct LogStats {
+  uint64_t records_appended;
+  uint64_t records_consumed;
+  uint64_t bytes_appended;
+  uint64_t backlog_bytes;      // appended and not yet consumed
+  uint64_t peak_backlog_bytes; // the largest backlog an append saw
+  uint64_t chunks_in_use;      // physical chunks ever taken (memory held)
+  uint64_t file_bytes;         // current size of the memfd
+  uint64_t grow_count;         // ftruncate calls after creation
+  uint32_t state;              // LogState
+};
+
+// A gathered piece of one record (the writer appends a record from several).
+struct Piece {
+  const void *data;
+  uint64_t len;
+};
+
+struct Log;
+
+// Creates a log (memfd + mapping + ftruncate). Before the fork, in the
+// process that will lead. Returns null with a message in err on failure.
+Log *LogCreate(const LogOptions &opts, char *err, size_t err_size);
+
+// Options from the environment: MVEDSUA_MVE_LOG_BOUND and
+// MVEDSUA_MVE_LOG_CHUNK (bytes, with an optional K/M/G suffix).
+LogOptions LogOptionsFromEnv();
+
+// Writer. Appends one record made of the pieces, then publishes it and wakes
+// a waiting reader. Returns false (and appends nothing) when the log is not
+// active: abandoned by this append reaching the bound, or the reader gone.
+bool LogAppend(Log *log, const Piece *pieces, int n);
+// The writer has finished: readers drain what is left and then see the end.
+void LogCloseWriter(Log *log);
+// Marks the log abandoned (e.g. the follower is being killed).
+void LogAbandon(Log *log);
+
+// Reader. Waits for the next record; returns its length, or -1 when there is
+// none and will be none (writer done, abandoned), or -2 when
+// `still_alive(ctx)` says the writer has vanished. `still_alive` is polled
+// between bounded futex waits; null means "always alive".
+int64_t LogNext(Log *log, bool (*still_alive)(void *), void *ctx);
+// Within the current record, in order: copy, compare or skip bytes.
+// LogCompare returns the offset of the first differing byte, or -1.
+void LogRead(Log *log, void *dst, uint64_t len);
+int64_t LogCompare(Log *log, const void *src, uint64_t len);
+void LogSkip(Log *log, uint64_t len);
+// Left in the record (the reader must not read past it).
+uint64_t LogRemaining(const Log *log);
+// Ends the current record: frees the chunks read past.
+void LogFinishRecord(Log *log);
+// The reader stops for good (divergence, exit); appends then fail.
+void LogCloseReader(Log *log);
+
+void LogGetStats(const Log *log, LogStats *out);
+uint32_t LogGetState(const Log *log);
+// The log's shared memory (for the divergence report area next to it).
+void *LogUserArea(Log *log);
+constexpr size_t kLogUserAreaSize = 8192;
+
+} // namespace mve
+} // namespace mvedsua
+
+#endif // MVEDSUA_MVE_LOG_H

@@ -1,0 +1,68 @@
+// Raw.cpp: the layer's syscall trampoline (see Raw.h). x86-64 only: the
+// catch-all (Syscall User Dispatch) and the register layout of the trapped
+// syscalls are x86-64's too.
+#include "Raw.h"
+
+#include <sys/syscall.h>
+
+#if !defined(__x86_64__)
+#error "the multi-version layer supports x86-64 only"
+#endif
+
+// System V argument registers to the kernel's: nr in rax; a0..a5 in rdi, rsi,
+// rdx, r10, r8, r9. The 7th C argument (a5) is on the stack.
+// mvedsua_mve_restore_rt is the sa_restorer of the SIGSYS handler: glibc's own
+// restorer lies in libc and would itself trap when rt_sigreturn is blocked.
+asm(R"(
+  .pushsection .text.mvedsua_mve_tramp,"ax",@progbits
+  .globl mvedsua_mve_tramp_begin
+  .hidden mvedsua_mve_tramp_begin
+  .globl mvedsua_mve_raw_syscall
+  .hidden mvedsua_mve_raw_syscall
+  .type mvedsua_mve_raw_syscall,@function
+  .globl mvedsua_mve_restore_rt
+  .hidden mvedsua_mve_restore_rt
+  .type mvedsua_mve_restore_rt,@function
+  .globl mvedsua_mve_tramp_end
+  .hidden mvedsua_mve_tramp_end
+  .p2align 4
+mvedsua_mve_tramp_begin:
+mvedsua_mve_raw_syscall:
+  .cfi_startproc
+  movq %rdi, %rax
+  movq %rsi, %rdi
+  movq %rdx, %rsi
+  movq %rcx, %rdx
+  movq %r8, %r10
+  movq %r9, %r8
+  movq 8(%rsp), %r9
+  syscall
+  ret
+  .cfi_endproc
+  .size mvedsua_mve_raw_syscall, .-mvedsua_mve_raw_syscall
+mvedsua_mve_restore_rt:
+  movq $15, %rax
+  syscall
+  hlt
+  .size mvedsua_mve_restore_rt, .-mvedsua_mve_restore_rt
+mvedsua_mve_tramp_end:
+  .popsection
+)");
+
+namespace mvedsua {
+namespace mve {
+
+void RawWriteAll(int fd, const char *buf, uint64_t len) {
+  while (len > 0) {
+    long n = RawSyscall(SYS_write, fd, long(buf), long(len));
+    if (n == -4) // EINTR
+      continue;
+    if (n <= 0)
+      return;
+    buf += n;
+    len -= uint64_t(n);
+  }
+}
+
+} // namespace mve
+} // namespace mvedsua
