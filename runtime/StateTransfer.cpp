@@ -558,8 +558,10 @@ int PlanTransfer(int from, int to, const char *to_name, std::string *reason) {
   plan.from = from;
   plan.to = to;
   plan.xform = FindTransformer(to);
-  if (plan.xform && CheckTransformer(plan.xform, from, to, to_name, reason) < 0)
+  if (plan.xform && CheckTransformer(plan.xform, from, to, to_name, reason) < 0) {
+    *reason = "update refused: " + *reason;
     return -1;
+  }
   std::vector<std::string> changed;
   MatchEntries(plan, &changed);
   MatchLocals(plan, &changed);
@@ -607,8 +609,10 @@ int CommitTransfer(TransferStats *stats, std::string *reason) {
   if (plan.xform) {
     TransformStats ts;
     if (RunTransformer(plan.xform, plan.from, plan.to, Walker::RemapNow,
-                       plan.walker, &ts, reason) < 0)
+                       plan.walker, &ts, reason) < 0) {
+      *reason = "update failed: " + *reason;
       return -1;
+    }
     stats->transformed = plan.transformed;
     stats->entries += plan.transformed;
   }

@@ -1,0 +1,8 @@
+"""Reads `mvedsua-run --list-state` output and prints `#define NAME 0x<id>ull`
+for the version id on its first line ("version ID PATH")."""
+import sys
+
+first = sys.stdin.readline().split()
+if len(first) < 2 or first[0] != "version":
+    sys.exit("id-define.py: no 'version ID' line in the input")
+print("#define %s 0x%sull" % (sys.argv[1], first[1]))
