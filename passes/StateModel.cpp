@@ -91,6 +91,7 @@ public:
 private:
   // Types.
   const TypeDesc *typeOf(const DIType *T);
+  const TypeDesc *typeOfStripped(const DIType *T);
   TypeDesc *newType() { return &Out.TypeStorage.emplace_back(); }
   void buildComposite(TypeDesc *D, const DICompositeType *CT);
   const TypeDesc *buildArray(const DICompositeType *CT, unsigned Dim);
@@ -149,7 +150,21 @@ static const DIType *stripTransparent(const DIType *T) {
 }
 
 const TypeDesc *StateModelBuilder::typeOf(const DIType *Raw) {
-  const DIType *T = stripTransparent(Raw);
+  const TypeDesc *D = typeOfStripped(stripTransparent(Raw));
+  // Remember the typedef names on the way (only xfgen uses them).
+  for (auto *DT = dyn_cast_or_null<DIDerivedType>(Raw); DT;
+       DT = dyn_cast_or_null<DIDerivedType>(DT->getBaseType())) {
+    if (DT->getTag() == dwarf::DW_TAG_typedef)
+      Out.Typedefs.try_emplace(std::string(DT->getName()), D);
+    else if (stripTransparent(DT) != DT)
+      continue; // a qualifier: keep walking
+    else
+      break;
+  }
+  return D;
+}
+
+const TypeDesc *StateModelBuilder::typeOfStripped(const DIType *T) {
   if (!T)
     return Void;
   if (auto It = TypeMemo.find(T); It != TypeMemo.end())

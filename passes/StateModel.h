@@ -20,6 +20,7 @@
 #include "llvm/Support/Error.h"
 
 #include <deque>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -85,6 +86,10 @@ public:
   static llvm::Expected<StateModel> build(llvm::Module &M);
 
   std::vector<StateEntry> Entries;
+  /// Typedef names met on the way to the entries' types, to the descriptor
+  /// they stand for (typedefs are transparent in descriptors; xfgen's specs
+  /// may still name them).
+  std::map<std::string, const TypeDesc *> Typedefs;
   /// Hash of the non-const data entries (kind, key, type hash), the same
   /// function the runtime computes the version id with.
   uint64_t stateHash() const;

@@ -1,39 +1,58 @@
-//===- mvedsua-xfgen.cpp - compare two versions' state --------------------===//
+//===- mvedsua-xfgen.cpp - state transformers between two versions --------===//
 //
-// A thin driver, in the manner of llvm-diff: read the bitcode of each version
-// (one llvm-linked file, or several joined with commas), build each one's
-// state model exactly as the plugin does, and report what changed.
+//   mvedsua-xfgen OLD.bc NEW.bc [-x SPEC.xf] [-o XFORM.c] [--explain]
+//   mvedsua-xfgen --old a.bc b.bc --new c.bc d.bc ...
+//
+// Reads the bitcode of each version (one llvm-linked file, several joined
+// with commas, or several after --old/--new), builds each one's state model
+// exactly as the plugin does, and generates the C state transformer for the
+// update old -> new (XformGen). Whatever cannot be transformed safely stops
+// it with exit status 1 and no output file.
 //
 //===----------------------------------------------------------------------===//
 
-#include "StateDiff.h"
+#include "Spec.h"
 #include "StateModel.h"
+#include "XformGen.h"
 
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
 #include "llvm/IRReader/IRReader.h"
 #include "llvm/Linker/Linker.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
 
 using namespace llvm;
 
-static cl::opt<std::string> OldPath(cl::Positional, cl::Required,
-                                    cl::desc("<old.bc[,more.bc...]>"));
-static cl::opt<std::string> NewPath(cl::Positional, cl::Required,
-                                    cl::desc("<new.bc[,more.bc...]>"));
+static cl::list<std::string> Positional(cl::Positional,
+                                        cl::desc("<old.bc[,more.bc...]> "
+                                                 "<new.bc[,more.bc...]>"));
+static cl::list<std::string> OldFiles("old", cl::desc("Bitcode of the old version"),
+                                      cl::value_desc("file..."),
+                                      cl::PositionalEatsArgs);
+static cl::list<std::string> NewFiles("new", cl::desc("Bitcode of the new version"),
+                                      cl::value_desc("file..."),
+                                      cl::PositionalEatsArgs);
 static cl::opt<bool> Explain("explain",
                              cl::desc("Print what changed and how each change "
-                                      "is handled (the default output)"));
-static cl::opt<std::string> Output("o", cl::desc("Output transformer (C)"),
+                                      "is handled (the default without -o)"));
+static cl::opt<std::string> Output("o", cl::desc("Write the transformer (C)"),
                                    cl::value_desc("file"));
+static cl::opt<std::string> SpecPath("x", cl::desc("Transformation spec (.xf)"),
+                                     cl::value_desc("file"));
 
-/// Loads one version: a single bitcode file or several linked together.
-static std::unique_ptr<Module> loadVersion(StringRef Paths, LLVMContext &Ctx) {
-  SmallVector<StringRef, 4> Files;
-  Paths.split(Files, ',', -1, false);
+static void fail(const Twine &Msg) {
+  WithColor::error(errs(), "mvedsua-xfgen") << Msg << "\n";
+}
+
+/// Loads one version: bitcode files linked together.
+static std::unique_ptr<Module> loadVersion(ArrayRef<std::string> Files,
+                                           StringRef Label, LLVMContext &Ctx) {
   std::unique_ptr<Module> Whole;
   for (StringRef File : Files) {
     SMDiagnostic Err;
@@ -45,51 +64,109 @@ static std::unique_ptr<Module> loadVersion(StringRef Paths, LLVMContext &Ctx) {
     if (!Whole) {
       Whole = std::move(M);
     } else if (Linker::linkModules(*Whole, std::move(M))) {
-      WithColor::error(errs(), "mvedsua-xfgen")
-          << File << ": cannot be linked with the other files of " << Paths
-          << "\n";
+      fail(File + ": cannot be linked with the other files of " + Label);
       return nullptr;
     }
   }
   return Whole;
 }
 
-static Expected<mvedsua::StateModel> modelOf(Module &M, StringRef Paths) {
-  Expected<mvedsua::StateModel> Model = mvedsua::StateModel::build(M);
-  if (!Model)
-    return createStringError(inconvertibleErrorCode(),
-                             Paths + ": " + toString(Model.takeError()));
-  return Model;
+static std::vector<std::string> splitList(StringRef Paths) {
+  SmallVector<StringRef, 4> Parts;
+  Paths.split(Parts, ',', -1, false);
+  return std::vector<std::string>(Parts.begin(), Parts.end());
+}
+
+static std::string joined(ArrayRef<std::string> Files) {
+  std::string S;
+  for (const std::string &F : Files)
+    S += (S.empty() ? "" : ",") + F;
+  return S;
+}
+
+static bool modelOf(ArrayRef<std::string> Files, LLVMContext &Ctx,
+                    std::unique_ptr<Module> &M,
+                    std::optional<mvedsua::StateModel> &Model) {
+  std::string Label = joined(Files);
+  M = loadVersion(Files, Label, Ctx);
+  if (!M)
+    return false;
+  Expected<mvedsua::StateModel> Built = mvedsua::StateModel::build(*M);
+  if (!Built) {
+    fail(Label + ": " + toString(Built.takeError()));
+    return false;
+  }
+  Model.emplace(std::move(*Built));
+  return true;
+}
+
+static bool readSpec(mvedsua::Spec &S) {
+  if (SpecPath.empty())
+    return true;
+  ErrorOr<std::unique_ptr<MemoryBuffer>> Buf = MemoryBuffer::getFile(SpecPath);
+  if (!Buf) {
+    fail(SpecPath + ": " + Buf.getError().message());
+    return false;
+  }
+  Expected<mvedsua::Spec> Parsed =
+      mvedsua::parseSpec((*Buf)->getBuffer(), SpecPath);
+  if (!Parsed) {
+    errs() << toString(Parsed.takeError()) << "\n";
+    return false;
+  }
+  S = std::move(*Parsed);
+  return true;
 }
 
 int main(int argc, char **argv) {
   InitLLVM X(argc, argv);
   cl::ParseCommandLineOptions(
       argc, argv,
-      "mvedsua-xfgen: compare the state of two versions of a program\n");
-  if (!Output.empty()) {
-    WithColor::error(errs(), "mvedsua-xfgen")
-        << "-o " << Output
-        << ": generating transformer code is not available in this release; "
-           "use --explain to see what changed\n";
+      "mvedsua-xfgen: the state transformer between two versions of a "
+      "program\n");
+  std::vector<std::string> OldList(OldFiles.begin(), OldFiles.end());
+  std::vector<std::string> NewList(NewFiles.begin(), NewFiles.end());
+  if (OldList.empty() && NewList.empty() && Positional.size() == 2) {
+    OldList = splitList(Positional[0]);
+    NewList = splitList(Positional[1]);
+  } else if (OldList.empty() || NewList.empty() || !Positional.empty()) {
+    fail("expected OLD.bc NEW.bc (comma-separated lists allowed) or "
+         "--old FILE... --new FILE...");
     return 2;
   }
+
+  mvedsua::Spec S;
+  if (!readSpec(S))
+    return 1;
   LLVMContext OldCtx, NewCtx;
-  std::unique_ptr<Module> OldM = loadVersion(OldPath, OldCtx);
-  std::unique_ptr<Module> NewM = OldM ? loadVersion(NewPath, NewCtx) : nullptr;
-  if (!OldM || !NewM)
+  std::unique_ptr<Module> OldM, NewM;
+  std::optional<mvedsua::StateModel> Old, New;
+  if (!modelOf(OldList, OldCtx, OldM, Old) || !modelOf(NewList, NewCtx, NewM, New))
     return 1;
-  Expected<mvedsua::StateModel> Old = modelOf(*OldM, OldPath);
-  if (!Old) {
-    WithColor::error(errs(), "mvedsua-xfgen") << toString(Old.takeError()) << "\n";
+
+  mvedsua::XformOptions Opts{joined(OldList), joined(NewList),
+                             Output.empty() ? "-" : Output.getValue()};
+  mvedsua::XformGenerator Gen(*Old, *New, S, Opts);
+  bool Ok = Gen.run();
+  if (Explain || Output.empty())
+    Gen.explain(outs());
+  outs().flush();
+  for (const std::string &E : Gen.errors())
+    errs() << (StringRef(E).contains(": error: ") ? "" : "mvedsua-xfgen: error: ")
+           << E << "\n";
+  if (!Ok) {
+    errs() << "mvedsua-xfgen: no transformer written\n";
     return 1;
   }
-  Expected<mvedsua::StateModel> New = modelOf(*NewM, NewPath);
-  if (!New) {
-    WithColor::error(errs(), "mvedsua-xfgen") << toString(New.takeError()) << "\n";
+  if (Output.empty())
+    return 0;
+  std::error_code EC;
+  ToolOutputFile Out(Output, EC, sys::fs::OF_Text);
+  if (EC) {
+    fail(Output + ": " + EC.message());
     return 1;
   }
-  auto Changes = mvedsua::diffState(*Old, *New);
-  mvedsua::explainDiff(Changes, outs());
+  Out.os() << Gen.code();
+  Out.keep();
   return 0;
 }

@@ -1,0 +1,59 @@
+//===- Spec.h - Kitsune's .xf transformation spec language ----------------===//
+//
+//   rule  ::= paths '->' paths [':' block]      transform / rename
+//           | 'INIT' paths ':' block            initialise something new
+//   paths ::= path (',' path)*                  pairs are formed by position
+//   path  ::= ('struct'|'union'|'typedef'|'enum') NAME ['.' FIELD]
+//           | [FILE '/'] [FUNC '#'] NAME        variables, statics, locals
+//   block ::= '{' C code with balanced braces '}'
+//
+// Comments (// and /* */) may appear between rules.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MVEDSUA_XFGEN_SPEC_H
+#define MVEDSUA_XFGEN_SPEC_H
+
+#include "llvm/Support/Error.h"
+
+#include <string>
+#include <vector>
+
+namespace mvedsua {
+
+/// Where something is in a spec file, for messages (file:line:col).
+struct SpecLoc {
+  std::string File;
+  unsigned Line = 0, Col = 0;
+  std::string str() const {
+    return File + ":" + std::to_string(Line) + ":" + std::to_string(Col);
+  }
+};
+
+struct SpecPath {
+  enum Kind { Struct, Union, Typedef, Enum, Var } What = Var;
+  std::string Name;  // tag / typedef name, or the variable's spelling
+  std::string Field; // "struct X.f": f (empty for the type itself)
+  SpecLoc Loc;
+  /// As written, for messages ("struct entry.hits", "kvd.c/counter").
+  std::string spelling() const;
+};
+
+/// One rule after splitting `a, b -> c, d` into pairs (a -> c, b -> d).
+struct SpecRule {
+  bool Init = false;     // INIT path : { ... }; From is then unused
+  SpecPath From, To;
+  bool HasCode = false;  // false: a plain rename, default transform
+  std::string Code;      // the block's contents, without the braces
+  SpecLoc CodeLoc;       // where the block starts, for #line
+};
+
+struct Spec {
+  std::vector<SpecRule> Rules;
+};
+
+/// Parses a spec; errors are "file:line:col: message".
+llvm::Expected<Spec> parseSpec(llvm::StringRef Text, llvm::StringRef File);
+
+} // namespace mvedsua
+
+#endif

@@ -1,0 +1,1702 @@
+//===- XformGen.cpp - state transformers from two versions' state models --===//
+//
+// One walk over (old type, new type) pairs, starting at every piece of state
+// that changed, generates one C function per pair (memoised by the pair's
+// structural hashes, so cycles and types shared by many entries cost one
+// function), records how each change is handled for --explain, and refuses
+// what cannot be transformed safely. Plain transformations access memory by
+// byte offset (memcpy), so they depend on no C declaration; spec blocks get
+// typed pointers to C declarations rebuilt from the descriptors, each field's
+// offset checked by _Static_assert.
+//
+//===----------------------------------------------------------------------===//
+
+#include "XformGen.h"
+
+#include "llvm/ADT/SmallPtrSet.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/Format.h"
+
+#include <map>
+#include <set>
+
+using namespace llvm;
+
+namespace mvedsua {
+
+//===----------------------------------------------------------------------===//
+// Type helpers.
+//===----------------------------------------------------------------------===//
+
+static bool isScalar(const TypeDesc *T) {
+  return T && (T->Kind == MVEDSUA_TYPE_INT || T->Kind == MVEDSUA_TYPE_UINT ||
+               T->Kind == MVEDSUA_TYPE_BOOL || T->Kind == MVEDSUA_TYPE_FLOAT ||
+               T->Kind == MVEDSUA_TYPE_ENUM);
+}
+static bool isAggregate(const TypeDesc *T) {
+  return T && (T->Kind == MVEDSUA_TYPE_STRUCT || T->Kind == MVEDSUA_TYPE_UNION);
+}
+static uint64_t hashOf(const TypeDesc *T) { return T ? T->Hash : 0; }
+
+/// The integer or floating type a scalar is loaded as.
+static const TypeDesc *underlying(const TypeDesc *T) {
+  return T->Kind == MVEDSUA_TYPE_ENUM && T->Target ? T->Target : T;
+}
+
+static std::string scalarCType(const TypeDesc *T) {
+  const TypeDesc *U = underlying(T);
+  uint32_t Kind = U->Kind == MVEDSUA_TYPE_ENUM ? uint32_t(MVEDSUA_TYPE_UINT) : U->Kind;
+  uint64_t Bits = U->Size * 8;
+  switch (Kind) {
+  case MVEDSUA_TYPE_BOOL:
+    return U->Size == 1 ? "_Bool" : "uint" + std::to_string(Bits) + "_t";
+  case MVEDSUA_TYPE_FLOAT:
+    return U->Size == 4 ? "float" : U->Size == 8 ? "double" : "long double";
+  case MVEDSUA_TYPE_INT:
+    return Bits == 128 ? "__int128" : "int" + std::to_string(Bits) + "_t";
+  default:
+    return Bits == 128 ? "unsigned __int128" : "uint" + std::to_string(Bits) + "_t";
+  }
+}
+
+static bool isSigned(const TypeDesc *T) {
+  return underlying(T)->Kind == MVEDSUA_TYPE_INT;
+}
+
+/// Why converting a scalar O to N may change its value ("" if it cannot).
+static std::string narrowing(const TypeDesc *O, const TypeDesc *N) {
+  const TypeDesc *A = underlying(O), *B = underlying(N);
+  bool AF = A->Kind == MVEDSUA_TYPE_FLOAT, BF = B->Kind == MVEDSUA_TYPE_FLOAT;
+  if (B->Kind == MVEDSUA_TYPE_BOOL && A->Kind != MVEDSUA_TYPE_BOOL)
+    return "every non-zero value becomes 1";
+  if (AF && BF)
+    return B->Size < A->Size ? "precision and range are reduced" : "";
+  if (AF)
+    return "the fraction is dropped and values outside " + typeName(N) +
+           " are undefined";
+  if (BF) {
+    unsigned Mantissa = B->Size == 4 ? 24 : B->Size == 8 ? 53 : 64;
+    return A->Size * 8 > Mantissa ? "large values are rounded" : "";
+  }
+  if (A->Kind == MVEDSUA_TYPE_BOOL)
+    return "";
+  if (B->Size < A->Size)
+    return "values outside " + typeName(N) + " are truncated";
+  if (isSigned(O) && !isSigned(N))
+    return "negative values wrap around";
+  if (!isSigned(O) && isSigned(N) && B->Size <= A->Size)
+    return "values above the maximum of " + typeName(N) + " wrap around";
+  return "";
+}
+
+static const FieldDesc *fieldNamed(const TypeDesc *T, StringRef Name) {
+  for (const FieldDesc &F : T->Fields)
+    if (F.Name == Name)
+      return &F;
+  return nullptr;
+}
+
+static bool isBitField(const FieldDesc &F) {
+  return F.Type && (F.SizeBits != F.Type->Size * 8 || F.OffsetBits % 8);
+}
+
+static const FieldDesc *flexibleMember(const TypeDesc *T) {
+  for (const FieldDesc &F : T->Fields)
+    if (F.Type && F.Type->Kind == MVEDSUA_TYPE_ARRAY &&
+        (F.Type->Flags & MVEDSUA_TYPE_FLEXIBLE))
+      return &F;
+  return nullptr;
+}
+
+static const char *entryKindName(uint32_t Kind) {
+  switch (Kind) {
+  case MVEDSUA_ENTRY_GLOBAL:
+    return "global";
+  case MVEDSUA_ENTRY_STATIC:
+    return "static";
+  case MVEDSUA_ENTRY_LOCAL_STATIC:
+    return "local static";
+  case MVEDSUA_ENTRY_LOCAL:
+    return "migrated local";
+  default:
+    return "function";
+  }
+}
+
+static std::string cString(StringRef S) {
+  std::string Out = "\"";
+  for (char C : S) {
+    if (C == '"' || C == '\\')
+      Out += '\\';
+    if (C == '\n') {
+      Out += "\\n";
+      continue;
+    }
+    Out += C;
+  }
+  return Out + "\"";
+}
+
+static std::string hex(uint64_t V) {
+  return "0x" + utohexstr(V, /*LowerCase=*/true, 16) + "ULL";
+}
+
+static bool isStateEntry(const StateEntry &E) {
+  return E.Kind != MVEDSUA_ENTRY_FUNCTION && !(E.Flags & MVEDSUA_ENTRY_CONST);
+}
+
+/// Every descriptor reachable from a model's entries.
+static std::vector<const TypeDesc *> reachableTypes(const StateModel &M) {
+  std::vector<const TypeDesc *> Out;
+  SmallPtrSet<const TypeDesc *, 32> Seen;
+  std::vector<const TypeDesc *> Work;
+  for (const StateEntry &E : M.Entries)
+    Work.push_back(E.Type);
+  while (!Work.empty()) {
+    const TypeDesc *T = Work.back();
+    Work.pop_back();
+    if (!T || !Seen.insert(T).second)
+      continue;
+    Out.push_back(T);
+    Work.push_back(T->Target);
+    for (const FieldDesc &F : T->Fields)
+      Work.push_back(F.Type);
+  }
+  return Out;
+}
+
+//===----------------------------------------------------------------------===//
+// The generator.
+//===----------------------------------------------------------------------===//
+
+/// Where the walk is, for messages and for annotation arguments.
+struct WalkCtx {
+  std::string Root;     // "global 'table'"
+  std::string Path;     // "table->next.key"
+  bool Deref = false;   // the current object was reached through a pointer
+  uint32_t Annots = 0;  // of the old field or entry being converted
+  std::string AnnotArg;
+  const TypeDesc *Base = nullptr; // the enclosing old struct (sibling counts)
+  const StateEntry *Entry = nullptr; // entry-level annotations name globals
+  std::string RuleHint; // the spec path that would settle a problem here
+  std::string Where;    // for warnings: "struct entry.key", "global 'hits'"
+
+  std::string member(StringRef Name) const {
+    return Path + (Deref ? "->" : ".") + Name.str();
+  }
+};
+
+/// Everything a spec block is expanded with.
+struct BlockEnv {
+  const SpecRule *Rule = nullptr;
+  std::string In, Out, Base;               // C expressions, "" if absent
+  const TypeDesc *OldT = nullptr, *NewT = nullptr, *BaseT = nullptr;
+  std::pair<uint64_t, uint64_t> SelfPair{0, 0}; // $xform of it: the default
+};
+
+class XformGenerator::Impl {
+public:
+  Impl(const StateModel &Old, const StateModel &New, const Spec &S,
+       XformOptions Opts)
+      : Old(Old), New(New), S(S), Opts(std::move(Opts)) {}
+
+  bool run();
+  std::string code() const;
+  void explain(raw_ostream &OS) const;
+  std::vector<std::string> Errors;
+
+private:
+  const StateModel &Old, &New;
+  const Spec &S;
+  XformOptions Opts;
+  std::vector<const TypeDesc *> OldTypes, NewTypes;
+
+  // --- the spec, resolved
+  struct FieldRule {
+    const SpecRule *Rule;
+    std::string OldField; // empty for INIT
+  };
+  std::map<std::pair<uint64_t, uint64_t>, const SpecRule *> TypeRules;
+  std::set<std::pair<std::string, std::string>> TypeRenames;
+  std::map<std::pair<uint64_t, std::string>, FieldRule> FieldRules;
+  std::set<uint64_t> ForcedOld, ForcedNew;
+  struct EntryRule {
+    const SpecRule *Rule;
+    const StateEntry *Old; // null for INIT
+  };
+  std::map<const StateEntry *, EntryRule> EntryRules; // by new entry
+  std::set<const StateEntry *> RenamedAway;           // old entries
+  mutable std::map<std::pair<const TypeDesc *, bool>, bool> ReachMemo;
+
+  // --- generated code
+  std::string Protos, Descs, Bodies, EntryTable, InitTable;
+  std::vector<std::string> Keys;
+  std::map<std::pair<uint64_t, uint64_t>, std::string> ObjFns, DefaultFns,
+      DescNames;
+  std::map<uint64_t, std::string> RemapFns;
+  std::map<uint64_t, bool> PointerMemo;
+  unsigned NextId = 0, NextVar = 0;
+
+  // --- C declarations for spec blocks
+  std::string Forward, Defs;
+  std::map<std::pair<bool, uint64_t>, std::string> TagNames;
+  std::set<std::pair<bool, uint64_t>> Defined;
+  std::set<std::string> UsedTags, Enumerators;
+
+  // --- the summary
+  struct TypeNote {
+    std::string Header;
+    std::vector<std::string> Lines;
+  };
+  std::vector<TypeNote> TypeNotes;
+  std::vector<std::string> EntryLines, Warnings, Lost;
+  unsigned Unchanged = 0, Retyped = 0, Added = 0, Removed = 0, Fresh = 0,
+           Renamed = 0;
+
+  // spec resolution
+  void resolveSpec();
+  const StateEntry *resolveVar(const StateModel &M, const SpecPath &P,
+                               const char *Side);
+  std::vector<const TypeDesc *> resolveType(const std::vector<const TypeDesc *> &Types,
+                                            const StateModel &M,
+                                            const SpecPath &P);
+  void resolveTypeRule(const SpecRule &R);
+  const TypeDesc *resolveSpelling(StringRef Text, bool NewSide);
+  bool reaches(const TypeDesc *T, bool NewSide) const;
+  bool need(const TypeDesc *O, const TypeDesc *N) const;
+  void error(const Twine &Msg) { Errors.push_back(Msg.str()); }
+  void refuse(const WalkCtx &C, const Twine &Problem, const Twine &Fix);
+  void warn(const WalkCtx &C, const TypeDesc *O, const TypeDesc *N);
+
+  // walk and generate
+  std::string convert(std::string &B, const TypeDesc *O, const TypeDesc *N,
+                      const std::string &In, const std::string &Out,
+                      const WalkCtx &C);
+  std::string scalar(std::string &B, const TypeDesc *O, const TypeDesc *N,
+                     const std::string &Load, const std::string &Store,
+                     const WalkCtx &C);
+  std::string array(std::string &B, const TypeDesc *O, const TypeDesc *N,
+                    const std::string &In, const std::string &Out,
+                    const WalkCtx &C);
+  std::string pointer(std::string &B, const TypeDesc *O, const TypeDesc *N,
+                      const std::string &In, const std::string &Out,
+                      const WalkCtx &C);
+  std::string countExpr(std::string &B, const WalkCtx &C);
+  std::string copyUnchanged(std::string &B, const TypeDesc *T,
+                            const std::string &In, const std::string &Out);
+  bool hasPointers(const TypeDesc *T);
+  std::string remapFn(const TypeDesc *T);
+  void remapStmts(std::string &B, const TypeDesc *T, const std::string &At);
+  std::string objFn(const TypeDesc *O, const TypeDesc *N, const WalkCtx &C);
+  std::string defaultFn(const TypeDesc *O, const TypeDesc *N, const WalkCtx &C);
+  std::string descFor(const TypeDesc *O, const TypeDesc *N, const WalkCtx &C);
+  std::string newFunction(StringRef Prefix, StringRef Comment);
+  void finishFunction(StringRef Name, StringRef Comment, const std::string &B);
+  void structBody(std::string &B, const TypeDesc *O, const TypeDesc *N,
+                  const WalkCtx &C);
+  void field(std::string &B, TypeNote &Note, const TypeDesc *O,
+             const TypeDesc *N, const FieldDesc &G, const WalkCtx &C,
+             std::set<std::string> &UsedOld);
+  void bitField(std::string &B, const FieldDesc &F, const FieldDesc &G,
+                const WalkCtx &C, std::string &How);
+  std::string fresh(StringRef Stem) { return Stem.str() + std::to_string(NextVar++); }
+
+  // entries
+  void planEntries();
+  void planEntry(const StateEntry *O, const StateEntry *N, const SpecRule *R);
+  void planInit(const StateEntry *N, const SpecRule *R);
+  std::string entryFn(const StateEntry *O, const StateEntry *N,
+                      const SpecRule *R);
+
+  // spec blocks
+  std::string expandBlock(const BlockEnv &Env);
+  std::string blockStmts(const BlockEnv &Env);
+  std::string xformCall(StringRef Args, const BlockEnv &Env, const SpecLoc &L);
+  SpecLoc locIn(const SpecRule &R, size_t Offset) const;
+
+  // C declarations
+  std::string tagName(const TypeDesc *T, bool NewSide);
+  std::string declare(const TypeDesc *T, bool NewSide, const std::string &D);
+  void define(const TypeDesc *T, bool NewSide);
+  std::string fieldsOf(const TypeDesc *T, bool NewSide, std::string &Asserts,
+                       const std::string &Tag);
+};
+
+//===----------------------------------------------------------------------===//
+// The spec: paths resolved against the two models.
+//===----------------------------------------------------------------------===//
+
+const StateEntry *XformGenerator::Impl::resolveVar(const StateModel &M,
+                                                   const SpecPath &P,
+                                                   const char *Side) {
+  std::vector<const StateEntry *> Found;
+  for (const StateEntry &E : M.Entries)
+    if (isStateEntry(E) && E.Key == P.Name)
+      return &E;
+  // "name" names a unique static ("file.c/name"), "func#name" a unique local
+  // static or migrated local ("file.c/func#name").
+  for (const StateEntry &E : M.Entries)
+    if (isStateEntry(E) && StringRef(E.Key).ends_with("/" + P.Name))
+      Found.push_back(&E);
+  if (Found.size() == 1)
+    return Found.front();
+  if (Found.empty()) {
+    error(P.Loc.str() + ": error: no variable '" + P.Name + "' in the " + Side +
+          " version");
+    return nullptr;
+  }
+  std::string Which;
+  for (const StateEntry *E : Found)
+    Which += (Which.empty() ? "" : ", ") + E->Key;
+  error(P.Loc.str() + ": error: '" + P.Name + "' is ambiguous in the " + Side +
+        " version (" + Which + "): write the full key");
+  return nullptr;
+}
+
+std::vector<const TypeDesc *>
+XformGenerator::Impl::resolveType(const std::vector<const TypeDesc *> &Types,
+                                  const StateModel &M, const SpecPath &P) {
+  std::vector<const TypeDesc *> Out;
+  std::set<uint64_t> Hashes;
+  if (P.What == SpecPath::Typedef) {
+    auto It = M.Typedefs.find(P.Name);
+    if (It != M.Typedefs.end() && It->second)
+      Out.push_back(It->second);
+    return Out;
+  }
+  static const char *const Kw[] = {"struct ", "union ", "", "enum "};
+  std::string Name = Kw[P.What] + P.Name;
+  for (const TypeDesc *T : Types)
+    if (T->Name == Name && T->Kind != MVEDSUA_TYPE_OPAQUE &&
+        Hashes.insert(T->Hash).second)
+      Out.push_back(T);
+  return Out;
+}
+
+void XformGenerator::Impl::resolveTypeRule(const SpecRule &R) {
+  const SpecPath &To = R.To;
+  auto Find = [&](const SpecPath &P, bool NewSide) {
+    auto Found = resolveType(NewSide ? NewTypes : OldTypes, NewSide ? New : Old, P);
+    if (Found.empty())
+      error(P.Loc.str() + ": error: no " + P.spelling().substr(0, P.spelling().find('.')) +
+            " in the " + (NewSide ? "new" : "old") + " version's state");
+    for (const TypeDesc *T : Found)
+      if (!P.Field.empty() && !fieldNamed(T, P.Field)) {
+        error(P.Loc.str() + ": error: " + T->Name + " has no field '" + P.Field +
+              "' in the " + (NewSide ? "new" : "old") + " version");
+        return std::vector<const TypeDesc *>();
+      }
+    return Found;
+  };
+  std::vector<const TypeDesc *> Ns = Find(To, true);
+  std::vector<const TypeDesc *> Os;
+  if (!R.Init) {
+    Os = Find(R.From, false);
+    if (R.From.Field.empty() != To.Field.empty()) {
+      error(R.From.Loc.str() + ": error: a rule maps a type to a type or a "
+                               "field to a field");
+      return;
+    }
+  }
+  for (const TypeDesc *N : Ns) {
+    if (!To.Field.empty()) {
+      FieldRules[{N->Hash, To.Field}] = {&R, R.Init ? "" : R.From.Field};
+      ForcedNew.insert(N->Hash);
+      for (const TypeDesc *O : Os)
+        ForcedOld.insert(O->Hash);
+      continue;
+    }
+    if (R.Init) {
+      error(To.Loc.str() + ": error: INIT applies to variables and fields, "
+                           "not to a whole type");
+      return;
+    }
+    for (const TypeDesc *O : Os) {
+      TypeRenames.insert({O->Name, N->Name});
+      if (R.HasCode) {
+        TypeRules[{O->Hash, N->Hash}] = &R;
+        ForcedOld.insert(O->Hash);
+        ForcedNew.insert(N->Hash);
+      }
+    }
+  }
+}
+
+void XformGenerator::Impl::resolveSpec() {
+  for (const SpecRule &R : S.Rules) {
+    bool VarTo = R.To.What == SpecPath::Var;
+    bool VarFrom = R.Init || R.From.What == SpecPath::Var;
+    if (VarTo != VarFrom) {
+      error(R.From.Loc.str() + ": error: a rule maps a variable to a variable "
+                               "or a type to a type");
+      continue;
+    }
+    if (!VarTo) {
+      resolveTypeRule(R);
+      continue;
+    }
+    const StateEntry *N = resolveVar(New, R.To, "new");
+    const StateEntry *O = R.Init ? nullptr : resolveVar(Old, R.From, "old");
+    if (!N || (!R.Init && !O))
+      continue;
+    if (!EntryRules.emplace(N, EntryRule{&R, O}).second)
+      error(R.To.Loc.str() + ": error: a second rule for '" + N->Key + "'");
+    if (O && (O->Kind != N->Kind || O->Key != N->Key))
+      RenamedAway.insert(O);
+  }
+}
+
+/// True when T reaches a type with a spec rule (so it must be walked even
+/// if its structure did not change).
+bool XformGenerator::Impl::reaches(const TypeDesc *T, bool NewSide) const {
+  const std::set<uint64_t> &Forced = NewSide ? ForcedNew : ForcedOld;
+  if (!T || Forced.empty())
+    return false;
+  if (auto It = ReachMemo.find({T, NewSide}); It != ReachMemo.end())
+    return It->second;
+  SmallPtrSet<const TypeDesc *, 32> Seen;
+  std::vector<const TypeDesc *> Work{T};
+  bool Found = false;
+  while (!Work.empty() && !Found) {
+    const TypeDesc *D = Work.back();
+    Work.pop_back();
+    if (!D || !Seen.insert(D).second)
+      continue;
+    Found = Forced.count(D->Hash);
+    Work.push_back(D->Target);
+    for (const FieldDesc &F : D->Fields)
+      Work.push_back(F.Type);
+  }
+  ReachMemo[{T, NewSide}] = Found;
+  return Found;
+}
+
+bool XformGenerator::Impl::need(const TypeDesc *O, const TypeDesc *N) const {
+  return hashOf(O) != hashOf(N) || reaches(O, false) || reaches(N, true);
+}
+
+void XformGenerator::Impl::refuse(const WalkCtx &C, const Twine &Problem,
+                                  const Twine &Fix) {
+  error(C.Root + ": " + C.Path + ": " + Problem + "; " + Fix);
+}
+
+void XformGenerator::Impl::warn(const WalkCtx &C, const TypeDesc *O,
+                                const TypeDesc *N) {
+  std::string Why = narrowing(O, N);
+  if (!Why.empty())
+    Warnings.push_back(C.Where + ": " + typeName(O) + " -> " + typeName(N) +
+                       ": " + Why);
+}
+
+//===----------------------------------------------------------------------===//
+// Functions: one per (old type, new type) pair.
+//===----------------------------------------------------------------------===//
+
+static const char *const FnParams =
+    "(struct mvedsua_xf_ctx *__xf_ctx, unsigned char *__xf_in, "
+    "unsigned char *__xf_out)";
+
+std::string XformGenerator::Impl::newFunction(StringRef Prefix,
+                                              StringRef Comment) {
+  std::string Name = "__mvedsua_xf_" + Prefix.str() + std::to_string(NextId++);
+  Protos += "static int " + Name + FnParams + "; /* " + Comment.str() + " */\n";
+  return Name;
+}
+
+void XformGenerator::Impl::finishFunction(StringRef Name, StringRef Comment,
+                                          const std::string &B) {
+  Bodies += "\n/* " + Comment.str() + " */\nstatic int " + Name.str() +
+            FnParams + " {\n  (void)__xf_ctx;\n  (void)__xf_in;\n  (void)__xf_out;\n" +
+            B + "  return 0;\n}\n";
+}
+
+/// The function that transforms one old O into one new N, honouring a spec
+/// rule for the pair.
+std::string XformGenerator::Impl::objFn(const TypeDesc *O, const TypeDesc *N,
+                                        const WalkCtx &C) {
+  std::pair<uint64_t, uint64_t> Key{hashOf(O), hashOf(N)};
+  if (auto It = ObjFns.find(Key); It != ObjFns.end())
+    return It->second;
+  auto Rule = TypeRules.find(Key);
+  if (Rule == TypeRules.end())
+    return ObjFns[Key] = defaultFn(O, N, C);
+  std::string Comment = typeName(O) + " -> " + typeName(N) + ": spec " +
+                        Rule->second->To.Loc.str();
+  std::string Name = newFunction("s", Comment);
+  ObjFns[Key] = Name;
+  BlockEnv Env;
+  Env.Rule = Rule->second;
+  Env.In = "__xf_in";
+  Env.Out = "__xf_out";
+  Env.OldT = O;
+  Env.NewT = N;
+  Env.SelfPair = Key;
+  std::string B = blockStmts(Env);
+  finishFunction(Name, Comment, B);
+  return Name;
+}
+
+/// The transformer xfgen derives itself: field by field, element by element.
+std::string XformGenerator::Impl::defaultFn(const TypeDesc *O,
+                                            const TypeDesc *N,
+                                            const WalkCtx &C) {
+  std::pair<uint64_t, uint64_t> Key{hashOf(O), hashOf(N)};
+  if (auto It = DefaultFns.find(Key); It != DefaultFns.end())
+    return It->second;
+  std::string Comment = typeName(O) + " -> " + typeName(N);
+  std::string Name = newFunction("t", Comment);
+  DefaultFns[Key] = Name; // before the body: the types may be recursive
+  std::string B;
+  if (isAggregate(O) && O->Kind == N->Kind && TypeRules.count(Key) &&
+      O->Kind == MVEDSUA_TYPE_UNION) {
+    // A changed union's default, reachable only from its own rule ($xform):
+    // the bytes both layouts share.
+    B += "  memcpy(__xf_out, __xf_in, " +
+         std::to_string(std::min(O->Size, N->Size)) + ");\n";
+  } else if (isAggregate(O) && O->Kind == N->Kind) {
+    structBody(B, O, N, C);
+  } else {
+    WalkCtx E = C;
+    E.Annots = 0;
+    E.AnnotArg.clear();
+    convert(B, O, N, "__xf_in", "__xf_out", E);
+  }
+  finishFunction(Name, Comment, B);
+  return Name;
+}
+
+std::string XformGenerator::Impl::descFor(const TypeDesc *O, const TypeDesc *N,
+                                          const WalkCtx &C) {
+  std::pair<uint64_t, uint64_t> Key{hashOf(O), hashOf(N)};
+  if (auto It = DescNames.find(Key); It != DescNames.end())
+    return It->second;
+  std::string Name = "__mvedsua_xf_d" + std::to_string(NextId++);
+  DescNames[Key] = Name;
+  std::string Fn = objFn(O, N, C);
+  Descs += "static const struct __mvedsua_xf_type " + Name + " = {" + Fn +
+           ", " + std::to_string(O ? O->Size : 0) + ", " +
+           std::to_string(N ? N->Size : 0) + "}; /* " + typeName(O) + " -> " +
+           typeName(N) + " */\n";
+  return Name;
+}
+
+//===----------------------------------------------------------------------===//
+// Converting one object: dispatch on the pair of kinds.
+//===----------------------------------------------------------------------===//
+
+std::string XformGenerator::Impl::convert(std::string &B, const TypeDesc *O,
+                                          const TypeDesc *N,
+                                          const std::string &In,
+                                          const std::string &Out,
+                                          const WalkCtx &C) {
+  if (C.Annots & MVEDSUA_ANNOT_OPAQUE) {
+    if (hashOf(O) != hashOf(N) && (!O || !N || O->Size != N->Size)) {
+      refuse(C, "MVEDSUA_OPAQUE data changed size (" + typeName(O) + " -> " +
+                    typeName(N) + ")",
+             "its bytes cannot be copied; transform it in a spec rule `" +
+                 C.RuleHint + " -> " + C.RuleHint + " : { ... }`");
+      return "refused";
+    }
+    B += "  memcpy(" + Out + ", " + In + ", " + std::to_string(N->Size) +
+         "); /* MVEDSUA_OPAQUE */\n";
+    return "copied as bytes (MVEDSUA_OPAQUE)";
+  }
+  if (!need(O, N))
+    return copyUnchanged(B, O, In, Out);
+  if (isScalar(O) && isScalar(N)) {
+    std::string V = fresh("__v");
+    std::string Load = scalarCType(O) + " " + V + "; memcpy(&" + V + ", " + In +
+                       ", sizeof " + V + ");";
+    return scalar(B, O, N, Load + "|" + V, Out, C);
+  }
+  if (O && N && O->Kind == MVEDSUA_TYPE_ARRAY && N->Kind == MVEDSUA_TYPE_ARRAY)
+    return array(B, O, N, In, Out, C);
+  if (O && N && O->Kind == MVEDSUA_TYPE_POINTER &&
+      N->Kind == MVEDSUA_TYPE_POINTER)
+    return pointer(B, O, N, In, Out, C);
+  if (isAggregate(O) && isAggregate(N) && O->Kind == N->Kind) {
+    bool Same = O->Name == N->Name || TypeRenames.count({O->Name, N->Name});
+    if (!Same) {
+      refuse(C, typeName(O) + " became " + typeName(N) + ", an unrelated type",
+             "map them with a spec rule `" + typeName(O) + " -> " +
+                 typeName(N) + "` or transform `" + C.RuleHint + "` in one");
+      return "refused";
+    }
+    if (O->Kind == MVEDSUA_TYPE_UNION && !TypeRules.count({O->Hash, N->Hash})) {
+      refuse(C, typeName(O) + " changed and which member is active is unknown",
+             "write a spec rule `" + typeName(O) + " -> " + typeName(N) +
+                 " : { ... }`");
+      return "refused";
+    }
+    B += "  if (" + objFn(O, N, C) + "(__xf_ctx, " + In + ", " + Out +
+         ")) return -1;\n";
+    return TypeRules.count({O->Hash, N->Hash}) ? "by its spec rule"
+                                                : "field by field";
+  }
+  refuse(C, typeName(O) + " cannot become " + typeName(N),
+         "transform it in a spec rule `" + C.RuleHint + " -> " + C.RuleHint +
+             " : { ... }`");
+  return "refused";
+}
+
+/// Load is "declaration|variable": the old value, already in a local.
+std::string XformGenerator::Impl::scalar(std::string &B, const TypeDesc *O,
+                                         const TypeDesc *N,
+                                         const std::string &Load,
+                                         const std::string &Out,
+                                         const WalkCtx &C) {
+  auto [Decl, V] = StringRef(Load).rsplit('|');
+  std::string W = fresh("__w");
+  B += "  { " + Decl.str() + " " + scalarCType(N) + " " + W + " = (" +
+       scalarCType(N) + ")" + V.str() + ";\n";
+  std::string How = "converted";
+  bool Enums = O->Kind == MVEDSUA_TYPE_ENUM && N->Kind == MVEDSUA_TYPE_ENUM;
+  if (Enums && O->Enumerators != N->Enumerators) {
+    // Enumerators are matched by name: a renumbered constant keeps meaning.
+    std::string Cases;
+    std::set<int64_t> Seen;
+    for (auto &[Name, Value] : O->Enumerators) {
+      if (!Seen.insert(Value).second)
+        continue;
+      auto It = llvm::find_if(N->Enumerators,
+                              [&](auto &P) { return P.first == Name; });
+      if (It == N->Enumerators.end()) {
+        Cases += "    case " + std::to_string(Value) +
+                 ": return __mvedsua_xf_fail(__xf_ctx, " +
+                 cString(C.Root + ": " + C.Path + ": " + Name +
+                         " does not exist in the new " + typeName(N)) +
+                 ");\n";
+        Warnings.push_back(C.Where + ": " + Name + " no longer exists in " +
+                           typeName(N) + ": the update fails if it is in use");
+      } else if (It->second != Value) {
+        Cases += "    case " + std::to_string(Value) + ": " + W + " = (" +
+                 scalarCType(N) + ")" + std::to_string(It->second) +
+                 "; break; /* " + Name + " */\n";
+      }
+    }
+    if (!Cases.empty())
+      B += "    switch ((int64_t)" + V.str() + ") {\n" + Cases +
+           "    default: break;\n    }\n";
+    How = "enumerators mapped by name";
+  } else {
+    warn(C, O, N);
+    if (!narrowing(O, N).empty())
+      How = "converted (warning: " + narrowing(O, N) + ")";
+  }
+  if (Out.find('|') != std::string::npos) { // a bit-field: "base|off|bits"
+    SmallVector<StringRef, 3> P;
+    StringRef(Out).split(P, '|');
+    B += "    __mvedsua_xf_setbits(" + P[0].str() + ", " + P[1].str() + ", " +
+         P[2].str() + ", (uint64_t)" + W + ");\n";
+  } else {
+    B += "    memcpy(" + Out + ", &" + W + ", sizeof " + W + ");\n";
+  }
+  B += "  }\n";
+  return How;
+}
+
+std::string XformGenerator::Impl::array(std::string &B, const TypeDesc *O,
+                                        const TypeDesc *N,
+                                        const std::string &In,
+                                        const std::string &Out,
+                                        const WalkCtx &C) {
+  if ((O->Flags | N->Flags) & MVEDSUA_TYPE_FLEXIBLE) {
+    refuse(C, "an array of unknown length of a changed type (" + typeName(O) +
+                  " -> " + typeName(N) + ")",
+           "transform it in a spec rule `" + C.RuleHint + " -> " + C.RuleHint +
+               " : { ... }`");
+    return "refused";
+  }
+  uint64_t Count = std::min(O->Count, N->Count);
+  std::string How = O->Count == N->Count
+                        ? "element by element"
+                        : "resized " + std::to_string(O->Count) + " -> " +
+                              std::to_string(N->Count) + " elements";
+  if (O->Count > N->Count) {
+    Lost.push_back(C.Where + ": elements " + std::to_string(N->Count) + ".." +
+                   std::to_string(O->Count - 1) + " of " + typeName(O));
+    Warnings.push_back(C.Where + ": " + typeName(O) + " -> " + typeName(N) +
+                       ": elements from " + std::to_string(N->Count) +
+                       " on are dropped");
+  }
+  std::string I = fresh("__i");
+  std::string Os = std::to_string(O->Target ? O->Target->Size : 0);
+  std::string Ns = std::to_string(N->Target ? N->Target->Size : 0);
+  WalkCtx E = C;
+  E.Path += "[" + I + "]";
+  E.Deref = false;
+  E.Annots = 0;
+  B += "  for (uint64_t " + I + " = 0; " + I + " < " + std::to_string(Count) +
+       "; " + I + "++) {\n";
+  convert(B, O->Target, N->Target, In + " + " + I + " * " + Os,
+          Out + " + " + I + " * " + Ns, E);
+  B += "  }\n";
+  return How;
+}
+
+/// The element count of the pointer being converted, into __n: 1, or its
+/// MVEDSUA_ARRAY/PTRARRAY(n) with n a constant, a sibling field of the old
+/// enclosing struct, or (on an entry) an integer global.
+std::string XformGenerator::Impl::countExpr(std::string &B, const WalkCtx &C) {
+  std::string Nv = fresh("__n");
+  B += "  uint64_t " + Nv + " = 1;\n";
+  if (!(C.Annots & (MVEDSUA_ANNOT_ARRAY | MVEDSUA_ANNOT_PTRARRAY)))
+    return Nv;
+  StringRef Arg = C.AnnotArg;
+  uint64_t Const;
+  if (!Arg.getAsInteger(10, Const)) {
+    B += "  " + Nv + " = " + std::to_string(Const) + ";\n";
+    return Nv;
+  }
+  const TypeDesc *T = nullptr;
+  std::string From;
+  if (C.Base) {
+    if (const FieldDesc *F = fieldNamed(C.Base, Arg)) {
+      T = F->Type;
+      if (isBitField(*F)) {
+        B += "  " + Nv + " = __mvedsua_xf_getbits(__xf_in, " +
+             std::to_string(F->OffsetBits) + ", " +
+             std::to_string(F->SizeBits) + ");\n";
+        return Nv;
+      }
+      From = "__xf_in + " + std::to_string(F->OffsetBits / 8);
+    }
+  } else if (C.Entry) {
+    for (const StateEntry &G : Old.Entries)
+      if (G.Value && G.Kind != MVEDSUA_ENTRY_FUNCTION &&
+          G.Value->getName() == Arg) {
+        T = G.Type;
+        std::string Gv = fresh("__g");
+        B += "  unsigned char *" + Gv + " = __mvedsua_xf_old(__xf_ctx, " +
+             std::to_string(G.Kind) + ", " + cString(G.Key) + ");\n";
+        From = Gv;
+        break;
+      }
+  }
+  if (!T || !isScalar(T)) {
+    refuse(C, "the length '" + Arg.str() + "' names no integer", 
+           "fix the MVEDSUA_ARRAY/MVEDSUA_PTRARRAY annotation");
+    return Nv;
+  }
+  std::string V = fresh("__c");
+  // A global may be absent from the old version's .so (optimised away).
+  B += "  if (" + (C.Base ? std::string("1") : From) + ") { " + scalarCType(T) + " " + V + "; memcpy(&" + V +
+       ", " + From + ", sizeof " + V + ");";
+  if (isSigned(T))
+    B += " if (" + V + " < 0) return __mvedsua_xf_fail(__xf_ctx, " +
+         cString(C.Root + ": " + C.Path + ": negative length '" + Arg.str() +
+                 "'") +
+         ");";
+  B += " " + Nv + " = (uint64_t)" + V + "; }\n";
+  return Nv;
+}
+
+std::string XformGenerator::Impl::pointer(std::string &B, const TypeDesc *O,
+                                          const TypeDesc *N,
+                                          const std::string &In,
+                                          const std::string &Out,
+                                          const WalkCtx &C) {
+  const TypeDesc *Po = O->Target, *Pn = N->Target;
+  std::string Fix = "mark it MVEDSUA_OPAQUE to keep the pointer as is, or "
+                    "transform it in a spec rule `" +
+                    C.RuleHint + " -> " + C.RuleHint + " : { ... }`";
+  if (!Po || !Pn) {
+    refuse(C, "a void * (" + typeName(O) + " -> " + typeName(N) +
+                  ") may reach a changed type",
+           Fix);
+    return "refused";
+  }
+  if (Po->Kind == MVEDSUA_TYPE_OPAQUE || Pn->Kind == MVEDSUA_TYPE_OPAQUE) {
+    refuse(C, "a pointer to an incomplete type (" + typeName(O) + " -> " +
+                  typeName(N) + ") reaches a changed type",
+           Fix);
+    return "refused";
+  }
+  if (Po->Kind == MVEDSUA_TYPE_FUNCTION) {
+    B += "  memcpy(" + Out + ", " + In + ", sizeof(void *)); __mvedsua_xf_remap_at(__xf_ctx, " + Out + ");\n";
+    return "remapped";
+  }
+  if ((Po->Kind == MVEDSUA_TYPE_ARRAY && (Po->Flags & MVEDSUA_TYPE_FLEXIBLE))) {
+    refuse(C, "a pointer to an array of unknown length of a changed type (" +
+                  typeName(O) + ")",
+           Fix);
+    return "refused";
+  }
+  bool Many = C.Annots & (MVEDSUA_ANNOT_ARRAY | MVEDSUA_ANNOT_PTRARRAY);
+  WalkCtx E = C;
+  E.Path += Many ? "[]" : "";
+  E.Deref = true;
+  E.Annots = 0;
+  E.AnnotArg.clear();
+  E.Base = nullptr;
+  E.Entry = nullptr;
+  E.Where = typeName(Po);
+  std::string Block;
+  std::string Nv = countExpr(Block, C);
+  std::string D = descFor(Po, Pn, E);
+  B += "  {\n" + Block + "  if (__mvedsua_xf_ptr(__xf_ctx, " + In + ", " + Out +
+       ", " + Nv + ", &" + D + ")) return -1;\n  }\n";
+  if (Many)
+    return "new arrays of '" + C.AnnotArg + "' " + typeName(Pn) +
+           " (old ones freed)";
+  return "new " + typeName(Pn) + " objects (old ones freed)";
+}
+
+//===----------------------------------------------------------------------===//
+// Unchanged types: bytes, and their pointers remapped.
+//===----------------------------------------------------------------------===//
+
+bool XformGenerator::Impl::hasPointers(const TypeDesc *T) {
+  if (!T)
+    return false;
+  if (auto It = PointerMemo.find(T->Hash); It != PointerMemo.end())
+    return It->second;
+  PointerMemo[T->Hash] = false; // by-value nesting is acyclic
+  bool Has = T->Kind == MVEDSUA_TYPE_POINTER;
+  if (T->Kind == MVEDSUA_TYPE_ARRAY && !(T->Flags & MVEDSUA_TYPE_FLEXIBLE))
+    Has = hasPointers(T->Target);
+  if (T->Kind == MVEDSUA_TYPE_STRUCT)
+    for (const FieldDesc &F : T->Fields)
+      Has |= !(F.Annotations & MVEDSUA_ANNOT_OPAQUE) && !isBitField(F) &&
+             hasPointers(F.Type);
+  // Unions: which member holds a pointer is unknown; their bytes are kept.
+  return PointerMemo[T->Hash] = Has;
+}
+
+void XformGenerator::Impl::remapStmts(std::string &B, const TypeDesc *T,
+                                      const std::string &At) {
+  if (!hasPointers(T))
+    return;
+  if (T->Kind == MVEDSUA_TYPE_POINTER) {
+    B += "  __mvedsua_xf_remap_at(__xf_ctx, " + At + ");\n";
+  } else if (T->Kind == MVEDSUA_TYPE_ARRAY) {
+    std::string I = fresh("__i");
+    B += "  for (uint64_t " + I + " = 0; " + I + " < " +
+         std::to_string(T->Count) + "; " + I + "++) {\n";
+    remapStmts(B, T->Target,
+               At + " + " + I + " * " + std::to_string(T->Target->Size));
+    B += "  }\n";
+  } else {
+    for (const FieldDesc &F : T->Fields)
+      if (!(F.Annotations & MVEDSUA_ANNOT_OPAQUE) && !isBitField(F))
+        remapStmts(B, F.Type, At + " + " + std::to_string(F.OffsetBits / 8));
+  }
+}
+
+std::string XformGenerator::Impl::remapFn(const TypeDesc *T) {
+  if (auto It = RemapFns.find(T->Hash); It != RemapFns.end())
+    return It->second;
+  std::string Comment = "remap the pointers of an unchanged " + typeName(T);
+  std::string Name = newFunction("r", Comment);
+  RemapFns[T->Hash] = Name;
+  std::string B;
+  remapStmts(B, T, "__xf_out");
+  finishFunction(Name, Comment, B);
+  return Name;
+}
+
+std::string XformGenerator::Impl::copyUnchanged(std::string &B,
+                                                const TypeDesc *T,
+                                                const std::string &In,
+                                                const std::string &Out) {
+  if (!T || !T->Size)
+    return "unchanged";
+  B += "  memcpy(" + Out + ", " + In + ", " + std::to_string(T->Size) + ");\n";
+  if (!hasPointers(T))
+    return "copied";
+  if (T->Kind == MVEDSUA_TYPE_POINTER) {
+    B += "  __mvedsua_xf_remap_at(__xf_ctx, " + Out + ");\n";
+    return "pointer remapped";
+  }
+  B += "  " + remapFn(T) + "(__xf_ctx, " + Out + ", " + Out + ");\n";
+  return "copied, pointers remapped";
+}
+
+//===----------------------------------------------------------------------===//
+// Structs: field by field, matched by name.
+//===----------------------------------------------------------------------===//
+
+/// The old field that becomes the new field G (same name; anonymous members
+/// by position among the anonymous ones).
+static const FieldDesc *matchField(const TypeDesc *O, const TypeDesc *N,
+                                   const FieldDesc &G) {
+  if (!G.Name.empty())
+    return fieldNamed(O, G.Name);
+  unsigned Ordinal = 0;
+  for (const FieldDesc &F : N->Fields) {
+    if (&F == &G)
+      break;
+    Ordinal += F.Name.empty();
+  }
+  for (const FieldDesc &F : O->Fields)
+    if (F.Name.empty() && Ordinal-- == 0)
+      return &F;
+  return nullptr;
+}
+
+void XformGenerator::Impl::structBody(std::string &B, const TypeDesc *O,
+                                      const TypeDesc *N, const WalkCtx &C) {
+  TypeNote Note;
+  Note.Header = "changed " + O->Name +
+                (O->Name != N->Name ? " -> " + N->Name : std::string()) + ":";
+  if (const FieldDesc *Flex = flexibleMember(O) ? flexibleMember(O) : flexibleMember(N)) {
+    refuse(C, O->Name + " has a flexible array member '" + Flex->Name +
+                  "' of unknown length",
+           "mark pointers to it MVEDSUA_OPAQUE to keep them, or transform `" +
+               C.RuleHint + "` in a spec rule");
+    return;
+  }
+  if (O->Size != N->Size)
+    Note.Lines.push_back("size " + std::to_string(O->Size) + " -> " +
+                         std::to_string(N->Size) + " bytes");
+  std::set<std::string> UsedOld;
+  for (const FieldDesc &G : N->Fields)
+    field(B, Note, O, N, G, C, UsedOld);
+  for (const FieldDesc &F : O->Fields) {
+    if (UsedOld.count(F.Name) || F.Name.empty())
+      continue;
+    Note.Lines.push_back("field '" + F.Name + "' removed (" + typeName(F.Type) +
+                         "): its value is dropped");
+    Lost.push_back("field '" + F.Name + "' of " + O->Name + " (" +
+                   typeName(F.Type) + ")");
+  }
+  if (Note.Lines.empty())
+    Note.Lines.push_back("same fields; types they reach changed");
+  TypeNotes.push_back(std::move(Note));
+}
+
+void XformGenerator::Impl::field(std::string &B, TypeNote &Note,
+                                 const TypeDesc *O, const TypeDesc *N,
+                                 const FieldDesc &G, const WalkCtx &C,
+                                 std::set<std::string> &UsedOld) {
+  const FieldRule *FR = nullptr;
+  if (auto It = FieldRules.find({N->Hash, G.Name}); It != FieldRules.end())
+    FR = &It->second;
+  const FieldDesc *F = FR ? (FR->OldField.empty() ? nullptr
+                                                  : fieldNamed(O, FR->OldField))
+                          : matchField(O, N, G);
+  if (F)
+    UsedOld.insert(F->Name);
+  WalkCtx FC = C;
+  FC.Path = C.member(G.Name);
+  FC.Deref = false;
+  FC.Annots = F ? F->Annotations : 0;
+  FC.AnnotArg = F ? F->AnnotArg : "";
+  FC.Base = O;
+  FC.Entry = nullptr;
+  FC.RuleHint = O->Name + "." + G.Name;
+  FC.Where = N->Name + "." + G.Name;
+  std::string Label = "field '" + G.Name + "'";
+  if (FR && FR->Rule->HasCode) {
+    if (isBitField(G) || (F && isBitField(*F))) {
+      error(FR->Rule->To.Loc.str() + ": error: " + FC.Where +
+            " is a bit-field: a rule needs an addressable field");
+      return;
+    }
+    BlockEnv Env;
+    Env.Rule = FR->Rule;
+    Env.Out = "__xf_out + " + std::to_string(G.OffsetBits / 8);
+    Env.NewT = G.Type;
+    Env.Base = "__xf_in";
+    Env.BaseT = O;
+    if (F) {
+      Env.In = "__xf_in + " + std::to_string(F->OffsetBits / 8);
+      Env.OldT = F->Type;
+    }
+    B += "  {\n" + blockStmts(Env) + "  }\n";
+    Note.Lines.push_back(Label + ": " + (FR->Rule->Init ? "INIT" : "spec") +
+                         " rule " + FR->Rule->To.Loc.str());
+    return;
+  }
+  if (!F) {
+    Note.Lines.push_back(Label + " added (" + typeName(G.Type) +
+                         "): starts zeroed (a global keeps its initialiser)");
+    return;
+  }
+  bool VoidPtr = F->Type && F->Type->Kind == MVEDSUA_TYPE_POINTER &&
+                 !F->Type->Target && !(F->Annotations & MVEDSUA_ANNOT_OPAQUE);
+  if (VoidPtr && need(O, N)) {
+    // What a void * inside a transformed struct points to is unknown, and
+    // may be one of the changed types: never guessed.
+    refuse(FC, "a void * in a transformed " + O->Name +
+                   " may point to a changed type",
+           "mark the field MVEDSUA_OPAQUE to keep the pointer as is, or name "
+           "its payload in a spec rule `" +
+               FC.RuleHint + " -> " + FC.RuleHint +
+               " : { XF_PTR($xform(struct T, struct T), $in, $out); }`");
+    return;
+  }
+  std::string How;
+  if (isBitField(*F) || isBitField(G))
+    bitField(B, *F, G, FC, How);
+  else
+    How = convert(B, F->Type, G.Type,
+                  "__xf_in + " + std::to_string(F->OffsetBits / 8),
+                  "__xf_out + " + std::to_string(G.OffsetBits / 8), FC);
+  std::string Line = Label;
+  if (F->Name != G.Name)
+    Line += " (was '" + F->Name + "')";
+  if (typeName(F->Type) != typeName(G.Type))
+    Line += " retyped: " + typeName(F->Type) + " -> " + typeName(G.Type);
+  else
+    Line += " (" + typeName(G.Type) + ")";
+  if (F->OffsetBits != G.OffsetBits)
+    Line += (typeName(F->Type) != typeName(G.Type) ? ", moved " : " moved: offset ") +
+            std::to_string(F->OffsetBits / 8) + " -> " +
+            std::to_string(G.OffsetBits / 8);
+  bool Changed = F->Name != G.Name || F->OffsetBits != G.OffsetBits ||
+                 need(F->Type, G.Type);
+  if (Changed)
+    Note.Lines.push_back(Line + ": " + How);
+}
+
+void XformGenerator::Impl::bitField(std::string &B, const FieldDesc &F,
+                                    const FieldDesc &G, const WalkCtx &C,
+                                    std::string &How) {
+  if (!isScalar(F.Type) || !isScalar(G.Type)) {
+    refuse(C, "a bit-field of " + typeName(F.Type) + " -> " + typeName(G.Type),
+           "transform it in a spec rule");
+    return;
+  }
+  std::string V = fresh("__v");
+  std::string Bits = "__mvedsua_xf_getbits(__xf_in, " +
+                     std::to_string(F.OffsetBits) + ", " +
+                     std::to_string(F.SizeBits) + ")";
+  if (isSigned(F.Type))
+    Bits = "__mvedsua_xf_sext(" + Bits + ", " + std::to_string(F.SizeBits) + ")";
+  std::string Load = scalarCType(F.Type) + " " + V + " = (" +
+                     scalarCType(F.Type) + ")" + Bits + ";|" + V;
+  std::string Out;
+  if (isBitField(G))
+    Out = "__xf_out|" + std::to_string(G.OffsetBits) + "|" +
+          std::to_string(G.SizeBits);
+  else
+    Out = "__xf_out + " + std::to_string(G.OffsetBits / 8);
+  How = scalar(B, F.Type, G.Type, Load, Out, C);
+  if (G.SizeBits < F.SizeBits && isBitField(G))
+    Warnings.push_back(C.Where + ": bit-field narrowed from " +
+                       std::to_string(F.SizeBits) + " to " +
+                       std::to_string(G.SizeBits) + " bits");
+}
+
+//===----------------------------------------------------------------------===//
+// Entries.
+//===----------------------------------------------------------------------===//
+
+std::string XformGenerator::Impl::entryFn(const StateEntry *O,
+                                          const StateEntry *N,
+                                          const SpecRule *R) {
+  std::string Comment = std::string(entryKindName(N->Kind)) + " '" + N->Key + "'";
+  std::string Name = newFunction("e", Comment);
+  std::string B;
+  if (R && R->HasCode) {
+    BlockEnv Env;
+    Env.Rule = R;
+    Env.In = O ? "__xf_in" : "";
+    Env.Out = "__xf_out";
+    Env.OldT = O ? O->Type : nullptr;
+    Env.NewT = N->Type;
+    B = blockStmts(Env);
+  } else {
+    WalkCtx C;
+    C.Root = std::string(entryKindName(N->Kind)) + " '" + N->Key + "'";
+    C.Path = O->Key.substr(O->Key.find_last_of("/#") + 1);
+    C.Annots = O->Annotations;
+    C.AnnotArg = O->AnnotArg;
+    C.Entry = O;
+    C.RuleHint = O->Key;
+    C.Where = C.Root;
+    std::string How = convert(B, O->Type, N->Type, "__xf_in", "__xf_out", C);
+    EntryLines.back() += ": " + How;
+  }
+  finishFunction(Name, Comment, B);
+  return Name;
+}
+
+void XformGenerator::Impl::planEntry(const StateEntry *O, const StateEntry *N,
+                                     const SpecRule *R) {
+  std::string Kind = entryKindName(N->Kind);
+  std::string TypeChange = typeName(O->Type) + " -> " + typeName(N->Type);
+  bool Changed = need(O->Type, N->Type);
+  if (O->Kind != N->Kind || O->Key != N->Key) {
+    ++Renamed;
+    EntryLines.push_back("renamed " + Kind + " '" + O->Key + "' -> '" + N->Key +
+                         "' (" + R->To.Loc.str() + ")" +
+                         (typeName(O->Type) != typeName(N->Type)
+                              ? ", " + TypeChange
+                              : std::string()));
+  } else if (R && R->HasCode) {
+    ++Retyped;
+    EntryLines.push_back("spec    " + Kind + " '" + N->Key + "' (" +
+                         TypeChange + ")");
+  } else if (Changed) {
+    ++Retyped;
+    EntryLines.push_back("retyped " + Kind + " '" + N->Key + "': " + TypeChange);
+  } else {
+    ++Unchanged;
+    return;
+  }
+  if (R && R->HasCode)
+    EntryLines.back() += ": by the spec rule at " + R->CodeLoc.str();
+  std::string Fn = entryFn(O, N, R);
+  Keys.push_back(std::to_string(N->Kind) + ":" + N->Key);
+  EntryTable += "    {" + std::to_string(O->Kind) + ", " + cString(O->Key) +
+                ", " + std::to_string(N->Kind) + ", " + cString(N->Key) + ", " +
+                Fn + "},\n";
+}
+
+void XformGenerator::Impl::planInit(const StateEntry *N, const SpecRule *R) {
+  ++Added;
+  EntryLines.push_back("added   " + std::string(entryKindName(N->Kind)) + " '" +
+                       N->Key + "' (" + typeName(N->Type) +
+                       "): INIT rule at " + R->To.Loc.str());
+  std::string Fn = entryFn(nullptr, N, R);
+  Keys.push_back(std::to_string(N->Kind) + ":" + N->Key);
+  InitTable += "    {0, 0, " + std::to_string(N->Kind) + ", " + cString(N->Key) +
+               ", " + Fn + "},\n";
+}
+
+void XformGenerator::Impl::planEntries() {
+  using Key = std::pair<uint32_t, std::string>;
+  std::map<Key, const StateEntry *> OldBy, NewBy;
+  for (const StateEntry &E : Old.Entries)
+    if (isStateEntry(E))
+      OldBy[{E.Kind, E.Key}] = &E;
+  for (const StateEntry &E : New.Entries)
+    if (isStateEntry(E))
+      NewBy[{E.Kind, E.Key}] = &E;
+  std::set<const StateEntry *> Done;
+  auto Handle = [&](const StateEntry *O, const StateEntry *N) {
+    Done.insert(N);
+    auto Rule = EntryRules.find(N);
+    const SpecRule *R = Rule == EntryRules.end() ? nullptr : Rule->second.Rule;
+    if (N->Annotations & MVEDSUA_ANNOT_NO_MIGRATE) {
+      ++Fresh;
+      EntryLines.push_back("fresh   " + std::string(entryKindName(N->Kind)) +
+                           " '" + N->Key +
+                           "': MVEDSUA_NO_MIGRATE, starts from its initialiser");
+      if (R)
+        error(R->To.Loc.str() + ": error: '" + N->Key +
+              "' is MVEDSUA_NO_MIGRATE: no rule applies to it");
+      return;
+    }
+    if (R && R->Init)
+      return planInit(N, R);
+    planEntry(O, N, R);
+  };
+  for (auto &[K, O] : OldBy) {
+    if (RenamedAway.count(O))
+      continue; // reported under its new name
+    auto It = NewBy.find(K);
+    const StateEntry *N = It == NewBy.end() ? nullptr : It->second;
+    auto Rule = N ? EntryRules.find(N) : EntryRules.end();
+    // The new entry of this key may take another old entry's value (a
+    // rename onto it, e.g. two swapped variables): this value is dropped.
+    bool Taken = Rule != EntryRules.end() && Rule->second.Old &&
+                 Rule->second.Old != O;
+    if (N && !Taken) {
+      Handle(O, N);
+      continue;
+    }
+    ++Removed;
+    EntryLines.push_back("removed " + std::string(entryKindName(O->Kind)) +
+                         " '" + O->Key + "' (" + typeName(O->Type) +
+                         "): its value is dropped");
+    Lost.push_back(std::string(entryKindName(O->Kind)) + " '" + O->Key +
+                   "' (" + typeName(O->Type) + ")");
+  }
+  // Renames first (in the order of the spec), then additions.
+  for (const SpecRule &R : S.Rules)
+    for (auto &[N, ER] : EntryRules)
+      if (ER.Rule == &R && ER.Old && !Done.count(N))
+        Handle(ER.Old, N);
+  for (auto &[K, N] : NewBy) {
+    if (Done.count(N))
+      continue;
+    auto Rule = EntryRules.find(N);
+    if (Rule != EntryRules.end() && Rule->second.Rule->Init) {
+      Handle(nullptr, N);
+      continue;
+    }
+    if (N->Annotations & MVEDSUA_ANNOT_NO_MIGRATE) {
+      Handle(nullptr, N);
+      continue;
+    }
+    ++Added;
+    EntryLines.push_back("added   " + std::string(entryKindName(N->Kind)) +
+                         " '" + N->Key + "' (" + typeName(N->Type) +
+                         "): keeps its initialiser");
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Spec blocks: $in, $out, $base, $oldtype, $newtype, $xform(...).
+//===----------------------------------------------------------------------===//
+
+SpecLoc XformGenerator::Impl::locIn(const SpecRule &R, size_t Offset) const {
+  SpecLoc L = R.CodeLoc;
+  for (size_t I = 0; I < Offset && I < R.Code.size(); ++I) {
+    if (R.Code[I] == '\n') {
+      ++L.Line;
+      L.Col = 1;
+    } else {
+      ++L.Col;
+    }
+  }
+  return L;
+}
+
+/// A type as spec code spells it ("struct entry", "struct entry *", "int",
+/// "typedef entry_t", "entry_t"), in the old or the new version.
+const TypeDesc *XformGenerator::Impl::resolveSpelling(StringRef Text,
+                                                      bool NewSide) {
+  std::string Norm;
+  for (char C : Text.trim()) {
+    if (C == '*') {
+      while (!Norm.empty() && Norm.back() == ' ')
+        Norm.pop_back();
+      Norm += Norm.empty() || Norm.back() == '*' ? "*" : " *";
+    } else if (isspace((unsigned char)C)) {
+      if (!Norm.empty() && Norm.back() != ' ')
+        Norm += ' ';
+    } else {
+      Norm += C;
+    }
+  }
+  StringRef N = StringRef(Norm).trim();
+  StringRef Base = N.rtrim("* ");
+  const StateModel &M = NewSide ? New : Old;
+  const std::vector<const TypeDesc *> &Types = NewSide ? NewTypes : OldTypes;
+  StringRef Td = Base;
+  Td.consume_front("typedef ");
+  const TypeDesc *T = nullptr;
+  if (auto It = M.Typedefs.find(Td.str()); It != M.Typedefs.end())
+    T = It->second;
+  for (const TypeDesc *D : Types)
+    if (!T && typeName(D) == Base)
+      T = D;
+  if (!T)
+    return nullptr;
+  for (size_t I = 0; I < (size_t)N.count('*'); ++I) {
+    const TypeDesc *P = nullptr;
+    for (const TypeDesc *D : Types)
+      if (D->Kind == MVEDSUA_TYPE_POINTER && D->Target &&
+          D->Target->Hash == T->Hash)
+        P = D;
+    if (!P)
+      return nullptr;
+    T = P;
+  }
+  return T;
+}
+
+std::string XformGenerator::Impl::xformCall(StringRef Args, const BlockEnv &Env,
+                                            const SpecLoc &L) {
+  SmallVector<std::string, 4> Parts;
+  int Depth = 0;
+  std::string Cur;
+  for (char C : Args) {
+    Depth += (C == '(') - (C == ')');
+    if (C == ',' && Depth == 0) {
+      Parts.push_back(Cur);
+      Cur.clear();
+      continue;
+    }
+    Cur += C;
+  }
+  Parts.push_back(Cur);
+  if (Parts.size() != 2 && Parts.size() != 4) {
+    error(L.str() + ": error: $xform takes (old type, new type) or (old type, "
+                    "new type, in, out)");
+    return "0";
+  }
+  const TypeDesc *O = resolveSpelling(Parts[0], false);
+  const TypeDesc *N = resolveSpelling(Parts[1], true);
+  if (!O || !N) {
+    error(L.str() + ": error: $xform: no type '" +
+          StringRef(Parts[O ? 1 : 0]).trim() + "' in the " +
+          (O ? "new" : "old") + " version's state");
+    return "0";
+  }
+  WalkCtx C;
+  C.Root = "spec rule at " + L.str();
+  C.Path = "$xform(" + typeName(O) + ", " + typeName(N) + ")";
+  C.RuleHint = typeName(O);
+  C.Where = C.Path;
+  std::string D;
+  if (std::make_pair(O->Hash, N->Hash) == Env.SelfPair) {
+    // Inside the rule for this very pair: the default transformer.
+    std::string Fn = defaultFn(O, N, C);
+    D = "__mvedsua_xf_dd" + std::to_string(NextId++);
+    Descs += "static const struct __mvedsua_xf_type " + D + " = {" + Fn + ", " +
+             std::to_string(O->Size) + ", " + std::to_string(N->Size) + "};\n";
+  } else {
+    D = descFor(O, N, C);
+  }
+  if (Parts.size() == 2)
+    return "(&" + D + ")";
+  return "__mvedsua_xf_invoke(__xf_ctx, &" + D + ", (" + Parts[2] + "), (" +
+         Parts[3] + "))";
+}
+
+std::string XformGenerator::Impl::expandBlock(const BlockEnv &Env) {
+  const SpecRule &R = *Env.Rule;
+  std::string Out;
+  StringRef Code = R.Code;
+  for (size_t I = 0; I < Code.size();) {
+    if (Code[I] != '$') {
+      Out += Code[I++];
+      continue;
+    }
+    size_t J = I + 1;
+    while (J < Code.size() && (isalnum((unsigned char)Code[J]) || Code[J] == '_'))
+      ++J;
+    StringRef Word = Code.slice(I + 1, J);
+    SpecLoc L = locIn(R, I);
+    auto Typed = [&](const std::string &Expr, const char *Var,
+                     StringRef Where) -> std::string {
+      if (!Expr.empty())
+        return Var;
+      error(L.str() + ": error: $" + Word + " is not available in " + Where);
+      return "0";
+    };
+    if (Word == "in")
+      Out += Typed(Env.In, "__xf_tin", "an INIT rule (nothing is old)");
+    else if (Word == "out")
+      Out += "__xf_tout";
+    else if (Word == "base")
+      Out += Typed(Env.Base, "__xf_tbase", "a rule that is not about a field");
+    else if (Word == "oldtype")
+      Out += Env.OldT ? declare(Env.OldT, false, "") : "void";
+    else if (Word == "newtype")
+      Out += declare(Env.NewT, true, "");
+    else if (Word == "old" || Word == "new" || Word == "xform") {
+      size_t Open = J;
+      while (Open < Code.size() && isspace((unsigned char)Code[Open]))
+        ++Open;
+      size_t Close = Open;
+      int Depth = 0;
+      for (; Close < Code.size(); ++Close) {
+        Depth += (Code[Close] == '(') - (Code[Close] == ')');
+        if (Depth == 0)
+          break;
+      }
+      if (Open >= Code.size() || Code[Open] != '(' || Close >= Code.size()) {
+        error(L.str() + ": error: $" + Word + " needs its arguments in parentheses");
+        I = J;
+        continue;
+      }
+      StringRef Args = Code.slice(Open + 1, Close);
+      if (Word == "xform") {
+        Out += xformCall(Args, Env, L);
+      } else if (const TypeDesc *T = resolveSpelling(Args, Word == "new")) {
+        define(T, Word == "new");
+        Out += declare(T, Word == "new", "");
+      } else {
+        error(L.str() + ": error: $" + Word + ": no type '" + Args.trim() +
+              "' in the " + Word + " version's state");
+      }
+      J = Close + 1;
+    } else {
+      error(L.str() + ": error: unknown '$" + Word +
+            "' (known: $in, $out, $base, $oldtype, $newtype, $old(T), $new(T), "
+            "$xform(...))");
+    }
+    I = J;
+  }
+  return Out;
+}
+
+/// A spec block with its typed pointers, between #line directives so that a
+/// compile error in it names the .xf file.
+std::string XformGenerator::Impl::blockStmts(const BlockEnv &Env) {
+  std::string B;
+  if (!Env.In.empty() && Env.OldT) {
+    define(Env.OldT, false);
+    B += "  " + declare(Env.OldT, false, "*__xf_tin") + " = (void *)(" +
+         Env.In + ");\n  (void)__xf_tin;\n";
+  }
+  define(Env.NewT, true);
+  B += "  " + declare(Env.NewT, true, "*__xf_tout") + " = (void *)(" + Env.Out +
+       ");\n  (void)__xf_tout;\n";
+  if (!Env.Base.empty()) {
+    define(Env.BaseT, false);
+    B += "  " + declare(Env.BaseT, false, "*__xf_tbase") + " = (void *)(" +
+         Env.Base + ");\n  (void)__xf_tbase;\n";
+  }
+  std::string Code = expandBlock(Env);
+  B += "#line " + std::to_string(Env.Rule->CodeLoc.Line) + " " +
+       cString(Env.Rule->CodeLoc.File) + "\n" + std::string(Env.Rule->CodeLoc.Col - 1, ' ') +
+       "{" + Code + "}\n#line __MVEDSUA_XF_HERE__\n";
+  return B;
+}
+
+//===----------------------------------------------------------------------===//
+// C declarations of the old and new types, for spec blocks.
+//===----------------------------------------------------------------------===//
+
+std::string XformGenerator::Impl::tagName(const TypeDesc *T, bool NewSide) {
+  auto Key = std::make_pair(NewSide, T->Hash);
+  if (auto It = TagNames.find(Key); It != TagNames.end())
+    return It->second;
+  StringRef Kw = T->Kind == MVEDSUA_TYPE_UNION ||
+                         StringRef(T->Name).starts_with("union ")
+                     ? "union"
+                     : "struct";
+  StringRef Tag = StringRef(T->Name).split(' ').second;
+  std::string Base;
+  if (T->Flags & MVEDSUA_TYPE_ANONYMOUS)
+    Base = NewSide ? "__mvedsua_xf_new_anon" : "__mvedsua_xf_old_anon";
+  else
+    Base = (NewSide ? "" : "__mvedsua_xf_old_") + Tag.str();
+  // The new version's types keep their own names, so spec code reads like
+  // the program; two different types of one name are told apart.
+  std::string Name = Base;
+  for (unsigned I = 2; !UsedTags.insert(Kw.str() + " " + Name).second || Name.empty(); ++I)
+    Name = Base + "_" + std::to_string(I);
+  Forward += Kw.str() + " " + Name + ";\n";
+  return TagNames[Key] = Kw.str() + " " + Name;
+}
+
+std::string XformGenerator::Impl::declare(const TypeDesc *T, bool NewSide,
+                                          const std::string &D) {
+  auto Join = [](const std::string &A, const std::string &B) {
+    return B.empty() ? A : A + " " + B;
+  };
+  if (!T)
+    return Join("void", D);
+  switch (T->Kind) {
+  case MVEDSUA_TYPE_INT:
+  case MVEDSUA_TYPE_UINT:
+  case MVEDSUA_TYPE_BOOL:
+  case MVEDSUA_TYPE_FLOAT:
+    return Join(T->Name.empty() ? scalarCType(T) : T->Name, D);
+  case MVEDSUA_TYPE_ENUM:
+    if (NewSide && !(T->Flags & MVEDSUA_TYPE_ANONYMOUS) &&
+        Defined.count({true, T->Hash}))
+      return Join(T->Name, D);
+    return Join(T->Target ? declare(T->Target, NewSide, "") : scalarCType(T), D);
+  case MVEDSUA_TYPE_POINTER: {
+    const TypeDesc *P = T->Target;
+    bool Paren = P && (P->Kind == MVEDSUA_TYPE_ARRAY || P->Kind == MVEDSUA_TYPE_FUNCTION);
+    return declare(P, NewSide, Paren ? "(*" + D + ")" : "*" + D);
+  }
+  case MVEDSUA_TYPE_ARRAY: {
+    std::string Dim = (T->Flags & MVEDSUA_TYPE_FLEXIBLE) ? "" : std::to_string(T->Count);
+    return declare(T->Target, NewSide, D + "[" + Dim + "]");
+  }
+  case MVEDSUA_TYPE_FUNCTION:
+    return "void " + D + "(void)";
+  case MVEDSUA_TYPE_STRUCT:
+  case MVEDSUA_TYPE_UNION:
+    return Join(tagName(T, NewSide), D);
+  default: // declared-only structs: a tag; other opaque bytes: an array
+    if (StringRef(T->Name).starts_with("struct ") ||
+        StringRef(T->Name).starts_with("union "))
+      return Join(tagName(T, NewSide), D);
+    return "unsigned char " + D + "[" + std::to_string(T->Size) + "]";
+  }
+}
+
+std::string XformGenerator::Impl::fieldsOf(const TypeDesc *T, bool NewSide,
+                                           std::string &Asserts,
+                                           const std::string &Tag) {
+  std::string B;
+  for (const FieldDesc &F : T->Fields) {
+    if (F.Name.empty() && isAggregate(F.Type)) {
+      // An anonymous member: inline, so its fields stay reachable by name.
+      std::string Kw = F.Type->Kind == MVEDSUA_TYPE_UNION ? "union" : "struct";
+      B += "  " + Kw + " {\n" + fieldsOf(F.Type, NewSide, Asserts, Tag) + "  };\n";
+      continue;
+    }
+    std::string Name = F.Name.empty() ? fresh("__mvedsua_xf_pad") : F.Name;
+    if (isBitField(F)) {
+      B += "  " + declare(F.Type, NewSide, Name) + " : " +
+           std::to_string(F.SizeBits) + ";\n";
+      continue;
+    }
+    B += "  " + declare(F.Type, NewSide, Name) + ";\n";
+    Asserts += "_Static_assert(offsetof(" + Tag + ", " + Name +
+               ") == " + std::to_string(F.OffsetBits / 8) + ", " +
+               cString("xfgen: " + T->Name + "." + Name +
+                       " is not where debug info puts it") +
+               ");\n";
+  }
+  return B;
+}
+
+/// Defines T (for a spec block) after everything it holds by value.
+void XformGenerator::Impl::define(const TypeDesc *T, bool NewSide) {
+  if (!T || !Defined.insert({NewSide, T->Hash}).second)
+    return;
+  if (T->Kind == MVEDSUA_TYPE_POINTER || T->Kind == MVEDSUA_TYPE_ARRAY) {
+    define(T->Target, NewSide);
+    return;
+  }
+  if (T->Kind == MVEDSUA_TYPE_ENUM) {
+    if (!NewSide || (T->Flags & MVEDSUA_TYPE_ANONYMOUS)) {
+      Defined.erase({NewSide, T->Hash}); // declared as its integer type
+      return;
+    }
+    std::string B = T->Name + " {";
+    for (auto &[Name, Value] : T->Enumerators) {
+      if (!Enumerators.insert(Name).second) {
+        Defined.erase({NewSide, T->Hash}); // a clash: use the integer type
+        return;
+      }
+      B += " " + Name + " = " + std::to_string(Value) + ",";
+    }
+    Defs += B + " };\n_Static_assert(sizeof(" + T->Name + ") == " +
+            std::to_string(T->Size) + ", \"xfgen: " + T->Name + " size\");\n";
+    return;
+  }
+  if (!isAggregate(T))
+    return;
+  for (const FieldDesc &F : T->Fields)
+    define(F.Type, NewSide); // by value first; pointers need only the tag
+  std::string Tag = tagName(T, NewSide), Asserts;
+  std::string Body = fieldsOf(T, NewSide, Asserts, Tag);
+  Defs += "/* " + std::string(NewSide ? "new" : "old") + " " + T->Name + " */\n" +
+          Tag + " {\n" + Body + "};\n_Static_assert(sizeof(" + Tag + ") == " +
+          std::to_string(T->Size) + ", " +
+          cString("xfgen: " + T->Name + " is not as large as debug info says") +
+          ");\n" + Asserts;
+}
+
+//===----------------------------------------------------------------------===//
+// The whole file, and the summary.
+//===----------------------------------------------------------------------===//
+
+bool XformGenerator::Impl::run() {
+  OldTypes = reachableTypes(Old);
+  NewTypes = reachableTypes(New);
+  resolveSpec();
+  if (!Errors.empty())
+    return false;
+  planEntries();
+  return Errors.empty();
+}
+
+std::string XformGenerator::Impl::code() const {
+  std::string S;
+  raw_string_ostream OS(S);
+  OS << "/* Generated by mvedsua-xfgen: the state transformer for the update\n"
+     << " *   " << Opts.OldName << " (version " << format_hex_no_prefix(Old.stateHash(), 16)
+     << ")\n *   -> " << Opts.NewName << " (version "
+     << format_hex_no_prefix(New.stateHash(), 16) << ").\n"
+     << " * Compile it into the new version with its other sources. */\n";
+  OS << StringRef(
+#include "Prelude.inc"
+  );
+  OS << "\n/* Types, for spec blocks. */\n" << Forward << Defs;
+  OS << "\n/* Transformers. */\n" << Protos << "\n" << Descs << Bodies;
+  OS << "\nstruct __mvedsua_xf_entry {\n  uint32_t old_kind;\n  const char "
+        "*old_key;\n  uint32_t new_kind;\n  const char *new_key;\n  "
+        "__mvedsua_xf_fn fn;\n};\n";
+  OS << "static const struct __mvedsua_xf_entry __mvedsua_xf_entries[] = {\n"
+     << EntryTable << "    {0, 0, 0, 0, 0}};\n";
+  OS << "static const struct __mvedsua_xf_entry __mvedsua_xf_inits[] = {\n"
+     << InitTable << "    {0, 0, 0, 0, 0}};\n";
+  OS << R"XF(
+static int __mvedsua_xf_run(struct mvedsua_xf_ctx *ctx) {
+  const struct __mvedsua_xf_entry *e;
+  /* Old entries map to new ones first, so pointers to them are shared. */
+  for (e = __mvedsua_xf_entries; e->fn; e++) {
+    void *in = __mvedsua_xf_old(ctx, e->old_kind, e->old_key);
+    void *out = __mvedsua_xf_new(ctx, e->new_kind, e->new_key);
+    if (in && out)
+      __mvedsua_xf_record(ctx, in, out);
+  }
+  /* An entry absent from either side (an optimised-away static, a local
+   * whose function is not on the stack) is left alone. */
+  for (e = __mvedsua_xf_entries; e->fn; e++) {
+    unsigned char *in = __mvedsua_xf_old(ctx, e->old_kind, e->old_key);
+    unsigned char *out = __mvedsua_xf_new(ctx, e->new_kind, e->new_key);
+    if (in && out && e->fn(ctx, in, out))
+      return -1;
+  }
+  if (__mvedsua_xf_drain(ctx))
+    return -1;
+  /* INIT rules run last: they may read the transformed state. */
+  for (e = __mvedsua_xf_inits; e->fn; e++) {
+    unsigned char *out = __mvedsua_xf_new(ctx, e->new_kind, e->new_key);
+    if (out && e->fn(ctx, 0, out))
+      return -1;
+  }
+  return __mvedsua_xf_drain(ctx);
+}
+
+static int __mvedsua_xf_transform(struct mvedsua_xf_ctx *ctx) {
+  int rc = __mvedsua_xf_run(ctx);
+  __mvedsua_xf_reset();
+  return rc;
+}
+)XF";
+  OS << "\nstatic const char *const __mvedsua_xf_keys[] = {\n";
+  for (const std::string &K : Keys)
+    OS << "    " << cString(K) << ",\n";
+  OS << "    0};\n";
+  OS << "static const struct mvedsua_xform __mvedsua_xf_descriptor = {\n"
+     << "    MVEDSUA_XFORM_MAGIC, MVEDSUA_XFORM_ABI,\n"
+     << "    " << hex(Old.stateHash()) << ", /* from */\n"
+     << "    " << hex(New.stateHash()) << ", /* to */\n"
+     << "    " << cString(Opts.OldName) << ", " << cString(Opts.NewName) << ",\n"
+     << "    " << Keys.size() << ", __mvedsua_xf_keys, __mvedsua_xf_transform};\n"
+     << "\n__attribute__((constructor)) static void __mvedsua_xf_register(void) {\n"
+     << "  __mvedsua_rt_register_transformer(&__mvedsua_xf_descriptor);\n}\n";
+  OS.flush();
+  // #line directives back into this file after each spec block.
+  std::string Final;
+  unsigned Line = 1;
+  StringRef Rest = S;
+  while (!Rest.empty()) {
+    auto [L, Tail] = Rest.split('\n');
+    if (L == "#line __MVEDSUA_XF_HERE__")
+      Final += "#line " + std::to_string(Line + 1) + " " + cString(Opts.OutputName);
+    else
+      Final += L.str();
+    Final += "\n";
+    ++Line;
+    Rest = Tail;
+  }
+  return Final;
+}
+
+void XformGenerator::Impl::explain(raw_ostream &OS) const {
+  OS << "version " << format_hex_no_prefix(Old.stateHash(), 16) << " -> "
+     << format_hex_no_prefix(New.stateHash(), 16) << "\n";
+  OS << "state: " << Unchanged << " unchanged, " << Retyped << " retyped, "
+     << Added << " added, " << Removed << " removed, " << Fresh
+     << " not migrated, " << Renamed << " renamed\n";
+  for (const std::string &L : EntryLines)
+    OS << L << "\n";
+  std::set<std::string> Printed;
+  for (const TypeNote &N : TypeNotes) {
+    if (!Printed.insert(N.Header).second)
+      continue; // the same pair reached twice (typedef twins, per-unit copies)
+    OS << N.Header << "\n";
+    for (const std::string &L : N.Lines)
+      OS << "    " << L << "\n";
+  }
+  for (const std::string &W : Warnings)
+    OS << "warning: " << W << "\n";
+  if (Lost.empty())
+    OS << "lost: nothing; the reverse update can restore all of it\n";
+  for (const std::string &L : Lost)
+    OS << "lost: " << L << "\n";
+}
+
+//===----------------------------------------------------------------------===//
+
+XformGenerator::XformGenerator(const StateModel &Old, const StateModel &New,
+                               const Spec &S, XformOptions Opts)
+    : P(std::make_unique<Impl>(Old, New, S, std::move(Opts))) {}
+XformGenerator::~XformGenerator() = default;
+bool XformGenerator::run() { return P->run(); }
+const std::vector<std::string> &XformGenerator::errors() const {
+  return P->Errors;
+}
+std::string XformGenerator::code() const { return P->code(); }
+void XformGenerator::explain(raw_ostream &OS) const { P->explain(OS); }
+
+} // namespace mvedsua
