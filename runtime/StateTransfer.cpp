@@ -182,6 +182,60 @@ private:
   size_t cap_ = 0, used_ = 0;
 };
 
+// MayHavePointers' answers. It is asked several times per walked object, so
+// it is a small open-addressing table (type descriptors are few) rather than
+// a node-based map.
+class TypeMemo {
+public:
+  ~TypeMemo() { free(slots_); }
+  // 1 or 0 once Put, -1 before.
+  int Get(const void *t) const {
+    if (!cap_)
+      return -1;
+    for (size_t i = Hash(t) & (cap_ - 1);; i = (i + 1) & (cap_ - 1)) {
+      if (slots_[i].type == t)
+        return slots_[i].value;
+      if (!slots_[i].type)
+        return -1;
+    }
+  }
+  void Put(const void *t, bool value) {
+    if ((used_ + 1) * 2 > cap_)
+      Grow();
+    size_t i = Hash(t) & (cap_ - 1);
+    while (slots_[i].type && slots_[i].type != t)
+      i = (i + 1) & (cap_ - 1);
+    used_ += !slots_[i].type;
+    slots_[i] = {t, value};
+  }
+
+private:
+  struct Slot {
+    const void *type;
+    bool value;
+  };
+  static size_t Hash(const void *t) {
+    return size_t((uintptr_t(t) >> 3) * 0x9e3779b97f4a7c15ull >> 20);
+  }
+  void Grow() {
+    Slot *old = slots_;
+    size_t old_cap = cap_;
+    cap_ = cap_ ? cap_ * 2 : 64;
+    slots_ = static_cast<Slot *>(calloc(cap_, sizeof(Slot)));
+    if (!slots_) {
+      Report("fatal: out of memory walking the state of an update");
+      abort();
+    }
+    used_ = 0;
+    for (size_t i = 0; i < old_cap; ++i)
+      if (old[i].type)
+        Put(old[i].type, old[i].value);
+    free(old);
+  }
+  Slot *slots_ = nullptr;
+  size_t cap_ = 0, used_ = 0;
+};
+
 // An old version's data object or function, by address.
 struct OldObject {
   uintptr_t start, end; // functions: end == start + 1
@@ -237,7 +291,7 @@ private:
   Plan &plan_;
   std::vector<OldObject> old_;
   uintptr_t old_lo_ = UINTPTR_MAX, old_hi_ = 0;
-  std::unordered_map<const struct mvedsua_type *, bool> has_pointers_;
+  TypeMemo has_pointers_;
   VisitedSet visited_;
   std::vector<WorkItem> work_;
   std::set<std::string> warned_;
@@ -288,9 +342,9 @@ const OldObject *Walker::FindOld(uintptr_t p) const {
 bool Walker::MayHavePointers(const struct mvedsua_type *t) {
   if (!t)
     return false;
-  auto it = has_pointers_.find(t);
-  if (it != has_pointers_.end())
-    return it->second;
+  int known = has_pointers_.Get(t);
+  if (known >= 0)
+    return known;
   bool has = false;
   switch (t->kind) {
   case MVEDSUA_TYPE_POINTER:
@@ -308,7 +362,7 @@ bool Walker::MayHavePointers(const struct mvedsua_type *t) {
   default:
     break;
   }
-  has_pointers_[t] = has;
+  has_pointers_.Put(t, has);
   return has;
 }
 
