@@ -550,11 +550,13 @@ void MatchEntries(Plan &plan, std::vector<std::string> *changed) {
   });
 }
 
-// Saved locals need a same-typed local of the new version.
+// Saved locals need a same-typed local of the new version. A recursive
+// function's local is saved once per frame but named once.
 void MatchLocals(Plan &plan, std::vector<std::string> *changed) {
   EntryMap fresh = IndexEntries(plan.to);
+  std::set<const struct mvedsua_entry *> named;
   for (SavedLocal &l : plan.locals) {
-    if (!l.entry)
+    if (!l.entry || !named.insert(l.entry).second)
       continue; // noted locals are matched by name and size on entry
     auto it = fresh.find(KindKey(MVEDSUA_ENTRY_LOCAL, l.entry->key));
     if (it == fresh.end())
