@@ -15,7 +15,7 @@ jobs=${MVEDSUA_JOBS:-$(nproc)}
 
 # Everything comes from Debian 12's archive.
 packages=(
-  cmake make g++ pkg-config python3 git
+  cmake make g++ pkg-config python3 python3-psutil git
   llvm-19-dev clang-19 llvm-19-tools lld-19 libclang-rt-19-dev libzstd-dev
   libabsl-dev libffi-dev
   redis-tools procps bc
@@ -51,7 +51,8 @@ run_tests() {
   say "running the lit suite"
   set +e
   # shellcheck disable=SC2086
-  python3 "$lit" -sv --time-tests -o "$results" ${LIT_ARGS:-} "$build_dir/test"
+  # Debian's python3 (it has psutil, which lit needs for per-test time limits).
+  /usr/bin/python3 "$lit" -sv --time-tests -o "$results" ${LIT_ARGS:-} "$build_dir/test"
   local rc=$?
   set -e
   python3 - "$results" <<'PY'

@@ -21,6 +21,14 @@ config.excludes = ["Inputs", "lib", "lit.cfg.py", "lit.site.cfg.py", "CMakeLists
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.mvedsua_obj_root, "test")
 
+# A hung test (a server that never exits) fails after this long instead of
+# stalling the suite. lit needs psutil for it (Debian: python3-psutil).
+try:
+    import psutil  # noqa: F401
+    lit_config.maxIndividualTestTime = 300
+except ImportError:
+    lit_config.note("psutil not found: no per-test time limit")
+
 # Tools are found in LLVM 19's bin first so FileCheck/not/count/split-file
 # are the pinned ones, then in the build tree.
 config.environment["PATH"] = os.pathsep.join(
