@@ -4,7 +4,14 @@
 #     [INCLUDE_DIRECTORIES <dir>...] [DEFINITIONS <NAME[=value]>...]
 #     [COMPILE_OPTIONS <flag>...]   # added after the default -g -O2
 #     [LINK_OPTIONS <flag>...]      # e.g. -lm
-#     [BITCODE])                    # also write <name>.bc for mvedsua-xfgen
+#     [BITCODE]                     # also write <name>.bc for mvedsua-xfgen
+#     [FROM <version-target> [SPEC <file.xf>]])
+#
+# FROM names the version this one updates (another mvedsua_add_version target
+# built with BITCODE): mvedsua-xfgen then generates the state transformer
+# <name>.xform.c from the two versions' bitcode (and the spec, if any) and it
+# is compiled into <name>.so like the other sources. This version's own bitcode
+# never includes the transformer.
 #
 # Builds one updatable version of a C program: every source compiled by clang 19
 # with the MvedsuaPass plugin, linked into <name>.so against libmvedsua. The
@@ -14,11 +21,18 @@
 # transformer (from mvedsua-xfgen) as one more source.
 #
 # Expects MVEDSUA_CLANG, MVEDSUA_LLVM_LINK, MVEDSUA_PLUGIN, MVEDSUA_INCLUDE_DIR,
-# MVEDSUA_LIBRARY_DIR (set by MvedsuaConfig.cmake or by mvedsua's own build)
-# and optionally MVEDSUA_DEPENDS (targets the commands wait for).
+# MVEDSUA_LIBRARY_DIR, MVEDSUA_XFGEN (set by MvedsuaConfig.cmake or by
+# mvedsua's own build) and optionally MVEDSUA_DEPENDS (targets the commands
+# wait for).
 function(mvedsua_add_version target)
-  cmake_parse_arguments(PARSE_ARGV 1 V "BITCODE" "OUTPUT_NAME"
+  cmake_parse_arguments(PARSE_ARGV 1 V "BITCODE" "OUTPUT_NAME;FROM;SPEC"
     "SOURCES;INCLUDE_DIRECTORIES;DEFINITIONS;COMPILE_OPTIONS;LINK_OPTIONS")
+  if(V_SPEC AND NOT V_FROM)
+    message(FATAL_ERROR "mvedsua_add_version(${target}): SPEC needs FROM")
+  endif()
+  if(V_FROM)
+    set(V_BITCODE ON) # the transformer is generated from this version's bitcode
+  endif()
   if(NOT V_SOURCES)
     message(FATAL_ERROR "mvedsua_add_version(${target}): no SOURCES given")
   endif()
@@ -68,6 +82,11 @@ function(mvedsua_add_version target)
     endif()
   endforeach()
 
+  if(V_FROM)
+    _mvedsua_add_transformer("${workdir}" xform_obj)
+    list(APPEND objects "${xform_obj}")
+  endif()
+
   set(so "${CMAKE_CURRENT_BINARY_DIR}/${V_OUTPUT_NAME}.so")
   add_custom_command(OUTPUT "${so}"
     COMMAND ${MVEDSUA_CLANG} -shared ${objects} -o "${so}"
@@ -86,6 +105,46 @@ function(mvedsua_add_version target)
     list(APPEND outputs "${bcout}")
   endif()
   add_custom_target(${target} ALL DEPENDS ${outputs})
+  if(V_FROM)
+    add_dependencies(${target} ${V_FROM})
+  endif()
   set_target_properties(${target} PROPERTIES
     MVEDSUA_SHARED_OBJECT "${so}" MVEDSUA_BITCODE "${bcout}")
+endfunction()
+
+# The transformer from V_FROM's bitcode to this version's (both llvm-linked
+# .bc files), compiled with this version's flags; sets ${out_var} to the object.
+# Uses the caller's variables (V_*, flags, bcout is not yet set).
+function(_mvedsua_add_transformer workdir out_var)
+  get_target_property(from_bc ${V_FROM} MVEDSUA_BITCODE)
+  if(NOT from_bc)
+    message(FATAL_ERROR "mvedsua_add_version(${target}): FROM ${V_FROM} is "
+                        "not a version built with BITCODE")
+  endif()
+  set(this_bc "${CMAKE_CURRENT_BINARY_DIR}/${V_OUTPUT_NAME}.bc")
+  set(xform_c "${CMAKE_CURRENT_BINARY_DIR}/${V_OUTPUT_NAME}.xform.c")
+  set(spec_args "")
+  set(spec_dep "")
+  if(V_SPEC)
+    get_filename_component(spec "${V_SPEC}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
+    set(spec_args -x "${spec}")
+    set(spec_dep "${spec}")
+  endif()
+  set(xfgen_dep "")
+  if(TARGET mvedsua-xfgen)
+    set(xfgen_dep mvedsua-xfgen)
+  endif()
+  add_custom_command(OUTPUT "${xform_c}"
+    COMMAND ${MVEDSUA_XFGEN} "${from_bc}" "${this_bc}" ${spec_args} -o "${xform_c}"
+    DEPENDS "${from_bc}" "${this_bc}" ${spec_dep} ${xfgen_dep}
+    COMMENT "mvedsua: state transformer ${V_FROM} -> ${V_OUTPUT_NAME}"
+    VERBATIM)
+  set(obj "${workdir}/${V_OUTPUT_NAME}.xform.c.o")
+  add_custom_command(OUTPUT "${obj}"
+    COMMAND ${MVEDSUA_CLANG} ${flags} "-fpass-plugin=${MVEDSUA_PLUGIN}"
+            -c "${xform_c}" -o "${obj}"
+    DEPENDS "${xform_c}" ${MVEDSUA_DEPENDS}
+    COMMENT "mvedsua: compiling the transformer for ${V_OUTPUT_NAME}.so"
+    VERBATIM)
+  set(${out_var} "${obj}" PARENT_SCOPE)
 endfunction()
