@@ -85,7 +85,8 @@ std::string typeName(const TypeDesc *T) {
 
 class StateModelBuilder {
 public:
-  StateModelBuilder(Module &M, StateModel &Out) : M(M), Out(Out) {}
+  StateModelBuilder(Module &M, StateModel &Out, bool Deleted = false)
+      : M(M), Out(Out), WithDeleted(Deleted) {}
   Error run();
 
 private:
@@ -109,6 +110,7 @@ private:
   // Entries.
   void indexCompileUnits();
   void collectGlobals();
+  void collectDeletedGlobals();
   void collectFunctions();
   void collectLocals();
   bool hasUserData() const;
@@ -129,6 +131,7 @@ private:
   DenseMap<const TypeDesc *, uint64_t> HashMemo;
   SmallPtrSet<const TypeDesc *, 16> CheckedFields;
   const TypeDesc *Void = nullptr;
+  bool WithDeleted = false;
   std::vector<std::string> Errors;
 };
 
@@ -551,6 +554,59 @@ void StateModelBuilder::collectGlobals() {
   }
 }
 
+static bool isConstQualified(const DIType *T) {
+  for (auto *DT = dyn_cast_or_null<DIDerivedType>(T); DT;
+       DT = dyn_cast_or_null<DIDerivedType>(DT->getBaseType())) {
+    if (DT->getTag() == dwarf::DW_TAG_const_type)
+      return true;
+    if (DT->getTag() != dwarf::DW_TAG_typedef &&
+        DT->getTag() != dwarf::DW_TAG_volatile_type)
+      return false;
+  }
+  return false;
+}
+
+void StateModelBuilder::collectDeletedGlobals() {
+  SmallPtrSet<const DIGlobalVariable *, 32> Live;
+  for (GlobalVariable &GV : M.globals()) {
+    SmallVector<DIGlobalVariableExpression *, 1> GVEs;
+    GV.getDebugInfo(GVEs);
+    for (DIGlobalVariableExpression *GVE : GVEs)
+      Live.insert(GVE->getVariable());
+  }
+  for (DICompileUnit *CU : M.debug_compile_units()) {
+    for (DIGlobalVariableExpression *GVE : CU->getGlobalVariables()) {
+      const DIGlobalVariable *DV = GVE->getVariable();
+      // Unnamed ones are string literals (clang 19 describes them): never
+      // state, whether or not they survived.
+      if (!DV || !DV->isDefinition() || Live.count(DV) ||
+          DV->getName().empty() || isMvedsuaInternal(DV->getName()))
+        continue;
+      StateEntry E;
+      E.File = std::string(DV->getFilename());
+      E.Line = DV->getLine();
+      E.Type = typeOf(DV->getType());
+      E.Size = E.Type ? E.Type->Size : 0;
+      std::string Unit = unitName(CU);
+      readAnnotations(DV->getRawAnnotations(), E.Annotations, E.AnnotArg,
+                      "'" + DV->getName() + "'", E.File, E.Line);
+      if (auto *LS = dyn_cast_or_null<DILocalScope>(DV->getScope())) {
+        E.Kind = MVEDSUA_ENTRY_LOCAL_STATIC;
+        E.Key = Unit + "/" + LS->getSubprogram()->getName().str() + "#" +
+                DV->getName().str();
+      } else {
+        E.Kind = DV->isLocalToUnit() ? MVEDSUA_ENTRY_STATIC
+                                     : MVEDSUA_ENTRY_GLOBAL;
+        E.Key = DV->isLocalToUnit() ? Unit + "/" + DV->getName().str()
+                                    : std::string(DV->getName());
+      }
+      if (isConstQualified(DV->getType()))
+        E.Flags |= MVEDSUA_ENTRY_CONST;
+      Out.Entries.push_back(std::move(E));
+    }
+  }
+}
+
 /// True when the program may store F's address somewhere: a use other than
 /// a direct call or the annotation/used tables.
 static bool isAddressTaken(const Value *V) {
@@ -659,6 +715,8 @@ Error StateModelBuilder::run() {
 
   indexCompileUnits();
   collectGlobals();
+  if (WithDeleted)
+    collectDeletedGlobals();
   collectFunctions();
   collectLocals();
   for (const StateEntry &E : Out.Entries)
@@ -687,6 +745,14 @@ Error StateModelBuilder::run() {
 Expected<StateModel> StateModel::build(Module &M) {
   StateModel Model;
   StateModelBuilder B(M, Model);
+  if (Error E = B.run())
+    return E;
+  return Model;
+}
+
+Expected<StateModel> StateModel::buildForBitcode(Module &M) {
+  StateModel Model;
+  StateModelBuilder B(M, Model, /*Deleted=*/true);
   if (Error E = B.run())
     return E;
   return Model;

@@ -84,6 +84,12 @@ public:
   /// e.g. missing debug info, a thread-local that cannot migrate, or an
   /// annotation with an argument that names nothing.
   static llvm::Expected<StateModel> build(llvm::Module &M);
+  /// For mvedsua-xfgen, which may read bitcode optimised without the plugin:
+  /// also the variables that optimisation deleted but debug info still
+  /// describes (a static only ever read, folded into its uses). The plugin
+  /// runs before any optimisation and registers them, so the version id
+  /// counts them. Such entries have no Value.
+  static llvm::Expected<StateModel> buildForBitcode(llvm::Module &M);
 
   std::vector<StateEntry> Entries;
   /// Typedef names met on the way to the entries' types, to the descriptor

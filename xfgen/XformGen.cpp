@@ -233,7 +233,7 @@ private:
   std::vector<std::string> Keys;
   std::map<std::pair<uint64_t, uint64_t>, std::string> ObjFns, DefaultFns,
       DescNames;
-  std::map<uint64_t, std::string> RemapFns;
+  std::map<uint64_t, std::string> RemapFns, VisitDescs;
   std::map<uint64_t, bool> PointerMemo;
   unsigned NextId = 0, NextVar = 0;
 
@@ -281,12 +281,18 @@ private:
   std::string pointer(std::string &B, const TypeDesc *O, const TypeDesc *N,
                       const std::string &In, const std::string &Out,
                       const WalkCtx &C);
-  std::string countExpr(std::string &B, const WalkCtx &C);
+  std::string countExpr(std::string &B, const WalkCtx &C,
+                        const std::string &BaseAt);
   std::string copyUnchanged(std::string &B, const TypeDesc *T,
                             const std::string &In, const std::string &Out);
   bool hasPointers(const TypeDesc *T);
   std::string remapFn(const TypeDesc *T);
-  void remapStmts(std::string &B, const TypeDesc *T, const std::string &At);
+  enum RemapMode { InNew, InShared };
+  void remapStmts(std::string &B, const TypeDesc *T, const std::string &At,
+                  RemapMode M, const FieldDesc *F = nullptr,
+                  const TypeDesc *BaseT = nullptr,
+                  const std::string &BaseAt = "");
+  std::string visitDesc(const TypeDesc *T);
   std::string objFn(const TypeDesc *O, const TypeDesc *N, const WalkCtx &C);
   std::string defaultFn(const TypeDesc *O, const TypeDesc *N, const WalkCtx &C);
   std::string descFor(const TypeDesc *O, const TypeDesc *N, const WalkCtx &C);
@@ -737,7 +743,8 @@ std::string XformGenerator::Impl::array(std::string &B, const TypeDesc *O,
 /// The element count of the pointer being converted, into __n: 1, or its
 /// MVEDSUA_ARRAY/PTRARRAY(n) with n a constant, a sibling field of the old
 /// enclosing struct, or (on an entry) an integer global.
-std::string XformGenerator::Impl::countExpr(std::string &B, const WalkCtx &C) {
+std::string XformGenerator::Impl::countExpr(std::string &B, const WalkCtx &C,
+                                            const std::string &BaseAt) {
   std::string Nv = fresh("__n");
   B += "  uint64_t " + Nv + " = 1;\n";
   if (!(C.Annots & (MVEDSUA_ANNOT_ARRAY | MVEDSUA_ANNOT_PTRARRAY)))
@@ -754,12 +761,12 @@ std::string XformGenerator::Impl::countExpr(std::string &B, const WalkCtx &C) {
     if (const FieldDesc *F = fieldNamed(C.Base, Arg)) {
       T = F->Type;
       if (isBitField(*F)) {
-        B += "  " + Nv + " = __mvedsua_xf_getbits(__xf_in, " +
+        B += "  " + Nv + " = __mvedsua_xf_getbits(" + BaseAt + ", " +
              std::to_string(F->OffsetBits) + ", " +
              std::to_string(F->SizeBits) + ");\n";
         return Nv;
       }
-      From = "__xf_in + " + std::to_string(F->OffsetBits / 8);
+      From = BaseAt + " + " + std::to_string(F->OffsetBits / 8);
     }
   } else if (C.Entry) {
     for (const StateEntry &G : Old.Entries)
@@ -832,7 +839,7 @@ std::string XformGenerator::Impl::pointer(std::string &B, const TypeDesc *O,
   E.Entry = nullptr;
   E.Where = typeName(Po);
   std::string Block;
-  std::string Nv = countExpr(Block, C);
+  std::string Nv = countExpr(Block, C, "__xf_in");
   std::string D = descFor(Po, Pn, E);
   B += "  {\n" + Block + "  if (__mvedsua_xf_ptr(__xf_ctx, " + In + ", " + Out +
        ", " + Nv + ", &" + D + ")) return -1;\n  }\n";
@@ -863,23 +870,47 @@ bool XformGenerator::Impl::hasPointers(const TypeDesc *T) {
   return PointerMemo[T->Hash] = Has;
 }
 
+/// Pointers inside an unchanged object at At: remapped in place, directly in
+/// a new object (InNew) or deferred in an old one the new version shares
+/// (InShared); the unchanged heap objects they reach are visited likewise.
 void XformGenerator::Impl::remapStmts(std::string &B, const TypeDesc *T,
-                                      const std::string &At) {
+                                      const std::string &At, RemapMode M,
+                                      const FieldDesc *F, const TypeDesc *BaseT,
+                                      const std::string &BaseAt) {
   if (!hasPointers(T))
     return;
   if (T->Kind == MVEDSUA_TYPE_POINTER) {
-    B += "  __mvedsua_xf_remap_at(__xf_ctx, " + At + ");\n";
+    const TypeDesc *P = T->Target;
+    // Visit before remapping: the visit follows the old value.
+    if (P && P->Kind != MVEDSUA_TYPE_FUNCTION && P->Kind != MVEDSUA_TYPE_OPAQUE &&
+        hasPointers(P)) {
+      WalkCtx C;
+      C.Base = BaseT;
+      C.Annots = F ? F->Annotations : 0;
+      C.AnnotArg = F ? F->AnnotArg : "";
+      C.Root = "unchanged " + typeName(T);
+      C.Path = F ? F->Name : "";
+      std::string Count;
+      std::string Nv = countExpr(Count, C, BaseAt);
+      B += "  {\n" + Count + "  if (__mvedsua_xf_visit(__xf_ctx, " + At +
+           ", " + Nv + ", &" + visitDesc(P) + ")) return -1;\n  }\n";
+    }
+    if (M == InNew)
+      B += "  __mvedsua_xf_remap_at(__xf_ctx, " + At + ");\n";
+    else
+      B += "  if (__mvedsua_xf_remap_later(__xf_ctx, " + At + ")) return -1;\n";
   } else if (T->Kind == MVEDSUA_TYPE_ARRAY) {
     std::string I = fresh("__i");
     B += "  for (uint64_t " + I + " = 0; " + I + " < " +
          std::to_string(T->Count) + "; " + I + "++) {\n";
     remapStmts(B, T->Target,
-               At + " + " + I + " * " + std::to_string(T->Target->Size));
+               At + " + " + I + " * " + std::to_string(T->Target->Size), M);
     B += "  }\n";
   } else {
-    for (const FieldDesc &F : T->Fields)
-      if (!(F.Annotations & MVEDSUA_ANNOT_OPAQUE) && !isBitField(F))
-        remapStmts(B, F.Type, At + " + " + std::to_string(F.OffsetBits / 8));
+    for (const FieldDesc &G : T->Fields)
+      if (!(G.Annotations & MVEDSUA_ANNOT_OPAQUE) && !isBitField(G))
+        remapStmts(B, G.Type, At + " + " + std::to_string(G.OffsetBits / 8), M,
+                   &G, T, At);
   }
 }
 
@@ -890,9 +921,25 @@ std::string XformGenerator::Impl::remapFn(const TypeDesc *T) {
   std::string Name = newFunction("r", Comment);
   RemapFns[T->Hash] = Name;
   std::string B;
-  remapStmts(B, T, "__xf_out");
+  remapStmts(B, T, "__xf_out", InNew);
   finishFunction(Name, Comment, B);
   return Name;
+}
+
+/// The descriptor of the in-place visit of an unchanged heap object of T.
+std::string XformGenerator::Impl::visitDesc(const TypeDesc *T) {
+  if (auto It = VisitDescs.find(T->Hash); It != VisitDescs.end())
+    return It->second;
+  std::string Comment = "visit an unchanged " + typeName(T) + " in place";
+  std::string Name = newFunction("v", Comment);
+  std::string D = "__mvedsua_xf_d" + std::to_string(NextId++);
+  VisitDescs[T->Hash] = D;
+  Descs += "static const struct __mvedsua_xf_type " + D + " = {" + Name + ", " +
+           std::to_string(T->Size) + ", " + std::to_string(T->Size) + "};\n";
+  std::string B;
+  remapStmts(B, T, "__xf_in", InShared);
+  finishFunction(Name, Comment, B);
+  return D;
 }
 
 std::string XformGenerator::Impl::copyUnchanged(std::string &B,
@@ -905,10 +952,11 @@ std::string XformGenerator::Impl::copyUnchanged(std::string &B,
   if (!hasPointers(T))
     return "copied";
   if (T->Kind == MVEDSUA_TYPE_POINTER) {
-    B += "  __mvedsua_xf_remap_at(__xf_ctx, " + Out + ");\n";
+    remapStmts(B, T, Out, InNew);
     return "pointer remapped";
   }
-  B += "  " + remapFn(T) + "(__xf_ctx, " + Out + ", " + Out + ");\n";
+  B += "  if (" + remapFn(T) + "(__xf_ctx, " + Out + ", " + Out +
+       ")) return -1;\n";
   return "copied, pointers remapped";
 }
 
@@ -1138,6 +1186,17 @@ void XformGenerator::Impl::planEntry(const StateEntry *O, const StateEntry *N,
   }
   if (R && R->HasCode)
     EntryLines.back() += ": by the spec rule at " + R->CodeLoc.str();
+  if (N->Kind == MVEDSUA_ENTRY_LOCAL || O->Kind == MVEDSUA_ENTRY_LOCAL) {
+    // xform.h reaches objects by (kind, key); a migrated local has no
+    // address in the registry (it lives in a frame), so no transformer can
+    // read or write it and the runtime refuses such an update.
+    EntryLines.back() += ": refused";
+    error(std::string(entryKindName(N->Kind)) + " '" + N->Key + "': " +
+          TypeChange + ": a transformer cannot reach a migrated local (it "
+          "lives in a frame); keep its type, or migrate it in one version "
+          "only (MVEDSUA_MIGRATE_LOCAL) and rebuild its value in the other");
+    return;
+  }
   std::string Fn = entryFn(O, N, R);
   Keys.push_back(std::to_string(N->Kind) + ":" + N->Key);
   EntryTable += "    {" + std::to_string(O->Kind) + ", " + cString(O->Key) +
@@ -1628,6 +1687,8 @@ static int __mvedsua_xf_run(struct mvedsua_xf_ctx *ctx) {
 
 static int __mvedsua_xf_transform(struct mvedsua_xf_ctx *ctx) {
   int rc = __mvedsua_xf_run(ctx);
+  if (rc == 0) /* nothing can fail any more: shared objects may change */
+    __mvedsua_xf_apply_fixups();
   __mvedsua_xf_reset();
   return rc;
 }

@@ -91,7 +91,7 @@ static bool modelOf(ArrayRef<std::string> Files, LLVMContext &Ctx,
   M = loadVersion(Files, Label, Ctx);
   if (!M)
     return false;
-  Expected<mvedsua::StateModel> Built = mvedsua::StateModel::build(*M);
+  Expected<mvedsua::StateModel> Built = mvedsua::StateModel::buildForBitcode(*M);
   if (!Built) {
     fail(Label + ": " + toString(Built.takeError()));
     return false;
