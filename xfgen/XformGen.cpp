@@ -787,7 +787,7 @@ std::string XformGenerator::Impl::countExpr(std::string &B, const WalkCtx &C,
   }
   std::string V = fresh("__c");
   // A global may be absent from the old version's .so (optimised away).
-  B += "  if (" + (C.Base ? std::string("1") : From) + ") { " + scalarCType(T) + " " + V + "; memcpy(&" + V +
+  B += std::string(C.Base ? "  " : "  if (" + From + ") ") + "{ " + scalarCType(T) + " " + V + "; memcpy(&" + V +
        ", " + From + ", sizeof " + V + ");";
   if (isSigned(T))
     B += " if (" + V + " < 0) return __mvedsua_xf_fail(__xf_ctx, " +
