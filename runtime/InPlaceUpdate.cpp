@@ -55,6 +55,7 @@ char *g_display[kMaxVersions]; // the path each version was requested as
 
 mvedsua_rt_update_status g_status;
 UpdateResultHook g_hook;
+UpdatePollHook g_poll_hook;
 
 uint64_t WallMicros() {
   timespec ts;
@@ -312,6 +313,8 @@ void HandleUpdatePoint(const char *name) {
   // Clear the flag before looking at the request: one that arrives after
   // the look sets it again.
   __atomic_store_n(&__mvedsua_update_pending, 0, __ATOMIC_RELEASE);
+  if (g_poll_hook)
+    g_poll_hook();
   int pending = kPending;
   if (__atomic_compare_exchange_n(&g_request, &pending, kTaken, false,
                                   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
@@ -348,6 +351,8 @@ int RunVersions(int version, mvedsua_rt_main_fn main, int argc, char **argv) {
 }
 
 void SetUpdateResultHook(UpdateResultHook hook) { g_hook = hook; }
+
+void SetUpdatePollHook(UpdatePollHook hook) { g_poll_hook = hook; }
 
 void FormatUpdateMessage(const mvedsua_rt_update_status *s, char *buf,
                          size_t size) {

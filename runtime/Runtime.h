@@ -106,6 +106,12 @@ const char *VersionDisplayPath(int v);
 // (see docs/updates.md). Null by default; the outcome is always Report()ed.
 typedef void (*UpdateResultHook)(const struct mvedsua_rt_update_status *status);
 void SetUpdateResultHook(UpdateResultHook hook);
+// Called at an update point of the driver thread, before it looks for a
+// pending request: the supervisor channel reads a request it was woken for
+// there (outside any signal handler) and passes it to RequestUpdate with
+// kUpdateFromSupervisor. Null by default.
+typedef void (*UpdatePollHook)(void);
+void SetUpdatePollHook(UpdatePollHook hook);
 // The channel's wire format of an outcome, without a newline:
 //   update-done FROM_ID TO_ID PAUSE_US ENTRIES BYTES REMAPPED PATH
 //   update-failed REASON

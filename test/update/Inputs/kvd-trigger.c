@@ -1,0 +1,44 @@
+/* Test-only addition to a kvd version (kvd has no command that updates it):
+ * SIGUSR1 asks for an in-place update to the next path of $KVD_TEST_UPDATES
+ * (colon-separated). Every version's constructor installs its own handler,
+ * the way docs/updates.md tells programs to re-register signal handlers. */
+#include <errno.h>
+#include <mvedsua.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_TARGETS 8
+
+static char targets[MAX_TARGETS][1024] MVEDSUA_NO_MIGRATE;
+static int n_targets MVEDSUA_NO_MIGRATE;
+int trigger_next; /* migrated: the next target, across versions */
+
+static void on_usr1(int sig) {
+  int saved = errno;
+  if (trigger_next < n_targets &&
+      mvedsua_request_update(targets[trigger_next]) == 0)
+    trigger_next++;
+  else if (write(2, "kvd-trigger: no update requested\n", 33) < 0)
+    ;
+  errno = saved;
+}
+
+__attribute__((constructor)) static void trigger_setup(void) {
+  const char *list = getenv("KVD_TEST_UPDATES");
+  for (n_targets = 0; list && *list && n_targets < MAX_TARGETS; ++n_targets) {
+    size_t len = strcspn(list, ":");
+    if (len >= sizeof targets[0])
+      len = sizeof targets[0] - 1;
+    memcpy(targets[n_targets], list, len);
+    targets[n_targets][len] = '\0';
+    list += strcspn(list, ":");
+    list += *list == ':';
+  }
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_usr1;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGUSR1, &sa, NULL);
+}
