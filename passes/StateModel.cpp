@@ -204,7 +204,8 @@ const TypeDesc *StateModelBuilder::typeOfStripped(const DIType *T) {
       if (!D->Size)
         D->Size = M.getDataLayout().getPointerSize();
       const DIType *Base = stripTransparent(DT->getBaseType());
-      D->Target = Base ? typeOf(Base) : nullptr;
+      // Unstripped, so typeOf() sees the typedef names on the way.
+      D->Target = Base ? typeOf(DT->getBaseType()) : nullptr;
       D->Name = typeName(D);
     } else {
       D->Kind = MVEDSUA_TYPE_OPAQUE; // member pointers and the like
@@ -237,7 +238,7 @@ void StateModelBuilder::buildComposite(TypeDesc *D, const DICompositeType *CT) {
     D->Kind = MVEDSUA_TYPE_ENUM;
     D->Name = Named("enum");
     const DIType *Base = stripTransparent(CT->getBaseType());
-    D->Target = Base ? typeOf(Base) : nullptr;
+    D->Target = Base ? typeOf(CT->getBaseType()) : nullptr;
     for (DINode *N : CT->getElements())
       if (auto *En = dyn_cast<DIEnumerator>(N))
         D->Enumerators.emplace_back(std::string(En->getName()),

@@ -341,8 +341,10 @@ const StateEntry *XformGenerator::Impl::resolveVar(const StateModel &M,
       return &E;
   // "name" names a unique static ("file.c/name"), "func#name" a unique local
   // static or migrated local ("file.c/func#name").
+  bool Local = StringRef(P.Name).contains('#');
   for (const StateEntry &E : M.Entries)
-    if (isStateEntry(E) && StringRef(E.Key).ends_with("/" + P.Name))
+    if (isStateEntry(E) && (StringRef(E.Key).ends_with("/" + P.Name) ||
+                            (!Local && StringRef(E.Key).ends_with("#" + P.Name))))
       Found.push_back(&E);
   if (Found.size() == 1)
     return Found.front();
@@ -394,10 +396,11 @@ void XformGenerator::Impl::resolveTypeRule(const SpecRule &R) {
       }
     return Found;
   };
-  std::vector<const TypeDesc *> Ns = Find(To, true);
   std::vector<const TypeDesc *> Os;
-  if (!R.Init) {
+  if (!R.Init)
     Os = Find(R.From, false);
+  std::vector<const TypeDesc *> Ns = Find(To, true);
+  if (!R.Init) {
     if (R.From.Field.empty() != To.Field.empty()) {
       error(R.From.Loc.str() + ": error: a rule maps a type to a type or a "
                                "field to a field");
@@ -431,7 +434,7 @@ void XformGenerator::Impl::resolveTypeRule(const SpecRule &R) {
 void XformGenerator::Impl::resolveSpec() {
   for (const SpecRule &R : S.Rules) {
     bool VarTo = R.To.What == SpecPath::Var;
-    bool VarFrom = R.Init || R.From.What == SpecPath::Var;
+    bool VarFrom = R.Init ? VarTo : R.From.What == SpecPath::Var;
     if (VarTo != VarFrom) {
       error(R.From.Loc.str() + ": error: a rule maps a variable to a variable "
                                "or a type to a type");
@@ -1052,8 +1055,10 @@ void XformGenerator::Impl::field(std::string &B, TypeNote &Note,
       Env.OldT = F->Type;
     }
     B += "  {\n" + blockStmts(Env) + "  }\n";
-    Note.Lines.push_back(Label + ": " + (FR->Rule->Init ? "INIT" : "spec") +
-                         " rule " + FR->Rule->To.Loc.str());
+    std::string Was = F && F->Name != G.Name ? " (was '" + F->Name + "')" : "";
+    Note.Lines.push_back(Label + Was + ": " +
+                         (FR->Rule->Init ? "INIT" : "spec") + " rule " +
+                         FR->Rule->To.Loc.str());
     return;
   }
   if (!F) {
@@ -1537,15 +1542,16 @@ std::string XformGenerator::Impl::declare(const TypeDesc *T, bool NewSide,
     return Join(T->Target ? declare(T->Target, NewSide, "") : scalarCType(T), D);
   case MVEDSUA_TYPE_POINTER: {
     const TypeDesc *P = T->Target;
-    bool Paren = P && (P->Kind == MVEDSUA_TYPE_ARRAY || P->Kind == MVEDSUA_TYPE_FUNCTION);
-    return declare(P, NewSide, Paren ? "(*" + D + ")" : "*" + D);
+    return declare(P, NewSide, "*" + D);
   }
   case MVEDSUA_TYPE_ARRAY: {
     std::string Dim = (T->Flags & MVEDSUA_TYPE_FLEXIBLE) ? "" : std::to_string(T->Count);
-    return declare(T->Target, NewSide, D + "[" + Dim + "]");
+    // A pointer to an array: (*p)[n], as C binds [] tighter than *.
+    std::string Inner = !D.empty() && D[0] == '*' ? "(" + D + ")" : D;
+    return declare(T->Target, NewSide, Inner + "[" + Dim + "]");
   }
   case MVEDSUA_TYPE_FUNCTION:
-    return "void " + D + "(void)";
+    return "void " + (!D.empty() && D[0] == '*' ? "(" + D + ")" : D) + "(void)";
   case MVEDSUA_TYPE_STRUCT:
   case MVEDSUA_TYPE_UNION:
     return Join(tagName(T, NewSide), D);
