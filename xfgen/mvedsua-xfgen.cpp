@@ -29,15 +29,32 @@
 
 using namespace llvm;
 
-static cl::list<std::string> Positional(cl::Positional,
-                                        cl::desc("<old.bc[,more.bc...]> "
-                                                 "<new.bc[,more.bc...]>"));
-static cl::list<std::string> OldFiles("old", cl::desc("Bitcode of the old version"),
-                                      cl::value_desc("file..."),
-                                      cl::PositionalEatsArgs);
-static cl::list<std::string> NewFiles("new", cl::desc("Bitcode of the new version"),
-                                      cl::value_desc("file..."),
-                                      cl::PositionalEatsArgs);
+static cl::list<std::string> Positional(
+    cl::Positional,
+    cl::desc("<old.bc[,more.bc...]> <new.bc[,more.bc...]> | --old <old.bc...> "
+             "--new <new.bc...>"));
+// --old FILE... / --new FILE... take every following argument up to the next
+// option; cl::opt has no such list, so they are taken out of argv first.
+static std::vector<std::string> OldFiles, NewFiles;
+
+static std::vector<char *> takeVersionLists(int argc, char **argv) {
+  std::vector<char *> Rest;
+  std::vector<std::string> *Into = nullptr;
+  for (int I = 0; I < argc; ++I) {
+    StringRef A = argv[I];
+    if (A == "--old" || A == "-old" || A == "--new" || A == "-new") {
+      Into = A.ends_with("old") ? &OldFiles : &NewFiles;
+      continue;
+    }
+    if (Into && !A.starts_with("-")) {
+      Into->push_back(A.str());
+      continue;
+    }
+    Into = nullptr;
+    Rest.push_back(argv[I]);
+  }
+  return Rest;
+}
 static cl::opt<bool> Explain("explain",
                              cl::desc("Print what changed and how each change "
                                       "is handled (the default without -o)"));
@@ -120,8 +137,9 @@ static bool readSpec(mvedsua::Spec &S) {
 
 int main(int argc, char **argv) {
   InitLLVM X(argc, argv);
+  std::vector<char *> Args = takeVersionLists(argc, argv);
   cl::ParseCommandLineOptions(
-      argc, argv,
+      int(Args.size()), Args.data(),
       "mvedsua-xfgen: the state transformer between two versions of a "
       "program\n");
   std::vector<std::string> OldList(OldFiles.begin(), OldFiles.end());
