@@ -293,6 +293,8 @@ private:
                   const TypeDesc *BaseT = nullptr,
                   const std::string &BaseAt = "");
   std::string visitDesc(const TypeDesc *T);
+  void warnUnions(const TypeDesc *T);
+  std::set<std::string> WarnedUnions;
   std::string objFn(const TypeDesc *O, const TypeDesc *N, const WalkCtx &C);
   std::string defaultFn(const TypeDesc *O, const TypeDesc *N, const WalkCtx &C);
   std::string descFor(const TypeDesc *O, const TypeDesc *N, const WalkCtx &C);
@@ -945,12 +947,34 @@ std::string XformGenerator::Impl::visitDesc(const TypeDesc *T) {
   return D;
 }
 
+/// Unions with pointer members, held by value in T: their bytes are copied
+/// and their pointers not remapped (which member is live is unknown), as the
+/// runtime does for unchanged state; the summary says so, once per union.
+void XformGenerator::Impl::warnUnions(const TypeDesc *T) {
+  if (!T || T->Kind == MVEDSUA_TYPE_POINTER)
+    return;
+  if (T->Kind == MVEDSUA_TYPE_ARRAY)
+    return warnUnions(T->Target);
+  for (const FieldDesc &F : T->Fields) {
+    if (F.Annotations & MVEDSUA_ANNOT_OPAQUE)
+      continue;
+    if (T->Kind == MVEDSUA_TYPE_UNION && hasPointers(F.Type) &&
+        WarnedUnions.insert(T->Name).second)
+      Warnings.push_back(T->Name + " holds pointers: its bytes are copied and "
+                         "they are not remapped (mark the members "
+                         "MVEDSUA_OPAQUE to say that is intended, or transform "
+                         "it in a spec rule)");
+    warnUnions(F.Type);
+  }
+}
+
 std::string XformGenerator::Impl::copyUnchanged(std::string &B,
                                                 const TypeDesc *T,
                                                 const std::string &In,
                                                 const std::string &Out) {
   if (!T || !T->Size)
     return "unchanged";
+  warnUnions(T);
   B += "  memcpy(" + Out + ", " + In + ", " + std::to_string(T->Size) + ");\n";
   if (!hasPointers(T))
     return "copied";
