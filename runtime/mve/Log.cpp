@@ -342,27 +342,39 @@ Log *LogCreate(const LogOptions &o, char *err, size_t err_size) {
   return log;
 }
 
-bool LogAppend(Log *log, const Piece *pieces, int n) {
+bool LogBegin(Log *log, uint64_t len, uint64_t *cursor) {
   Shared *sh = log->sh;
   if (__atomic_load_n(&sh->state, __ATOMIC_RELAXED) != kLogActive)
     return false;
-  uint64_t len = 0;
-  for (int i = 0; i < n; ++i)
-    len += pieces[i].len;
   uint64_t start = sh->head;
-  uint64_t end = start + Round8(8 + len);
-  if (!MapChunksUpTo(log, end)) {
+  if (!MapChunksUpTo(log, start + Round8(8 + len))) {
     LogAbandon(log);
     return false;
   }
   // 8-aligned frame headers never straddle a chunk.
   *reinterpret_cast<uint64_t *>(Addr(log, start)) = len;
-  uint64_t pos = start + 8;
-  for (int i = 0; i < n; ++i) {
-    CopyIn(log, pos, pieces[i].data, pieces[i].len);
-    pos += pieces[i].len;
-  }
-  Publish(log, end);
+  *cursor = start + 8;
+  return true;
+}
+
+void LogPut(Log *log, uint64_t *cursor, const void *data, uint64_t len) {
+  CopyIn(log, *cursor, data, len);
+  *cursor += len;
+}
+
+void LogCommit(Log *log, uint64_t len) {
+  Publish(log, log->sh->head + Round8(8 + len));
+}
+
+bool LogAppend(Log *log, const Piece *pieces, int n) {
+  uint64_t len = 0, cursor;
+  for (int i = 0; i < n; ++i)
+    len += pieces[i].len;
+  if (!LogBegin(log, len, &cursor))
+    return false;
+  for (int i = 0; i < n; ++i)
+    LogPut(log, &cursor, pieces[i].data, pieces[i].len);
+  LogCommit(log, len);
   return true;
 }
 
@@ -407,6 +419,16 @@ int64_t LogCompare(Log *log, const void *src, uint64_t len) {
 }
 
 void LogSkip(Log *log, uint64_t len) { log->r_pos += len; }
+
+uint64_t LogPeek(const Log *log, uint64_t offset, void *dst, uint64_t len) {
+  uint64_t left = log->r_end - log->r_pos;
+  if (offset >= left)
+    return 0;
+  if (len > left - offset)
+    len = left - offset;
+  CopyOut(log, log->r_pos + offset, dst, len);
+  return len;
+}
 
 void LogFinishRecord(Log *log) {
   Shared *sh = log->sh;

@@ -75,6 +75,12 @@ LogOptions LogOptionsFromEnv();
 // a waiting reader. Returns false (and appends nothing) when the log is not
 // active: abandoned by this append reaching the bound, or the reader gone.
 bool LogAppend(Log *log, const Piece *pieces, int n);
+// The same in three steps, for records gathered from many pieces: Begin
+// reserves `len` bytes (false when the log is not active or the bound is
+// reached), Put copies at the cursor, Commit publishes.
+bool LogBegin(Log *log, uint64_t len, uint64_t *cursor);
+void LogPut(Log *log, uint64_t *cursor, const void *data, uint64_t len);
+void LogCommit(Log *log, uint64_t len);
 // The writer has finished: readers drain what is left and then see the end.
 void LogCloseWriter(Log *log);
 // Marks the log abandoned (e.g. the follower is being killed).
@@ -90,6 +96,9 @@ int64_t LogNext(Log *log, bool (*still_alive)(void *), void *ctx);
 void LogRead(Log *log, void *dst, uint64_t len);
 int64_t LogCompare(Log *log, const void *src, uint64_t len);
 void LogSkip(Log *log, uint64_t len);
+// Copies up to `len` bytes at `offset` from the reader's position without
+// moving it (for reports); returns how many were left in the record.
+uint64_t LogPeek(const Log *log, uint64_t offset, void *dst, uint64_t len);
 // Left in the record (the reader must not read past it).
 uint64_t LogRemaining(const Log *log);
 // Ends the current record: frees the chunks read past.

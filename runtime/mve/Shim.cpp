@@ -1,0 +1,504 @@
+// Shim.cpp: recording (leader) and replaying (follower) one call, the
+// divergence report, the end of a follower, and starting one.
+//
+// Record layout in the log (Log.h frames it):
+//   RecHead                 number, sequence, compared argument values,
+//                           result (kernel convention: -errno on failure),
+//                           length of the bytes sent
+//   bytes sent              the schema's in-items, concatenated
+//   (u64 length, bytes)*    the schema's out-items, in order
+// File descriptors the leader creates are plain numbers in the result or
+// the out-items; the SCM_RIGHTS hand-over will add an fd list after the
+// out-items (RecHead.n_fds) without changing what comes before.
+#include "Shim.h"
+#include "../Runtime.h"
+#include "../ToolApi.h"
+#include "Log.h"
+#include "Raw.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+namespace mvedsua {
+namespace mve {
+
+int g_mode = kOff;
+
+namespace {
+
+struct RecHead {
+  uint32_t nr;
+  uint32_t n_fds; // descriptors handed over after the out-items (none yet)
+  uint64_t seq;
+  int64_t args[6];
+  int64_t ret;
+  uint64_t in_len;
+};
+
+Log *g_log;
+uint64_t g_seq;          // leader: records appended; follower: replayed
+pid_t g_leader_pid;      // follower: whom it follows
+pid_t g_follower_pid;    // leader: its follower, until reaped
+int g_exit_status = -1;  // the status an exit call was made with
+char g_summary_path[512]; // follower: MVEDSUA_MVE_SUMMARY
+
+DivergenceReport *Report() {
+  return static_cast<DivergenceReport *>(LogUserArea(g_log));
+}
+
+// ---- leader ---------------------------------------------------------------
+
+void AddLen(void *ctx, const void *, uint64_t n) {
+  *static_cast<uint64_t *>(ctx) += n;
+}
+void AddOutLen(void *ctx, void *, uint64_t n) {
+  *static_cast<uint64_t *>(ctx) += 8 + n;
+}
+
+struct Writer {
+  Log *log;
+  uint64_t cursor;
+};
+void PutIn(void *ctx, const void *p, uint64_t n) {
+  Writer *w = static_cast<Writer *>(ctx);
+  LogPut(w->log, &w->cursor, p, n);
+}
+void PutOut(void *ctx, void *p, uint64_t n) {
+  Writer *w = static_cast<Writer *>(ctx);
+  LogPut(w->log, &w->cursor, &n, 8);
+  LogPut(w->log, &w->cursor, p, n);
+}
+
+// The follower is gone or the bound was reached: the leader goes on alone.
+void LeaderAlone() {
+  __atomic_store_n(&g_mode, kOff, __ATOMIC_RELAXED);
+  if (LogGetState(g_log) == kLogAbandoned && g_follower_pid > 0)
+    RawSyscall(SYS_kill, g_follower_pid, SIGKILL);
+}
+
+// ---- follower -------------------------------------------------------------
+
+bool LeaderAlive(void *) {
+  return RawSyscall(SYS_getppid) == g_leader_pid &&
+         RawSyscall(SYS_kill, g_leader_pid, 0) == 0;
+}
+
+void WriteSummary(const char *line) {
+  if (!g_summary_path[0])
+    return;
+  long fd = RawSyscall(SYS_openat, AT_FDCWD, long(g_summary_path),
+                       O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return;
+  RawWriteAll(int(fd), line, strlen(line));
+  RawSyscall(SYS_close, fd);
+}
+
+[[noreturn]] void FollowerExit(int status, const char *why) {
+  char line[256];
+  snprintf(line, sizeof line, "follower: %s after %llu records\n", why,
+           (unsigned long long)g_seq);
+  WriteSummary(line);
+  LogCloseReader(g_log);
+  for (;;)
+    RawSyscall(SYS_exit_group, status);
+}
+
+int FormatArgs(char *out, size_t size, long nr, const int64_t v[6]) {
+  const Spec &spec = SpecOf(nr);
+  int last = -1;
+  for (int i = 0; i < 6; ++i)
+    if (spec.args[i].kind != kX)
+      last = i;
+  int n = snprintf(out, size, "%s(", SyscallName(nr));
+  for (int i = 0; i <= last && n < int(size); ++i) {
+    ArgKind k = spec.args[i].kind;
+    const char *sep = i ? ", " : "";
+    if (k == kS || k == kLenPtr || k == kX || k == kFcntlArg || k == kIoctlArg)
+      n += snprintf(out + n, size - n, "%s%lld", sep, (long long)v[i]);
+    else
+      n += snprintf(out + n, size - n, "%s%s", sep, v[i] ? "ptr" : "NULL");
+  }
+  if (n < int(size))
+    n += snprintf(out + n, size - n, ")");
+  return n;
+}
+
+int FormatBytes(char *out, size_t size, const uint8_t *b, uint32_t n) {
+  int k = snprintf(out, size, "\"");
+  for (uint32_t i = 0; i < n && k < int(size); ++i)
+    k += snprintf(out + k, size - k, (b[i] >= 32 && b[i] < 127 && b[i] != '"' &&
+                                      b[i] != '\\') ? "%c" : "\\x%02x", b[i]);
+  if (k < int(size))
+    k += snprintf(out + k, size - k, "\"");
+  return k;
+}
+
+const char *KindText(uint32_t kind) {
+  switch (kind) {
+  case kDivCall: return "a different system call";
+  case kDivArgument: return "an argument differs";
+  case kDivBytes: return "the bytes sent differ";
+  case kDivLength: return "one sent more bytes than the other";
+  case kDivOutput: return "an output does not fit";
+  case kDivExtra: return "the follower made a call after the leader's last";
+  default: return "the leader made a call the follower did not";
+  }
+}
+
+void FormatReport(DivergenceReport *r) {
+  char la[256], fa[256], lb[80], fb[80];
+  int ln = FormatArgs(la, sizeof la - 32, r->leader_nr, r->leader_args);
+  snprintf(la + ln, sizeof la - ln, " = %lld", (long long)r->leader_ret);
+  FormatArgs(fa, sizeof fa, r->follower_nr, r->follower_args);
+  int n = snprintf(r->text, sizeof r->text,
+                   "divergence at record %llu: %s\n  leader:   %s\n"
+                   "  follower: %s\n",
+                   (unsigned long long)r->record, KindText(r->kind),
+                   r->leader_nr >= 0 ? la : "(no call: the leader exited)",
+                   r->follower_nr >= 0 ? fa : "(no call: the follower exited)");
+  if (r->kind == kDivArgument)
+    n += snprintf(r->text + n, sizeof r->text - n, "  argument %d: leader %lld, follower %lld\n",
+                  r->arg, (long long)r->leader_args[r->arg],
+                  (long long)r->follower_args[r->arg]);
+  if (r->kind == kDivBytes || r->kind == kDivLength) {
+    FormatBytes(lb, sizeof lb, r->leader_bytes, r->n_leader_bytes);
+    FormatBytes(fb, sizeof fb, r->follower_bytes, r->n_follower_bytes);
+    snprintf(r->text + n, sizeof r->text - n,
+             "  sent %llu bytes (leader) vs %llu (follower); first difference "
+             "at byte %llu: leader %s, follower %s\n",
+             (unsigned long long)r->leader_len,
+             (unsigned long long)r->follower_len,
+             (unsigned long long)r->offset, lb, fb);
+  }
+}
+
+[[noreturn]] void Diverge(DivergenceReport *r) {
+  r->follower_pid = int32_t(RawSyscall(SYS_getpid));
+  r->record = g_seq;
+  FormatReport(r);
+  __atomic_store_n(&Report()->kind, r->kind, __ATOMIC_RELEASE);
+  char line[160];
+  snprintf(line, sizeof line, "follower: diverged at record %llu (%s)\n",
+           (unsigned long long)g_seq,
+           SyscallName(r->follower_nr >= 0 ? r->follower_nr : r->leader_nr));
+  WriteSummary(line);
+  LogCloseReader(g_log);
+  for (;;)
+    RawSyscall(SYS_exit_group, MVEDSUA_MVE_EXIT_DIVERGED);
+}
+
+DivergenceReport *StartReport(uint32_t kind, const RecHead *h,
+                              const CallView *c) {
+  DivergenceReport *r = Report();
+  memset(r, 0, sizeof *r);
+  r->kind = kind;
+  r->leader_nr = h ? int32_t(h->nr) : -1;
+  if (h) {
+    memcpy(r->leader_args, h->args, sizeof h->args);
+    r->leader_ret = h->ret;
+  }
+  r->follower_nr = c ? int32_t(c->nr) : -1;
+  if (c)
+    CompareValues(*c, r->follower_args);
+  return r;
+}
+
+// Waits for the next record. No record: the leader ended, vanished or the
+// log was abandoned; `c` is the follower's call that found none (or null).
+void NextRecord(RecHead *h, const CallView *c) {
+  int64_t len = LogNext(g_log, LeaderAlive, nullptr);
+  if (len == -2)
+    FollowerExit(MVEDSUA_MVE_EXIT_LEADER_GONE, "the leader vanished");
+  if (len < 0 && LogGetState(g_log) == kLogAbandoned)
+    FollowerExit(MVEDSUA_MVE_EXIT_ABANDONED, "the log reached its bound");
+  if (len < 0)
+    Diverge(StartReport(kDivExtra, nullptr, c));
+  LogRead(g_log, h, sizeof *h);
+}
+
+struct Comparer {
+  CallView *c;
+  const RecHead *h;
+  uint64_t own_len;
+  uint64_t limit; // bytes both sent
+  uint64_t done;
+};
+
+[[noreturn]] void BytesDiffer(Comparer *k, uint32_t kind, uint64_t at,
+                              const uint8_t *mine, uint64_t n) {
+  DivergenceReport *r = StartReport(kind, k->h, k->c);
+  r->leader_len = k->h->in_len;
+  r->follower_len = k->own_len;
+  r->offset = at;
+  r->n_leader_bytes = uint32_t(LogPeek(g_log, 0, r->leader_bytes, 16));
+  r->n_follower_bytes = uint32_t(n < 16 ? n : 16);
+  memcpy(r->follower_bytes, mine, r->n_follower_bytes);
+  Diverge(r);
+}
+
+void CompareIn(void *ctx, const void *p, uint64_t n) {
+  Comparer *k = static_cast<Comparer *>(ctx);
+  const uint8_t *b = static_cast<const uint8_t *>(p);
+  if (k->done >= k->limit)
+    return;
+  uint64_t m = k->limit - k->done < n ? k->limit - k->done : n;
+  int64_t off = LogCompare(g_log, b, m);
+  if (off >= 0) {
+    LogSkip(g_log, uint64_t(off));
+    BytesDiffer(k, kDivBytes, k->done + uint64_t(off), b + off, m - uint64_t(off));
+  }
+  k->done += m;
+  if (m < n) // the follower sent more than the leader
+    BytesDiffer(k, kDivLength, k->done, b + m, n - m);
+}
+
+void CopyOut(void *ctx, void *p, uint64_t n) {
+  Comparer *k = static_cast<Comparer *>(ctx);
+  uint64_t len;
+  LogRead(g_log, &len, 8);
+  if (len != n)
+    Diverge(StartReport(kDivOutput, k->h, k->c));
+  LogRead(g_log, p, n);
+}
+
+void CompareCall(CallView &c, const RecHead &h) {
+  if (h.nr != uint32_t(c.nr))
+    Diverge(StartReport(kDivCall, &h, &c));
+  int64_t mine[6];
+  CompareValues(c, mine);
+  for (int i = 0; i < 6; ++i)
+    if (mine[i] != h.args[i]) {
+      DivergenceReport *r = StartReport(kDivArgument, &h, &c);
+      r->arg = i;
+      Diverge(r);
+    }
+  uint64_t own = 0;
+  VisitIn(c, AddLen, &own);
+  Comparer k = {&c, &h, own, own < h.in_len ? own : h.in_len, 0};
+  VisitIn(c, CompareIn, &k);
+  if (own < h.in_len) // the leader sent more
+    BytesDiffer(&k, kDivLength, own, nullptr, 0);
+}
+
+// ---- the end --------------------------------------------------------------
+
+void SleepMs(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+  RawSyscall(SYS_nanosleep, long(&ts), 0);
+}
+
+long WaitMs() {
+  const char *s = getenv("MVEDSUA_MVE_FOLLOWER_WAIT_MS");
+  return s && *s ? atol(s) : 10000;
+}
+
+// Leader: the follower has all it will get; wait for it (bounded) and say
+// how it ended, as the supervisor will in status.
+void LeaderFinish() {
+  __atomic_store_n(&g_mode, kOff, __ATOMIC_RELAXED);
+  LogCloseWriter(g_log);
+  if (g_follower_pid <= 0)
+    return;
+  int status = 0;
+  long waited = 0, limit = WaitMs();
+  while (RawSyscall(SYS_wait4, g_follower_pid, long(&status), WNOHANG, 0) == 0) {
+    if (waited >= limit) {
+      RawSyscall(SYS_kill, g_follower_pid, SIGKILL);
+      RawSyscall(SYS_wait4, g_follower_pid, long(&status), 0, 0);
+      break;
+    }
+    SleepMs(5);
+    waited += 5;
+  }
+  char line[2048];
+  LogStats st;
+  LogGetStats(g_log, &st);
+  int n;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == MVEDSUA_MVE_EXIT_DIVERGED)
+    n = snprintf(line, sizeof line, "mvedsua: follower %d diverged: %s",
+                 g_follower_pid, Report()->text);
+  else
+    n = snprintf(line, sizeof line,
+                 "mvedsua: follower %d ended (%s %d): %llu of %llu records "
+                 "replayed, peak backlog %llu bytes, ended %ld ms after the "
+                 "leader\n",
+                 g_follower_pid, WIFEXITED(status) ? "exit" : "signal",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+                 (unsigned long long)st.records_consumed,
+                 (unsigned long long)st.records_appended,
+                 (unsigned long long)st.peak_backlog_bytes, waited);
+  RawWriteAll(2, line, uint64_t(n < int(sizeof line) ? n : sizeof line - 1));
+  g_follower_pid = 0;
+}
+
+// Follower: its program is done; the leader must have nothing left either.
+[[noreturn]] void FollowerFinish(int status) {
+  RecHead h;
+  int64_t len = LogNext(g_log, LeaderAlive, nullptr);
+  if (len >= 0) {
+    LogRead(g_log, &h, sizeof h);
+    Diverge(StartReport(kDivNone, &h, nullptr));
+  }
+  if (len == -2)
+    FollowerExit(MVEDSUA_MVE_EXIT_LEADER_GONE, "the leader vanished");
+  char why[64];
+  snprintf(why, sizeof why, "replayed everything, exit status %d", status);
+  FollowerExit(status, why);
+}
+
+int CountThreads() {
+  DIR *d = opendir("/proc/self/task");
+  if (!d)
+    return 1;
+  int n = 0;
+  while (struct dirent *e = readdir(d))
+    n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+
+bool CreateLog() {
+  char err[256];
+  g_log = LogCreate(LogOptionsFromEnv(), err, sizeof err);
+  if (!g_log)
+    mvedsua::Report("error: cannot start a follower: %s", err);
+  return g_log != nullptr;
+}
+
+} // namespace
+
+// ---- the shim's slow path ---------------------------------------------------
+
+bool Prepare(CallView &c, long nr, long a0, long a1, long a2, long a3,
+             long a4, long a5) {
+  c.nr = nr;
+  c.a[0] = a0, c.a[1] = a1, c.a[2] = a2, c.a[3] = a3, c.a[4] = a4, c.a[5] = a5;
+  c.ret = 0;
+  CaptureBefore(c);
+  return __atomic_load_n(&g_mode, __ATOMIC_RELAXED) == kFollower;
+}
+
+void Record(CallView &c, long r) {
+  int saved = errno;
+  if (__atomic_load_n(&g_mode, __ATOMIC_RELAXED) != kLeader)
+    return; // the follower left while the call ran
+  c.ret = r == -1 ? -saved : r;
+  RecHead h = {uint32_t(c.nr), 0, g_seq, {}, c.ret, 0};
+  CompareValues(c, h.args);
+  VisitIn(c, AddLen, &h.in_len);
+  uint64_t out_len = 0;
+  VisitOut(c, AddOutLen, &out_len);
+  Writer w = {g_log, 0};
+  if (!LogBegin(g_log, sizeof h + h.in_len + out_len, &w.cursor)) {
+    LeaderAlone();
+    errno = saved;
+    return;
+  }
+  LogPut(g_log, &w.cursor, &h, sizeof h);
+  VisitIn(c, PutIn, &w);
+  VisitOut(c, PutOut, &w);
+  LogCommit(g_log, sizeof h + h.in_len + out_len);
+  g_seq++;
+  errno = saved;
+}
+
+long Replay(CallView &c) {
+  RecHead h;
+  NextRecord(&h, &c);
+  CompareCall(c, h);
+  c.ret = h.ret;
+  Comparer k = {&c, &h, 0, 0, 0};
+  VisitOut(c, CopyOut, &k);
+  LogFinishRecord(g_log);
+  g_seq++;
+  if (h.ret < 0) {
+    errno = int(-h.ret);
+    return -1;
+  }
+  return long(h.ret);
+}
+
+void OnExit(int status, bool run_handlers) {
+  CallView c;
+  bool follower = Prepare(c, SYS_exit_group, status, 0, 0, 0, 0, 0);
+  g_exit_status = status;
+  if (follower) {
+    Replay(c);
+    if (!run_handlers)
+      FollowerFinish(status);
+    return; // atexit handlers replay too; the destructor finishes
+  }
+  Record(c, 0);
+  if (!run_handlers)
+    LeaderFinish();
+}
+
+} // namespace mve
+} // namespace mvedsua
+
+using namespace mvedsua::mve;
+
+MVEDSUA_EXPORT int mvedsua_rt_mve_role(void) {
+  return __atomic_load_n(&g_mode, __ATOMIC_RELAXED);
+}
+
+// Forks a follower of the calling process. Single-threaded programs only
+// for now (one log per thread pair comes with multi-threading).
+MVEDSUA_EXPORT int mvedsua_rt_mve_start_follower(void) {
+  if (g_mode != kOff || g_follower_pid > 0) {
+    errno = EBUSY;
+    return -1;
+  }
+  if (CountThreads() != 1) {
+    errno = ENOTSUP;
+    return -1;
+  }
+  if (!CreateLog()) {
+    errno = ENOMEM;
+    return -1;
+  }
+  const char *summary = getenv("MVEDSUA_MVE_SUMMARY");
+  snprintf(g_summary_path, sizeof g_summary_path, "%s", summary ? summary : "");
+  fflush(nullptr); // nothing buffered may be written twice
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0)
+    return -1;
+  g_seq = 0;
+  if (pid == 0) {
+    g_leader_pid = parent;
+    __atomic_store_n(&g_mode, kFollower, __ATOMIC_RELAXED);
+    return MVEDSUA_MVE_FOLLOWER;
+  }
+  g_follower_pid = pid;
+  __atomic_store_n(&g_mode, kLeader, __ATOMIC_RELAXED);
+  return MVEDSUA_MVE_LEADER;
+}
+
+// The text of the follower's divergence report, "" when there is none.
+MVEDSUA_EXPORT const char *mvedsua_rt_mve_divergence(void) {
+  if (!g_log || !__atomic_load_n(&Report()->kind, __ATOMIC_ACQUIRE))
+    return "";
+  return Report()->text;
+}
+
+// At the end of exit(): after the program's atexit handlers (whose calls
+// were recorded or replayed) and before glibc's last stdio flush, which goes
+// to the kernel through glibc's internal symbols, unseen by the leader's
+// shim: the follower must not make it for real.
+__attribute__((destructor(101))) static void MveAtExit() {
+  if (g_mode == kLeader || g_follower_pid > 0)
+    LeaderFinish();
+  else if (g_mode == kFollower)
+    FollowerFinish(g_exit_status < 0 ? 0 : g_exit_status);
+}

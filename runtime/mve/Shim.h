@@ -1,0 +1,71 @@
+// Shim.h: the multi-version layer's modes and the slow path of the shim.
+//
+// The interposed libc functions (Interpose.cpp) read one word, `g_mode`;
+// while it is kOff (no follower exists) they call the real function and
+// nothing else. In kLeader they call it and record the call; in kFollower
+// they replay the next record instead of calling the kernel.
+#ifndef MVEDSUA_MVE_SHIM_H
+#define MVEDSUA_MVE_SHIM_H
+
+#include "Schema.h"
+
+#include <stdint.h>
+
+namespace mvedsua {
+namespace mve {
+
+enum Mode : int { kOff = 0, kLeader = 1, kFollower = 2 };
+
+extern int g_mode;
+
+inline bool ShimOff() {
+  return __builtin_expect(__atomic_load_n(&g_mode, __ATOMIC_RELAXED) == kOff,
+                          1);
+}
+
+// A call about to be made in leader or follower mode: fills `c` and
+// captures what the kernel may overwrite. True in the follower, which then
+// calls Replay instead of the real function.
+bool Prepare(CallView &c, long nr, long a0, long a1, long a2, long a3,
+             long a4, long a5);
+// Follower: the recorded result in libc's convention (-1 and errno).
+long Replay(CallView &c);
+// Leader: records the call that returned `r` (libc's convention, errno
+// untouched on return).
+void Record(CallView &c, long r);
+// exit/_exit/_Exit: recorded (leader) or compared (follower) as
+// exit_group(status); the follower then ends here.
+void OnExit(int status, bool run_handlers);
+
+// What a follower that diverged leaves in the log's shared area for the
+// leader or the supervisor to print. Fixed size, no pointers.
+enum DivergenceKind : uint32_t {
+  kDivNone = 0,
+  kDivCall,       // a different syscall
+  kDivArgument,   // a scalar argument (or a pointer's nullness) differs
+  kDivBytes,      // the bytes sent differ
+  kDivLength,     // as many bytes as both sent agree, one sent more
+  kDivOutput,     // an output's recorded size does not fit (a bug)
+  kDivExtra,      // the follower made a call after the leader's last
+};
+
+struct DivergenceReport {
+  uint32_t kind;
+  int32_t follower_pid;
+  uint64_t record; // record number, from 0
+  int32_t leader_nr, follower_nr;
+  int32_t arg; // argument index for kDivArgument
+  int32_t pad;
+  int64_t leader_args[6], follower_args[6];
+  int64_t leader_ret;
+  uint64_t leader_len, follower_len; // bytes sent
+  uint64_t offset;                   // first differing byte
+  uint32_t n_leader_bytes, n_follower_bytes;
+  uint8_t leader_bytes[16], follower_bytes[16];
+  char text[1536]; // the report as printable lines
+};
+
+} // namespace mve
+} // namespace mvedsua
+
+#endif // MVEDSUA_MVE_SHIM_H
