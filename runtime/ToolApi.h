@@ -95,6 +95,15 @@ enum mvedsua_rt_mve_role {
 };
 int mvedsua_rt_mve_role(void);
 
+/* Forks a follower of the calling (single-threaded) process: returns
+ * MVEDSUA_MVE_LEADER in the parent, which records from now on, and
+ * MVEDSUA_MVE_FOLLOWER in the child, which replays; -1 with errno EBUSY (a
+ * follower exists), ENOTSUP (several threads) or ENOMEM (no log). */
+int mvedsua_rt_mve_start_follower(void);
+
+/* Leader: the follower's divergence report (lines of text), "" if none. */
+const char *mvedsua_rt_mve_divergence(void);
+
 /* Exit statuses of a follower that stops by itself. */
 #define MVEDSUA_MVE_EXIT_DIVERGED 86    /* report in the shared area */
 #define MVEDSUA_MVE_EXIT_LEADER_GONE 87 /* the leader vanished mid-log */
