@@ -18,6 +18,7 @@
 #include "Transformers.h"
 
 #include <algorithm>
+#include <pthread.h>
 #include <set>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,9 @@ namespace mvedsua {
 int g_restoring_locals;
 
 namespace {
+
+// The thread whose frames were saved: only its new frames restore them.
+pthread_t g_restoring_thread;
 
 struct Copy {
   const struct mvedsua_entry *from;
@@ -80,8 +84,12 @@ template <typename Fn> void ForEachEntry(int v, Fn fn) {
   }
 }
 
+// A registered object with an address. A thread-local one has one copy per
+// thread, which its registry address does not name (the plugin refuses them
+// unless MVEDSUA_NO_MIGRATE; hand-built registries may still list one).
 bool IsData(const struct mvedsua_entry &e) {
-  return e.kind <= MVEDSUA_ENTRY_LOCAL_STATIC && e.addr && e.size > 0;
+  return e.kind <= MVEDSUA_ENTRY_LOCAL_STATIC && e.addr && e.size > 0 &&
+         !(e.flags & MVEDSUA_ENTRY_THREAD_LOCAL);
 }
 
 bool Migrates(const struct mvedsua_entry &e) {
@@ -676,6 +684,7 @@ int CommitTransfer(TransferStats *stats, std::string *reason) {
   stats->remapped = plan.fixups.size();
   stats->visited = plan.visited;
   stats->locals = plan.locals.size();
+  g_restoring_thread = pthread_self();
   __atomic_store_n(&g_restoring_locals, 1, __ATOMIC_RELEASE);
   return 0;
 }
@@ -691,7 +700,7 @@ void AbandonTransfer() {
 // The k-th frame of a function to enter receives the k-th saved copy of its
 // local (outermost first), so recursion restores frame by frame.
 bool RestoreLocal(const struct mvedsua_entry *e, void *addr) {
-  if (!g_plan || !e || !e->key)
+  if (!g_plan || !e || !e->key || !pthread_equal(pthread_self(), g_restoring_thread))
     return false;
   for (SavedLocal &l : g_plan->locals) {
     if (l.consumed || !l.entry || strcmp(l.entry->key, e->key) != 0 ||
@@ -705,7 +714,7 @@ bool RestoreLocal(const struct mvedsua_entry *e, void *addr) {
 }
 
 bool RestoreNotedLocal(const char *name, void *addr, unsigned long size) {
-  if (!g_plan || !name)
+  if (!g_plan || !name || !pthread_equal(pthread_self(), g_restoring_thread))
     return false;
   for (SavedLocal &l : g_plan->locals) {
     if (l.consumed || l.entry || strcmp(l.name, name) != 0 ||
