@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <pthread.h>
 #include <set>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unordered_map>
@@ -244,6 +245,49 @@ private:
   size_t cap_ = 0, used_ = 0;
 };
 
+// The process's readable memory, from /proc/self/maps, so a dangling or
+// uninitialised pointer in the state refuses the update instead of crashing
+// the walk (and, in place, the program). Best effort: a pointer to memory
+// that was freed but is still mapped, or mapped again since, is followed.
+class MemoryMap {
+public:
+  MemoryMap() {
+    FILE *f = fopen("/proc/self/maps", "re");
+    unsigned long lo, hi;
+    char perms[8];
+    while (f && fscanf(f, "%lx-%lx %7s%*[^\n]", &lo, &hi, perms) == 3)
+      if (perms[0] == 'r')
+        Add(lo, hi);
+    if (f)
+      fclose(f);
+  }
+  bool Readable(uintptr_t p, uint64_t len) {
+    // Most pointers lead into the range the previous one did (the heap).
+    if (p >= last_.start && p < last_.end)
+      return len <= last_.end - p;
+    auto it = std::upper_bound(
+        ranges_.begin(), ranges_.end(), p,
+        [](uintptr_t v, const Range &r) { return v < r.start; });
+    if (it == ranges_.begin() || p >= (it - 1)->end)
+      return false;
+    last_ = *(it - 1);
+    return len <= last_.end - p;
+  }
+
+private:
+  struct Range {
+    uintptr_t start, end;
+  };
+  void Add(uintptr_t lo, uintptr_t hi) { // maps are sorted: merge neighbours
+    if (!ranges_.empty() && ranges_.back().end == lo)
+      ranges_.back().end = hi;
+    else
+      ranges_.push_back({lo, hi});
+  }
+  std::vector<Range> ranges_;
+  Range last_ = {0, 0};
+};
+
 // An old version's data object or function, by address.
 struct OldObject {
   uintptr_t start, end; // functions: end == start + 1
@@ -279,6 +323,7 @@ public:
                 uint32_t annot, const char *arg);
 
   std::vector<std::string> missing; // refusals: functions the new one lacks
+  std::vector<std::string> unreadable; // refusals: pointers to no memory
 
   // A transformer's __mvedsua_xf_remap: the same rules, applied at once.
   static void *RemapNow(void *self, void *old_ptr);
@@ -294,6 +339,7 @@ private:
   bool MayHavePointers(const struct mvedsua_type *t);
   void Rewrite(const char *slot, void *value);
   void WarnUnion(const struct mvedsua_type *t);
+  void Unreadable(uintptr_t p, const struct mvedsua_type *ptr);
 
   const char *to_name_;
   Plan &plan_;
@@ -303,6 +349,7 @@ private:
   VisitedSet visited_;
   std::vector<WorkItem> work_;
   std::set<std::string> warned_;
+  MemoryMap memory_;
   const Root *root_ = nullptr;  // the root being walked
   bool in_root_object_ = false; // scanning the root itself, not its heap
 };
@@ -465,9 +512,25 @@ void Walker::Slot(const char *slot, const struct mvedsua_type *ptr,
     count = AnnotatedCount(arg, outer, st);
   // count < 2^40: a sibling length read as garbage must not send the walk
   // through the whole address space.
-  if (count == 0 || count > (uint64_t(1) << 40) || !visited_.Insert((void *)p, to))
+  uint64_t bytes;
+  if (count == 0 || count > (uint64_t(1) << 40) ||
+      __builtin_mul_overflow(count, to->size, &bytes))
     return;
-  work_.push_back({reinterpret_cast<const char *>(p), to, count});
+  if (!memory_.Readable(p, bytes))
+    return Unreadable(p, ptr);
+  if (visited_.Insert((void *)p, to))
+    work_.push_back({reinterpret_cast<const char *>(p), to, count});
+}
+
+void Walker::Unreadable(uintptr_t p, const struct mvedsua_type *ptr) {
+  if (unreadable.size() == 4)
+    unreadable.push_back("...");
+  if (unreadable.size() > 4)
+    return;
+  char addr[32];
+  snprintf(addr, sizeof addr, "%#lx", (unsigned long)p);
+  unreadable.push_back(TypeName(ptr) + " " + addr + " (reached from '" +
+                       root_->name + "')");
 }
 
 void Walker::WarnUnion(const struct mvedsua_type *t) {
@@ -643,6 +706,14 @@ int PlanTransfer(int from, int to, const char *to_name, std::string *reason) {
               " has no function with the key of " +
               JoinList(plan.walker->missing) +
               ", which the migrated state points to";
+    return -1;
+  }
+  if (!plan.walker->unreadable.empty()) {
+    *reason = std::string("update refused: the running version's state holds "
+                          "pointers to memory that cannot be read: ") +
+              JoinList(plan.walker->unreadable) +
+              "; clear pointers to freed memory, or mark the field "
+              "MVEDSUA_OPAQUE";
     return -1;
   }
   return 0;
