@@ -186,6 +186,41 @@ struct WalkCtx {
   }
 };
 
+/// Where a scalar lives: bytes at Base + OffBits / 8, or a bit-field of Bits
+/// bits at bit OffBits of Base.
+struct Place {
+  std::string Base;
+  uint64_t OffBits = 0, Bits = 0;
+  bool BitField = false;
+
+  static Place bytes(const std::string &At) { return {At, 0, 0, false}; }
+  static Place bits(const std::string &Base, uint64_t Off, uint64_t N) {
+    return {Base, Off, N, true};
+  }
+  std::string addr() const {
+    return OffBits ? Base + " + " + std::to_string(OffBits / 8) : Base;
+  }
+  /// Declares Var of C type CT holding the value (signed bit-fields are
+  /// sign-extended).
+  std::string load(const std::string &CT, bool Signed,
+                   const std::string &Var) const {
+    if (!BitField)
+      return CT + " " + Var + "; memcpy(&" + Var + ", " + addr() + ", sizeof " +
+             Var + ");";
+    std::string V = "__mvedsua_xf_getbits(" + Base + ", " +
+                    std::to_string(OffBits) + ", " + std::to_string(Bits) + ")";
+    if (Signed)
+      V = "__mvedsua_xf_sext(" + V + ", " + std::to_string(Bits) + ")";
+    return CT + " " + Var + " = (" + CT + ")" + V + ";";
+  }
+  std::string store(const std::string &Var) const {
+    if (!BitField)
+      return "memcpy(" + addr() + ", &" + Var + ", sizeof " + Var + ");";
+    return "__mvedsua_xf_setbits(" + Base + ", " + std::to_string(OffBits) +
+           ", " + std::to_string(Bits) + ", (uint64_t)" + Var + ");";
+  }
+};
+
 /// Everything a spec block is expanded with.
 struct BlockEnv {
   const SpecRule *Rule = nullptr;
@@ -273,8 +308,7 @@ private:
                       const std::string &In, const std::string &Out,
                       const WalkCtx &C);
   std::string scalar(std::string &B, const TypeDesc *O, const TypeDesc *N,
-                     const std::string &Load, const std::string &Store,
-                     const WalkCtx &C);
+                     const Place &From, const Place &To, const WalkCtx &C);
   std::string array(std::string &B, const TypeDesc *O, const TypeDesc *N,
                     const std::string &In, const std::string &Out,
                     const WalkCtx &C);
@@ -420,6 +454,15 @@ void XformGenerator::Impl::resolveTypeRule(const SpecRule &R) {
     if (R.Init) {
       error(To.Loc.str() + ": error: INIT applies to variables and fields, "
                            "not to a whole type");
+      return;
+    }
+    // Typedefs are transparent: a rule through `typedef long money_t`
+    // would apply to every long. Only tagged types have an identity.
+    bool Tagged = isAggregate(N) || N->Kind == MVEDSUA_TYPE_ENUM;
+    if (!Tagged) {
+      error(To.Loc.str() + ": error: " + To.spelling() + " is " +
+            typeName(N) + ", a type without a tag (typedefs are transparent): "
+            "write the rule for the fields or variables of that type");
       return;
     }
     for (const TypeDesc *O : Os) {
@@ -614,12 +657,13 @@ std::string XformGenerator::Impl::convert(std::string &B, const TypeDesc *O,
   }
   if (!need(O, N))
     return copyUnchanged(B, O, In, Out);
-  if (isScalar(O) && isScalar(N)) {
-    std::string V = fresh("__v");
-    std::string Load = scalarCType(O) + " " + V + "; memcpy(&" + V + ", " + In +
-                       ", sizeof " + V + ");";
-    return scalar(B, O, N, Load + "|" + V, Out, C);
+  if (O && N && TypeRules.count({O->Hash, N->Hash}) && !isAggregate(O)) {
+    B += "  if (" + objFn(O, N, C) + "(__xf_ctx, " + In + ", " + Out +
+         ")) return -1;\n";
+    return "by its spec rule";
   }
+  if (isScalar(O) && isScalar(N))
+    return scalar(B, O, N, Place::bytes(In), Place::bytes(Out), C);
   if (O && N && O->Kind == MVEDSUA_TYPE_ARRAY && N->Kind == MVEDSUA_TYPE_ARRAY)
     return array(B, O, N, In, Out, C);
   if (O && N && O->Kind == MVEDSUA_TYPE_POINTER &&
@@ -650,16 +694,14 @@ std::string XformGenerator::Impl::convert(std::string &B, const TypeDesc *O,
   return "refused";
 }
 
-/// Load is "declaration|variable": the old value, already in a local.
+/// One scalar converted: loaded as the old C type, converted by C (enums:
+/// by enumerator name), stored as the new one.
 std::string XformGenerator::Impl::scalar(std::string &B, const TypeDesc *O,
-                                         const TypeDesc *N,
-                                         const std::string &Load,
-                                         const std::string &Out,
-                                         const WalkCtx &C) {
-  auto [Decl, V] = StringRef(Load).rsplit('|');
-  std::string W = fresh("__w");
-  B += "  { " + Decl.str() + " " + scalarCType(N) + " " + W + " = (" +
-       scalarCType(N) + ")" + V.str() + ";\n";
+                                         const TypeDesc *N, const Place &From,
+                                         const Place &To, const WalkCtx &C) {
+  std::string V = fresh("__v"), W = fresh("__w");
+  B += "  { " + From.load(scalarCType(O), isSigned(O), V) + " " +
+       scalarCType(N) + " " + W + " = (" + scalarCType(N) + ")" + V + ";\n";
   std::string How = "converted";
   bool Enums = O->Kind == MVEDSUA_TYPE_ENUM && N->Kind == MVEDSUA_TYPE_ENUM;
   if (Enums && O->Enumerators != N->Enumerators) {
@@ -686,7 +728,7 @@ std::string XformGenerator::Impl::scalar(std::string &B, const TypeDesc *O,
       }
     }
     if (!Cases.empty())
-      B += "    switch ((int64_t)" + V.str() + ") {\n" + Cases +
+      B += "    switch ((int64_t)" + V + ") {\n" + Cases +
            "    default: break;\n    }\n";
     How = "enumerators mapped by name";
   } else {
@@ -694,15 +736,7 @@ std::string XformGenerator::Impl::scalar(std::string &B, const TypeDesc *O,
     if (!narrowing(O, N).empty())
       How = "converted (warning: " + narrowing(O, N) + ")";
   }
-  if (Out.find('|') != std::string::npos) { // a bit-field: "base|off|bits"
-    SmallVector<StringRef, 3> P;
-    StringRef(Out).split(P, '|');
-    B += "    __mvedsua_xf_setbits(" + P[0].str() + ", " + P[1].str() + ", " +
-         P[2].str() + ", (uint64_t)" + W + ");\n";
-  } else {
-    B += "    memcpy(" + Out + ", &" + W + ", sizeof " + W + ");\n";
-  }
-  B += "  }\n";
+  B += "    " + To.store(W) + "\n  }\n";
   return How;
 }
 
@@ -1135,21 +1169,13 @@ void XformGenerator::Impl::bitField(std::string &B, const FieldDesc &F,
            "transform it in a spec rule");
     return;
   }
-  std::string V = fresh("__v");
-  std::string Bits = "__mvedsua_xf_getbits(__xf_in, " +
-                     std::to_string(F.OffsetBits) + ", " +
-                     std::to_string(F.SizeBits) + ")";
-  if (isSigned(F.Type))
-    Bits = "__mvedsua_xf_sext(" + Bits + ", " + std::to_string(F.SizeBits) + ")";
-  std::string Load = scalarCType(F.Type) + " " + V + " = (" +
-                     scalarCType(F.Type) + ")" + Bits + ";|" + V;
-  std::string Out;
-  if (isBitField(G))
-    Out = "__xf_out|" + std::to_string(G.OffsetBits) + "|" +
-          std::to_string(G.SizeBits);
-  else
-    Out = "__xf_out + " + std::to_string(G.OffsetBits / 8);
-  How = scalar(B, F.Type, G.Type, Load, Out, C);
+  auto PlaceOf = [](const FieldDesc &D, const std::string &Base) {
+    return isBitField(D) ? Place::bits(Base, D.OffsetBits, D.SizeBits)
+                         : Place::bytes(Base + " + " +
+                                        std::to_string(D.OffsetBits / 8));
+  };
+  How = scalar(B, F.Type, G.Type, PlaceOf(F, "__xf_in"), PlaceOf(G, "__xf_out"),
+               C);
   if (G.SizeBits < F.SizeBits && isBitField(G))
     Warnings.push_back(C.Where + ": bit-field narrowed from " +
                        std::to_string(F.SizeBits) + " to " +
