@@ -25,6 +25,7 @@
 // x86-64 (the record's number: Schema.def) and that call's arguments.
 #include "../Runtime.h"
 #include "Shim.h"
+#include "Sud.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -74,7 +75,9 @@ void *Resolve(const char *name) {
     if (Prepare(c, nr, long(k0), long(k1), long(k2), long(k3), long(k4),       \
                 long(k5)))                                                     \
       return ret(Replay(c));                                                   \
+    SudAllow(); /* the hot call itself does not trap */                        \
     ret result = real_##name args;                                             \
+    SudBlock();                                                                \
     Record(c, long(result));                                                   \
     return result;                                                             \
   }
@@ -185,7 +188,9 @@ int mve_openat(int dir, const char *path, int flags, ...) {
   CallView c;
   if (Prepare(c, SYS_openat, dir, long(path), flags, mode, 0, 0))
     return int(Replay(c));
+  SudAllow();
   int r = real_openat(dir, path, flags, mode);
+  SudBlock();
   Record(c, r);
   return r;
 }
@@ -206,7 +211,9 @@ int mve_open(const char *path, int flags, ...) {
   CallView c;
   if (Prepare(c, SYS_openat, AT_FDCWD, long(path), flags, mode, 0, 0))
     return int(Replay(c));
+  SudAllow();
   int r = real_open(path, flags, mode);
+  SudBlock();
   Record(c, r);
   return r;
 }
@@ -224,7 +231,10 @@ int mve_fcntl(int fd, int cmd, ...) {
   CallView c;
   if (Prepare(c, SYS_fcntl, fd, cmd, arg, 0, 0, 0))
     return int(Replay(c));
-  return int(Shimmed(SYS_fcntl, fd, cmd, arg, 0, real_fcntl(fd, cmd, arg)));
+  SudAllow();
+  int r = real_fcntl(fd, cmd, arg);
+  SudBlock();
+  return int(Shimmed(SYS_fcntl, fd, cmd, arg, 0, r));
 }
 
 extern "C" MVEDSUA_EXPORT int mve_ioctl(int fd, unsigned long req, ...)
@@ -240,7 +250,10 @@ int mve_ioctl(int fd, unsigned long req, ...) {
   CallView c;
   if (Prepare(c, SYS_ioctl, fd, long(req), arg, 0, 0, 0))
     return int(Replay(c));
-  return int(Shimmed(SYS_ioctl, fd, long(req), arg, 0, real_ioctl(fd, req, arg)));
+  SudAllow();
+  int r = real_ioctl(fd, req, arg);
+  SudBlock();
+  return int(Shimmed(SYS_ioctl, fd, long(req), arg, 0, r));
 }
 
 // exit runs the program's atexit handlers, whose calls are recorded or
@@ -248,7 +261,7 @@ int mve_ioctl(int fd, unsigned long req, ...) {
 extern "C" MVEDSUA_EXPORT void mve_exit(int status) __asm__("exit");
 void mve_exit(int status) {
   ResolveOnce(real_exit, "exit");
-  if (!ShimOff())
+  if (!ShimOff() || FollowerPending())
     OnExit(status, true);
   real_exit(status);
   __builtin_unreachable();
@@ -257,7 +270,7 @@ void mve_exit(int status) {
 extern "C" MVEDSUA_EXPORT void mve__exit(int status) __asm__("_exit");
 void mve__exit(int status) {
   ResolveOnce(real__exit, "_exit");
-  if (!ShimOff())
+  if (!ShimOff() || FollowerPending())
     OnExit(status, false);
   real__exit(status);
   __builtin_unreachable();

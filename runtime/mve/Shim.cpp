@@ -15,8 +15,10 @@
 #include "../ToolApi.h"
 #include "Log.h"
 #include "Raw.h"
+#include "Sud.h"
 
 #include <dirent.h>
+#include <sched.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -49,6 +51,7 @@ uint64_t g_seq;          // leader: records appended; follower: replayed
 pid_t g_leader_pid;      // follower: whom it follows
 pid_t g_follower_pid;    // leader: its follower, until reaped
 int g_exit_status = -1;  // the status an exit call was made with
+bool g_exit_logged;      // exit_group recorded (leader) or replayed (follower)
 char g_summary_path[512]; // follower: MVEDSUA_MVE_SUMMARY
 
 DivergenceReport *Report() {
@@ -81,6 +84,7 @@ void PutOut(void *ctx, void *p, uint64_t n) {
 // The follower is gone or the bound was reached: the leader goes on alone.
 void LeaderAlone() {
   __atomic_store_n(&g_mode, kOff, __ATOMIC_RELAXED);
+  SudDisarm();
   if (LogGetState(g_log) == kLogAbandoned && g_follower_pid > 0)
     RawSyscall(SYS_kill, g_follower_pid, SIGKILL);
 }
@@ -271,9 +275,17 @@ void CopyOut(void *ctx, void *p, uint64_t n) {
   LogRead(g_log, p, n);
 }
 
+// Call, then bytes sent, then scalars: when a buffer's length differs the
+// bytes say more than the length argument does.
 void CompareCall(CallView &c, const RecHead &h) {
   if (h.nr != uint32_t(c.nr))
     Diverge(StartReport(kDivCall, &h, &c));
+  uint64_t own = 0;
+  VisitIn(c, AddLen, &own);
+  Comparer k = {&c, &h, own, own < h.in_len ? own : h.in_len, 0};
+  VisitIn(c, CompareIn, &k);
+  if (own < h.in_len) // the leader sent more
+    BytesDiffer(&k, kDivLength, own, nullptr, 0);
   int64_t mine[6];
   CompareValues(c, mine);
   for (int i = 0; i < 6; ++i)
@@ -282,12 +294,6 @@ void CompareCall(CallView &c, const RecHead &h) {
       r->arg = i;
       Diverge(r);
     }
-  uint64_t own = 0;
-  VisitIn(c, AddLen, &own);
-  Comparer k = {&c, &h, own, own < h.in_len ? own : h.in_len, 0};
-  VisitIn(c, CompareIn, &k);
-  if (own < h.in_len) // the leader sent more
-    BytesDiffer(&k, kDivLength, own, nullptr, 0);
 }
 
 // ---- the end --------------------------------------------------------------
@@ -306,6 +312,7 @@ long WaitMs() {
 // how it ended, as the supervisor will in status.
 void LeaderFinish() {
   __atomic_store_n(&g_mode, kOff, __ATOMIC_RELAXED);
+  SudDisarm();
   LogCloseWriter(g_log);
   if (g_follower_pid <= 0)
     return;
@@ -390,9 +397,14 @@ bool Prepare(CallView &c, long nr, long a0, long a1, long a2, long a3,
 
 void Record(CallView &c, long r) {
   int saved = errno;
+  RecordRaw(c, r == -1 ? -saved : r);
+  errno = saved;
+}
+
+void RecordRaw(CallView &c, long ret) {
   if (__atomic_load_n(&g_mode, __ATOMIC_RELAXED) != kLeader)
     return; // the follower left while the call ran
-  c.ret = r == -1 ? -saved : r;
+  c.ret = ret;
   RecHead h = {uint32_t(c.nr), 0, g_seq, {}, c.ret, 0};
   CompareValues(c, h.args);
   VisitIn(c, AddLen, &h.in_len);
@@ -401,7 +413,6 @@ void Record(CallView &c, long r) {
   Writer w = {g_log, 0};
   if (!LogBegin(g_log, sizeof h + h.in_len + out_len, &w.cursor)) {
     LeaderAlone();
-    errno = saved;
     return;
   }
   LogPut(g_log, &w.cursor, &h, sizeof h);
@@ -409,10 +420,9 @@ void Record(CallView &c, long r) {
   VisitOut(c, PutOut, &w);
   LogCommit(g_log, sizeof h + h.in_len + out_len);
   g_seq++;
-  errno = saved;
 }
 
-long Replay(CallView &c) {
+long ReplayRaw(CallView &c) {
   RecHead h;
   NextRecord(&h, &c);
   CompareCall(c, h);
@@ -421,26 +431,107 @@ long Replay(CallView &c) {
   VisitOut(c, CopyOut, &k);
   LogFinishRecord(g_log);
   g_seq++;
-  if (h.ret < 0) {
-    errno = int(-h.ret);
+  return long(h.ret);
+}
+
+long Replay(CallView &c) {
+  long ret = ReplayRaw(c);
+  if (ret < 0) {
+    errno = int(-ret);
     return -1;
   }
-  return long(h.ret);
+  return ret;
 }
 
 void OnExit(int status, bool run_handlers) {
   CallView c;
   bool follower = Prepare(c, SYS_exit_group, status, 0, 0, 0, 0, 0);
   g_exit_status = status;
+  g_exit_logged = true;
   if (follower) {
     Replay(c);
     if (!run_handlers)
       FollowerFinish(status);
-    return; // atexit handlers replay too; the destructor finishes
+    return; // atexit handlers replay too; exit_group or the destructor ends
   }
   Record(c, 0);
   if (!run_handlers)
     LeaderFinish();
+}
+
+bool FollowerPending() { return g_follower_pid > 0; }
+
+namespace {
+
+long RawCall(long nr, const long a[6]) {
+  return RawSyscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+// The end of a process with SUD armed: after glibc's last stdio flush, which
+// was trapped like any other call.
+[[noreturn]] void TrappedExit(long status) {
+  int mode = __atomic_load_n(&g_mode, __ATOMIC_RELAXED);
+  if (mode != kOff && !g_exit_logged)
+    OnExit(int(status), false);
+  if (mode == kLeader)
+    LeaderFinish();
+  if (mode == kFollower)
+    FollowerFinish(int(status));
+  for (;;)
+    RawSyscall(SYS_exit_group, status);
+}
+
+// fork (clone without CLONE_VM) run from the handler: the child returns
+// through the copied signal frame, without SUD (the kernel does not inherit
+// it) and not followed (children get their own log pair in a later step).
+// The follower does not fork: it takes the leader's child pid.
+long TrappedFork(const long a[6]) {
+  int mode = __atomic_load_n(&g_mode, __ATOMIC_RELAXED);
+  CallView c;
+  Prepare(c, SYS_clone, a[0], 0, 0, 0, 0, 0);
+  if (mode == kFollower)
+    return ReplayRaw(c);
+  long ret = RawCall(SYS_clone, a);
+  if (ret == 0) {
+    __atomic_store_n(&g_mode, kOff, __ATOMIC_RELAXED);
+    g_sud_armed = false;
+    g_follower_pid = 0;
+    return 0;
+  }
+  RecordRaw(c, ret);
+  return ret;
+}
+
+} // namespace
+
+long TrapDispatch(long nr, const long a[6]) {
+  switch (nr) {
+  case SYS_rt_sigaction:
+    return TrappedSigaction(a);
+  case SYS_exit_group:
+    TrappedExit(a[0]);
+  case SYS_clone:
+    if (!(a[0] & CLONE_VM))
+      return TrappedFork(a);
+    [[fallthrough]];
+  // Threads, vfork/posix_spawn (CLONE_VM: cannot be run from a handler) and
+  // io_uring (its I/O makes no syscalls to trap) are refused, identically in
+  // both processes, while a follower exists.
+  case SYS_clone3: case SYS_vfork: case SYS_io_uring_setup:
+    return -ENOSYS;
+  default:
+    break;
+  }
+  int mode = __atomic_load_n(&g_mode, __ATOMIC_RELAXED);
+  if (mode == kOff || SpecOf(nr).cls == kLocal)
+    return RawCall(nr, a);
+  CallView c;
+  Prepare(c, nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+  if (mode == kFollower)
+    return ReplayRaw(c);
+  long ret = RawCall(nr, a);
+  RecordRaw(c, ret);
+  return ret;
 }
 
 } // namespace mve
@@ -478,10 +569,12 @@ MVEDSUA_EXPORT int mvedsua_rt_mve_start_follower(void) {
   if (pid == 0) {
     g_leader_pid = parent;
     __atomic_store_n(&g_mode, kFollower, __ATOMIC_RELAXED);
+    SudArm();
     return MVEDSUA_MVE_FOLLOWER;
   }
   g_follower_pid = pid;
   __atomic_store_n(&g_mode, kLeader, __ATOMIC_RELAXED);
+  SudArm();
   return MVEDSUA_MVE_LEADER;
 }
 
@@ -496,7 +589,11 @@ MVEDSUA_EXPORT const char *mvedsua_rt_mve_divergence(void) {
 // were recorded or replayed) and before glibc's last stdio flush, which goes
 // to the kernel through glibc's internal symbols, unseen by the leader's
 // shim: the follower must not make it for real.
+// With SUD armed the end comes at the trapped exit_group instead, after that
+// flush, which is then compared like everything else.
 __attribute__((destructor(101))) static void MveAtExit() {
+  if (g_sud_armed)
+    return;
   if (g_mode == kLeader || g_follower_pid > 0)
     LeaderFinish();
   else if (g_mode == kFollower)

@@ -33,9 +33,19 @@ long Replay(CallView &c);
 // Leader: records the call that returned `r` (libc's convention, errno
 // untouched on return).
 void Record(CallView &c, long r);
+// The same in the kernel's convention (-errno), for trapped calls.
+long ReplayRaw(CallView &c);
+void RecordRaw(CallView &c, long ret);
+// A syscall trapped by Syscall User Dispatch (Sud.cpp): recorded, replayed
+// or run locally by its schema; returns the value for rax.
+long TrapDispatch(long nr, const long a[6]);
+long TrappedSigaction(const long a[6]); // Sud.cpp
 // exit/_exit/_Exit: recorded (leader) or compared (follower) as
 // exit_group(status); the follower then ends here.
 void OnExit(int status, bool run_handlers);
+// A follower was started and not yet reaped (the leader may be OFF again
+// after its follower left, and must still reap and report it at exit).
+bool FollowerPending();
 
 // What a follower that diverged leaves in the log's shared area for the
 // leader or the supervisor to print. Fixed size, no pointers.

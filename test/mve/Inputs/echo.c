@@ -13,6 +13,9 @@
  *   MVEDSUA_TEST_RAW_PID=1        print the pid from a raw syscall, which
  *                                 the shim cannot see: a divergence
  *   MVEDSUA_TEST_STDIO=FILE       also fprintf each result to FILE
+ *   MVEDSUA_TEST_STDIO_DIVERGE=1  the follower (only) writes "X" before
+ *                                 each line of FILE: a divergence seen only
+ *                                 through glibc's internal write
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -89,7 +92,9 @@ static int pair_loop(long rounds) {
                   (long long)ts.tv_sec, ts.tv_nsec);
     write_all(1, out, (size_t)m);
     if (stdio)
-      fprintf(stdio, "%s", out);
+      fprintf(stdio, "%s%s",
+              is_follower() && getenv("MVEDSUA_TEST_STDIO_DIVERGE") ? "X" : "",
+              out);
   }
   if (stdio)
     fclose(stdio);

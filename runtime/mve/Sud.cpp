@@ -1,0 +1,128 @@
+// Sud.cpp: arming Syscall User Dispatch and its SIGSYS handler (Sud.h).
+//
+// Traps handled here rather than in the shim:
+//  - SUD is not inherited by fork or by new threads: each process (and, when
+//    threads are followed, each thread) arms its own.
+//  - A signal handler returns through rt_sigreturn issued by its restorer;
+//    glibc's restorer lies in libc, outside the allowed range, and would trap
+//    with the frame half unwound. Every handler is therefore made to return
+//    through mvedsua_mve_restore_rt (in the trampoline section): those
+//    installed before arming are rewritten at arming, later ones when their
+//    rt_sigaction is trapped (RewriteRestorer).
+#include "Sud.h"
+#include "../Runtime.h"
+#include "Raw.h"
+#include "Shim.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+
+#ifndef PR_SET_SYSCALL_USER_DISPATCH
+#define PR_SET_SYSCALL_USER_DISPATCH 59
+#define PR_SYS_DISPATCH_OFF 0
+#define PR_SYS_DISPATCH_ON 1
+#endif
+
+namespace mvedsua {
+namespace mve {
+
+char g_sud_selector = 0;
+bool g_sud_armed = false;
+
+namespace {
+
+// The kernel's struct sigaction on x86-64 (not glibc's).
+struct KSigaction {
+  void *handler;
+  unsigned long flags;
+  void *restorer;
+  uint64_t mask;
+};
+constexpr unsigned long kSaRestorer = 0x04000000;
+
+void OnSigsys(int, siginfo_t *info, void *ctx) {
+  greg_t *g = static_cast<ucontext_t *>(ctx)->uc_mcontext.gregs;
+  long a[6] = {long(g[REG_RDI]), long(g[REG_RSI]), long(g[REG_RDX]),
+               long(g[REG_R10]), long(g[REG_R8]), long(g[REG_R9])};
+  g[REG_RAX] = TrapDispatch(info->si_syscall, a);
+}
+
+bool InstallHandler() {
+  KSigaction sa = {};
+  sa.handler = reinterpret_cast<void *>(OnSigsys);
+  // SA_NODEFER: a handler of the program that runs inside a trapped call
+  // (or a nested trap) must be able to trap again.
+  sa.flags = SA_SIGINFO | SA_NODEFER | kSaRestorer;
+  sa.restorer = reinterpret_cast<void *>(mvedsua_mve_restore_rt);
+  return RawSyscall(SYS_rt_sigaction, SIGSYS, long(&sa), 0, 8) == 0;
+}
+
+// Handlers installed before arming return through the layer's restorer.
+void RewriteInstalledHandlers() {
+  for (int sig = 1; sig <= 64; ++sig) {
+    KSigaction old;
+    if (sig == SIGSYS || sig == SIGKILL || sig == SIGSTOP ||
+        RawSyscall(SYS_rt_sigaction, sig, 0, long(&old), 8) != 0)
+      continue;
+    if (old.handler == SIG_DFL || old.handler == SIG_IGN)
+      continue;
+    old.flags |= kSaRestorer;
+    old.restorer = reinterpret_cast<void *>(mvedsua_mve_restore_rt);
+    RawSyscall(SYS_rt_sigaction, sig, long(&old), 0, 8);
+  }
+}
+
+} // namespace
+
+// A trapped rt_sigaction: the new handler returns through our restorer, and
+// SIGSYS stays the layer's.
+long TrappedSigaction(const long a[6]) {
+  if (a[0] == SIGSYS && a[1])
+    return -22; // EINVAL: the catch-all owns SIGSYS while a follower exists
+  KSigaction copy;
+  long act = a[1];
+  if (act) {
+    memcpy(&copy, reinterpret_cast<const void *>(act), sizeof copy);
+    if (copy.handler != SIG_DFL && copy.handler != SIG_IGN) {
+      copy.flags |= kSaRestorer;
+      copy.restorer = reinterpret_cast<void *>(mvedsua_mve_restore_rt);
+    }
+    act = long(&copy);
+  }
+  return RawSyscall(SYS_rt_sigaction, a[0], act, a[2], a[3]);
+}
+
+bool SudArm() {
+  const char *env = getenv("MVEDSUA_MVE_SUD");
+  if (env && !strcmp(env, "0"))
+    return false;
+  if (!InstallHandler())
+    return false;
+  RewriteInstalledHandlers();
+  SudBlock();
+  long begin = long(mvedsua_mve_tramp_begin);
+  long len = long(mvedsua_mve_tramp_end - mvedsua_mve_tramp_begin);
+  if (RawSyscall(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON,
+                 begin, len, long(&g_sud_selector)) != 0) {
+    mvedsua::Report("warning: Syscall User Dispatch unavailable: glibc's "
+                    "internal calls will not be compared");
+    return false;
+  }
+  g_sud_armed = true;
+  return true;
+}
+
+void SudDisarm() {
+  if (!g_sud_armed)
+    return;
+  RawSyscall(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0,
+             0, 0);
+  g_sud_armed = false;
+}
+
+} // namespace mve
+} // namespace mvedsua
