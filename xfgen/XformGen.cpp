@@ -444,6 +444,13 @@ void XformGenerator::Impl::resolveTypeRule(const SpecRule &R) {
     }
   }
   for (const TypeDesc *N : Ns) {
+    if (!To.Field.empty() && N->Kind == MVEDSUA_TYPE_UNION) {
+      error(To.Loc.str() + ": error: " + To.spelling() + ": a rule for one "
+            "member of a union cannot know which member is live; write one "
+            "for the whole union (" + N->Name + " -> " + N->Name +
+            ") or for the field that holds it");
+      return;
+    }
     if (!To.Field.empty()) {
       FieldRules[{N->Hash, To.Field}] = {&R, R.Init ? "" : R.From.Field};
       ForcedNew.insert(N->Hash);
