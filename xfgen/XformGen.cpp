@@ -339,12 +339,18 @@ private:
   void field(std::string &B, TypeNote &Note, const TypeDesc *O,
              const TypeDesc *N, const FieldDesc &G, const WalkCtx &C,
              std::set<std::string> &UsedOld);
+  void fieldRule(std::string &B, TypeNote &Note, const TypeDesc *O,
+                 const FieldDesc *F, const FieldDesc &G, const SpecRule &R,
+                 const WalkCtx &FC);
   void bitField(std::string &B, const FieldDesc &F, const FieldDesc &G,
                 const WalkCtx &C, std::string &How);
   std::string fresh(StringRef Stem) { return Stem.str() + std::to_string(NextVar++); }
 
   // entries
   void planEntries();
+  void handleEntry(const StateEntry *O, const StateEntry *N);
+  void noteRemoved(const StateEntry *O);
+  std::set<const StateEntry *> Done; // new entries already planned
   void planEntry(const StateEntry *O, const StateEntry *N, const SpecRule *R);
   void planInit(const StateEntry *N, const SpecRule *R);
   std::string entryFn(const StateEntry *O, const StateEntry *N,
@@ -1081,6 +1087,55 @@ void XformGenerator::Impl::structBody(std::string &B, const TypeDesc *O,
   TypeNotes.push_back(std::move(Note));
 }
 
+/// The summary line of a matched field: what changed and how it is handled
+/// ("" when nothing about it changed).
+static std::string fieldLine(const FieldDesc &F, const FieldDesc &G,
+                             bool Transformed, const std::string &How) {
+  bool Retyped = typeName(F.Type) != typeName(G.Type);
+  bool Moved = F.OffsetBits != G.OffsetBits;
+  if (F.Name == G.Name && !Moved && !Transformed)
+    return "";
+  std::string Line = "field '" + G.Name + "'";
+  if (F.Name != G.Name)
+    Line += " (was '" + F.Name + "')";
+  Line += Retyped ? " retyped: " + typeName(F.Type) + " -> " + typeName(G.Type)
+                  : " (" + typeName(G.Type) + ")";
+  if (Moved)
+    Line += (Retyped ? ", moved " : " moved: offset ") +
+            std::to_string(F.OffsetBits / 8) + " -> " +
+            std::to_string(G.OffsetBits / 8);
+  return Line + ": " + How;
+}
+
+/// A field rule's block, inline in the struct's transformer: $in/$out are
+/// the fields, $base the old struct.
+void XformGenerator::Impl::fieldRule(std::string &B, TypeNote &Note,
+                                     const TypeDesc *O, const FieldDesc *F,
+                                     const FieldDesc &G, const SpecRule &R,
+                                     const WalkCtx &FC) {
+  if (isBitField(G) || (F && isBitField(*F))) {
+    error(R.To.Loc.str() + ": error: " + FC.Where +
+          " is a bit-field: a rule needs an addressable field");
+    return;
+  }
+  BlockEnv Env;
+  Env.Rule = &R;
+  Env.Out = "__xf_out + " + std::to_string(G.OffsetBits / 8);
+  Env.NewT = G.Type;
+  Env.Base = "__xf_in";
+  Env.BaseT = O;
+  if (F) {
+    Env.In = "__xf_in + " + std::to_string(F->OffsetBits / 8);
+    Env.OldT = F->Type;
+  }
+  B += "  {\n" + blockStmts(Env) + "  }\n";
+  std::string Was = F && F->Name != G.Name ? " (was '" + F->Name + "')" : "";
+  Note.Lines.push_back("field '" + G.Name + "'" + Was + ": " +
+                       (R.Init ? "INIT" : "spec") + " rule " + R.To.Loc.str());
+}
+
+/// The new field G of N, from the old struct O: by its rule, or from the old
+/// field of the same name (or the rule's), or left as allocated (added).
 void XformGenerator::Impl::field(std::string &B, TypeNote &Note,
                                  const TypeDesc *O, const TypeDesc *N,
                                  const FieldDesc &G, const WalkCtx &C,
@@ -1102,32 +1157,10 @@ void XformGenerator::Impl::field(std::string &B, TypeNote &Note,
   FC.Entry = nullptr;
   FC.RuleHint = O->Name + "." + G.Name;
   FC.Where = N->Name + "." + G.Name;
-  std::string Label = "field '" + G.Name + "'";
-  if (FR && FR->Rule->HasCode) {
-    if (isBitField(G) || (F && isBitField(*F))) {
-      error(FR->Rule->To.Loc.str() + ": error: " + FC.Where +
-            " is a bit-field: a rule needs an addressable field");
-      return;
-    }
-    BlockEnv Env;
-    Env.Rule = FR->Rule;
-    Env.Out = "__xf_out + " + std::to_string(G.OffsetBits / 8);
-    Env.NewT = G.Type;
-    Env.Base = "__xf_in";
-    Env.BaseT = O;
-    if (F) {
-      Env.In = "__xf_in + " + std::to_string(F->OffsetBits / 8);
-      Env.OldT = F->Type;
-    }
-    B += "  {\n" + blockStmts(Env) + "  }\n";
-    std::string Was = F && F->Name != G.Name ? " (was '" + F->Name + "')" : "";
-    Note.Lines.push_back(Label + Was + ": " +
-                         (FR->Rule->Init ? "INIT" : "spec") + " rule " +
-                         FR->Rule->To.Loc.str());
-    return;
-  }
+  if (FR && FR->Rule->HasCode)
+    return fieldRule(B, Note, O, F, G, *FR->Rule, FC);
   if (!F) {
-    Note.Lines.push_back(Label + " added (" + typeName(G.Type) +
+    Note.Lines.push_back("field '" + G.Name + "' added (" + typeName(G.Type) +
                          "): starts zeroed (a global keeps its initialiser)");
     return;
   }
@@ -1151,21 +1184,9 @@ void XformGenerator::Impl::field(std::string &B, TypeNote &Note,
     How = convert(B, F->Type, G.Type,
                   "__xf_in + " + std::to_string(F->OffsetBits / 8),
                   "__xf_out + " + std::to_string(G.OffsetBits / 8), FC);
-  std::string Line = Label;
-  if (F->Name != G.Name)
-    Line += " (was '" + F->Name + "')";
-  if (typeName(F->Type) != typeName(G.Type))
-    Line += " retyped: " + typeName(F->Type) + " -> " + typeName(G.Type);
-  else
-    Line += " (" + typeName(G.Type) + ")";
-  if (F->OffsetBits != G.OffsetBits)
-    Line += (typeName(F->Type) != typeName(G.Type) ? ", moved " : " moved: offset ") +
-            std::to_string(F->OffsetBits / 8) + " -> " +
-            std::to_string(G.OffsetBits / 8);
-  bool Changed = F->Name != G.Name || F->OffsetBits != G.OffsetBits ||
-                 need(F->Type, G.Type);
-  if (Changed)
-    Note.Lines.push_back(Line + ": " + How);
+  std::string Line = fieldLine(*F, G, need(F->Type, G.Type), How);
+  if (!Line.empty())
+    Note.Lines.push_back(Line);
 }
 
 void XformGenerator::Impl::bitField(std::string &B, const FieldDesc &F,
@@ -1277,6 +1298,43 @@ void XformGenerator::Impl::planInit(const StateEntry *N, const SpecRule *R) {
                ", " + Fn + "},\n";
 }
 
+/// One new entry, from its old counterpart (or none).
+void XformGenerator::Impl::handleEntry(const StateEntry *O, const StateEntry *N) {
+  Done.insert(N);
+  auto Rule = EntryRules.find(N);
+  const SpecRule *R = Rule == EntryRules.end() ? nullptr : Rule->second.Rule;
+  if (N->Annotations & MVEDSUA_ANNOT_NO_MIGRATE) {
+    ++Fresh;
+    EntryLines.push_back("fresh   " + std::string(entryKindName(N->Kind)) +
+                         " '" + N->Key +
+                         "': MVEDSUA_NO_MIGRATE, starts from its initialiser");
+    if (R)
+      error(R->To.Loc.str() + ": error: '" + N->Key +
+            "' is MVEDSUA_NO_MIGRATE: no rule applies to it");
+    return;
+  }
+  if (R && R->Init)
+    return planInit(N, R);
+  if (!O) {
+    ++Added;
+    EntryLines.push_back("added   " + std::string(entryKindName(N->Kind)) +
+                         " '" + N->Key + "' (" + typeName(N->Type) +
+                         "): keeps its initialiser");
+    return;
+  }
+  planEntry(O, N, R);
+}
+
+void XformGenerator::Impl::noteRemoved(const StateEntry *O) {
+  std::string What = std::string(entryKindName(O->Kind)) + " '" + O->Key +
+                     "' (" + typeName(O->Type) + ")";
+  ++Removed;
+  EntryLines.push_back("removed " + What + ": its value is dropped");
+  Lost.push_back(What);
+}
+
+/// Old entries in (kind, key) order, then renames in the spec's order, then
+/// additions: the summary reads like a diff.
 void XformGenerator::Impl::planEntries() {
   using Key = std::pair<uint32_t, std::string>;
   std::map<Key, const StateEntry *> OldBy, NewBy;
@@ -1286,25 +1344,6 @@ void XformGenerator::Impl::planEntries() {
   for (const StateEntry &E : New.Entries)
     if (isStateEntry(E))
       NewBy[{E.Kind, E.Key}] = &E;
-  std::set<const StateEntry *> Done;
-  auto Handle = [&](const StateEntry *O, const StateEntry *N) {
-    Done.insert(N);
-    auto Rule = EntryRules.find(N);
-    const SpecRule *R = Rule == EntryRules.end() ? nullptr : Rule->second.Rule;
-    if (N->Annotations & MVEDSUA_ANNOT_NO_MIGRATE) {
-      ++Fresh;
-      EntryLines.push_back("fresh   " + std::string(entryKindName(N->Kind)) +
-                           " '" + N->Key +
-                           "': MVEDSUA_NO_MIGRATE, starts from its initialiser");
-      if (R)
-        error(R->To.Loc.str() + ": error: '" + N->Key +
-              "' is MVEDSUA_NO_MIGRATE: no rule applies to it");
-      return;
-    }
-    if (R && R->Init)
-      return planInit(N, R);
-    planEntry(O, N, R);
-  };
   for (auto &[K, O] : OldBy) {
     if (RenamedAway.count(O))
       continue; // reported under its new name
@@ -1315,39 +1354,18 @@ void XformGenerator::Impl::planEntries() {
     // rename onto it, e.g. two swapped variables): this value is dropped.
     bool Taken = Rule != EntryRules.end() && Rule->second.Old &&
                  Rule->second.Old != O;
-    if (N && !Taken) {
-      Handle(O, N);
-      continue;
-    }
-    ++Removed;
-    EntryLines.push_back("removed " + std::string(entryKindName(O->Kind)) +
-                         " '" + O->Key + "' (" + typeName(O->Type) +
-                         "): its value is dropped");
-    Lost.push_back(std::string(entryKindName(O->Kind)) + " '" + O->Key +
-                   "' (" + typeName(O->Type) + ")");
+    if (N && !Taken)
+      handleEntry(O, N);
+    else
+      noteRemoved(O);
   }
-  // Renames first (in the order of the spec), then additions.
   for (const SpecRule &R : S.Rules)
     for (auto &[N, ER] : EntryRules)
       if (ER.Rule == &R && ER.Old && !Done.count(N))
-        Handle(ER.Old, N);
-  for (auto &[K, N] : NewBy) {
-    if (Done.count(N))
-      continue;
-    auto Rule = EntryRules.find(N);
-    if (Rule != EntryRules.end() && Rule->second.Rule->Init) {
-      Handle(nullptr, N);
-      continue;
-    }
-    if (N->Annotations & MVEDSUA_ANNOT_NO_MIGRATE) {
-      Handle(nullptr, N);
-      continue;
-    }
-    ++Added;
-    EntryLines.push_back("added   " + std::string(entryKindName(N->Kind)) +
-                         " '" + N->Key + "' (" + typeName(N->Type) +
-                         "): keeps its initialiser");
-  }
+        handleEntry(ER.Old, N);
+  for (auto &[K, N] : NewBy)
+    if (!Done.count(N))
+      handleEntry(nullptr, N);
 }
 
 //===----------------------------------------------------------------------===//
