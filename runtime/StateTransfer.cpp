@@ -340,6 +340,7 @@ private:
   void Rewrite(const char *slot, void *value);
   void WarnUnion(const struct mvedsua_type *t);
   void Unreadable(uintptr_t p, const struct mvedsua_type *ptr);
+  void Refuse(std::vector<std::string> &list, const std::string &why);
 
   const char *to_name_;
   Plan &plan_;
@@ -349,6 +350,7 @@ private:
   VisitedSet visited_;
   std::vector<WorkItem> work_;
   std::set<std::string> warned_;
+  std::set<std::string> refused_;
   MemoryMap memory_;
   const Root *root_ = nullptr;  // the root being walked
   bool in_root_object_ = false; // scanning the root itself, not its heap
@@ -454,8 +456,8 @@ bool Walker::Remap(const char *slot, uintptr_t p) {
     if (o->target)
       Rewrite(slot, o->target);
     else
-      missing.push_back("'" + std::string(e->key) + "' (reached from '" +
-                        root_->name + "')");
+      Refuse(missing, "'" + std::string(e->key) + "' (reached from '" +
+                          root_->name + "')");
     return true;
   }
   uintptr_t off = p - o->start;
@@ -522,15 +524,18 @@ void Walker::Slot(const char *slot, const struct mvedsua_type *ptr,
     work_.push_back({reinterpret_cast<const char *>(p), to, count});
 }
 
+// Each distinct reason once, and not without bound: a million list nodes
+// may share one missing function.
+void Walker::Refuse(std::vector<std::string> &list, const std::string &why) {
+  if (list.size() < 64 && refused_.insert(why).second)
+    list.push_back(why);
+}
+
 void Walker::Unreadable(uintptr_t p, const struct mvedsua_type *ptr) {
-  if (unreadable.size() == 4)
-    unreadable.push_back("...");
-  if (unreadable.size() > 4)
-    return;
   char addr[32];
   snprintf(addr, sizeof addr, "%#lx", (unsigned long)p);
-  unreadable.push_back(TypeName(ptr) + " " + addr + " (reached from '" +
-                       root_->name + "')");
+  Refuse(unreadable, TypeName(ptr) + " " + addr + " (reached from '" +
+                         root_->name + "')");
 }
 
 void Walker::WarnUnion(const struct mvedsua_type *t) {
@@ -639,10 +644,16 @@ void MatchLocals(Plan &plan, std::vector<std::string> *changed) {
   }
 }
 
+// At most kShown items: a message is one line of bounded length (Report and
+// the status keep 1 KiB), and a longer list is better read with
+// `mvedsua-xfgen --explain`.
 std::string JoinList(const std::vector<std::string> &items) {
+  constexpr size_t kShown = 6;
   std::string out;
-  for (size_t i = 0; i < items.size(); ++i)
+  for (size_t i = 0; i < items.size() && i < kShown; ++i)
     out += (i ? ", " : "") + items[i];
+  if (items.size() > kShown)
+    out += " and " + std::to_string(items.size() - kShown) + " more";
   return out;
 }
 
