@@ -308,6 +308,31 @@ long WaitMs() {
   return s && *s ? atol(s) : 10000;
 }
 
+// How the follower ended, as one report for stderr (later: status).
+int DescribeEnd(char *line, size_t size, int status, long waited) {
+  LogStats st;
+  LogGetStats(g_log, &st);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == MVEDSUA_MVE_EXIT_DIVERGED)
+    return snprintf(line, size, "mvedsua: follower %d diverged: %s",
+                    g_follower_pid, Report()->text);
+  if (st.state == kLogAbandoned)
+    return snprintf(line, size,
+                    "mvedsua: follower %d abandoned: the log reached its bound "
+                    "after %llu records (%llu of them replayed); the leader "
+                    "went on alone\n",
+                    g_follower_pid, (unsigned long long)st.records_appended,
+                    (unsigned long long)st.records_consumed);
+  return snprintf(line, size,
+                  "mvedsua: follower %d ended (%s %d): %llu of %llu records "
+                  "replayed, peak backlog %llu bytes, ended %ld ms after the "
+                  "leader\n",
+                  g_follower_pid, WIFEXITED(status) ? "exit" : "signal",
+                  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+                  (unsigned long long)st.records_consumed,
+                  (unsigned long long)st.records_appended,
+                  (unsigned long long)st.peak_backlog_bytes, waited);
+}
+
 // Leader: the follower has all it will get; wait for it (bounded) and say
 // how it ended, as the supervisor will in status.
 void LeaderFinish() {
@@ -328,22 +353,7 @@ void LeaderFinish() {
     waited += 5;
   }
   char line[2048];
-  LogStats st;
-  LogGetStats(g_log, &st);
-  int n;
-  if (WIFEXITED(status) && WEXITSTATUS(status) == MVEDSUA_MVE_EXIT_DIVERGED)
-    n = snprintf(line, sizeof line, "mvedsua: follower %d diverged: %s",
-                 g_follower_pid, Report()->text);
-  else
-    n = snprintf(line, sizeof line,
-                 "mvedsua: follower %d ended (%s %d): %llu of %llu records "
-                 "replayed, peak backlog %llu bytes, ended %ld ms after the "
-                 "leader\n",
-                 g_follower_pid, WIFEXITED(status) ? "exit" : "signal",
-                 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
-                 (unsigned long long)st.records_consumed,
-                 (unsigned long long)st.records_appended,
-                 (unsigned long long)st.peak_backlog_bytes, waited);
+  int n = DescribeEnd(line, sizeof line, status, waited);
   RawWriteAll(2, line, uint64_t(n < int(sizeof line) ? n : sizeof line - 1));
   g_follower_pid = 0;
 }

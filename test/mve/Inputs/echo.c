@@ -12,6 +12,11 @@
  *                                 upper case: a divergence to detect
  *   MVEDSUA_TEST_RAW_PID=1        print the pid from a raw syscall, which
  *                                 the shim cannot see: a divergence
+ *   MVEDSUA_TEST_SLOW_FOLLOWER=1  the follower (only) computes for a long
+ *                                 while after following (no syscalls): the
+ *                                 leader runs ahead
+ *   MVEDSUA_TEST_FORK=1           fork a child that exits 7 at each round
+ *                                 and wait for it
  *   MVEDSUA_TEST_STDIO=FILE       also fprintf each result to FILE
  *   MVEDSUA_TEST_STDIO_DIVERGE=1  the follower (only) writes "X" before
  *                                 each line of FILE: a divergence seen only
@@ -25,6 +30,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,6 +59,29 @@ static int is_follower(void) {
   return mvedsua_rt_mve_role && mvedsua_rt_mve_role() == FOLLOWER;
 }
 
+/* Work without syscalls, long enough for the leader to fill a small log. */
+static void slow_follower(void) {
+  static volatile unsigned long sink;
+  if (!is_follower() || !getenv("MVEDSUA_TEST_SLOW_FOLLOWER"))
+    return;
+  for (unsigned long i = 0; i < 20000000000ul; ++i)
+    sink += i;
+}
+
+/* A child of the leader is not followed: the follower takes the leader's
+ * child pid and wait status from the log instead of forking. */
+static void fork_child(void) {
+  if (!getenv("MVEDSUA_TEST_FORK"))
+    return;
+  pid_t pid = fork();
+  if (pid == 0)
+    _exit(7);
+  int status;
+  if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+      WEXITSTATUS(status) != 7)
+    exit(8);
+}
+
 /* The reply to a line; the follower changes it at MVEDSUA_TEST_DIVERGE_AT. */
 static int reply(char *out, size_t size, const char *line, long round) {
   int upper = is_follower() && round == env_num("MVEDSUA_TEST_DIVERGE_AT");
@@ -77,6 +106,9 @@ static int pair_loop(long rounds) {
   FILE *stdio = getenv("MVEDSUA_TEST_STDIO") ? fopen(getenv("MVEDSUA_TEST_STDIO"), "a") : NULL;
   for (long i = 0; i < rounds; ++i) {
     maybe_follow(i);
+    if (i == env_num("MVEDSUA_TEST_FOLLOW_AT"))
+      slow_follower();
+    fork_child();
     char line[64], got[64], out[160];
     int n = snprintf(line, sizeof line, "round %ld", i);
     write_all(sv[0], line, (size_t)n);
