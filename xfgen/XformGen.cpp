@@ -350,6 +350,11 @@ private:
   void planEntries();
   void handleEntry(const StateEntry *O, const StateEntry *N);
   void noteRemoved(const StateEntry *O);
+  void warnCopiedVoidPointers();
+  std::string voidPointerPath(const TypeDesc *T, const std::string &Path,
+                              SmallPtrSetImpl<const TypeDesc *> &Seen);
+  std::vector<const StateEntry *> Copied; // unchanged: the runtime copies them
+  std::set<std::string> HeapTypes;         // old types given new heap objects
   std::set<const StateEntry *> Done; // new entries already planned
   void planEntry(const StateEntry *O, const StateEntry *N, const SpecRule *R);
   void planInit(const StateEntry *N, const SpecRule *R);
@@ -893,6 +898,7 @@ std::string XformGenerator::Impl::pointer(std::string &B, const TypeDesc *O,
   std::string Block;
   std::string Nv = countExpr(Block, C, "__xf_in");
   std::string D = descFor(Po, Pn, E);
+  HeapTypes.insert(typeName(Po));
   B += "  {\n" + Block + "  if (__mvedsua_xf_ptr(__xf_ctx, " + In + ", " + Out +
        ", " + Nv + ", &" + D + ")) return -1;\n  }\n";
   if (Many)
@@ -1265,6 +1271,7 @@ void XformGenerator::Impl::planEntry(const StateEntry *O, const StateEntry *N,
     EntryLines.push_back("retyped " + Kind + " '" + N->Key + "': " + TypeChange);
   } else {
     ++Unchanged;
+    Copied.push_back(O);
     return;
   }
   if (R && R->HasCode)
@@ -1714,7 +1721,54 @@ bool XformGenerator::Impl::run() {
   if (!Errors.empty())
     return false;
   planEntries();
+  warnCopiedVoidPointers();
   return Errors.empty();
+}
+
+/// The first path from T to a void * that is not MVEDSUA_OPAQUE ("" if none),
+/// through fields, array elements and pointers.
+std::string XformGenerator::Impl::voidPointerPath(
+    const TypeDesc *T, const std::string &Path,
+    SmallPtrSetImpl<const TypeDesc *> &Seen) {
+  if (!T || !Seen.insert(T).second)
+    return "";
+  if (T->Kind == MVEDSUA_TYPE_POINTER)
+    return T->Target ? voidPointerPath(T->Target, "(*" + Path + ")", Seen)
+                     : Path;
+  if (T->Kind == MVEDSUA_TYPE_ARRAY)
+    return voidPointerPath(T->Target, Path + "[]", Seen);
+  for (const FieldDesc &F : T->Fields) {
+    if (F.Annotations & MVEDSUA_ANNOT_OPAQUE)
+      continue;
+    std::string Found = voidPointerPath(F.Type, Path + "." + F.Name, Seen);
+    if (!Found.empty())
+      return Found;
+  }
+  return "";
+}
+
+/// State the runtime copies as it is keeps its void * pointers as they are:
+/// one that points to an object this update replaces would dangle, and
+/// neither the runtime nor the transformer can tell. Said before the update.
+void XformGenerator::Impl::warnCopiedVoidPointers() {
+  if (HeapTypes.empty())
+    return;
+  std::string Types;
+  for (const std::string &T : HeapTypes)
+    Types += (Types.empty() ? "" : ", ") + T;
+  for (const StateEntry *E : Copied) {
+    if (E->Annotations & MVEDSUA_ANNOT_OPAQUE)
+      continue;
+    SmallPtrSet<const TypeDesc *, 16> Seen;
+    std::string Path = voidPointerPath(
+        E->Type, E->Key.substr(E->Key.find_last_of("/#") + 1), Seen);
+    if (!Path.empty())
+      Warnings.push_back(std::string(entryKindName(E->Kind)) + " '" + E->Key +
+                         "': " + Path + " is a void * copied as it is; if it "
+                         "points to an object this update replaces (" + Types +
+                         "), it dangles: give it a spec rule, or mark it "
+                         "MVEDSUA_OPAQUE to say it does not");
+  }
 }
 
 std::string XformGenerator::Impl::code() const {
