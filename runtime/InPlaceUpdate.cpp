@@ -40,7 +40,9 @@ int g_request_source;
 // The driver: mvedsua_rt_run_main's frame, where control migrates to.
 bool g_driver_ready;
 pthread_t g_driver_thread;
-jmp_buf g_driver;
+// With the signal mask: the new main starts with the mask the program
+// started with, not whatever the old version had blocked at its point.
+sigjmp_buf g_driver;
 mvedsua_rt_main_fn g_main;
 int g_argc;
 char **g_args;          // what the running version's main was given
@@ -222,7 +224,7 @@ void RecordStats(const TransferStats &st) {
   __atomic_store_n(&__mvedsua_update_pending, 1, __ATOMIC_RELEASE);
   ForgetLocals();
   optind = 0; // glibc: getopt starts afresh for the new version's main
-  longjmp(g_driver, 1);
+  siglongjmp(g_driver, 1);
 }
 
 void PerformUpdate(const char *point) {
@@ -341,7 +343,7 @@ int RunVersions(int version, mvedsua_rt_main_fn main, int argc, char **argv) {
   g_driver_thread = pthread_self();
   g_args = argv;
   // Globals only from here: locals of this frame are unreliable after longjmp.
-  if (setjmp(g_driver) != 0) {
+  if (sigsetjmp(g_driver, 1) != 0) {
     // An update migrated control here. The previous argv copies are never
     // freed: migrated state may point into them.
     g_args = CopyArgv(g_argc, g_pristine_argv);
