@@ -137,4 +137,22 @@ void mvedsua_rt_mve_log_get_stats(struct mvedsua_rt_mve_log *log,
 }
 #endif
 
+/* ---- Checking an update without applying it (runtime/UpdateCheck.cpp) ---- */
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Loads the version files `from_path` (the running version) and `to_path`
+ * into this process (their constructors run: call it in a scratch process)
+ * and plans the in-place update's state transfer read-only, over their
+ * initial state. 0: it would be accepted (`out` says how the state moves);
+ * 1: it would be refused (`out` says why); -1: `from_path` cannot be loaded
+ * as a version with a registry (`out` says why). */
+int mvedsua_rt_check_update(const char *from_path, const char *to_path,
+                            char *out, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+
 #endif /* MVEDSUA_RUNTIME_TOOL_API_H */

@@ -164,12 +164,6 @@ template <class F> void ResolveOnce(F *&slot, const char *name) {
     slot = reinterpret_cast<F *>(Resolve(name));
 }
 
-long Shimmed(long nr, long a0, long a1, long a2, long a3, long r) {
-  CallView c;
-  Prepare(c, nr, a0, a1, a2, a3, 0, 0);
-  Record(c, r);
-  return r;
-}
 } // namespace
 
 extern "C" MVEDSUA_EXPORT int mve_openat(int dir, const char *path, int flags,
@@ -234,7 +228,8 @@ int mve_fcntl(int fd, int cmd, ...) {
   SudAllow();
   int r = real_fcntl(fd, cmd, arg);
   SudBlock();
-  return int(Shimmed(SYS_fcntl, fd, cmd, arg, 0, r));
+  Record(c, r);
+  return r;
 }
 
 extern "C" MVEDSUA_EXPORT int mve_ioctl(int fd, unsigned long req, ...)
@@ -253,7 +248,8 @@ int mve_ioctl(int fd, unsigned long req, ...) {
   SudAllow();
   int r = real_ioctl(fd, req, arg);
   SudBlock();
-  return int(Shimmed(SYS_ioctl, fd, long(req), arg, 0, r));
+  Record(c, r);
+  return r;
 }
 
 // exit runs the program's atexit handlers, whose calls are recorded or
