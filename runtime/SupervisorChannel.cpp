@@ -1,11 +1,24 @@
 // SupervisorChannel.cpp: the program's side of the channel to mvedsua-run.
 //
 // The supervisor forks the program and keeps the other end of a socketpair.
-// Over it the program announces, once its version is loaded, which version it
-// runs ("hello PID ID PATH"). Updates will use it the other way: the supervisor
-// writes a request and sends kWakeSignal, whose handler only sets
-// __mvedsua_update_pending, so the program picks the request up at its next
-// update point, outside any signal handler.
+// Lines the program sends:
+//   hello PID ID PATH          the version it runs (at start, after updates)
+//   update-taken PATH          the supervisor's request was taken at an update
+//                              point: the update is under way
+//   update-withdrawn PATH      a "cancel" arrived before the request was taken
+//   update-stats TRANSFORMED HEAP_OBJECTS LOCALS POINT
+//                              precedes each outcome line
+//   update-done FROM_ID TO_ID PAUSE_US ENTRIES BYTES REMAPPED PATH
+//   update-failed REASON       the outcome of the supervisor's request
+//   program update-done ... / program update-failed ...
+//                              the outcome of an update the program asked
+//                              for itself (mvedsua_request_update)
+// Lines the supervisor sends:
+//   update PATH                take this request at the next update point
+//   cancel                     forget a request not taken yet (its time ran out)
+// The supervisor writes a request, then sends MVEDSUA_WAKE_SIGNAL, whose
+// handler only sets __mvedsua_update_pending: the program reads the request
+// at its next update point (the poll hook), outside any signal handler.
 #include "Runtime.h"
 #include "ToolApi.h"
 
@@ -13,12 +26,18 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace mvedsua {
 namespace {
 
 int g_supervisor_fd = -1;
+
+// Received bytes not yet forming a whole line. A request line is at most
+// "update " + a path; anything longer is dropped with a message.
+char g_in[kMaxPath + 64];
+size_t g_in_len;
 
 void OnWake(int) {
   __atomic_store_n(&__mvedsua_update_pending, 1, __ATOMIC_RELAXED);
@@ -35,6 +54,111 @@ bool WriteAll(int fd, const char *buf, size_t len) {
     len -= size_t(n);
   }
   return true;
+}
+
+// One line to the supervisor; `a` and `b` are joined without a separator.
+void SendLine(const char *a, const char *b = "") {
+  char line[kMaxPath + 1200];
+  int n = snprintf(line, sizeof line, "%s%s\n", a, b);
+  if (n < 0 || size_t(n) >= sizeof line) // never cut a line: end it
+    n = int(sizeof line - 1), line[n - 1] = '\n';
+  if (!WriteAll(g_supervisor_fd, line, size_t(n)))
+    Report("error: cannot write to the supervisor: %s", strerror(errno));
+}
+
+// Why RequestUpdate refused a request from the supervisor, for its client.
+void SendRefusal(const char *path, int err) {
+  char reason[kMaxPath + 200];
+  if (err == EBUSY)
+    snprintf(reason, sizeof reason,
+             "update refused: an update the program requested itself is "
+             "pending or in progress");
+  else if (err == ENOTCONN)
+    snprintf(reason, sizeof reason,
+             "update refused: the program was not started by mvedsua-run's "
+             "driver, control has nowhere to migrate to");
+  else
+    snprintf(reason, sizeof reason, "update failed: cannot reach %s: %s", path,
+             strerror(err));
+  SendLine("update-failed ", reason);
+}
+
+// One line from the supervisor; `*have` says whether `path` holds a request
+// that still stands.
+void HandleLine(const char *line, char *path, size_t size, bool *have) {
+  if (strncmp(line, "update ", 7) == 0) {
+    if (*have) // the supervisor sends one at a time; never drop one silently
+      SendLine("update-failed update refused: superseded by a later request "
+               "for ",
+               line + 7);
+    snprintf(path, size, "%s", line + 7);
+    *have = true;
+  } else if (strcmp(line, "cancel") == 0) {
+    if (*have)
+      SendLine("update-withdrawn ", path);
+    *have = false;
+  } else {
+    Report("warning: unknown message from the supervisor ignored");
+  }
+}
+
+// Reads every whole line available without blocking. Of the requests read,
+// the one standing last (not followed by "cancel") is copied to `path`.
+bool ReadRequests(char *path, size_t size) {
+  bool have = false;
+  for (;;) {
+    ssize_t n = recv(g_supervisor_fd, g_in + g_in_len, sizeof g_in - g_in_len,
+                     MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return have;
+    g_in_len += size_t(n);
+    char *start = g_in, *end = g_in + g_in_len, *nl;
+    while ((nl = static_cast<char *>(memchr(start, '\n', size_t(end - start))))) {
+      *nl = '\0';
+      HandleLine(start, path, size, &have);
+      start = nl + 1;
+    }
+    g_in_len = size_t(end - start);
+    memmove(g_in, start, g_in_len);
+    if (g_in_len == sizeof g_in) {
+      Report("warning: over-long message from the supervisor dropped");
+      g_in_len = 0;
+    }
+  }
+}
+
+// The poll hook: at an update point of the driver thread, before the runtime
+// looks for a pending request.
+void PollSupervisor() {
+  char path[kMaxPath];
+  if (!ReadRequests(path, sizeof path))
+    return;
+  if (RequestUpdate(path, kUpdateFromSupervisor) != 0)
+    return SendRefusal(path, errno);
+  // The runtime takes a pending request right after this hook returns, at
+  // this very update point: the supervisor may count the pause from here.
+  SendLine("update-taken ", path);
+}
+
+// The result hook: once per request taken, when it finished or failed.
+void SendOutcome(const mvedsua_rt_update_status *s) {
+  char stats[256];
+  snprintf(stats, sizeof stats, "update-stats %llu %llu %llu %s",
+           (unsigned long long)s->transformed,
+           (unsigned long long)s->heap_objects, (unsigned long long)s->locals,
+           s->point);
+  SendLine(stats);
+  char msg[sizeof s->reason + sizeof s->to_path + 128];
+  FormatUpdateMessage(s, msg, sizeof msg);
+  SendLine(s->source == kUpdateFromSupervisor ? "" : "program ", msg);
+  // A request that came while this update ran was not read (update points
+  // skip the poll hook then) and its wake-up is spent: look again at the
+  // next update point.
+  char peek;
+  if (recv(g_supervisor_fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 1)
+    __atomic_store_n(&__mvedsua_update_pending, 1, __ATOMIC_RELEASE);
 }
 
 } // namespace
@@ -68,10 +192,15 @@ using namespace mvedsua;
 MVEDSUA_EXPORT int mvedsua_rt_attach_supervisor(int fd) {
   struct sigaction sa = {};
   sa.sa_handler = OnWake;
-  sa.sa_flags = SA_RESTART; // the program's blocking calls carry on
+  // The program's own blocking calls carry on; epoll_wait, poll, select and
+  // nanosleep return EINTR whatever the flag says, which is what wakes an
+  // event loop blocked without a timeout (docs/runtime.md).
+  sa.sa_flags = SA_RESTART;
   sigemptyset(&sa.sa_mask);
   if (sigaction(MVEDSUA_WAKE_SIGNAL, &sa, nullptr) != 0)
     return -1;
   g_supervisor_fd = fd;
+  SetUpdatePollHook(PollSupervisor);
+  SetUpdateResultHook(SendOutcome);
   return 0;
 }

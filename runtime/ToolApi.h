@@ -66,6 +66,8 @@ struct mvedsua_rt_update_status {
   uint64_t remapped;       /* pointers rewritten to the new version */
   uint64_t heap_objects;   /* heap objects the pointer walk went through */
   uint64_t locals;         /* migrated locals saved from the old frames */
+  uint64_t load_us;        /* of the pause: loading the new version */
+  uint64_t transfer_us;    /* of the pause: planning and writing the state */
 };
 
 /* Copies the status of the last update into *out; the state is NONE when no

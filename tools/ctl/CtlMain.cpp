@@ -1,9 +1,16 @@
 // CtlMain.cpp: mvedsua-ctl, the operator's client of mvedsua-run's control
-// socket. It sends one request line, prints the reply, and exits 0, or 1 when
-// the supervisor answered with an error or could not be reached (2: usage).
+// socket. It sends one request line and prints the reply. Exit status: 0 on
+// success; 1 when the supervisor answered with an error, an update failed or
+// would be refused, or the supervisor could not be reached; 2 for usage
+// errors.
+#include "Duration.h"
+
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <string>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -14,14 +21,36 @@ static const char kUsage[] =
     "Talks to the mvedsua-run supervisor serving SOCKET.\n"
     "\n"
     "Commands:\n"
-    "  status [--json]   the running version (path, id) and the update stage\n"
+    "  status [--json]   the running version (path, id), the update stage, the\n"
+    "                    last update and the history of updates\n"
+    "  update --inplace [--timeout DUR] NEW.so\n"
+    "                    update the running program in place to NEW.so: at its\n"
+    "                    next update point it loads NEW.so, moves its state and\n"
+    "                    runs NEW.so's main. Waits until the new version reached\n"
+    "                    that update point (\"finished: ...\") or the update failed\n"
+    "                    (\"failed: REASON\"); exit status 0 only when it finished.\n"
+    "                    In-place updates cannot be rolled back once the state\n"
+    "                    moved (see docs/runtime.md).\n"
+    "  update --check [--inplace] [--timeout DUR] NEW.so\n"
+    "                    would the update be accepted? Checks the file, its\n"
+    "                    registry, its transformer's predecessor and every changed\n"
+    "                    type, in a scratch process, without touching the program\n"
+    "                    (\"accepted: ...\" exit 0, \"refused: ...\" exit 1)\n"
+    "  update NEW.so     the default mode, multi-version, is not implemented yet:\n"
+    "                    use --inplace\n"
+    "\n"
+    "Options of update may stand before or after NEW.so; a relative NEW.so is\n"
+    "taken from the current directory. DUR is a whole number with a unit: 500ms,\n"
+    "2s, 1m (at most 60m). --timeout is how long the update may take, from the\n"
+    "request to the new version reaching its update point (default 30s); for\n"
+    "--check, how long the check may take.\n"
     "\n"
     "  --control SOCKET  the supervisor's control socket (mvedsua-run --control)\n"
     "  --help            print this help\n";
 
-static int UsageError(const char *what, const char *arg) {
-  fprintf(stderr, "mvedsua-ctl: error: %s%s (see mvedsua-ctl --help)\n", what,
-          arg);
+static int UsageError(const std::string &what) {
+  fprintf(stderr, "mvedsua-ctl: error: %s (see mvedsua-ctl --help)\n",
+          what.c_str());
   return 2;
 }
 
@@ -44,7 +73,9 @@ static int Connect(const char *path) {
   return -1;
 }
 
-static bool WriteAll(int fd, const char *buf, size_t len) {
+static bool WriteAll(int fd, const std::string &s) {
+  const char *buf = s.data();
+  size_t len = s.size();
   while (len > 0) {
     ssize_t n = write(fd, buf, len);
     if (n < 0 && errno == EINTR)
@@ -52,58 +83,150 @@ static bool WriteAll(int fd, const char *buf, size_t len) {
     if (n <= 0)
       return false;
     buf += n;
-    len -= n;
+    len -= size_t(n);
   }
   return true;
 }
 
-// The whole reply: the supervisor closes the connection after it.
-static ssize_t ReadReply(int fd, char *buf, size_t size) {
-  size_t len = 0;
-  while (len < size - 1) {
-    ssize_t n = read(fd, buf + len, size - 1 - len);
+// The whole reply: the supervisor closes the connection after it. An update
+// is answered when it ends, so the wait is bounded by its own time limit
+// (plus a margin), not by a fixed one. false on an error or no reply in time.
+static bool ReadReply(int fd, uint64_t wait_ms, std::string *reply) {
+  char buf[4096];
+  for (;;) {
+    pollfd p = {fd, POLLIN, 0};
+    int r = poll(&p, 1, int(wait_ms));
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r == 0)
+      errno = ETIMEDOUT;
+    if (r <= 0)
+      return false;
+    ssize_t n = read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0)
-      return -1;
+      return false;
     if (n == 0)
-      break;
-    len += n;
+      return true;
+    reply->append(buf, size_t(n));
   }
-  buf[len] = '\0';
-  return len;
 }
 
-// Sends `request` to the supervisor at `path` and prints its reply.
-static int Transact(const char *path, const char *request) {
+static bool StartsWith(const std::string &s, const char *prefix) {
+  return s.compare(0, strlen(prefix), prefix) == 0;
+}
+
+// Sends `request` and prints the reply: outcomes on stdout, errors on
+// stderr naming the socket. Returns the exit status.
+static int Transact(const char *path, const std::string &request,
+                    uint64_t wait_ms) {
   int fd = Connect(path);
   if (fd < 0)
     return 1;
-  static char reply[1 << 16];
-  bool sent = WriteAll(fd, request, strlen(request));
-  ssize_t len = sent ? ReadReply(fd, reply, sizeof reply) : -1;
+  std::string reply;
+  bool ok = WriteAll(fd, request) && ReadReply(fd, wait_ms, &reply);
+  int saved = errno;
   close(fd);
-  if (len <= 0) {
+  if (!ok || reply.empty()) {
     fprintf(stderr, "mvedsua-ctl: error: no reply from control socket %s%s%s\n",
-            path, len < 0 ? ": " : "", len < 0 ? strerror(errno) : "");
+            path, ok ? "" : ": ", ok ? "" : strerror(saved));
     return 1;
   }
-  if (strncmp(reply, "error: ", 7) == 0) {
-    fprintf(stderr, "mvedsua-ctl: error: %s: %s", path, reply + 7);
+  if (StartsWith(reply, "error: ")) {
+    fprintf(stderr, "mvedsua-ctl: error: %s: %s", path, reply.c_str() + 7);
     return 1;
   }
-  fputs(reply, stdout);
-  return 0;
+  fputs(reply.c_str(), stdout);
+  bool failed = StartsWith(reply, "failed: ") || StartsWith(reply, "refused: ");
+  return failed ? 1 : 0;
 }
+
+// Status and errors come at once; a few seconds is plenty.
+constexpr uint64_t kStatusWaitMs = 10000;
+// Past an update's time limit the supervisor answers at once; allow for a
+// loaded machine.
+constexpr uint64_t kReplyMarginMs = 30000;
 
 static int Status(const char *control, int argc, char **argv) {
   bool json = false;
   for (int i = 0; i < argc; ++i) {
     if (strcmp(argv[i], "--json") != 0)
-      return UsageError("status: unknown argument ", argv[i]);
+      return UsageError(std::string("status: unknown argument ") + argv[i]);
     json = true;
   }
-  return Transact(control, json ? "status --json\n" : "status\n");
+  return Transact(control, json ? "status --json\n" : "status\n", kStatusWaitMs);
+}
+
+struct UpdateArgs {
+  bool inplace = false, check = false;
+  uint64_t timeout_ms = kDefaultUpdateTimeoutMs;
+  std::string file;
+};
+
+// Options before or after the file; returns 0, or the exit status of an error.
+static int ParseUpdate(int argc, char **argv, UpdateArgs *u) {
+  bool options_ended = false;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i], err, value;
+    if (options_ended || a.empty() || a[0] != '-') {
+      if (!u->file.empty())
+        return UsageError("update: one version file expected, got '" + u->file +
+                          "' and '" + a + "'");
+      u->file = a;
+    } else if (a == "--") {
+      options_ended = true;
+    } else if (a == "--inplace") {
+      u->inplace = true;
+    } else if (a == "--check") {
+      u->check = true;
+    } else if (a == "--timeout" || StartsWith(a, "--timeout=")) {
+      if (a == "--timeout" && i + 1 == argc)
+        return UsageError("update: --timeout needs a duration (500ms, 2s, 1m)");
+      value = a == "--timeout" ? argv[++i] : a.substr(10);
+      if (!ParseDuration(value, &u->timeout_ms, &err))
+        return UsageError("update: --timeout: " + err);
+    } else {
+      return UsageError("update: unknown option " + a);
+    }
+  }
+  if (u->file.empty())
+    return UsageError("update: no version file given");
+  return 0;
+}
+
+// The supervisor runs elsewhere: it gets an absolute path.
+static bool Absolute(const std::string &file, std::string *out) {
+  if (file[0] == '/') {
+    *out = file;
+    return true;
+  }
+  char cwd[PATH_MAX];
+  if (!getcwd(cwd, sizeof cwd))
+    return false;
+  *out = std::string(cwd) + "/" + file;
+  return true;
+}
+
+static int Update(const char *control, int argc, char **argv) {
+  UpdateArgs u;
+  if (int status = ParseUpdate(argc, argv, &u))
+    return status;
+  if (!u.inplace && !u.check) {
+    fprintf(stderr, "mvedsua-ctl: error: update: the default mode, multi-version "
+                    "(the new version checked in a forked follower before it "
+                    "leads), is not implemented yet; use 'update --inplace %s' "
+                    "for an in-place update\n",
+            u.file.c_str());
+    return 1;
+  }
+  std::string path;
+  if (u.file.find('\n') != std::string::npos || !Absolute(u.file, &path))
+    return UsageError("update: cannot use the version file name '" + u.file + "'");
+  std::string request = std::string("update ") + (u.check ? "--check " : "") +
+                        "--inplace --timeout " + FormatDuration(u.timeout_ms) +
+                        " -- " + path + "\n";
+  return Transact(control, request, u.timeout_ms + kReplyMarginMs);
 }
 
 int main(int argc, char **argv) {
@@ -119,13 +242,15 @@ int main(int argc, char **argv) {
     else if (strncmp(argv[i], "--control=", 10) == 0)
       control = argv[i] + 10;
     else
-      return UsageError("unknown option or missing value: ", argv[i]);
+      return UsageError(std::string("unknown option or missing value: ") + argv[i]);
   }
   if (!control || !*control)
-    return UsageError("no control socket given: use --control SOCKET", "");
+    return UsageError("no control socket given: use --control SOCKET");
   if (i == argc)
-    return UsageError("no command given", "");
+    return UsageError("no command given");
   if (strcmp(argv[i], "status") == 0)
     return Status(control, argc - i - 1, argv + i + 1);
-  return UsageError("unknown command ", argv[i]);
+  if (strcmp(argv[i], "update") == 0)
+    return Update(control, argc - i - 1, argv + i + 1);
+  return UsageError(std::string("unknown command ") + argv[i]);
 }

@@ -1,11 +1,10 @@
 // ControlServer.cpp: the control socket of mvedsua-run.
 //
-// Protocol: a client connects, sends one request line, reads the reply until
-// the supervisor closes the connection. An error reply is one line starting
-// with "error: ". Requests that cannot be parsed get an error and change
-// nothing. Only the supervisor's own uid (and root) may talk to it: the socket
-// is mode 0600 and every peer's SO_PEERCRED uid is checked too, in case the
-// socket sits in a directory others can reach it through with a looser mode.
+// Only the supervisor's own uid (and root) may talk to it: the socket is mode
+// 0600 and every peer's SO_PEERCRED uid is checked too, in case the socket
+// sits in a directory others can reach it through with a looser mode. A
+// client that sends no whole line within 2 seconds, or more than 4096 bytes
+// without a newline, gets an error; a malformed request changes nothing.
 #include "ControlServer.h"
 
 #include <errno.h>
@@ -13,12 +12,15 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 namespace {
 
 constexpr size_t kMaxRequest = 4096;
-constexpr int kClientTimeoutSeconds = 2;
+constexpr uint64_t kClientTimeoutMs = 2000;
+constexpr size_t kMaxConnections = 64;
+constexpr size_t kMaxDrain = 16 * kMaxRequest;
 
 bool MakeAddress(const char *path, sockaddr_un *addr) {
   *addr = {};
@@ -56,182 +58,221 @@ bool ClearPath(const char *path, const sockaddr_un &addr, std::string *err) {
   return true;
 }
 
-std::string Errno(const char *what, const char *path) {
-  return std::string(what) + " " + path + ": " + strerror(errno);
+// "" when the peer may control the service, else the error reply.
+std::string CheckPeer(int fd) {
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+    return std::string("error: cannot identify the peer: ") + strerror(errno) + "\n";
+  if (cred.uid == geteuid() || cred.uid == 0)
+    return "";
+  return "error: permission denied: uid " + std::to_string(cred.uid) +
+         " may not control this service (owner uid " +
+         std::to_string(geteuid()) + ")\n";
 }
 
 } // namespace
 
-int OpenControlSocket(const char *path, std::string *err) {
+uint64_t MonotonicMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1000000;
+}
+
+bool ControlServer::Open(const char *path, Handler handler, std::string *err) {
   sockaddr_un addr;
   if (!MakeAddress(path, &addr)) {
     *err = std::string("control socket path too long: ") + path;
-    return -1;
+    return false;
   }
   if (!ClearPath(path, addr, err))
-    return -1;
+    return false;
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   mode_t old_mask = umask(0177); // created 0600, never briefly wider
   int bound = fd >= 0 ? bind(fd, (sockaddr *)&addr, sizeof addr) : -1;
   umask(old_mask);
   if (bound != 0 || listen(fd, 16) != 0) {
-    *err = Errno("cannot create control socket", path);
+    *err = std::string("cannot create control socket ") + path + ": " +
+           strerror(errno);
     if (fd >= 0)
       close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-namespace {
-
-// Printable form of a request for an error message.
-std::string Sanitize(const std::string &s) {
-  std::string out;
-  for (unsigned char c : s.substr(0, 64))
-    out += (c >= 0x20 && c < 0x7f) ? char(c) : '?';
-  return s.size() > 64 ? out + "..." : out;
-}
-
-std::string JsonString(const std::string &s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += char(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += char(c);
-    }
-  }
-  return out + "\"";
-}
-
-std::string StatusJson(const ServiceState &st) {
-  std::string version = "null";
-  if (st.announced)
-    version = "{\"path\":" + JsonString(st.version_path) + ",\"id\":" +
-              (st.version_id.empty() ? "null" : JsonString(st.version_id)) + "}";
-  return std::string("{\"stage\":\"") + st.Stage() + "\",\"version\":" + version +
-         ",\"leader_pid\":" + std::to_string(st.leader) +
-         ",\"follower_pid\":null,\"last_update\":null,\"supervisor_pid\":" +
-         std::to_string(st.supervisor) + "}\n";
-}
-
-std::string StatusText(const ServiceState &st) {
-  std::string version = "(starting)";
-  if (st.announced)
-    version = st.version_id.empty()
-                  ? st.version_path + " (no registry: cannot be updated)"
-                  : st.version_path + " id " + st.version_id;
-  return std::string("stage: ") + st.Stage() + "\nversion: " + version +
-         "\nleader_pid: " + std::to_string(st.leader) +
-         "\nfollower_pid: none\nlast_update: none\nsupervisor_pid: " +
-         std::to_string(st.supervisor) + "\n";
-}
-
-} // namespace
-
-std::string AnswerRequest(const std::string &request, const ServiceState &st) {
-  if (request == "status")
-    return StatusText(st);
-  if (request == "status --json")
-    return StatusJson(st);
-  if (request.empty())
-    return "error: empty request (known: status [--json])\n";
-  return "error: unknown request '" + Sanitize(request) +
-         "' (known: status [--json])\n";
-}
-
-namespace {
-
-// Reads one request line; false with an error reply in *err otherwise.
-bool ReadRequest(int fd, std::string *line, std::string *err) {
-  char buf[kMaxRequest + 1];
-  size_t len = 0;
-  while (len < sizeof buf) {
-    ssize_t n = read(fd, buf + len, sizeof buf - len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
-    len += size_t(n);
-    if (memchr(buf, '\n', len))
-      break;
-  }
-  const char *nl = static_cast<const char *>(memchr(buf, '\n', len));
-  if (!nl) {
-    *err = len > kMaxRequest ? "error: request longer than 4096 bytes\n"
-                             : "error: incomplete request (no newline)\n";
     return false;
   }
-  line->assign(buf, size_t(nl - buf));
-  if (!line->empty() && line->back() == '\r')
-    line->pop_back();
+  listen_fd_ = fd;
+  path_ = path;
+  handler_ = std::move(handler);
   return true;
 }
 
-bool PeerAllowed(int fd, std::string *err) {
-  struct ucred cred;
-  socklen_t len = sizeof cred;
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
-    *err = std::string("error: cannot identify the peer: ") + strerror(errno) + "\n";
-    return false;
+void ControlServer::Shutdown() {
+  while (!conns_.empty())
+    CloseConn(conns_.begin()->first);
+  if (listen_fd_ >= 0) {
+    close(listen_fd_);
+    unlink(path_.c_str());
+    listen_fd_ = -1;
   }
-  if (cred.uid == geteuid() || cred.uid == 0)
-    return true;
-  *err = "error: permission denied: uid " + std::to_string(cred.uid) +
-         " may not control this service (owner uid " +
-         std::to_string(geteuid()) + ")\n";
-  return false;
 }
 
-void WriteReply(int fd, const std::string &reply) {
-  const char *p = reply.data();
-  size_t left = reply.size();
-  while (left > 0) {
-    // MSG_NOSIGNAL: a client that hung up must not SIGPIPE the supervisor.
-    ssize_t n = send(fd, p, left, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return; // the client went away; nothing to undo
-    p += n;
-    left -= size_t(n);
+void ControlServer::CloseFdsInChild() {
+  for (auto &kv : conns_)
+    close(kv.second.fd);
+  if (listen_fd_ >= 0)
+    close(listen_fd_);
+}
+
+void ControlServer::Collect(std::vector<pollfd> *fds,
+                            std::vector<int> *ids) const {
+  if (listen_fd_ < 0)
+    return;
+  fds->push_back({listen_fd_, POLLIN, 0});
+  ids->push_back(-1);
+  for (const auto &kv : conns_) {
+    const Conn &c = kv.second;
+    short events = c.phase == Conn::kWriting ? POLLOUT
+                   : c.read_closed           ? 0 // POLLHUP/POLLERR still come
+                                             : POLLIN;
+    fds->push_back({c.fd, events, 0});
+    ids->push_back(kv.first);
   }
+}
+
+uint64_t ControlServer::NextDeadline() const {
+  uint64_t next = 0;
+  for (const auto &kv : conns_)
+    if (kv.second.deadline_ms && (!next || kv.second.deadline_ms < next))
+      next = kv.second.deadline_ms;
+  return next;
+}
+
+void ControlServer::OnEvent(int id, short revents, uint64_t now_ms) {
+  if (id < 0)
+    return Accept(now_ms);
+  auto it = conns_.find(id);
+  if (it == conns_.end())
+    return;
+  Conn &c = it->second;
+  if (c.phase == Conn::kWriting)
+    return Write(id, c, now_ms);
+  if (revents & POLLIN)
+    return OnReadable(id, c, now_ms);
+  if (revents & (POLLHUP | POLLERR))
+    CloseConn(id); // gone: a deferred reply has no one to go to
+}
+
+void ControlServer::OnTimer(uint64_t now_ms) {
+  std::vector<int> expired;
+  for (const auto &kv : conns_)
+    if (kv.second.deadline_ms && kv.second.deadline_ms <= now_ms)
+      expired.push_back(kv.first);
+  for (int id : expired) {
+    Conn &c = conns_.at(id);
+    if (c.phase == Conn::kReading)
+      StartReply(c, "error: incomplete request (no newline)\n", now_ms);
+    else
+      CloseConn(id);
+  }
+}
+
+bool ControlServer::Reply(int conn, const std::string &reply) {
+  auto it = conns_.find(conn);
+  if (it == conns_.end())
+    return false;
+  StartReply(it->second, reply, MonotonicMs());
+  Write(conn, it->second, MonotonicMs());
+  return true;
+}
+
+void ControlServer::Accept(uint64_t now_ms) {
+  for (;;) {
+    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0)
+      return; // EAGAIN: all taken; others: the client is already gone
+    if (conns_.size() >= kMaxConnections) {
+      const char busy[] = "error: too many control connections, try again\n";
+      (void)!send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL);
+      close(fd);
+      continue;
+    }
+    int id = next_id_++;
+    Conn &c = conns_[id];
+    c.fd = fd;
+    c.deadline_ms = now_ms + kClientTimeoutMs;
+    std::string denied = CheckPeer(fd);
+    if (!denied.empty())
+      StartReply(c, denied, now_ms);
+  }
+}
+
+void ControlServer::OnReadable(int id, Conn &c, uint64_t now_ms) {
+  char buf[4096];
+  ssize_t n = read(c.fd, buf, sizeof buf);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    return;
+  if (c.phase == Conn::kWaiting) { // more input is ignored; EOF is no hang-up
+    if (n < 0)
+      return CloseConn(id);
+    c.read_closed = n == 0;
+    return;
+  }
+  if (c.phase == Conn::kDraining) {
+    if (n > 0 && (c.drained += size_t(n)) <= kMaxDrain)
+      return;
+    return CloseConn(id);
+  }
+  if (n <= 0)
+    return StartReply(c, "error: incomplete request (no newline)\n", now_ms);
+  c.in.append(buf, size_t(n));
+  size_t nl = c.in.find('\n');
+  if (nl == std::string::npos) {
+    if (c.in.size() > kMaxRequest)
+      StartReply(c, "error: request longer than 4096 bytes\n", now_ms);
+    return;
+  }
+  std::string line = c.in.substr(0, nl);
+  if (!line.empty() && line.back() == '\r')
+    line.pop_back();
+  c.in.clear();
+  c.phase = Conn::kWaiting;
+  c.deadline_ms = 0;
+  std::string reply;
+  if (handler_(id, line, &reply))
+    StartReply(c, reply, now_ms);
+}
+
+void ControlServer::StartReply(Conn &c, const std::string &reply,
+                               uint64_t now_ms) {
+  c.phase = Conn::kWriting;
+  c.out = reply;
+  c.in.clear();
+  c.deadline_ms = now_ms + kClientTimeoutMs; // a client that never reads
 }
 
 // Closing with unread input makes the kernel reset the connection, which can
-// destroy the reply before the client reads it: read what the client still
-// sends (within bounds) first.
-void DrainAndClose(int fd) {
-  shutdown(fd, SHUT_WR);
-  char buf[4096];
-  for (size_t total = 0; total < 16 * kMaxRequest;) {
-    ssize_t n = read(fd, buf, sizeof buf);
+// destroy the reply before the client reads it: after the reply, the
+// connection is shut for writing and what the client still sends is read
+// (within bounds) until it closes.
+void ControlServer::Write(int id, Conn &c, uint64_t now_ms) {
+  while (!c.out.empty()) {
+    // MSG_NOSIGNAL: a client that hung up must not SIGPIPE the supervisor.
+    ssize_t n = send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && errno == EAGAIN)
+      return; // POLLOUT brings us back
     if (n <= 0)
-      break;
-    total += size_t(n);
+      return CloseConn(id); // the client went away; nothing to undo
+    c.out.erase(0, size_t(n));
   }
-  close(fd);
+  shutdown(c.fd, SHUT_WR);
+  c.phase = Conn::kDraining;
+  c.deadline_ms = now_ms + kClientTimeoutMs;
 }
 
-} // namespace
-
-void ServeControlClient(int listen_fd, const ServiceState &st) {
-  int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-  if (fd < 0)
+void ControlServer::CloseConn(int id) {
+  auto it = conns_.find(id);
+  if (it == conns_.end())
     return;
-  // A client that stalls must not stall the supervisor for long.
-  timeval tv = {kClientTimeoutSeconds, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  std::string request, reply;
-  if (PeerAllowed(fd, &reply) && ReadRequest(fd, &request, &reply))
-    reply = AnswerRequest(request, st);
-  WriteReply(fd, reply);
-  DrainAndClose(fd);
+  close(it->second.fd);
+  conns_.erase(it);
 }

@@ -1,6 +1,8 @@
-// ServiceState.cpp: the program's announcements to the supervisor.
+// ServiceState.cpp: the program's announcements to the supervisor, and the
+// history of updates.
 #include "ServiceState.h"
 
+#include <time.h>
 
 // "hello PID ID PATH": ID is 16 hex digits or "-" (no registry); PATH is the
 // rest of the line, so it may contain spaces. PID is the sender's, which the
@@ -20,4 +22,25 @@ bool ParseHello(const std::string &line, ServiceState *st) {
   st->version_path = line.substr(path_at + 1);
   st->announced = true;
   return true;
+}
+
+UpdateRecord &ServiceState::AddRecord() {
+  if (history.size() == kMaxHistory)
+    history.pop_front();
+  history.emplace_back();
+  history.back().serial = next_serial++;
+  return history.back();
+}
+
+UpdateRecord *ServiceState::Find(uint64_t serial) {
+  for (UpdateRecord &r : history)
+    if (r.serial == serial)
+      return &r;
+  return nullptr;
+}
+
+uint64_t WallMicros() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return uint64_t(ts.tv_sec) * 1000000 + uint64_t(ts.tv_nsec) / 1000;
 }

@@ -2,16 +2,26 @@
 //
 // Its pid is the service's for its whole life (what a service manager or a
 // pid file tracks); the program runs in a child. The supervisor owns the
-// control socket, learns which version runs over a socketpair with the child,
-// forwards SIGTERM/SIGINT/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2 to it, and when it
-// ends exits with its status or dies of the same signal. The child is
-// started with PR_SET_PDEATHSIG = SIGTERM: if the supervisor dies, so does the
-// program, and nothing runs without its supervisor.
+// control socket, learns which version runs and how updates end over a
+// socketpair with the child, forwards SIGTERM/SIGINT/SIGHUP/SIGQUIT/SIGUSR1/
+// SIGUSR2 to it, and when it ends exits with its status or dies of the same
+// signal. The child is started with PR_SET_PDEATHSIG = SIGTERM: if the
+// supervisor dies, so does the program, and nothing runs without its
+// supervisor. Everything happens in one poll loop: signals (signalfd), the
+// channel, control connections, scratch processes of update checks, and the
+// time limits of all of them.
 #include "Supervisor.h"
+#include "CheckRun.h"
 #include "ControlServer.h"
+#include "Request.h"
 #include "ServiceState.h"
+#include "StatusFormat.h"
+#include "UpdateDriver.h"
+#include "VersionFile.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <list>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,11 +37,16 @@
 namespace {
 
 const int kForwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+// While a check's scratch process is reaped after closing its pipe.
+constexpr uint64_t kReapPollMs = 5;
 
 struct Supervisor {
+  explicit Supervisor(const RunOptions &o) : opts(o), updates(state, control) {}
   const RunOptions &opts;
   ServiceState state;
-  int listen_fd = -1;
+  ControlServer control;
+  UpdateDriver updates;
+  std::list<CheckRun> checks;
   int channel_fd = -1; // our end of the socketpair; -1 once the child closed it
   int signal_fd = -1;
   std::string channel_buf;
@@ -53,8 +68,19 @@ bool BlockSignals(Supervisor &s) {
     sigaddset(&set, sig);
   if (sigprocmask(SIG_BLOCK, &set, &s.old_mask) != 0)
     return false;
-  s.signal_fd = signalfd(-1, &set, SFD_CLOEXEC);
+  s.signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   return s.signal_fd >= 0;
+}
+
+// In a forked child: nothing of the supervisor's fds survives.
+void CloseSupervisorFds(Supervisor &s) {
+  close(s.signal_fd);
+  if (s.channel_fd >= 0)
+    close(s.channel_fd);
+  s.control.CloseFdsInChild();
+  for (CheckRun &c : s.checks)
+    if (c.fd >= 0)
+      close(c.fd);
 }
 
 // In the child: nothing of the supervisor's survives but the channel end.
@@ -62,25 +88,17 @@ bool BlockSignals(Supervisor &s) {
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (getppid() != supervisor) // it died before prctl took effect
     raise(SIGTERM);
-  close(s.signal_fd);
-  close(s.channel_fd);
-  if (s.listen_fd >= 0)
-    close(s.listen_fd);
+  CloseSupervisorFds(s);
   sigprocmask(SIG_SETMASK, &s.old_mask, nullptr);
   RunProgram(s.opts, child_end);
 }
 
-void RemoveControlSocket(Supervisor &s) {
-  if (s.listen_fd >= 0) {
-    close(s.listen_fd);
-    unlink(s.opts.control);
-    s.listen_fd = -1;
-  }
-}
-
 // Ends the supervisor the way the program ended.
 [[noreturn]] void Finish(Supervisor &s, int status) {
-  RemoveControlSocket(s);
+  s.updates.OnProgramEnded(status);
+  for (CheckRun &c : s.checks)
+    AbortCheck(&c);
+  s.control.Shutdown();
   fflush(nullptr);
   if (WIFEXITED(status))
     _exit(WEXITSTATUS(status));
@@ -97,6 +115,8 @@ void RemoveControlSocket(Supervisor &s) {
   _exit(128 + sig); // a signal whose default is not to terminate
 }
 
+// Only the program is reaped here: check processes are reaped by their own
+// code, which needs their status.
 void ReapChild(Supervisor &s) {
   int status;
   pid_t pid = waitpid(s.state.leader, &status, WNOHANG);
@@ -116,14 +136,22 @@ void OnSignal(Supervisor &s) {
   }
 }
 
+void OnProgramLine(Supervisor &s, const std::string &line) {
+  if (ParseHello(line, &s.state) || s.updates.OnProgramLine(line))
+    return;
+  fprintf(stderr, "mvedsua-run: warning: unexpected message from the program "
+                  "ignored\n");
+}
+
 void OnChannel(Supervisor &s) {
   char buf[4096];
   ssize_t n = read(s.channel_fd, buf, sizeof buf);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    return;
   if (n <= 0) {
-    if (n < 0 && errno == EINTR)
-      return;
     close(s.channel_fd); // the program is exiting or exec'd
     s.channel_fd = -1;
+    s.updates.SetChannel(-1);
     return;
   }
   s.channel_buf.append(buf, size_t(n));
@@ -131,42 +159,136 @@ void OnChannel(Supervisor &s) {
   while ((nl = s.channel_buf.find('\n')) != std::string::npos) {
     std::string line = s.channel_buf.substr(0, nl);
     s.channel_buf.erase(0, nl + 1);
-    if (!ParseHello(line, &s.state))
-      fprintf(stderr, "mvedsua-run: warning: unexpected message from the "
-                      "program ignored\n");
+    OnProgramLine(s, line);
   }
+}
+
+// `update --check`: the verdict comes from a scratch process.
+bool StartCheckRequest(Supervisor &s, int conn, const Request &req,
+                       std::string *reply) {
+  std::string err = s.updates.CheckUpdatable();
+  std::string path = err.empty() ? CheckVersionFile(req.path, &err) : "";
+  CheckRun run;
+  run.conn = conn;
+  run.from = s.state.version_path;
+  run.to = path;
+  run.timeout_ms = req.timeout_ms;
+  run.deadline_ms = MonotonicMs() + req.timeout_ms;
+  if (err.empty() && StartCheck(&run, [&s] { CloseSupervisorFds(s); }, &err)) {
+    s.checks.push_back(run);
+    return false;
+  }
+  *reply = "error: " + err + "\n";
+  return true;
+}
+
+bool OnRequest(Supervisor &s, int conn, const std::string &line,
+               std::string *reply) {
+  Request req;
+  std::string err;
+  if (!ParseRequest(line, &req, &err)) {
+    *reply = "error: " + err + "\n";
+    return true;
+  }
+  if (req.kind == Request::kUpdate)
+    return s.updates.Start(conn, req, reply);
+  if (req.kind == Request::kCheck)
+    return StartCheckRequest(s, conn, req, reply);
+  *reply = req.json ? StatusJson(s.state) : StatusText(s.state);
+  return true;
+}
+
+// Runs after poll: checks whose pipe closed are reaped and answered, those
+// out of time killed.
+void ServiceChecks(Supervisor &s, uint64_t now_ms) {
+  for (auto it = s.checks.begin(); it != s.checks.end();) {
+    std::string reply;
+    bool done = false;
+    if (it->eof)
+      done = FinishCheck(&*it, &reply);
+    if (!done && now_ms >= it->deadline_ms)
+      reply = AbortCheck(&*it), done = true;
+    if (!done) {
+      ++it;
+      continue;
+    }
+    s.control.Reply(it->conn, reply);
+    it = s.checks.erase(it);
+  }
+}
+
+int PollTimeout(const Supervisor &s, uint64_t now_ms) {
+  uint64_t next = 0;
+  for (uint64_t d : {s.control.NextDeadline(), s.updates.NextDeadline()})
+    if (d && (!next || d < next))
+      next = d;
+  for (const CheckRun &c : s.checks) {
+    uint64_t d = c.eof ? now_ms + kReapPollMs : c.deadline_ms;
+    if (!next || d < next)
+      next = d;
+  }
+  if (!next)
+    return -1;
+  return next <= now_ms ? 0 : int(next - now_ms);
+}
+
+void PollOnce(Supervisor &s) {
+  std::vector<pollfd> fds = {{s.signal_fd, POLLIN, 0}, {s.channel_fd, POLLIN, 0}};
+  std::vector<int> conn_ids;
+  s.control.Collect(&fds, &conn_ids);
+  size_t first_check = fds.size();
+  for (const CheckRun &c : s.checks)
+    fds.push_back({c.fd, POLLIN, 0});
+  if (poll(fds.data(), fds.size(), PollTimeout(s, MonotonicMs())) < 0) {
+    if (errno == EINTR)
+      return;
+    perror("mvedsua-run: error: poll");
+    kill(s.state.leader, SIGTERM);
+    return;
+  }
+  if (fds[0].revents)
+    OnSignal(s);
+  if (fds[1].revents)
+    OnChannel(s);
+  uint64_t now = MonotonicMs();
+  for (size_t i = 0; i < conn_ids.size(); ++i)
+    if (fds[2 + i].revents)
+      s.control.OnEvent(conn_ids[i], fds[2 + i].revents, now);
+  size_t i = first_check;
+  for (CheckRun &c : s.checks)
+    if (i < fds.size() && fds[i++].revents && !c.eof)
+      ReadCheck(&c);
 }
 
 [[noreturn]] void Loop(Supervisor &s) {
   for (;;) {
-    pollfd fds[3] = {{s.signal_fd, POLLIN, 0},
-                     {s.channel_fd, POLLIN, 0},
-                     {s.listen_fd, POLLIN, 0}};
-    if (poll(fds, 3, -1) < 0 && errno != EINTR) {
-      perror("mvedsua-run: error: poll");
-      kill(s.state.leader, SIGTERM);
-    }
-    if (fds[0].revents)
-      OnSignal(s);
-    if (fds[1].revents)
-      OnChannel(s);
-    if (fds[2].revents)
-      ServeControlClient(s.listen_fd, s.state);
+    PollOnce(s);
+    uint64_t now = MonotonicMs();
+    s.control.OnTimer(now);
+    s.updates.OnTimer(now);
+    ServiceChecks(s, now);
   }
 }
 
 } // namespace
 
 int Supervise(const RunOptions &opts) {
-  Supervisor s{opts, {}, -1, -1, -1, {}, {}};
+  Supervisor s(opts);
   std::string err;
-  if (opts.control && (s.listen_fd = OpenControlSocket(opts.control, &err)) < 0)
+  auto handler = [&s](int conn, const std::string &line, std::string *reply) {
+    return OnRequest(s, conn, line, reply);
+  };
+  if (opts.control && !s.control.Open(opts.control, handler, &err))
     return Fail(err);
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0 ||
       !BlockSignals(s))
     return Fail(std::string("cannot set up supervision: ") + strerror(errno));
   s.channel_fd = pair[0];
+  // Requests are written without blocking: a program that stopped reading
+  // must not stop the supervisor.
+  fcntl(s.channel_fd, F_SETFL, O_NONBLOCK);
+  s.updates.SetChannel(s.channel_fd);
   s.state.supervisor = getpid();
   fflush(nullptr); // nothing buffered may be written twice
   pid_t pid = fork();

@@ -1,0 +1,133 @@
+// Request.cpp: parsing control request lines.
+#include "Request.h"
+#include "Duration.h"
+
+#include <vector>
+
+const char kKnownRequests[] =
+    "known: status [--json], update --inplace [--timeout DUR] PATH, "
+    "update --check [--timeout DUR] PATH";
+
+namespace {
+
+// Printable form of a request for an error message.
+std::string Sanitize(const std::string &s) {
+  std::string out;
+  for (unsigned char c : s.substr(0, 64))
+    out += (c >= 0x20 && c < 0x7f) ? char(c) : '?';
+  return s.size() > 64 ? out + "..." : out;
+}
+
+// Splits at blanks; after a "--" word the rest of the line is one word.
+std::vector<std::string> Words(const std::string &line) {
+  std::vector<std::string> words;
+  size_t i = 0;
+  while (i < line.size()) {
+    if (line[i] == ' ' || line[i] == '\t') {
+      ++i;
+      continue;
+    }
+    size_t end = line.find_first_of(" \t", i);
+    words.push_back(line.substr(i, end == std::string::npos ? end : end - i));
+    if (words.back() == "--") {
+      if (end != std::string::npos && end + 1 < line.size())
+        words.push_back(line.substr(end + 1));
+      break;
+    }
+    i = end == std::string::npos ? line.size() : end;
+  }
+  return words;
+}
+
+bool ParseStatus(const std::vector<std::string> &w, Request *req,
+                 std::string *err) {
+  req->kind = Request::kStatus;
+  for (size_t i = 1; i < w.size(); ++i) {
+    if (w[i] != "--json") {
+      *err = "status: unknown argument '" + Sanitize(w[i]) + "' (" +
+             kKnownRequests + ")";
+      return false;
+    }
+    req->json = true;
+  }
+  return true;
+}
+
+struct UpdateWords {
+  bool inplace = false, check = false, timeout_given = false;
+  std::string timeout;
+  std::vector<std::string> paths;
+};
+
+// Sorts update's words into options and the file; false on an unknown
+// option or a missing value.
+bool ScanUpdate(const std::vector<std::string> &w, UpdateWords *u,
+                std::string *err) {
+  bool options_ended = false;
+  for (size_t i = 1; i < w.size(); ++i) {
+    const std::string &a = w[i];
+    if (options_ended || a.empty() || a[0] != '-') {
+      u->paths.push_back(a);
+    } else if (a == "--") {
+      options_ended = true;
+    } else if (a == "--inplace") {
+      u->inplace = true;
+    } else if (a == "--check") {
+      u->check = true;
+    } else if (a == "--timeout" && i + 1 < w.size() && w[i + 1] != "--") {
+      u->timeout = w[++i], u->timeout_given = true;
+    } else if (a.compare(0, 10, "--timeout=") == 0) {
+      u->timeout = a.substr(10), u->timeout_given = true;
+    } else {
+      *err = a == "--timeout" ? "update: --timeout needs a duration (500ms, 2s, 1m)"
+                              : "update: unknown option '" + Sanitize(a) + "'";
+      return false;
+    }
+  }
+  return true;
+}
+
+bool ParseUpdate(const std::vector<std::string> &w, Request *req,
+                 std::string *err) {
+  UpdateWords u;
+  if (!ScanUpdate(w, &u, err))
+    return false;
+  if (u.paths.empty()) {
+    *err = "update: no version file given (update --inplace [--timeout DUR] PATH)";
+    return false;
+  }
+  if (u.paths.size() > 1) {
+    *err = "update: one version file expected, got '" + Sanitize(u.paths[0]) +
+           "' and '" + Sanitize(u.paths[1]) + "'";
+    return false;
+  }
+  if (!u.inplace && !u.check) {
+    *err = "update: the default mode, multi-version, is not implemented yet; "
+           "use update --inplace";
+    return false;
+  }
+  req->timeout_ms = kDefaultUpdateTimeoutMs;
+  if (u.timeout_given && !ParseDuration(u.timeout, &req->timeout_ms, err)) {
+    *err = "update: " + *err;
+    return false;
+  }
+  req->kind = u.check ? Request::kCheck : Request::kUpdate;
+  req->path = u.paths[0];
+  return true;
+}
+
+} // namespace
+
+bool ParseRequest(const std::string &line, Request *req, std::string *err) {
+  std::vector<std::string> w = Words(line);
+  if (w.empty()) {
+    *err = std::string("empty request (") + kKnownRequests + ")";
+    return false;
+  }
+  if (w[0] == "status")
+    return ParseStatus(w, req, err);
+  if (w[0] == "update")
+    return ParseUpdate(w, req, err);
+  *err = "unknown request '" + Sanitize(line) + "' (" + kKnownRequests + ")";
+  return false;
+}

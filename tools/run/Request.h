@@ -1,0 +1,30 @@
+// Request.h: the requests of the control protocol, one line each.
+//
+//   status [--json]
+//   update --inplace [--timeout DUR] PATH     apply an in-place update
+//   update --check [--inplace] [--timeout DUR] PATH
+//                                             would it be accepted?
+// Words are separated by blanks; options may stand before or after PATH.
+// "--" ends the options: the rest of the line after "-- " is PATH verbatim
+// (spaces included), which is how mvedsua-ctl sends it.
+#ifndef MVEDSUA_TOOLS_RUN_REQUEST_H
+#define MVEDSUA_TOOLS_RUN_REQUEST_H
+
+#include <stdint.h>
+#include <string>
+
+struct Request {
+  enum Kind { kStatus, kUpdate, kCheck } kind = kStatus;
+  bool json = false;       // status --json
+  uint64_t timeout_ms = 0; // update/check: the time limit
+  std::string path;        // update/check: the new version file, as sent
+};
+
+// Parses one request line; false with the error reply's text (no "error: "
+// prefix, no newline) in *err.
+bool ParseRequest(const std::string &line, Request *req, std::string *err);
+
+// For error replies: what requests exist.
+extern const char kKnownRequests[];
+
+#endif

@@ -1,0 +1,167 @@
+// StatusFormat.cpp: status replies as text and as JSON.
+#include "StatusFormat.h"
+
+#include <stdio.h>
+#include <time.h>
+
+namespace {
+
+std::string JsonString(const std::string &s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += char(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += char(c);
+    }
+  }
+  return out + "\"";
+}
+
+std::string JsonOrNull(const std::string &s) {
+  return s.empty() ? "null" : JsonString(s);
+}
+
+std::string Millis(uint64_t us) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%.3f", double(us) / 1000.0);
+  return buf;
+}
+
+std::string Field(const char *name, const std::string &json) {
+  return std::string(",\"") + name + "\":" + json;
+}
+
+std::string Count(const UpdateRecord &r, uint64_t value) {
+  return r.has_stats ? std::to_string(value) : "null";
+}
+
+std::string RecordJson(const UpdateRecord &r) {
+  return "{\"outcome\":" + JsonString(r.outcome) +
+         Field("reason", JsonString(r.reason)) +
+         Field("mode", "\"in-place\"") +
+         Field("requested_by", JsonString(r.requested_by)) +
+         Field("from", JsonOrNull(r.from)) + Field("to", JsonOrNull(r.to)) +
+         Field("from_id", JsonOrNull(r.from_id)) +
+         Field("to_id", JsonOrNull(r.to_id)) +
+         Field("requested_at", JsonString(IsoTime(r.requested_us))) +
+         Field("completed_at",
+               r.completed_us ? JsonString(IsoTime(r.completed_us)) : "null") +
+         Field("pause_ms", r.has_stats ? Millis(r.pause_us) : "null") +
+         Field("point", r.has_stats ? JsonString(r.point) : "null") +
+         Field("entries", Count(r, r.entries)) +
+         Field("bytes", Count(r, r.bytes)) +
+         Field("transformed", Count(r, r.transformed)) +
+         Field("remapped", Count(r, r.remapped)) +
+         Field("heap_objects", Count(r, r.heap_objects)) +
+         Field("locals", Count(r, r.locals)) + "}";
+}
+
+std::string VersionJson(const ServiceState &st) {
+  if (!st.announced)
+    return "null";
+  return "{\"path\":" + JsonString(st.version_path) +
+         ",\"id\":" + JsonOrNull(st.version_id) + "}";
+}
+
+std::string Transferred(const UpdateRecord &r) {
+  return std::to_string(r.entries) + " entries (" + std::to_string(r.bytes) +
+         " bytes) transferred, " + std::to_string(r.transformed) +
+         " transformed, " + std::to_string(r.remapped) +
+         " pointers remapped, " + std::to_string(r.heap_objects) +
+         " heap objects walked, " + std::to_string(r.locals) + " locals";
+}
+
+// The indented lines under "last_update:" in the text status.
+std::string RecordDetails(const UpdateRecord &r) {
+  std::string out = "  from: " + r.from +
+                    (r.from_id.empty() ? "" : " id " + r.from_id) + "\n" +
+                    "  to: " + r.to + (r.to_id.empty() ? "" : " id " + r.to_id) +
+                    "\n";
+  if (!r.reason.empty())
+    out += "  reason: " + r.reason + "\n";
+  if (r.has_stats)
+    out += "  pause: " + Millis(r.pause_us) + " ms, at update point '" +
+           r.point + "'\n  " + Transferred(r) + "\n";
+  return out;
+}
+
+std::string HistoryLine(const UpdateRecord &r) {
+  std::string line = "  #" + std::to_string(r.serial) + " " +
+                     IsoTime(r.requested_us) + " " + r.outcome + " in-place " +
+                     ShortName(r.from) + " -> " + ShortName(r.to);
+  if (r.has_stats)
+    line += ", pause " + Millis(r.pause_us) + " ms, " +
+            std::to_string(r.entries) + " entries";
+  if (!r.reason.empty())
+    line += ": " + r.reason;
+  return line + "\n";
+}
+
+} // namespace
+
+std::string IsoTime(uint64_t wall_us) {
+  time_t secs = time_t(wall_us / 1000000);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ",
+           tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+           tm.tm_sec, unsigned(wall_us % 1000000 / 1000));
+  return buf;
+}
+
+std::string ShortName(const std::string &path) {
+  std::string name = path.substr(path.rfind('/') + 1);
+  if (name.size() > 3 && name.compare(name.size() - 3, 3, ".so") == 0)
+    name.resize(name.size() - 3);
+  return name;
+}
+
+std::string OutcomeLine(const UpdateRecord &r) {
+  if (r.outcome != "finished")
+    return r.outcome + ": " + r.reason;
+  return "finished: " + ShortName(r.from) + " -> " + ShortName(r.to) +
+         " in-place, pause " + Millis(r.pause_us) + " ms, " + Transferred(r);
+}
+
+std::string StatusJson(const ServiceState &st) {
+  std::string history;
+  for (const UpdateRecord &r : st.history)
+    history += (history.empty() ? "" : ",") + RecordJson(r);
+  return std::string("{\"stage\":\"") + st.Stage() + "\"" +
+         Field("version", VersionJson(st)) +
+         Field("leader_pid", std::to_string(st.leader)) +
+         Field("follower_pid", "null") +
+         Field("last_update", st.Last() ? RecordJson(*st.Last()) : "null") +
+         Field("history", "[" + history + "]") +
+         Field("supervisor_pid", std::to_string(st.supervisor)) + "}\n";
+}
+
+std::string StatusText(const ServiceState &st) {
+  std::string version = "(starting)";
+  if (st.announced)
+    version = st.version_id.empty()
+                  ? st.version_path + " (no registry: cannot be updated)"
+                  : st.version_path + " id " + st.version_id;
+  std::string last = "none\n";
+  if (const UpdateRecord *r = st.Last())
+    last = r->outcome + " (in-place, requested by " + r->requested_by + " at " +
+           IsoTime(r->requested_us) + ")\n" + RecordDetails(*r);
+  std::string history = "none\n";
+  if (!st.history.empty()) {
+    history = std::to_string(st.history.size()) + " (oldest first)\n";
+    for (const UpdateRecord &r : st.history)
+      history += HistoryLine(r);
+  }
+  return std::string("stage: ") + st.Stage() + "\nversion: " + version +
+         "\nleader_pid: " + std::to_string(st.leader) +
+         "\nfollower_pid: none\nlast_update: " + last +
+         "supervisor_pid: " + std::to_string(st.supervisor) +
+         "\nhistory: " + history;
+}

@@ -1,0 +1,62 @@
+// UpdateDriver.h: the supervisor's side of in-place updates.
+//
+// An `update --inplace PATH` request is checked here (VersionFile.h), then
+// forwarded to the program over the channel ("update PATH") with the wake
+// signal; the program's messages (runtime/SupervisorChannel.cpp) say when the
+// request was taken and how it ended. The client's connection stays open
+// until then, or until the time limit, when the request is withdrawn if the
+// program has not taken it yet. One request is outstanding at a time.
+#ifndef MVEDSUA_TOOLS_RUN_UPDATE_DRIVER_H
+#define MVEDSUA_TOOLS_RUN_UPDATE_DRIVER_H
+
+#include "ControlServer.h"
+#include "Request.h"
+#include "ServiceState.h"
+
+#include <string>
+
+class UpdateDriver {
+public:
+  UpdateDriver(ServiceState &state, ControlServer &control)
+      : state_(state), control_(control) {}
+  void SetChannel(int fd) { channel_fd_ = fd; }
+
+  // Handles `update --inplace`; true with an immediate (error) reply, false
+  // when the reply will follow the outcome.
+  bool Start(int conn, const Request &req, std::string *reply);
+  // Common refusals of update and check: "" when the service can be updated.
+  std::string CheckUpdatable() const;
+  // A line from the program; false when it is not an update message.
+  bool OnProgramLine(const std::string &line);
+  void OnTimer(uint64_t now_ms);
+  uint64_t NextDeadline() const;
+  // The program ended (wait status): a waiting client learns it.
+  void OnProgramEnded(int status);
+
+private:
+  enum Phase { kNone, kForwarded, kTaken };
+  struct Pending {
+    Phase phase = kNone;
+    bool timed_out = false; // the client was told; the program was not
+    uint64_t serial = 0;    // its UpdateRecord
+    int conn = -1;          // the client waiting for the outcome
+    uint64_t deadline_ms = 0, timeout_ms = 0;
+  };
+
+  std::string InProgressError() const;
+  bool Forward(const std::string &path, std::string *err);
+  void OnTaken();
+  void OnOutcome(const std::string &msg, bool by_program);
+  void Resolve(UpdateRecord &r);
+  void Fail(UpdateRecord &r, const std::string &reason);
+  void ApplyDone(UpdateRecord &r, const std::string &fields);
+  void ApplyStats(UpdateRecord &r);
+
+  ServiceState &state_;
+  ControlServer &control_;
+  int channel_fd_ = -1;
+  Pending p_;
+  std::string stats_; // the fields of the last update-stats line
+};
+
+#endif
