@@ -236,6 +236,7 @@ void PerformUpdate(const char *point) {
   if (from < 0)
     return Fail("update refused: the running version has no mvedsua registry");
   int to = LoadNew(g_request_path, &loaded, &reason);
+  g_status.load_us = MicrosSince(g_taken);
   if (to < 0)
     return Fail(reason);
   FormatVersionId(ComputeVersionId(to), g_status.to_id);
@@ -246,6 +247,7 @@ void PerformUpdate(const char *point) {
     AbandonTransfer();
     return Fail(reason);
   }
+  g_status.transfer_us = MicrosSince(g_taken) - g_status.load_us;
   RecordStats(stats);
   MigrateControl(to, loaded.main, point);
 }
@@ -257,12 +259,14 @@ void CompleteUpdate() {
   Finish(MVEDSUA_RT_UPDATE_FINISHED, "");
   Report("update to %s finished at update point '%s': pause %llu us, %llu "
          "entries (%llu bytes) transferred, %llu pointers remapped, %llu "
-         "locals",
+         "locals; loading took %llu us, the state transfer %llu us",
          g_status.to_path, g_from_point, (unsigned long long)g_status.pause_us,
          (unsigned long long)g_status.entries,
          (unsigned long long)g_status.bytes,
          (unsigned long long)g_status.remapped,
-         (unsigned long long)g_status.locals);
+         (unsigned long long)g_status.locals,
+         (unsigned long long)g_status.load_us,
+         (unsigned long long)g_status.transfer_us);
   AnnounceVersion(g_current, VersionDisplayPath(g_current));
   // Requests are accepted again only now: one update at a time.
   __atomic_store_n(&g_request, kIdle, __ATOMIC_RELEASE);
