@@ -100,6 +100,9 @@ static bool isBitField(const FieldDesc &F) {
   return F.Type && (F.SizeBits != F.Type->Size * 8 || F.OffsetBits % 8);
 }
 
+static const FieldDesc *matchField(const TypeDesc *O, const TypeDesc *N,
+                                   const FieldDesc &G);
+
 static const FieldDesc *flexibleMember(const TypeDesc *T) {
   for (const FieldDesc &F : T->Fields)
     if (F.Type && F.Type->Kind == MVEDSUA_TYPE_ARRAY &&
@@ -327,6 +330,10 @@ private:
                   const TypeDesc *BaseT = nullptr,
                   const std::string &BaseAt = "");
   std::string visitDesc(const TypeDesc *T);
+  std::string mapFn(const TypeDesc *O, const TypeDesc *N);
+  std::string subMap(const TypeDesc *O, const TypeDesc *N, const std::string &X);
+  std::map<std::pair<uint64_t, uint64_t>, std::string> MapFns;
+  std::string MapProtos, MapBodies;
   void warnUnions(const TypeDesc *T);
   std::set<std::string> WarnedUnions;
   std::string objFn(const TypeDesc *O, const TypeDesc *N, const WalkCtx &C);
@@ -877,7 +884,7 @@ std::string XformGenerator::Impl::pointer(std::string &B, const TypeDesc *O,
     return "refused";
   }
   if (Po->Kind == MVEDSUA_TYPE_FUNCTION) {
-    B += "  memcpy(" + Out + ", " + In + ", sizeof(void *)); __mvedsua_xf_remap_at(__xf_ctx, " + Out + ");\n";
+    B += "  memcpy(" + Out + ", " + In + ", sizeof(void *));\n  if (__mvedsua_xf_remap_at(__xf_ctx, " + Out + ")) return -1;\n";
     return "remapped";
   }
   if ((Po->Kind == MVEDSUA_TYPE_ARRAY && (Po->Flags & MVEDSUA_TYPE_FLEXIBLE))) {
@@ -905,6 +912,69 @@ std::string XformGenerator::Impl::pointer(std::string &B, const TypeDesc *O,
     return "new arrays of '" + C.AnnotArg + "' " + typeName(Pn) +
            " (old ones freed)";
   return "new " + typeName(Pn) + " objects (old ones freed)";
+}
+
+/// How an offset into a field's old type becomes one into its new type, as
+/// a C expression of X.
+std::string XformGenerator::Impl::subMap(const TypeDesc *O, const TypeDesc *N,
+                                         const std::string &X) {
+  if (!need(O, N))
+    return "(int64_t)(" + X + ")";
+  bool Arrays = O->Kind == MVEDSUA_TYPE_ARRAY && N->Kind == MVEDSUA_TYPE_ARRAY;
+  bool Structs = O->Kind == MVEDSUA_TYPE_STRUCT && N->Kind == O->Kind;
+  if (Arrays || Structs)
+    return mapFn(O, N) + "(" + X + ")";
+  return "((" + X + ") == 0 ? 0 : -1)"; // a converted scalar or pointer
+}
+
+/// The offset map of a pair: where a byte of an old O lives in a new N (-1:
+/// nowhere), for pointers into the middle of transformed globals.
+std::string XformGenerator::Impl::mapFn(const TypeDesc *O, const TypeDesc *N) {
+  std::pair<uint64_t, uint64_t> Key{hashOf(O), hashOf(N)};
+  if (auto It = MapFns.find(Key); It != MapFns.end())
+    return It->second;
+  std::string Name = "__mvedsua_xf_m" + std::to_string(NextId++);
+  MapFns[Key] = Name;
+  MapProtos += "static int64_t " + Name + "(uint64_t off); /* " +
+               typeName(O) + " -> " + typeName(N) + " */\n";
+  std::string B;
+  bool Arrays = O && N && O->Kind == MVEDSUA_TYPE_ARRAY &&
+                N->Kind == MVEDSUA_TYPE_ARRAY &&
+                !((O->Flags | N->Flags) & MVEDSUA_TYPE_FLEXIBLE) &&
+                O->Target && N->Target && O->Target->Size;
+  if (!need(O, N)) {
+    B = "  return (int64_t)off;\n";
+  } else if (Arrays) {
+    std::string Os = std::to_string(O->Target->Size);
+    B = "  uint64_t i = off / " + Os + ", r = off % " + Os + ";\n  if (i >= " +
+        std::to_string(std::min(O->Count, N->Count)) + ") return -1;\n" +
+        "  int64_t s = " + subMap(O->Target, N->Target, "r") + ";\n" +
+        "  return s < 0 ? -1 : (int64_t)(i * " +
+        std::to_string(N->Target->Size) + ") + s;\n";
+  } else if (O && N && O->Kind == MVEDSUA_TYPE_STRUCT && N->Kind == O->Kind &&
+             !TypeRules.count(Key)) {
+    for (const FieldDesc &G : N->Fields) {
+      auto Rule = FieldRules.find({N->Hash, G.Name});
+      if (Rule != FieldRules.end() && Rule->second.Rule->HasCode)
+        continue; // written by code: no byte of the old field maps here
+      const FieldDesc *F = Rule != FieldRules.end()
+                               ? fieldNamed(O, Rule->second.OldField)
+                               : matchField(O, N, G);
+      if (!F || !F->Type || !G.Type || isBitField(*F) || isBitField(G))
+        continue;
+      std::string Lo = std::to_string(F->OffsetBits / 8);
+      B += "  if (off >= " + Lo + " && off < " + Lo + " + " +
+           std::to_string(F->Type->Size) + ") {\n    int64_t s = " +
+           subMap(F->Type, G.Type, "off - " + Lo) +
+           ";\n    return s < 0 ? -1 : " + std::to_string(G.OffsetBits / 8) +
+           " + s;\n  }\n";
+    }
+    B += "  return -1;\n";
+  } else {
+    B = "  return off == 0 ? 0 : -1;\n";
+  }
+  MapBodies += "static int64_t " + Name + "(uint64_t off) {\n" + B + "}\n";
+  return Name;
 }
 
 //===----------------------------------------------------------------------===//
@@ -954,7 +1024,7 @@ void XformGenerator::Impl::remapStmts(std::string &B, const TypeDesc *T,
            ", " + Nv + ", &" + visitDesc(P) + ")) return -1;\n  }\n";
     }
     if (M == InNew)
-      B += "  __mvedsua_xf_remap_at(__xf_ctx, " + At + ");\n";
+      B += "  if (__mvedsua_xf_remap_at(__xf_ctx, " + At + ")) return -1;\n";
     else
       B += "  if (__mvedsua_xf_remap_later(__xf_ctx, " + At + ")) return -1;\n";
   } else if (T->Kind == MVEDSUA_TYPE_ARRAY) {
@@ -1291,7 +1361,8 @@ void XformGenerator::Impl::planEntry(const StateEntry *O, const StateEntry *N,
   Keys.push_back(std::to_string(N->Kind) + ":" + N->Key);
   EntryTable += "    {" + std::to_string(O->Kind) + ", " + cString(O->Key) +
                 ", " + std::to_string(N->Kind) + ", " + cString(N->Key) + ", " +
-                Fn + "},\n";
+                Fn + ", " + std::to_string(O->Size) + ", " +
+                mapFn(O->Type, N->Type) + "},\n";
 }
 
 void XformGenerator::Impl::planInit(const StateEntry *N, const SpecRule *R) {
@@ -1302,7 +1373,7 @@ void XformGenerator::Impl::planInit(const StateEntry *N, const SpecRule *R) {
   std::string Fn = entryFn(nullptr, N, R);
   Keys.push_back(std::to_string(N->Kind) + ":" + N->Key);
   InitTable += "    {0, 0, " + std::to_string(N->Kind) + ", " + cString(N->Key) +
-               ", " + Fn + "},\n";
+               ", " + Fn + ", 0, 0},\n";
 }
 
 /// One new entry, from its old counterpart (or none).
@@ -1783,23 +1854,36 @@ std::string XformGenerator::Impl::code() const {
 #include "Prelude.inc"
   );
   OS << "\n/* Types, for spec blocks. */\n" << Forward << Defs;
-  OS << "\n/* Transformers. */\n" << Protos << "\n" << Descs << Bodies;
+  OS << "\n/* Transformers. */\n" << Protos << MapProtos << "\n" << Descs
+     << Bodies;
+  OS << "\n/* Offset maps, for pointers into transformed globals. */\n"
+     << MapBodies;
   OS << "\nstruct __mvedsua_xf_entry {\n  uint32_t old_kind;\n  const char "
         "*old_key;\n  uint32_t new_kind;\n  const char *new_key;\n  "
-        "__mvedsua_xf_fn fn;\n};\n";
+        "__mvedsua_xf_fn fn;\n  uint64_t old_size;\n  __mvedsua_xf_map map;\n};\n";
   OS << "static const struct __mvedsua_xf_entry __mvedsua_xf_entries[] = {\n"
-     << EntryTable << "    {0, 0, 0, 0, 0}};\n";
+     << EntryTable << "    {0, 0, 0, 0, 0, 0, 0}};\n";
   OS << "static const struct __mvedsua_xf_entry __mvedsua_xf_inits[] = {\n"
-     << InitTable << "    {0, 0, 0, 0, 0}};\n";
+     << InitTable << "    {0, 0, 0, 0, 0, 0, 0}};\n";
   OS << R"XF(
 static int __mvedsua_xf_run(struct mvedsua_xf_ctx *ctx) {
   const struct __mvedsua_xf_entry *e;
-  /* Old entries map to new ones first, so pointers to them are shared. */
+  size_t n = 1;
+  for (e = __mvedsua_xf_entries; e->fn; e++)
+    n++;
+  __mvedsua_xf_statics.items = calloc(n, sizeof *__mvedsua_xf_statics.items);
+  if (!__mvedsua_xf_statics.items)
+    return __mvedsua_xf_fail(ctx, "xfgen: out of memory");
+  /* Old entries map to new ones first, so pointers to them (and into them)
+   * lead to the new ones. */
   for (e = __mvedsua_xf_entries; e->fn; e++) {
-    void *in = __mvedsua_xf_old(ctx, e->old_kind, e->old_key);
-    void *out = __mvedsua_xf_new(ctx, e->new_kind, e->new_key);
-    if (in && out)
-      __mvedsua_xf_record(ctx, in, out);
+    unsigned char *in = __mvedsua_xf_old(ctx, e->old_kind, e->old_key);
+    unsigned char *out = __mvedsua_xf_new(ctx, e->new_kind, e->new_key);
+    if (!in || !out)
+      continue;
+    __mvedsua_xf_record(ctx, in, out);
+    struct __mvedsua_xf_static s = {(uintptr_t)in, out, e->old_size, e->map};
+    __mvedsua_xf_statics.items[__mvedsua_xf_statics.len++] = s;
   }
   /* An entry absent from either side (an optimised-away static, a local
    * whose function is not on the stack) is left alone. */
