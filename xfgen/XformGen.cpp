@@ -299,6 +299,7 @@ private:
                                             const StateModel &M,
                                             const SpecPath &P);
   void resolveTypeRule(const SpecRule &R);
+  std::vector<const TypeDesc *> typesOf(const SpecPath &P, bool NewSide);
   const TypeDesc *resolveSpelling(StringRef Text, bool NewSide);
   bool reaches(const TypeDesc *T, bool NewSide) const;
   bool need(const TypeDesc *O, const TypeDesc *N) const;
@@ -370,6 +371,9 @@ private:
 
   // spec blocks
   std::string expandBlock(const BlockEnv &Env);
+  std::string expandWord(StringRef Word, const BlockEnv &Env, const SpecLoc &L);
+  std::string expandCall(StringRef Word, StringRef Args, const BlockEnv &Env,
+                         const SpecLoc &L);
   std::string blockStmts(const BlockEnv &Env);
   std::string xformCall(StringRef Args, const BlockEnv &Env, const SpecLoc &L);
   SpecLoc locIn(const SpecRule &R, size_t Offset) const;
@@ -435,25 +439,31 @@ XformGenerator::Impl::resolveType(const std::vector<const TypeDesc *> &Types,
   return Out;
 }
 
+/// The types a type path names on one side (with its field, if it has one),
+/// or an error.
+std::vector<const TypeDesc *>
+XformGenerator::Impl::typesOf(const SpecPath &P, bool NewSide) {
+  const char *Side = NewSide ? "new" : "old";
+  auto Found = resolveType(NewSide ? NewTypes : OldTypes, NewSide ? New : Old, P);
+  if (Found.empty())
+    error(P.Loc.str() + ": error: no " +
+          P.spelling().substr(0, P.spelling().find('.')) + " in the " + Side +
+          " version's state");
+  for (const TypeDesc *T : Found)
+    if (!P.Field.empty() && !fieldNamed(T, P.Field)) {
+      error(P.Loc.str() + ": error: " + T->Name + " has no field '" + P.Field +
+            "' in the " + Side + " version");
+      return {};
+    }
+  return Found;
+}
+
 void XformGenerator::Impl::resolveTypeRule(const SpecRule &R) {
   const SpecPath &To = R.To;
-  auto Find = [&](const SpecPath &P, bool NewSide) {
-    auto Found = resolveType(NewSide ? NewTypes : OldTypes, NewSide ? New : Old, P);
-    if (Found.empty())
-      error(P.Loc.str() + ": error: no " + P.spelling().substr(0, P.spelling().find('.')) +
-            " in the " + (NewSide ? "new" : "old") + " version's state");
-    for (const TypeDesc *T : Found)
-      if (!P.Field.empty() && !fieldNamed(T, P.Field)) {
-        error(P.Loc.str() + ": error: " + T->Name + " has no field '" + P.Field +
-              "' in the " + (NewSide ? "new" : "old") + " version");
-        return std::vector<const TypeDesc *>();
-      }
-    return Found;
-  };
   std::vector<const TypeDesc *> Os;
   if (!R.Init)
-    Os = Find(R.From, false);
-  std::vector<const TypeDesc *> Ns = Find(To, true);
+    Os = typesOf(R.From, false);
+  std::vector<const TypeDesc *> Ns = typesOf(To, true);
   if (!R.Init) {
     if (R.From.Field.empty() != To.Field.empty()) {
       error(R.From.Loc.str() + ": error: a rule maps a type to a type or a "
@@ -1556,6 +1566,70 @@ std::string XformGenerator::Impl::xformCall(StringRef Args, const BlockEnv &Env,
          Parts[3] + "))";
 }
 
+/// The parenthesised arguments of a $word at Code[From...]: their text and
+/// the index after ')'; false when there are none.
+static bool parenArgs(StringRef Code, size_t From, StringRef &Args,
+                      size_t &After) {
+  size_t Open = From;
+  while (Open < Code.size() && isspace((unsigned char)Code[Open]))
+    ++Open;
+  if (Open >= Code.size() || Code[Open] != '(')
+    return false;
+  int Depth = 0;
+  for (size_t Close = Open; Close < Code.size(); ++Close) {
+    Depth += (Code[Close] == '(') - (Code[Close] == ')');
+    if (Depth == 0) {
+      Args = Code.slice(Open + 1, Close);
+      After = Close + 1;
+      return true;
+    }
+  }
+  return false;
+}
+
+/// $old(T), $new(T), $xform(...): their expansion.
+std::string XformGenerator::Impl::expandCall(StringRef Word, StringRef Args,
+                                             const BlockEnv &Env,
+                                             const SpecLoc &L) {
+  if (Word == "xform")
+    return xformCall(Args, Env, L);
+  bool NewSide = Word == "new";
+  if (const TypeDesc *T = resolveSpelling(Args, NewSide)) {
+    define(T, NewSide);
+    return declare(T, NewSide, "");
+  }
+  error(L.str() + ": error: $" + Word + ": no type '" + Args.trim() +
+        "' in the " + Word + " version's state");
+  return "void";
+}
+
+/// One $word (without its arguments).
+std::string XformGenerator::Impl::expandWord(StringRef Word,
+                                             const BlockEnv &Env,
+                                             const SpecLoc &L) {
+  auto Typed = [&](const std::string &Expr, const char *Var,
+                   StringRef Where) -> std::string {
+    if (!Expr.empty())
+      return Var;
+    error(L.str() + ": error: $" + Word + " is not available in " + Where);
+    return "0";
+  };
+  if (Word == "in")
+    return Typed(Env.In, "__xf_tin", "an INIT rule (nothing is old)");
+  if (Word == "out")
+    return "__xf_tout";
+  if (Word == "base")
+    return Typed(Env.Base, "__xf_tbase", "a rule that is not about a field");
+  if (Word == "oldtype")
+    return Env.OldT ? declare(Env.OldT, false, "") : "void";
+  if (Word == "newtype")
+    return declare(Env.NewT, true, "");
+  error(L.str() + ": error: unknown '$" + Word +
+        "' (known: $in, $out, $base, $oldtype, $newtype, $old(T), $new(T), "
+        "$xform(...))");
+  return "0";
+}
+
 std::string XformGenerator::Impl::expandBlock(const BlockEnv &Env) {
   const SpecRule &R = *Env.Rule;
   std::string Out;
@@ -1570,54 +1644,15 @@ std::string XformGenerator::Impl::expandBlock(const BlockEnv &Env) {
       ++J;
     StringRef Word = Code.slice(I + 1, J);
     SpecLoc L = locIn(R, I);
-    auto Typed = [&](const std::string &Expr, const char *Var,
-                     StringRef Where) -> std::string {
-      if (!Expr.empty())
-        return Var;
-      error(L.str() + ": error: $" + Word + " is not available in " + Where);
-      return "0";
-    };
-    if (Word == "in")
-      Out += Typed(Env.In, "__xf_tin", "an INIT rule (nothing is old)");
-    else if (Word == "out")
-      Out += "__xf_tout";
-    else if (Word == "base")
-      Out += Typed(Env.Base, "__xf_tbase", "a rule that is not about a field");
-    else if (Word == "oldtype")
-      Out += Env.OldT ? declare(Env.OldT, false, "") : "void";
-    else if (Word == "newtype")
-      Out += declare(Env.NewT, true, "");
-    else if (Word == "old" || Word == "new" || Word == "xform") {
-      size_t Open = J;
-      while (Open < Code.size() && isspace((unsigned char)Code[Open]))
-        ++Open;
-      size_t Close = Open;
-      int Depth = 0;
-      for (; Close < Code.size(); ++Close) {
-        Depth += (Code[Close] == '(') - (Code[Close] == ')');
-        if (Depth == 0)
-          break;
-      }
-      if (Open >= Code.size() || Code[Open] != '(' || Close >= Code.size()) {
-        error(L.str() + ": error: $" + Word + " needs its arguments in parentheses");
-        I = J;
-        continue;
-      }
-      StringRef Args = Code.slice(Open + 1, Close);
-      if (Word == "xform") {
-        Out += xformCall(Args, Env, L);
-      } else if (const TypeDesc *T = resolveSpelling(Args, Word == "new")) {
-        define(T, Word == "new");
-        Out += declare(T, Word == "new", "");
-      } else {
-        error(L.str() + ": error: $" + Word + ": no type '" + Args.trim() +
-              "' in the " + Word + " version's state");
-      }
-      J = Close + 1;
+    if (Word == "old" || Word == "new" || Word == "xform") {
+      StringRef Args;
+      if (parenArgs(Code, J, Args, J))
+        Out += expandCall(Word, Args, Env, L);
+      else
+        error(L.str() + ": error: $" + Word +
+              " needs its arguments in parentheses");
     } else {
-      error(L.str() + ": error: unknown '$" + Word +
-            "' (known: $in, $out, $base, $oldtype, $newtype, $old(T), $new(T), "
-            "$xform(...))");
+      Out += expandWord(Word, Env, L);
     }
     I = J;
   }
