@@ -6,7 +6,7 @@
 //   update-taken PATH          the supervisor's request was taken at an update
 //                              point: the update is under way
 //   update-withdrawn PATH      a "cancel" arrived before the request was taken
-//   update-stats TRANSFORMED HEAP_OBJECTS LOCALS POINT
+//   update-stats TRANSFORMED HEAP_OBJECTS LOCALS LOAD_US TRANSFER_US POINT
 //                              precedes each outcome line
 //   update-done FROM_ID TO_ID PAUSE_US ENTRIES BYTES REMAPPED PATH
 //   update-failed REASON       the outcome of the supervisor's request
@@ -145,9 +145,10 @@ void PollSupervisor() {
 // The result hook: once per request taken, when it finished or failed.
 void SendOutcome(const mvedsua_rt_update_status *s) {
   char stats[256];
-  snprintf(stats, sizeof stats, "update-stats %llu %llu %llu %s",
+  snprintf(stats, sizeof stats, "update-stats %llu %llu %llu %llu %llu %s",
            (unsigned long long)s->transformed,
            (unsigned long long)s->heap_objects, (unsigned long long)s->locals,
+           (unsigned long long)s->load_us, (unsigned long long)s->transfer_us,
            s->point);
   SendLine(stats);
   char msg[sizeof s->reason + sizeof s->to_path + 128];

@@ -23,6 +23,7 @@ struct UpdateRecord {
   bool has_stats = false;
   uint64_t pause_us = 0, entries = 0, bytes = 0, remapped = 0;
   uint64_t transformed = 0, heap_objects = 0, locals = 0;
+  uint64_t load_us = 0, transfer_us = 0; // parts of the pause
   std::string point;
 };
 

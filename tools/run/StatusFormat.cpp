@@ -53,6 +53,8 @@ std::string RecordJson(const UpdateRecord &r) {
          Field("completed_at",
                r.completed_us ? JsonString(IsoTime(r.completed_us)) : "null") +
          Field("pause_ms", r.has_stats ? Millis(r.pause_us) : "null") +
+         Field("load_ms", r.has_stats ? Millis(r.load_us) : "null") +
+         Field("transfer_ms", r.has_stats ? Millis(r.transfer_us) : "null") +
          Field("point", r.has_stats ? JsonString(r.point) : "null") +
          Field("entries", Count(r, r.entries)) +
          Field("bytes", Count(r, r.bytes)) +
@@ -86,8 +88,10 @@ std::string RecordDetails(const UpdateRecord &r) {
   if (!r.reason.empty())
     out += "  reason: " + r.reason + "\n";
   if (r.has_stats)
-    out += "  pause: " + Millis(r.pause_us) + " ms, at update point '" +
-           r.point + "'\n  " + Transferred(r) + "\n";
+    out += "  pause: " + Millis(r.pause_us) + " ms (loading " +
+           Millis(r.load_us) + " ms, state transfer " + Millis(r.transfer_us) +
+           " ms), at update point '" + r.point + "'\n  " + Transferred(r) +
+           "\n";
   return out;
 }
 

@@ -185,10 +185,12 @@ void UpdateDriver::ApplyDone(UpdateRecord &r, const std::string &fields) {
   state_.version_path = path;
 }
 
-// "TRANSFORMED HEAP_OBJECTS LOCALS POINT", sent just before the outcome.
+// "TRANSFORMED HEAP_OBJECTS LOCALS LOAD_US TRANSFER_US POINT", sent just
+// before the outcome.
 void UpdateDriver::ApplyStats(UpdateRecord &r) {
   std::istringstream in(stats_);
-  in >> r.transformed >> r.heap_objects >> r.locals;
+  in >> r.transformed >> r.heap_objects >> r.locals >> r.load_us >>
+      r.transfer_us;
   std::getline(in >> std::ws, r.point);
   stats_.clear();
 }

@@ -73,7 +73,7 @@ def brief(st):
         ",".join(h["outcome"] for h in st["history"]) or "-")
 
 
-def wait_for(pred, what, limit=10.0):
+def wait_for(pred, what, limit=60.0):
     t0 = time.time()
     while time.time() - t0 < limit:
         st = status()
