@@ -49,6 +49,11 @@ char **g_args;          // what the running version's main was given
 char **g_pristine_argv; // a private copy: a version may permute or edit argv
 int g_current = -1;
 
+// How long a new version may take to reach its update point:
+// $MVEDSUA_UPDATE_TIMEOUT_MS, default 30 s, 0 for no limit.
+constexpr uint64_t kDefaultTimeoutMs = 30000;
+uint64_t g_timeout_ms = kDefaultTimeoutMs;
+
 // The update under way.
 int g_updating;
 char g_from_point[128];
@@ -252,10 +257,31 @@ void PerformUpdate(const char *point) {
   MigrateControl(to, loaded.main, point);
 }
 
-void CompleteUpdate() {
+void EndUpdating() {
   FinishTransfer();
   __atomic_store_n(&g_updating, 0, __ATOMIC_RELEASE);
   __atomic_store_n(&__mvedsua_update_pending, 0, __ATOMIC_RELEASE);
+}
+
+// The new version runs but has not reached its point in time. It cannot be
+// rolled back: it keeps running, no longer updating, and updates are
+// accepted again.
+void TimeOut() {
+  EndUpdating();
+  std::string reason = std::string("update failed: ") +
+                       BaseName(g_status.to_path) +
+                       " did not reach update point '" + g_from_point +
+                       "' within " + std::to_string(g_timeout_ms) +
+                       " ms; it keeps running (an in-place update cannot be "
+                       "rolled back)";
+  Report("%s", reason.c_str());
+  Finish(MVEDSUA_RT_UPDATE_FAILED, reason.c_str());
+  AnnounceVersion(g_current, VersionDisplayPath(g_current));
+  __atomic_store_n(&g_request, kIdle, __ATOMIC_RELEASE);
+}
+
+void CompleteUpdate() {
+  EndUpdating();
   Finish(MVEDSUA_RT_UPDATE_FINISHED, "");
   Report("update to %s finished at update point '%s': pause %llu us, %llu "
          "entries (%llu bytes) transferred, %llu pointers remapped, %llu "
@@ -270,6 +296,27 @@ void CompleteUpdate() {
   AnnounceVersion(g_current, VersionDisplayPath(g_current));
   // Requests are accepted again only now: one update at a time.
   __atomic_store_n(&g_request, kIdle, __ATOMIC_RELEASE);
+}
+
+void OnPointWhileUpdating(const char *name) {
+  if (!pthread_equal(pthread_self(), g_driver_thread))
+    return;
+  if (name && strcmp(name, g_from_point) == 0)
+    CompleteUpdate();
+  else if (g_timeout_ms && MicrosSince(g_taken) / 1000 >= g_timeout_ms)
+    TimeOut();
+}
+
+void ReadTimeout() {
+  const char *env = getenv("MVEDSUA_UPDATE_TIMEOUT_MS");
+  char *end;
+  unsigned long long ms = env && *env ? strtoull(env, &end, 10) : 0;
+  if (env && *env && *end == '\0')
+    g_timeout_ms = ms;
+  else if (env && *env)
+    Report("warning: MVEDSUA_UPDATE_TIMEOUT_MS=%s is not a number of "
+           "milliseconds; using %llu",
+           env, (unsigned long long)g_timeout_ms);
 }
 
 } // namespace
@@ -303,12 +350,8 @@ int RequestUpdate(const char *path, int source) {
 }
 
 void HandleUpdatePoint(const char *name) {
-  if (__atomic_load_n(&g_updating, __ATOMIC_ACQUIRE)) {
-    if (name && strcmp(name, g_from_point) == 0 &&
-        pthread_equal(pthread_self(), g_driver_thread))
-      CompleteUpdate();
-    return;
-  }
+  if (__atomic_load_n(&g_updating, __ATOMIC_ACQUIRE))
+    return OnPointWhileUpdating(name);
   // Control can only migrate from the thread that runs main (the driver's
   // frame is on its stack); other threads leave the request to it.
   if (!g_driver_ready || !pthread_equal(pthread_self(), g_driver_thread)) {
@@ -345,6 +388,7 @@ int RunVersions(int version, mvedsua_rt_main_fn main, int argc, char **argv) {
   g_argc = argc;
   g_pristine_argv = CopyArgv(argc, argv);
   g_driver_thread = pthread_self();
+  ReadTimeout();
   g_args = argv;
   // Globals only from here: locals of this frame are unreliable after longjmp.
   if (sigsetjmp(g_driver, 1) != 0) {
@@ -359,6 +403,8 @@ int RunVersions(int version, mvedsua_rt_main_fn main, int argc, char **argv) {
 void SetUpdateResultHook(UpdateResultHook hook) { g_hook = hook; }
 
 void SetUpdatePollHook(UpdatePollHook hook) { g_poll_hook = hook; }
+
+void SetUpdateTimeout(uint64_t ms) { g_timeout_ms = ms; }
 
 void FormatUpdateMessage(const mvedsua_rt_update_status *s, char *buf,
                          size_t size) {

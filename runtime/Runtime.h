@@ -112,6 +112,11 @@ void SetUpdateResultHook(UpdateResultHook hook);
 // kUpdateFromSupervisor. Null by default.
 typedef void (*UpdatePollHook)(void);
 void SetUpdatePollHook(UpdatePollHook hook);
+// How long a taken update may run before its new version reaches its update
+// point: past it, the next update point (of any name) ends the update as
+// failed, the new version running on. $MVEDSUA_UPDATE_TIMEOUT_MS, default
+// 30000, 0 for no limit; the supervisor may set a request's own.
+void SetUpdateTimeout(uint64_t ms);
 // The channel's wire format of an outcome, without a newline:
 //   update-done FROM_ID TO_ID PAUSE_US ENTRIES BYTES REMAPPED PATH
 //   update-failed REASON
