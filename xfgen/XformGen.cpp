@@ -363,6 +363,16 @@ private:
                               SmallPtrSetImpl<const TypeDesc *> &Seen);
   std::vector<const StateEntry *> Copied; // unchanged: the runtime copies them
   std::set<std::string> HeapTypes;         // old types given new heap objects
+  /// Where objects of an old type are allocated: pointer fields and entries
+  /// (Total), of which Arrays may allocate several elements.
+  struct Site {
+    unsigned Arrays = 0, Total = 0;
+    const TypeDesc *Type = nullptr;
+  };
+  std::map<uint64_t, Site> Sites;
+  std::set<uint64_t> TrackHashes;
+  std::string trackMacro(const TypeDesc *O);
+  std::set<uint64_t> interiorRisks() const;
   std::set<const StateEntry *> Done; // new entries already planned
   void planEntry(const StateEntry *O, const StateEntry *N, const SpecRule *R);
   void planInit(const StateEntry *N, const SpecRule *R);
@@ -664,9 +674,57 @@ std::string XformGenerator::Impl::descFor(const TypeDesc *O, const TypeDesc *N,
   std::string Fn = objFn(O, N, C);
   Descs += "static const struct __mvedsua_xf_type " + Name + " = {" + Fn +
            ", " + std::to_string(O ? O->Size : 0) + ", " +
-           std::to_string(N ? N->Size : 0) + "}; /* " + typeName(O) + " -> " +
-           typeName(N) + " */\n";
+           std::to_string(N ? N->Size : 0) + ", " + trackMacro(O) + "}; /* " +
+           typeName(O) + " -> " + typeName(N) + " */\n";
   return Name;
+}
+
+/// Whether allocations of O are tracked for overlaps is decided once every
+/// site is known: the descriptor names a macro defined before it.
+std::string XformGenerator::Impl::trackMacro(const TypeDesc *O) {
+  TrackHashes.insert(hashOf(O));
+  return "__mvedsua_xf_track_" + utohexstr(hashOf(O), true);
+}
+
+/// True when U holds a T by value (Arrays: an array of at least two T), in a
+/// field or an array element, at any depth.
+static bool holdsByValue(const TypeDesc *U, uint64_t T, bool Arrays) {
+  if (!U || U->Kind == MVEDSUA_TYPE_POINTER)
+    return false;
+  if (U->Kind == MVEDSUA_TYPE_ARRAY) {
+    bool Direct = hashOf(U->Target) == T && (!Arrays || U->Count >= 2);
+    return Direct || holdsByValue(U->Target, T, Arrays);
+  }
+  for (const FieldDesc &F : U->Fields)
+    if ((!Arrays && hashOf(F.Type) == T) || holdsByValue(F.Type, T, Arrays))
+      return true;
+  return false;
+}
+
+/// Old types whose heap objects a pointer could reach in the middle: one
+/// allocated as arrays at one site and reached from another; one held by
+/// value in another heap type and reached by a single-object pointer (or
+/// held as an array and reached by an array pointer), then both. Such a
+/// pointer would be taken for an object of its own and its address freed:
+/// the transformer tracks these allocations and fails the update if two old
+/// objects overlap. (kvd's entries are not at risk, and cost nothing.)
+std::set<uint64_t> XformGenerator::Impl::interiorRisks() const {
+  std::set<uint64_t> Risk;
+  for (auto &[H, St] : Sites) {
+    if (St.Arrays && St.Total >= 2)
+      Risk.insert(H);
+    bool Singles = St.Total > St.Arrays;
+    for (auto &[H2, Other] : Sites) {
+      if (H2 == H)
+        continue;
+      if ((Singles && holdsByValue(Other.Type, H, false)) ||
+          (St.Arrays && holdsByValue(Other.Type, H, true))) {
+        Risk.insert(H);
+        Risk.insert(H2);
+      }
+    }
+  }
+  return Risk;
 }
 
 //===----------------------------------------------------------------------===//
@@ -916,6 +974,10 @@ std::string XformGenerator::Impl::pointer(std::string &B, const TypeDesc *O,
   std::string Nv = countExpr(Block, C, "__xf_in");
   std::string D = descFor(Po, Pn, E);
   HeapTypes.insert(typeName(Po));
+  Site &St = Sites[Po->Hash];
+  St.Arrays += Many;
+  St.Total++;
+  St.Type = Po;
   B += "  {\n" + Block + "  if (__mvedsua_xf_ptr(__xf_ctx, " + In + ", " + Out +
        ", " + Nv + ", &" + D + ")) return -1;\n  }\n";
   if (Many)
@@ -1073,7 +1135,8 @@ std::string XformGenerator::Impl::visitDesc(const TypeDesc *T) {
   std::string D = "__mvedsua_xf_d" + std::to_string(NextId++);
   VisitDescs[T->Hash] = D;
   Descs += "static const struct __mvedsua_xf_type " + D + " = {" + Name + ", " +
-           std::to_string(T->Size) + ", " + std::to_string(T->Size) + "};\n";
+           std::to_string(T->Size) + ", " + std::to_string(T->Size) +
+           ", 0};\n";
   std::string B;
   remapStmts(B, T, "__xf_in", InShared);
   finishFunction(Name, Comment, B);
@@ -1556,10 +1619,15 @@ std::string XformGenerator::Impl::xformCall(StringRef Args, const BlockEnv &Env,
     std::string Fn = defaultFn(O, N, C);
     D = "__mvedsua_xf_dd" + std::to_string(NextId++);
     Descs += "static const struct __mvedsua_xf_type " + D + " = {" + Fn + ", " +
-             std::to_string(O->Size) + ", " + std::to_string(N->Size) + "};\n";
+             std::to_string(O->Size) + ", " + std::to_string(N->Size) + ", " +
+             trackMacro(O) + "};\n";
   } else {
     D = descFor(O, N, C);
   }
+  // Spec code may allocate any number of these (XF_ARRAY): an array site.
+  Sites[O->Hash].Arrays++;
+  Sites[O->Hash].Total++;
+  Sites[O->Hash].Type = O;
   if (Parts.size() == 2)
     return "(&" + D + ")";
   return "__mvedsua_xf_invoke(__xf_ctx, &" + D + ", (" + Parts[2] + "), (" +
@@ -1889,8 +1957,14 @@ std::string XformGenerator::Impl::code() const {
 #include "Prelude.inc"
   );
   OS << "\n/* Types, for spec blocks. */\n" << Forward << Defs;
-  OS << "\n/* Transformers. */\n" << Protos << MapProtos << "\n" << Descs
-     << Bodies;
+  OS << "\n/* Transformers. */\n" << Protos << MapProtos << "\n";
+  std::set<uint64_t> Risk = interiorRisks();
+  OS << "/* 1: heap objects of this old type may be reached in their middle;\n"
+        " * their allocations are checked for overlaps. */\n";
+  for (uint64_t H : TrackHashes)
+    OS << "#define __mvedsua_xf_track_" << utohexstr(H, true) << " "
+       << (Risk.count(H) ? 1 : 0) << "\n";
+  OS << Descs << Bodies;
   OS << "\n/* Offset maps, for pointers into transformed globals. */\n"
      << MapBodies;
   OS << "\nstruct __mvedsua_xf_entry {\n  uint32_t old_kind;\n  const char "
@@ -1936,7 +2010,9 @@ static int __mvedsua_xf_run(struct mvedsua_xf_ctx *ctx) {
     if (out && e->fn(ctx, 0, out))
       return -1;
   }
-  return __mvedsua_xf_drain(ctx);
+  if (__mvedsua_xf_drain(ctx))
+    return -1;
+  return __mvedsua_xf_check_overlaps(ctx);
 }
 
 static int __mvedsua_xf_transform(struct mvedsua_xf_ctx *ctx) {
