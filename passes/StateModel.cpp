@@ -98,8 +98,8 @@ private:
   const TypeDesc *buildArray(const DICompositeType *CT, unsigned Dim);
   void buildFields(TypeDesc *D, const DICompositeType *CT);
   void hashAll();
-  std::pair<uint64_t, size_t> hashOf(const TypeDesc *T,
-                                     SmallVectorImpl<const TypeDesc *> &Stack);
+  uint64_t shapeOf(const TypeDesc *T);
+  uint64_t hashOf(const TypeDesc *T);
 
   // Annotations.
   void readAnnotations(Metadata *Raw, uint32_t &Annots, std::string &Arg,
@@ -128,7 +128,7 @@ private:
   StateModel &Out;
   DenseMap<const DIType *, TypeDesc *> TypeMemo;
   DenseMap<const DIGlobalVariable *, const DICompileUnit *> UnitOf;
-  DenseMap<const TypeDesc *, uint64_t> HashMemo;
+  DenseMap<const TypeDesc *, uint64_t> ShapeMemo;
   SmallPtrSet<const TypeDesc *, 16> CheckedFields;
   const TypeDesc *Void = nullptr;
   bool WithDeleted = false;
@@ -309,65 +309,76 @@ void StateModelBuilder::buildFields(TypeDesc *D, const DICompositeType *CT) {
 //===----------------------------------------------------------------------===//
 // Structural hashes. A type's hash covers everything reachable from it through
 // fields and pointers, so a global's hash changes when any type it reaches
-// changes. Cycles hash as back-references to the enclosing position, which
-// keeps the hash of each type independent of where the walk started.
+// changes. It must also be canonical: the same type graph gives the same hash
+// whatever else the module holds and wherever a walk starts. So each type has
+// a finite *shape* in which named structs, unions and enums are referred to by
+// name (cycles can only close through them), and its hash combines its shape
+// with the shapes of every named aggregate it reaches, sorted.
 //===----------------------------------------------------------------------===//
 
-std::pair<uint64_t, size_t>
-StateModelBuilder::hashOf(const TypeDesc *T,
-                          SmallVectorImpl<const TypeDesc *> &Stack) {
-  if (!T)
-    return {fnv1a("void"), SIZE_MAX};
-  for (size_t I = 0; I < Stack.size(); ++I)
-    if (Stack[I] == T)
-      return {fnvU64(Stack.size() - I, fnv1a("^")), I};
-  if (auto It = HashMemo.find(T); It != HashMemo.end())
-    return {It->second, SIZE_MAX};
+static bool isNamedAggregate(const TypeDesc *T) {
+  return T && !(T->Flags & MVEDSUA_TYPE_ANONYMOUS) &&
+         (T->Kind == MVEDSUA_TYPE_STRUCT || T->Kind == MVEDSUA_TYPE_UNION ||
+          T->Kind == MVEDSUA_TYPE_ENUM || T->Kind == MVEDSUA_TYPE_OPAQUE);
+}
 
-  size_t Depth = Stack.size(), MinRef = SIZE_MAX;
-  Stack.push_back(T);
+uint64_t StateModelBuilder::shapeOf(const TypeDesc *T) {
+  if (!T)
+    return fnv1a("void");
+  if (auto It = ShapeMemo.find(T); It != ShapeMemo.end())
+    return It->second;
+  auto Ref = [&](const TypeDesc *Sub) {
+    return isNamedAggregate(Sub) ? fnv1a(Sub->Name, fnv1a("ref")) : shapeOf(Sub);
+  };
   uint64_t H = fnvU64(T->Kind, fnv1a("T"));
   H = fnvU64(T->Size, H);
   H = fnvU64(T->Count, H);
   H = fnvU64(T->Flags, H);
-  bool Nominal = T->Kind == MVEDSUA_TYPE_STRUCT ||
-                 T->Kind == MVEDSUA_TYPE_UNION ||
-                 T->Kind == MVEDSUA_TYPE_ENUM ||
-                 T->Kind == MVEDSUA_TYPE_OPAQUE;
-  if (Nominal)
+  if (T->Kind == MVEDSUA_TYPE_STRUCT || T->Kind == MVEDSUA_TYPE_UNION ||
+      T->Kind == MVEDSUA_TYPE_ENUM || T->Kind == MVEDSUA_TYPE_OPAQUE)
     H = fnv1a(T->Name, H);
-  auto Mix = [&](const TypeDesc *Sub) {
-    auto [SubH, Ref] = hashOf(Sub, Stack);
-    H = fnvU64(SubH, H);
-    MinRef = std::min(MinRef, Ref);
-  };
   if (T->Kind == MVEDSUA_TYPE_POINTER || T->Kind == MVEDSUA_TYPE_ARRAY)
-    Mix(T->Target);
+    H = fnvU64(Ref(T->Target), H);
   for (const FieldDesc &F : T->Fields) {
     H = fnv1a(F.Name, H);
     H = fnvU64(F.OffsetBits, H);
     H = fnvU64(F.SizeBits, H);
     H = fnvU64(F.Annotations, H);
     H = fnv1a(F.AnnotArg, H);
-    Mix(F.Type);
+    H = fnvU64(Ref(F.Type), H);
   }
   for (auto &[Name, Value] : T->Enumerators) {
     H = fnv1a(Name, H);
     H = fnvU64(uint64_t(Value), H);
   }
-  Stack.pop_back();
-  if (MinRef >= Depth) { // nothing above us was referenced: reusable
-    HashMemo[T] = H;
-    MinRef = SIZE_MAX;
+  ShapeMemo[T] = H;
+  return H;
+}
+
+uint64_t StateModelBuilder::hashOf(const TypeDesc *T) {
+  SmallVector<const TypeDesc *, 32> Work{T};
+  SmallPtrSet<const TypeDesc *, 32> Seen;
+  std::vector<std::pair<StringRef, uint64_t>> Reached;
+  while (!Work.empty()) {
+    const TypeDesc *D = Work.pop_back_val();
+    if (!D || !Seen.insert(D).second)
+      continue;
+    if (isNamedAggregate(D))
+      Reached.emplace_back(D->Name, shapeOf(D));
+    Work.push_back(D->Target);
+    for (const FieldDesc &F : D->Fields)
+      Work.push_back(F.Type);
   }
-  return {H, MinRef};
+  llvm::sort(Reached);
+  uint64_t H = shapeOf(T);
+  for (auto &[Name, Shape] : Reached)
+    H = fnvU64(Shape, H);
+  return H;
 }
 
 void StateModelBuilder::hashAll() {
-  for (TypeDesc &T : Out.TypeStorage) {
-    SmallVector<const TypeDesc *, 16> Stack;
-    T.Hash = hashOf(&T, Stack).first;
-  }
+  for (TypeDesc &T : Out.TypeStorage)
+    T.Hash = hashOf(&T);
 }
 
 //===----------------------------------------------------------------------===//
