@@ -11,6 +11,7 @@
 // the same code can run in a forked follower.
 #include "StateTransfer.h"
 #include "ToolApi.h"
+#include "mve/Follower.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +37,7 @@ enum RequestState { kIdle = 0, kClaimed, kPending, kTaken };
 int g_request;
 char g_request_path[kMaxPath];
 int g_request_source;
+int g_request_mode; // UpdateMode
 
 // The driver: mvedsua_rt_run_main's frame, where control migrates to.
 bool g_driver_ready;
@@ -319,9 +321,22 @@ void ReadTimeout() {
            env, (unsigned long long)g_timeout_ms);
 }
 
+// A multi-version request forks here: the child (the follower) goes on to
+// perform the update, the parent keeps the old version (runtime/mve).
+bool TakeInFollower(const char *point) {
+  if (mve::ForkUpdateFollower(g_request_path, point) == mve::kInFollower)
+    return true;
+  __atomic_store_n(&g_request, kIdle, __ATOMIC_RELEASE);
+  return false;
+}
+
 } // namespace
 
 int RequestUpdate(const char *path, int source) {
+  return RequestUpdateMode(path, source, kUpdateInPlace);
+}
+
+int RequestUpdateMode(const char *path, int source, int mode) {
   if (!path || !*path) {
     errno = EINVAL;
     return -1;
@@ -334,6 +349,10 @@ int RequestUpdate(const char *path, int source) {
     errno = ENAMETOOLONG;
     return -1;
   }
+  if (mve::MultiVersionBusy()) {
+    errno = EBUSY; // no update of either process while one follows the other
+    return -1;
+  }
   if (access(path, F_OK) != 0)
     return -1; // errno from access: ENOENT, EACCES...
   int idle = kIdle;
@@ -344,6 +363,7 @@ int RequestUpdate(const char *path, int source) {
   }
   memcpy(g_request_path, path, strlen(path) + 1);
   g_request_source = source;
+  g_request_mode = mode;
   __atomic_store_n(&g_request, kPending, __ATOMIC_RELEASE);
   __atomic_store_n(&__mvedsua_update_pending, 1, __ATOMIC_RELEASE);
   return 0;
@@ -366,7 +386,8 @@ void HandleUpdatePoint(const char *name) {
     g_poll_hook();
   int pending = kPending;
   if (__atomic_compare_exchange_n(&g_request, &pending, kTaken, false,
-                                  __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+                                  __ATOMIC_ACQUIRE, __ATOMIC_RELAXED) &&
+      (g_request_mode == kUpdateInPlace || TakeInFollower(name ? name : "")))
     PerformUpdate(name ? name : "");
 }
 

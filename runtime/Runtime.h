@@ -16,6 +16,7 @@
 
 struct mvedsua_rt_loaded;        // ToolApi.h
 struct mvedsua_rt_update_status; // ToolApi.h
+struct mvedsua_rt_mve_options;   // ToolApi.h
 
 namespace mvedsua {
 
@@ -89,6 +90,10 @@ enum UpdateSource { kUpdateFromProgram = 0, kUpdateFromSupervisor = 1 };
 // Records a request for the update point to perform; 0, or -1 with errno
 // (EINVAL, ENOTCONN: no mvedsua_rt_run_main driver, EBUSY, ENOENT).
 int RequestUpdate(const char *path, int source);
+// The same with a mode: in place, or multi-version (runtime/mve/Follower.h:
+// the update point forks and the child applies the update).
+enum UpdateMode { kUpdateInPlace = 0, kUpdateMultiVersion = 1 };
+int RequestUpdateMode(const char *path, int source, int mode);
 // The slow path of every update point.
 void HandleUpdatePoint(const char *name);
 int IsUpdating();
@@ -122,6 +127,16 @@ void SetUpdateTimeout(uint64_t ms);
 //   update-failed REASON
 void FormatUpdateMessage(const struct mvedsua_rt_update_status *status,
                          char *buf, size_t size);
+
+// UpdatePoint.cpp: runs the mvedsua_on_abort callbacks (the leader of a
+// multi-version update, which stays on the old version).
+void RunAbortCallbacks();
+
+// runtime/mve/Follower.cpp: a multi-version request (options may be null:
+// defaults); EBUSY while a follower exists or in a follower.
+int RequestMultiVersionUpdate(const char *path,
+                              const struct mvedsua_rt_mve_options *options,
+                              int source);
 
 } // namespace mvedsua
 

@@ -110,6 +110,40 @@ const char *mvedsua_rt_mve_divergence(void);
 #define MVEDSUA_MVE_EXIT_DIVERGED 86    /* report in the shared area */
 #define MVEDSUA_MVE_EXIT_LEADER_GONE 87 /* the leader vanished mid-log */
 #define MVEDSUA_MVE_EXIT_ABANDONED 88   /* the log reached its bound */
+#define MVEDSUA_MVE_EXIT_UPDATE_FAILED 89 /* the update failed in the follower */
+
+/* A multi-version update (docs/mve.md): at the next update point the process
+ * forks; the child applies the update and follows, the parent keeps the old
+ * version and leads. 0 in a field means the default: timeout_ms
+ * $MVEDSUA_UPDATE_TIMEOUT_MS or 30000 (to finish the update, then to keep
+ * consuming records), the log's bound and chunk $MVEDSUA_MVE_LOG_BOUND /
+ * $MVEDSUA_MVE_LOG_CHUNK (1 GiB, 1 MiB). */
+struct mvedsua_rt_mve_options {
+  uint64_t timeout_ms;
+  uint64_t log_bound;
+  uint64_t log_chunk;
+};
+/* 0, or -1 with errno: EBUSY (a follower exists, or called in a follower),
+ * and RequestUpdate's (EINVAL, ENOTCONN, ENOENT). Options may be null. */
+int mvedsua_rt_request_mve_update(const char *path,
+                                  const struct mvedsua_rt_mve_options *options);
+
+/* The leader's view of the last multi-version update. */
+struct mvedsua_rt_mve_status {
+  char stage[24];    /* "single-leader", "updating", "catching-up",
+                        "outdated-leader" */
+  int leader_pid;
+  int follower_pid;  /* 0 when there is none */
+  uint64_t backlog_bytes, backlog_records, peak_backlog_bytes;
+  uint64_t records_appended, records_consumed;
+  char outcome[24];  /* "none", "in-progress", "rolled-back",
+                        "followed-to-exit" */
+  char reason[6144]; /* how the follower ended: the divergence report, the
+                        signal and backtrace, the failed update's reason */
+  char to_path[4096];
+  uint64_t started_us, updated_us, caught_up_us, ended_us; /* wall clock */
+};
+void mvedsua_rt_mve_status(struct mvedsua_rt_mve_status *out);
 
 /* Test-only access to one shared log (runtime/mve/Log.h): one writer, one
  * reader, across a fork. */

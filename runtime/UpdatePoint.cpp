@@ -5,6 +5,7 @@
 // the flag is the only thing the program touches in the common case, so it is
 // a plain int that a signal handler may set.
 #include "Runtime.h"
+#include "mve/Follower.h"
 
 #include <errno.h>
 #include <string.h>
@@ -27,9 +28,13 @@ const char *volatile g_last_point;
 
 using namespace mvedsua;
 
+// The runtime's own calls here (the supervisor channel, reports) are
+// neither recorded nor replayed; the multi-version stages advance after.
 MVEDSUA_EXPORT void __mvedsua_rt_update_point_slow(const char *name) {
   g_last_point = name;
+  int mode = mve::PauseShim();
   HandleUpdatePoint(name); // InPlaceUpdate.cpp
+  mve::ResumeShim(mode);
 }
 
 MVEDSUA_EXPORT void __mvedsua_rt_update_point(const char *name) {
@@ -47,6 +52,15 @@ MVEDSUA_EXPORT int __mvedsua_rt_is_updating_from(const char *name) {
 MVEDSUA_EXPORT int __mvedsua_rt_request_update(const char *path) {
   return RequestUpdate(path, kUpdateFromProgram);
 }
+
+namespace mvedsua {
+void RunAbortCallbacks() {
+  int n = __atomic_load_n(&g_n_abort_callbacks, __ATOMIC_RELAXED);
+  for (int i = 0; i < n && i < kMaxAbortCallbacks; ++i)
+    if (g_abort_callbacks[i])
+      g_abort_callbacks[i]();
+}
+} // namespace mvedsua
 
 MVEDSUA_EXPORT void __mvedsua_rt_on_abort(void (*callback)(void)) {
   if (!callback)

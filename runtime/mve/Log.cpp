@@ -298,6 +298,16 @@ int WaitForRecord(Log *log, bool (*still_alive)(void *), void *ctx) {
   }
 }
 
+// A slot no live log uses: successive updates each create and destroy one.
+// Logs are created before a fork by the single thread that will lead.
+Log *FreeSlot() {
+  for (int i = 0; i < g_log_count; ++i)
+    if (!g_logs[i].sh)
+      return &g_logs[i];
+  int slot = __atomic_fetch_add(&g_log_count, 1, __ATOMIC_RELAXED);
+  return slot < kMaxLogs ? &g_logs[slot] : nullptr;
+}
+
 } // namespace
 
 LogOptions LogOptionsFromEnv() {
@@ -310,12 +320,11 @@ LogOptions LogOptionsFromEnv() {
 Log *LogCreate(const LogOptions &o, char *err, size_t err_size) {
   if (!ValidOptions(o, err, err_size))
     return nullptr;
-  int slot = __atomic_fetch_add(&g_log_count, 1, __ATOMIC_RELAXED);
-  if (slot >= kMaxLogs) {
+  Log *log = FreeSlot();
+  if (!log) {
     snprintf(err, err_size, "too many logs (%d at most)", kMaxLogs);
     return nullptr;
   }
-  Log *log = &g_logs[slot];
   uint32_t max_chunks = uint32_t(o.bound / o.chunk_size);
   uint64_t header = sizeof(Shared) + 8ull * max_chunks + kLogUserAreaSize;
   header = (header + o.chunk_size - 1) & ~(o.chunk_size - 1);
@@ -460,6 +469,16 @@ void LogGetStats(const Log *log, LogStats *out) {
 uint32_t LogGetState(const Log *log) { return Load(&log->sh->state); }
 
 void *LogUserArea(Log *log) { return log->user; }
+
+uint64_t LogBacklogBytes(const Log *log) {
+  return Load(&log->sh->head) - Load(&log->sh->tail);
+}
+
+void LogDestroy(Log *log) {
+  RawSyscall(SYS_munmap, long(log->sh), long(log->sh->header_bytes + log->sh->bound));
+  RawSyscall(SYS_close, log->memfd);
+  *log = Log();
+}
 
 } // namespace mve
 } // namespace mvedsua

@@ -111,6 +111,11 @@ uint32_t LogGetState(const Log *log);
 // The log's shared memory (for the divergence report area next to it).
 void *LogUserArea(Log *log);
 constexpr size_t kLogUserAreaSize = 8192;
+// Appended and not yet consumed (either side may ask).
+uint64_t LogBacklogBytes(const Log *log);
+// Unmaps the log and closes its memfd, in a process that no longer uses it
+// (the leader, once its follower is reaped); its slot can be reused.
+void LogDestroy(Log *log);
 
 } // namespace mve
 } // namespace mvedsua

@@ -13,6 +13,10 @@
 // rdx, r10, r8, r9. The 7th C argument (a5) is on the stack.
 // mvedsua_mve_restore_rt is the sa_restorer of the SIGSYS handler: glibc's own
 // restorer lies in libc and would itself trap when rt_sigreturn is blocked.
+// Unwinders (backtrace() in a handler) look up the return address minus one:
+// the nop before the restorer keeps that outside raw_syscall's CFI, so they
+// recognise the signal frame by its bytes (mov $15, %rax; syscall), as they
+// do glibc's __restore_rt.
 asm(R"(
   .pushsection .text.mvedsua_mve_tramp,"ax",@progbits
   .globl mvedsua_mve_tramp_begin
@@ -40,6 +44,7 @@ mvedsua_mve_raw_syscall:
   ret
   .cfi_endproc
   .size mvedsua_mve_raw_syscall, .-mvedsua_mve_raw_syscall
+  nop
 mvedsua_mve_restore_rt:
   movq $15, %rax
   syscall

@@ -13,6 +13,7 @@
 #include "Shim.h"
 #include "../Runtime.h"
 #include "../ToolApi.h"
+#include "Follower.h"
 #include "Log.h"
 #include "Raw.h"
 #include "Sud.h"
@@ -53,6 +54,12 @@ pid_t g_follower_pid;    // leader: its follower, until reaped
 int g_exit_status = -1;  // the status an exit call was made with
 bool g_exit_logged;      // exit_group recorded (leader) or replayed (follower)
 char g_summary_path[512]; // follower: MVEDSUA_MVE_SUMMARY
+// Leader: appends left before the next look at the follower (Follower.cpp);
+// a counter, so the append path reads no clock.
+constexpr int kTickEvery = 64;
+int g_tick = kTickEvery;
+// Follower: set until the backlog first falls to the caught-up level.
+bool g_catching_up;
 
 DivergenceReport *Report() {
   return static_cast<DivergenceReport *>(LogUserArea(g_log));
@@ -87,6 +94,7 @@ void LeaderAlone() {
   SudDisarm();
   if (LogGetState(g_log) == kLogAbandoned && g_follower_pid > 0)
     RawSyscall(SYS_kill, g_follower_pid, SIGKILL);
+  LeaderLostFollower(); // reaped and reported at the next update point
 }
 
 // ---- follower -------------------------------------------------------------
@@ -312,6 +320,8 @@ long WaitMs() {
 int DescribeEnd(char *line, size_t size, int status, long waited) {
   LogStats st;
   LogGetStats(g_log, &st);
+  if (int n = DescribeUpdateFollowerEnd(line, size, status, g_follower_pid))
+    return n;
   if (WIFEXITED(status) && WEXITSTATUS(status) == MVEDSUA_MVE_EXIT_DIVERGED)
     return snprintf(line, size, "mvedsua: follower %d diverged: %s",
                     g_follower_pid, Report()->text);
@@ -338,6 +348,8 @@ int DescribeEnd(char *line, size_t size, int status, long waited) {
 void LeaderFinish() {
   __atomic_store_n(&g_mode, kOff, __ATOMIC_RELAXED);
   SudDisarm();
+  if (!g_log)
+    return; // a multi-version update's follower was reaped and its log freed
   LogCloseWriter(g_log);
   if (g_follower_pid <= 0)
     return;
@@ -352,10 +364,11 @@ void LeaderFinish() {
     SleepMs(5);
     waited += 5;
   }
-  char line[2048];
+  char line[8192];
   int n = DescribeEnd(line, sizeof line, status, waited);
   RawWriteAll(2, line, uint64_t(n < int(sizeof line) ? n : sizeof line - 1));
   g_follower_pid = 0;
+  LeaderExited(status);
 }
 
 // Follower: its program is done; the leader must have nothing left either.
@@ -394,6 +407,48 @@ bool CreateLog() {
 
 } // namespace
 
+// ---- what Follower.cpp drives ------------------------------------------------
+
+bool ShimNewLog(const LogOptions &o, char *err, unsigned long size) {
+  g_log = LogCreate(o, err, size);
+  return g_log != nullptr;
+}
+
+Log *ShimLog() { return g_log; }
+uint64_t ShimSeq() { return g_seq; }
+int ShimFollowerPid() { return g_follower_pid; }
+DivergenceReport *ShimDivergence() { return g_log ? Report() : nullptr; }
+
+void ShimLead(int follower) {
+  g_seq = 0;
+  g_tick = kTickEvery;
+  g_follower_pid = follower;
+  __atomic_store_n(&g_mode, kLeader, __ATOMIC_RELAXED);
+  SudArm();
+}
+
+void ShimStopLeading() {
+  if (__atomic_load_n(&g_mode, __ATOMIC_RELAXED) == kLeader)
+    LeaderAlone();
+}
+
+void ShimFollow(int leader) {
+  g_seq = 0;
+  g_leader_pid = leader;
+  g_catching_up = true;
+  const char *summary = getenv("MVEDSUA_MVE_SUMMARY");
+  snprintf(g_summary_path, sizeof g_summary_path, "%s", summary ? summary : "");
+  __atomic_store_n(&g_mode, kFollower, __ATOMIC_RELAXED);
+  SudArm();
+}
+
+void ShimForgetFollower() {
+  g_follower_pid = 0;
+  if (g_log)
+    LogDestroy(g_log);
+  g_log = nullptr;
+}
+
 // ---- the shim's slow path ---------------------------------------------------
 
 bool Prepare(CallView &c, long nr, long a0, long a1, long a2, long a3,
@@ -430,6 +485,10 @@ void RecordRaw(CallView &c, long ret) {
   VisitOut(c, PutOut, &w);
   LogCommit(g_log, sizeof h + h.in_len + out_len);
   g_seq++;
+  if (__builtin_expect(--g_tick == 0, 0)) {
+    g_tick = kTickEvery;
+    LeaderTick();
+  }
 }
 
 long ReplayRaw(CallView &c) {
@@ -441,6 +500,8 @@ long ReplayRaw(CallView &c) {
   VisitOut(c, CopyOut, &k);
   LogFinishRecord(g_log);
   g_seq++;
+  if (__builtin_expect(g_catching_up, 0) && FollowerCheckCaughtUp())
+    g_catching_up = false;
   return long(h.ret);
 }
 

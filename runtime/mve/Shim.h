@@ -47,6 +47,18 @@ void OnExit(int status, bool run_handlers);
 // after its follower left, and must still reap and report it at exit).
 bool FollowerPending();
 
+// What Follower.cpp drives (a follower forked for an update).
+struct Log;
+struct LogOptions;
+bool ShimNewLog(const LogOptions &o, char *err, unsigned long size);
+Log *ShimLog();
+uint64_t ShimSeq();          // records appended (leader) or replayed (follower)
+int ShimFollowerPid();       // leader: its follower until reaped, else 0
+void ShimLead(int follower); // parent after the fork: record from now on
+void ShimStopLeading();      // leader: stop recording (the follower is gone)
+void ShimFollow(int leader); // updated follower: replay from record 0
+void ShimForgetFollower();   // leader: the follower is reaped; free the log
+
 // What a follower that diverged leaves in the log's shared area for the
 // leader or the supervisor to print. Fixed size, no pointers.
 enum DivergenceKind : uint32_t {
@@ -74,6 +86,8 @@ struct DivergenceReport {
   uint8_t leader_bytes[16], follower_bytes[16];
   char text[1536]; // the report as printable lines
 };
+
+DivergenceReport *ShimDivergence(); // null without a log
 
 } // namespace mve
 } // namespace mvedsua

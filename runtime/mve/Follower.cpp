@@ -1,0 +1,688 @@
+// Follower.cpp: multi-version updates (Follower.h, docs/mve.md).
+//
+// Life of one update, by process:
+//   leader (the parent)                      follower (the child)
+//   update point takes the request, forks -> in the same update point:
+//   abort callbacks, starts recording,       pass-through (the update's own
+//   returns at once: serves the old version  syscalls are local), performs the
+//   checks the follower at appends and       update with the in-place engine;
+//   update points; reaps it and reports      at the new version's update point
+//   when it is gone                          replays the log from the fork
+//                                            (catching-up), then follows live
+//                                            (outdated-leader)
+// The two share the log's user area: the divergence report at its start,
+// then FollowerShared (stage, outcome, crash report), written by the
+// follower and read by the leader, so the leader never has to ask.
+#include "Follower.h"
+#include "../Runtime.h"
+#include "../ToolApi.h"
+#include "Log.h"
+#include "Raw.h"
+#include "Shim.h"
+#include "Sud.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <execinfo.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <initializer_list>
+
+// The struct shares its name with the function that fills it.
+typedef struct mvedsua_rt_mve_status MveStatus;
+
+namespace mvedsua {
+namespace mve {
+namespace {
+
+// ---- what the follower tells the leader -----------------------------------
+
+enum Outcome : uint32_t { kNoOutcome = 0, kUpdateFailed, kCrashed };
+
+struct FollowerShared {
+  uint32_t stage;   // Stage, advanced by the follower
+  uint32_t outcome; // Outcome, set once just before the follower ends
+  int32_t signal;
+  uint32_t stage_at_crash;
+  uint64_t fault_addr;
+  uint64_t record; // records replayed when it crashed
+  uint64_t updated_us, caught_up_us; // wall clock
+  char reason[1024];   // why the update failed
+  char backtrace[3072];
+};
+constexpr size_t kSharedOffset = 2048; // after the DivergenceReport
+static_assert(sizeof(DivergenceReport) <= kSharedOffset, "report overlaps");
+static_assert(kSharedOffset + sizeof(FollowerShared) <= kLogUserAreaSize,
+              "the log's user area is too small");
+
+// Caught up: the backlog is down to what one burst of records takes.
+constexpr uint64_t kCaughtUpBytes = 16 << 10;
+
+FollowerShared *Shared() {
+  return reinterpret_cast<FollowerShared *>(
+      static_cast<char *>(LogUserArea(ShimLog())) + kSharedOffset);
+}
+
+uint32_t LoadU32(const uint32_t *p) {
+  return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+void StoreU32(uint32_t *p, uint32_t v) {
+  __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+// Raw clocks: the interposed clock_gettime would be recorded or replayed.
+uint64_t ClockUs(long clock) {
+  struct timespec ts;
+  RawSyscall(SYS_clock_gettime, clock, long(&ts));
+  return uint64_t(ts.tv_sec) * 1000000 + uint64_t(ts.tv_nsec) / 1000;
+}
+uint64_t MonoMs() { return ClockUs(CLOCK_MONOTONIC) / 1000; }
+uint64_t WallUs() { return ClockUs(CLOCK_REALTIME); }
+int OwnPid() { return int(RawSyscall(SYS_getpid)); }
+
+void RequestLook() {
+  __atomic_store_n(&__mvedsua_update_pending, 1, __ATOMIC_RELEASE);
+}
+
+// ---- the request ------------------------------------------------------------
+
+struct Request {
+  uint64_t timeout_ms = 30000;
+  LogOptions log;
+  char path[kMaxPath];
+  char status_file[kMaxPath]; // MVEDSUA_MVE_STATUS: one JSON line per change
+};
+Request g_req;
+
+void SetOptions(const mvedsua_rt_mve_options *o) {
+  g_req.log = LogOptionsFromEnv();
+  const char *t = getenv("MVEDSUA_UPDATE_TIMEOUT_MS");
+  g_req.timeout_ms = t && *t ? strtoull(t, nullptr, 10) : 30000;
+  if (o && o->timeout_ms)
+    g_req.timeout_ms = o->timeout_ms;
+  if (o && o->log_bound)
+    g_req.log.bound = o->log_bound;
+  if (o && o->log_chunk)
+    g_req.log.chunk_size = o->log_chunk;
+  const char *s = getenv("MVEDSUA_MVE_STATUS");
+  snprintf(g_req.status_file, sizeof g_req.status_file, "%s", s ? s : "");
+}
+
+// ---- the leader's side --------------------------------------------------------
+
+struct Leader {
+  bool active;       // a follower of an update exists or is not yet reported
+  bool lead_pending; // forked in this update point: record once it returns
+  bool lost;         // the shim stopped recording
+  bool reaped;
+  int wait_status;   // -1: someone else reaped it
+  int pid;
+  uint32_t stage_seen, stage_reported;
+  uint64_t started_ms, progress_ms, consumed_seen;
+  char killed[256]; // why the leader killed it; "" otherwise
+};
+Leader g_leader;
+MveStatus g_status;
+
+void Kill(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void Kill(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(g_leader.killed, sizeof g_leader.killed, fmt, ap);
+  va_end(ap);
+  RawSyscall(SYS_kill, g_leader.pid, SIGKILL);
+  LogCloseReader(ShimLog());
+  ShimStopLeading();
+}
+
+// The follower's own deadline to finish its update, then to keep consuming
+// records while some are pending. A follower that hangs never reaches an
+// update point, so only the leader can enforce either.
+void CheckTimeLimits(uint32_t stage) {
+  uint64_t now = MonoMs(), limit = g_req.timeout_ms;
+  if (!limit)
+    return;
+  if (stage == kUpdating) {
+    if (now - g_leader.started_ms > limit)
+      Kill("it did not finish its update within %llu ms",
+           (unsigned long long)limit);
+    return;
+  }
+  LogStats st;
+  LogGetStats(ShimLog(), &st);
+  if (st.records_consumed != g_leader.consumed_seen || !st.backlog_bytes) {
+    g_leader.consumed_seen = st.records_consumed;
+    g_leader.progress_ms = now;
+  } else if (now - g_leader.progress_ms > limit) {
+    Kill("it consumed no record for %llu ms with %llu bytes of log pending "
+         "(at record %llu)",
+         (unsigned long long)limit, (unsigned long long)st.backlog_bytes,
+         (unsigned long long)st.records_consumed);
+  }
+}
+
+void Check() {
+  if (!g_leader.active || g_leader.reaped || g_leader.lost)
+    return;
+  uint32_t stage = LoadU32(&Shared()->stage);
+  if (stage != g_leader.stage_seen) {
+    g_leader.stage_seen = stage;
+    g_leader.progress_ms = MonoMs();
+    RequestLook(); // reported at the next update point
+  }
+  int st = 0;
+  long r = RawSyscall(SYS_wait4, g_leader.pid, long(&st), WNOHANG, 0);
+  if (r == g_leader.pid || r == -ECHILD) {
+    g_leader.reaped = true;
+    g_leader.wait_status = r == g_leader.pid ? st : -1;
+    ShimStopLeading();
+    return;
+  }
+  CheckTimeLimits(stage);
+}
+
+const char *SignalName(int sig) {
+  const char *n = sigabbrev_np(sig);
+  return n ? n : "?";
+}
+
+int Describe(char *out, size_t size, int status) {
+  int pid = g_leader.pid;
+  const FollowerShared *fs = Shared();
+  const DivergenceReport *d = ShimDivergence();
+  if (g_leader.killed[0])
+    return snprintf(out, size, "follower %d killed: %s", pid, g_leader.killed);
+  if (d && __atomic_load_n(&d->kind, __ATOMIC_ACQUIRE))
+    return snprintf(out, size, "follower %d diverged: %s", pid, d->text);
+  uint32_t outcome = LoadU32(&fs->outcome);
+  if (outcome == kUpdateFailed)
+    return snprintf(out, size, "the update failed in follower %d: %s", pid,
+                    fs->reason);
+  if (outcome == kCrashed)
+    return snprintf(out, size,
+                    "follower %d crashed: signal %d (SIG%s), faulting address "
+                    "0x%llx, stage %s, after %llu records replayed\n%s",
+                    pid, fs->signal, SignalName(fs->signal),
+                    (unsigned long long)fs->fault_addr,
+                    StageName(fs->stage_at_crash),
+                    (unsigned long long)fs->record, fs->backtrace);
+  if (LogGetState(ShimLog()) == kLogAbandoned)
+    return snprintf(out, size, "follower %d abandoned: the log reached its "
+                    "bound", pid);
+  if (status == -1)
+    return snprintf(out, size, "follower %d ended (reaped by the program)",
+                    pid);
+  if (WIFSIGNALED(status))
+    return snprintf(out, size, "follower %d killed by signal %d (SIG%s)", pid,
+                    WTERMSIG(status), SignalName(WTERMSIG(status)));
+  return snprintf(out, size, "follower %d exited with status %d", pid,
+                  WEXITSTATUS(status));
+}
+
+// ---- status -------------------------------------------------------------------
+
+void JsonString(char *out, size_t size, int *n, const char *s) {
+  *n += snprintf(out + *n, size - *n, "\"");
+  for (; *s && *n < int(size) - 8; ++s) {
+    unsigned char c = static_cast<unsigned char>(*s);
+    if (c == '"' || c == '\\')
+      *n += snprintf(out + *n, size - *n, "\\%c", c);
+    else if (c < 32)
+      *n += snprintf(out + *n, size - *n, "\\u%04x", c);
+    else
+      out[(*n)++] = char(c);
+  }
+  *n += snprintf(out + *n, size - *n, "\"");
+}
+
+void Refresh(MveStatus *s) {
+  if (!g_leader.active || !ShimLog())
+    return;
+  LogStats st;
+  LogGetStats(ShimLog(), &st);
+  s->backlog_bytes = st.backlog_bytes;
+  s->backlog_records = st.records_appended - st.records_consumed;
+  // The log samples its peak only when it takes a chunk; the leader's looks
+  // (every few appends, each update point) refine it.
+  uint64_t peak = st.peak_backlog_bytes > st.backlog_bytes
+                      ? st.peak_backlog_bytes : st.backlog_bytes;
+  if (peak > s->peak_backlog_bytes)
+    s->peak_backlog_bytes = peak;
+  s->records_appended = st.records_appended;
+  s->records_consumed = st.records_consumed;
+}
+
+void WriteStatusFile() {
+  if (!g_req.status_file[0])
+    return;
+  Refresh(&g_status);
+  static char line[12288];
+  const MveStatus &s = g_status;
+  int n = snprintf(line, sizeof line,
+                   "{\"stage\": \"%s\", \"leader_pid\": %d, \"follower_pid\": %d, "
+                   "\"backlog_bytes\": %llu, \"backlog_records\": %llu, "
+                   "\"peak_backlog_bytes\": %llu, \"outcome\": \"%s\", \"reason\": ",
+                   s.stage, s.leader_pid, s.follower_pid,
+                   (unsigned long long)s.backlog_bytes,
+                   (unsigned long long)s.backlog_records,
+                   (unsigned long long)s.peak_backlog_bytes, s.outcome);
+  JsonString(line, sizeof line - 2, &n, s.reason);
+  n += snprintf(line + n, sizeof line - n, "}\n");
+  long fd = RawSyscall(SYS_openat, AT_FDCWD, long(g_req.status_file),
+                       O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return;
+  RawWriteAll(int(fd), line, uint64_t(n < int(sizeof line) ? n : sizeof line - 1));
+  RawSyscall(SYS_close, fd);
+}
+
+void SetStage(uint32_t stage) {
+  snprintf(g_status.stage, sizeof g_status.stage, "%s", StageName(stage));
+  g_leader.stage_reported = stage;
+}
+
+void ReportOneStage(uint32_t stage) {
+  const FollowerShared *fs = Shared();
+  SetStage(stage);
+  g_status.updated_us = fs->updated_us;
+  g_status.caught_up_us = fs->caught_up_us;
+  Refresh(&g_status);
+  if (stage == kCatchingUp)
+    Report("multi-version update: follower %d runs %s and replays the log "
+           "(stage catching-up, %llu bytes pending)",
+           g_leader.pid, g_req.path,
+           (unsigned long long)g_status.backlog_bytes);
+  else if (stage == kOutdatedLeader)
+    Report("multi-version update: follower %d caught up (stage "
+           "outdated-leader, %llu records replayed, peak backlog %llu bytes)",
+           g_leader.pid, (unsigned long long)g_status.records_consumed,
+           (unsigned long long)g_status.peak_backlog_bytes);
+  WriteStatusFile();
+}
+
+// At an update point: say what changed since the last one, each stage
+// passed through once.
+void ReportStage() {
+  while (g_leader.stage_reported < g_leader.stage_seen)
+    ReportOneStage(g_leader.stage_reported + 1);
+}
+
+// The follower is reaped: say how it ended and go on alone.
+void Conclude() {
+  Refresh(&g_status);
+  Describe(g_status.reason, sizeof g_status.reason, g_leader.wait_status);
+  SetStage(kSingleLeader);
+  g_status.follower_pid = 0;
+  g_status.backlog_bytes = g_status.backlog_records = 0; // the log is freed
+  g_status.ended_us = WallUs();
+  snprintf(g_status.outcome, sizeof g_status.outcome, "rolled-back");
+  Report("multi-version update to %s rolled back: %s; the leader (pid %d) "
+         "goes on alone with the old version",
+         g_req.path, g_status.reason, g_status.leader_pid);
+  WriteStatusFile();
+  ShimForgetFollower();
+  g_leader = Leader();
+}
+
+// At the end of the leader's update point. Returns the mode to go on in.
+int LeaderAtPoint(int mode) {
+  if (g_leader.lead_pending) {
+    g_leader.lead_pending = false;
+    ShimLead(g_leader.pid);
+    return kLeader;
+  }
+  Check();
+  ReportStage();
+  if (!g_leader.lost && !g_leader.reaped)
+    return mode;
+  if (!g_leader.reaped) {
+    int st = 0;
+    long r = RawSyscall(SYS_wait4, g_leader.pid, long(&st), WNOHANG, 0);
+    if (r == 0) {
+      RequestLook(); // it is on its way out: look again at the next point
+      return kOff;
+    }
+    g_leader.reaped = true;
+    g_leader.wait_status = r == g_leader.pid ? st : -1;
+  }
+  Conclude();
+  return kOff;
+}
+
+void BecomeLeader(int pid, const char *point) {
+  RunAbortCallbacks(); // before recording: the follower never makes them
+  g_leader = Leader();
+  g_leader.active = g_leader.lead_pending = true;
+  g_leader.pid = pid;
+  g_leader.started_ms = MonoMs();
+  g_leader.stage_seen = kUpdating;
+  memset(&g_status, 0, sizeof g_status);
+  SetStage(kUpdating);
+  g_status.leader_pid = OwnPid();
+  g_status.follower_pid = pid;
+  g_status.started_us = WallUs();
+  snprintf(g_status.outcome, sizeof g_status.outcome, "in-progress");
+  snprintf(g_status.to_path, sizeof g_status.to_path, "%s", g_req.path);
+  Report("multi-version update to %s: follower %d forked at update point "
+         "'%s'; the leader goes on with the old version (stage updating)",
+         g_req.path, pid, point);
+  WriteStatusFile();
+}
+
+// ---- the follower's side ------------------------------------------------------
+
+bool g_is_follower;     // this process was forked to apply an update
+bool g_follow_pending;  // the update finished: replay once the point returns
+int g_leader_pid;
+char g_altstack[1 << 16];
+
+// Async-signal-safe text for the crash handler: no stdio, no malloc.
+struct Text {
+  char *out;
+  size_t size, n;
+  void Add(const char *s) {
+    while (*s && n + 1 < size)
+      out[n++] = *s++;
+    out[n] = 0;
+  }
+  void Num(uint64_t v, int base) {
+    char digits[24];
+    int k = 0;
+    do
+      digits[k++] = "0123456789abcdef"[v % base];
+    while ((v /= base) && k < 24);
+    while (k && n + 1 < size)
+      out[n++] = digits[--k];
+    out[n] = 0;
+  }
+};
+
+// Frames as "#i 0xADDR name+0xOFF (object)". backtrace() was called once
+// when the follower started, so libgcc's unwinder is loaded already;
+// dladdr's lock is recursive and the follower has one thread.
+void FormatBacktrace(char *out, size_t size) {
+  void *frames[32];
+  int n = backtrace(frames, 32);
+  Text t = {out, size, 0};
+  for (int i = 1; i < n; ++i) {
+    Dl_info di = {};
+    t.Add("  #");
+    t.Num(uint64_t(i - 1), 10);
+    t.Add(" 0x");
+    t.Num(uint64_t(frames[i]), 16);
+    if (dladdr(frames[i], &di) && di.dli_sname) {
+      t.Add(" ");
+      t.Add(di.dli_sname);
+      t.Add("+0x");
+      t.Num(uint64_t(frames[i]) - uint64_t(di.dli_saddr), 16);
+    }
+    if (di.dli_fname) {
+      const char *base = strrchr(di.dli_fname, '/');
+      t.Add(" (");
+      t.Add(base ? base + 1 : di.dli_fname);
+      t.Add(")");
+    }
+    t.Add("\n");
+  }
+}
+
+// A fatal signal in the follower (in the transformer, the new version's
+// code, anywhere): the report goes to the shared area for the leader, the
+// log is closed so the leader stops recording at its next append, and the
+// signal is raised again with its default action (SA_RESETHAND).
+void OnFatal(int sig, siginfo_t *si, void *) {
+  __atomic_store_n(&g_mode, kOff, __ATOMIC_RELAXED);
+  SudAllow(); // nothing below may trap and replay
+  FollowerShared *fs = Shared();
+  fs->signal = sig;
+  fs->fault_addr = uint64_t(si->si_addr);
+  fs->record = ShimSeq();
+  fs->stage_at_crash = LoadU32(&fs->stage);
+  FormatBacktrace(fs->backtrace, sizeof fs->backtrace);
+  StoreU32(&fs->outcome, kCrashed);
+  LogCloseReader(ShimLog());
+  RawSyscall(SYS_tgkill, RawSyscall(SYS_getpid), RawSyscall(SYS_gettid), sig);
+}
+
+void InstallCrashHandlers() {
+  stack_t ss = {};
+  ss.ss_sp = g_altstack;
+  ss.ss_size = sizeof g_altstack;
+  sigaltstack(&ss, nullptr); // a stack overflow is reported too
+  void *warm[2];
+  backtrace(warm, 2);
+  struct sigaction sa = {};
+  sa.sa_sigaction = OnFatal;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND;
+  sigfillset(&sa.sa_mask);
+  for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP})
+    sigaction(sig, &sa, nullptr);
+}
+
+// The engine's outcome in the follower.
+void OnFollowerResult(const mvedsua_rt_update_status *s) {
+  if (s->state == MVEDSUA_RT_UPDATE_FINISHED) {
+    g_follow_pending = true; // replay from the end of this update point
+    return;
+  }
+  FollowerShared *fs = Shared();
+  snprintf(fs->reason, sizeof fs->reason, "%s", s->reason);
+  StoreU32(&fs->outcome, kUpdateFailed);
+  LogCloseReader(ShimLog());
+  for (;;)
+    RawSyscall(SYS_exit_group, MVEDSUA_MVE_EXIT_UPDATE_FAILED);
+}
+
+// The follower must not speak on the leader's channel to the supervisor (its
+// "hello" would read as the program's), nor keep the channel open after the
+// leader is gone: its copy of the descriptor now points at /dev/null.
+void LeaveSupervisorChannel() {
+  SetUpdatePollHook(nullptr);
+  int fd = SupervisorFd();
+  if (fd < 0)
+    return;
+  int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (null >= 0) {
+    dup3(null, fd, O_CLOEXEC);
+    close(null);
+  }
+}
+
+void BecomeFollower(int leader) {
+  g_is_follower = true;
+  g_leader_pid = leader;
+  InstallCrashHandlers();
+  LeaveSupervisorChannel();
+  SetUpdateResultHook(OnFollowerResult);
+  SetUpdateTimeout(g_req.timeout_ms);
+}
+
+void StartFollowing() {
+  g_follow_pending = false;
+  FollowerShared *fs = Shared();
+  fs->updated_us = WallUs();
+  Report("follower %d: the new version reached its update point; replaying "
+         "the leader's log from the fork (%llu bytes pending)",
+         OwnPid(), (unsigned long long)LogBacklogBytes(ShimLog()));
+  StoreU32(&fs->stage, kCatchingUp);
+  ShimFollow(g_leader_pid);
+}
+
+int CountThreads() {
+  DIR *d = opendir("/proc/self/task");
+  if (!d)
+    return 1;
+  int n = 0;
+  while (struct dirent *e = readdir(d))
+    n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+
+} // namespace
+
+const char *StageName(uint32_t stage) {
+  switch (stage) {
+  case kUpdating: return "updating";
+  case kCatchingUp: return "catching-up";
+  case kOutdatedLeader: return "outdated-leader";
+  default: return "single-leader";
+  }
+}
+
+bool MultiVersionBusy() {
+  return g_is_follower || g_leader.active || ShimFollowerPid() > 0 ||
+         __atomic_load_n(&g_mode, __ATOMIC_RELAXED) != kOff;
+}
+
+int ForkUpdateFollower(const char *path, const char *point) {
+  snprintf(g_req.path, sizeof g_req.path, "%s", path);
+  char err[256];
+  if (MultiVersionBusy() || CountThreads() != 1) {
+    Report("multi-version update to %s refused: %s", path,
+           MultiVersionBusy() ? "a follower exists"
+                              : "the program has several threads");
+    return kForkFailed;
+  }
+  if (!ShimNewLog(g_req.log, err, sizeof err)) {
+    Report("multi-version update to %s refused: %s", path, err);
+    return kForkFailed;
+  }
+  StoreU32(&Shared()->stage, kUpdating);
+  fflush(nullptr); // nothing buffered may be written by both processes
+  int leader = OwnPid();
+  pid_t pid = fork(); // no runtime lock exists; glibc resets malloc's
+  if (pid < 0) {
+    Report("multi-version update to %s failed: fork: %s", path,
+           strerror(errno));
+    ShimForgetFollower();
+    return kForkFailed;
+  }
+  if (pid == 0) {
+    BecomeFollower(leader);
+    return kInFollower;
+  }
+  BecomeLeader(pid, point);
+  return kInLeader;
+}
+
+int PauseShim() {
+  int mode = __atomic_load_n(&g_mode, __ATOMIC_RELAXED);
+  __atomic_store_n(&g_mode, kOff, __ATOMIC_RELAXED);
+  return mode;
+}
+
+void ResumeShim(int mode) {
+  if (g_follow_pending)
+    return StartFollowing();
+  if (g_leader.active)
+    mode = LeaderAtPoint(mode);
+  __atomic_store_n(&g_mode, mode, __ATOMIC_RELAXED);
+}
+
+void LeaderTick() {
+  Check();
+  if (g_leader.active && !g_leader.lost)
+    Refresh(&g_status);
+}
+
+void LeaderLostFollower() {
+  if (!g_leader.active)
+    return;
+  g_leader.lost = true;
+  RequestLook();
+}
+
+bool FollowerCheckCaughtUp() {
+  if (!g_is_follower || LogBacklogBytes(ShimLog()) > kCaughtUpBytes)
+    return false;
+  FollowerShared *fs = Shared();
+  fs->caught_up_us = WallUs();
+  StoreU32(&fs->stage, kOutdatedLeader);
+  return true;
+}
+
+int DescribeUpdateFollowerEnd(char *line, size_t size, int status, int pid) {
+  if (!g_leader.active || pid != g_leader.pid)
+    return 0;
+  bool clean = !g_leader.killed[0] &&
+               LoadU32(&Shared()->outcome) == kNoOutcome &&
+               !(ShimDivergence() && ShimDivergence()->kind);
+  if (clean)
+    return 0; // the shim's own report: records replayed, peak backlog
+  int n = snprintf(line, size, "mvedsua: ");
+  n += Describe(line + n, size - n, status);
+  if (n < int(size) - 1)
+    line[n++] = '\n', line[n] = 0;
+  return n;
+}
+
+// The leader exits while its follower existed: the last status says how the
+// follower ended (it was waited for by the shim).
+void LeaderExited(int status) {
+  if (!g_leader.active)
+    return;
+  Refresh(&g_status);
+  g_leader.reaped = true;
+  g_leader.wait_status = status;
+  Describe(g_status.reason, sizeof g_status.reason, status);
+  bool followed = WIFEXITED(status) && !g_leader.killed[0] &&
+                  LoadU32(&Shared()->outcome) == kNoOutcome &&
+                  !ShimDivergence()->kind &&
+                  WEXITSTATUS(status) < MVEDSUA_MVE_EXIT_DIVERGED;
+  snprintf(g_status.outcome, sizeof g_status.outcome, "%s",
+           followed ? "followed-to-exit" : "rolled-back");
+  SetStage(kSingleLeader);
+  g_status.follower_pid = 0;
+  g_status.ended_us = WallUs();
+  WriteStatusFile();
+}
+
+} // namespace mve
+
+int RequestMultiVersionUpdate(const char *path,
+                              const mvedsua_rt_mve_options *o, int source) {
+  if (mve::MultiVersionBusy()) {
+    errno = EBUSY; // checked first: leader and follower answer alike
+    return -1;
+  }
+  mve::SetOptions(o);
+  return RequestUpdateMode(path, source, kUpdateMultiVersion);
+}
+
+} // namespace mvedsua
+
+using namespace mvedsua;
+
+MVEDSUA_EXPORT int
+mvedsua_rt_request_mve_update(const char *path,
+                              const struct mvedsua_rt_mve_options *o) {
+  return RequestMultiVersionUpdate(path, o, kUpdateFromProgram);
+}
+
+MVEDSUA_EXPORT void mvedsua_rt_mve_status(struct mvedsua_rt_mve_status *out) {
+  using namespace mvedsua::mve;
+  if (g_leader.active) {
+    Check();
+    snprintf(g_status.stage, sizeof g_status.stage, "%s",
+             StageName(g_leader.stage_seen));
+    Refresh(&g_status);
+  } else if (!g_status.stage[0]) {
+    snprintf(g_status.stage, sizeof g_status.stage, "%s",
+             StageName(kSingleLeader));
+    snprintf(g_status.outcome, sizeof g_status.outcome, "none");
+  }
+  if (!g_status.leader_pid)
+    g_status.leader_pid = OwnPid();
+  *out = g_status;
+}

@@ -1,0 +1,61 @@
+// Follower.h: multi-version updates (docs/mve.md, "The multi-version update").
+//
+// A multi-version request is taken at an update point like an in-place one,
+// but the process forks there: the child (the follower) performs the update
+// with the in-place engine while the parent (the leader) keeps serving the
+// old version and records; once the new version reaches its update point
+// the follower replays the leader's log from the fork on, then follows live.
+// Every failure ends the follower and leaves the leader alone.
+#ifndef MVEDSUA_MVE_FOLLOWER_H
+#define MVEDSUA_MVE_FOLLOWER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+namespace mvedsua {
+namespace mve {
+
+// The stages of one update, as the leader and the status report them.
+enum Stage : uint32_t {
+  kSingleLeader = 0, // no follower
+  kUpdating = 1,     // the follower applies the update
+  kCatchingUp = 2,   // the new version replays the backlog
+  kOutdatedLeader = 3, // caught up: the new version is checked live
+};
+const char *StageName(uint32_t stage);
+
+// Called by the in-place engine when it takes a multi-version request at
+// update point `point`. Forks: returns kInFollower in the child, which then
+// performs the update; kInLeader in the parent, which returns from the
+// update point at once; kForkFailed (reported) when no follower could start.
+enum ForkResult { kForkFailed = -1, kInLeader = 0, kInFollower = 1 };
+int ForkUpdateFollower(const char *path, const char *point);
+
+// Around the runtime's own work at an update point: neither recorded nor
+// replayed (the supervisor's channel, the runtime's reports), and afterwards
+// the stages advance (the leader starts recording or concludes, the updated
+// follower starts replaying).
+int PauseShim();
+void ResumeShim(int mode);
+
+// From the shim's append path (every few records, async-signal-safe): the
+// follower's stage and progress, its time limits, and whether it is gone.
+void LeaderTick();
+// The shim stopped recording because the log is no longer active.
+void LeaderLostFollower();
+// Follower: after each replayed record while catching up; true once the
+// backlog is down to the caught-up level (the stage then advances).
+bool FollowerCheckCaughtUp();
+// At the leader's exit: how a multi-version update's follower ended, as one
+// report; 0 when the follower was not one (the shim's own wording then).
+int DescribeUpdateFollowerEnd(char *line, size_t size, int status, int pid);
+void LeaderExited(int status);
+
+// True in a process that must not take update requests of its own: a
+// leader with a follower, or a follower.
+bool MultiVersionBusy();
+
+} // namespace mve
+} // namespace mvedsua
+
+#endif // MVEDSUA_MVE_FOLLOWER_H

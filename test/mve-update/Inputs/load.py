@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""load.py PORT [options]: clients of kvs.so that check every reply against
+v1's behaviour, one of them asking for the multi-version update part-way.
+
+  --clients N       concurrent connections (default 4)
+  --rounds N        rounds per client: set, get, and the optional commands
+  --sleep MS        pause between rounds (the follower runs meanwhile)
+  --update-at R     client 0 sends "update" at round R
+  --ping-from R     also "ping" -> "pong" from round R on
+  --del-from R      also "del" of a missing key -> "missing" from round R on
+  --status          ask "mvstatus" once the clients are done; print the reply
+  --no-shutdown     leave the server running
+
+Any wrong reply, error or dropped connection is printed and makes the exit
+status 1; else "load: N replies, all correct". Loopback only, bounded."""
+import argparse, socket, sys, threading, time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("port", type=int)
+ap.add_argument("--clients", type=int, default=4)
+ap.add_argument("--rounds", type=int, default=200)
+ap.add_argument("--sleep", type=float, default=2.0)
+ap.add_argument("--update-at", type=int, default=-1)
+ap.add_argument("--ping-from", type=int, default=-1)
+ap.add_argument("--del-from", type=int, default=-1)
+ap.add_argument("--status", action="store_true")
+ap.add_argument("--no-shutdown", action="store_true")
+args = ap.parse_args()
+
+
+def connect():
+    deadline = time.time() + 20
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", args.port), timeout=20)
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+errors, replies = [], [0]
+lock = threading.Lock()
+
+
+def client(c):
+    try:
+        s = connect()
+        f = s.makefile("rb")
+
+        def ask(line, want):
+            s.sendall(line.encode() + b"\n")
+            got = f.readline().decode()
+            with lock:
+                replies[0] += 1
+            if got != want + "\n":
+                with lock:
+                    errors.append("client %d: %r -> %r, want %r" % (c, line, got, want))
+
+        for r in range(args.rounds):
+            ask("set k%d_%d v%d" % (c, r % 50, r), "ok")
+            ask("get k%d_%d" % (c, r % 50), "value v%d" % r)
+            if 0 <= args.ping_from <= r:
+                ask("ping", "pong")
+            if 0 <= args.del_from <= r:
+                ask("del nokey%d" % c, "missing")
+            if c == 0 and r == args.update_at:
+                ask("update", "update: requested")
+            time.sleep(args.sleep / 1000.0)
+        s.close()
+    except Exception as e:  # a dropped connection, a timeout
+        with lock:
+            errors.append("client %d: %s" % (c, e))
+
+
+threads = [threading.Thread(target=client, args=(c,)) for c in range(args.clients)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+for e in errors[:10]:
+    print("load: " + e)
+if not errors:
+    print("load: %d replies, all correct" % replies[0])
+if args.status:
+    s = connect()
+    s.sendall(b"mvstatus\n")
+    print("load: " + s.makefile("rb").readline().decode().strip())
+    s.close()
+if not args.no_shutdown:
+    s = connect()
+    s.sendall(b"shutdown\n")
+    s.close()
+sys.exit(1 if errors else 0)
