@@ -55,8 +55,51 @@ redis-benchmark -p "$port" -q -c 20 -n 200000 -t get,set -P 16 2>&1 | tr '\r' '\
   grep -E 'requests per second' | sed 's/^/           /'
 
 if "$ctl" --help | grep -q '^  update'; then
+  # The probe: 4 clients sending GETs back to back for 3 s, each request
+  # timed. Afterwards it reads when the update was requested and answered
+  # (update.window) and prints the slowest request that overlapped it, and the
+  # slowest of the others.
+  cat > "$work/probe.py" <<'EOF'
+import socket, sys, threading, time
+port, window = int(sys.argv[1]), sys.argv[2]
+req, spans, start = b"*2\r\n$3\r\nGET\r\n$5\r\nkey:1\r\n", [], time.time()
+def run():
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    while time.time() - start < 3:
+        t = time.time()
+        s.sendall(req)
+        buf = b""
+        while buf.count(b"\r\n") < 2:
+            buf += s.recv(4096)
+        spans.append((t, time.time()))
+ts = [threading.Thread(target=run) for _ in range(4)]
+for t in ts: t.start()
+for t in ts: t.join()
+t0, t1 = map(float, open(window).read().split())
+hit = [b - a for a, b in spans if b >= t0 and a <= t1]
+rest = [b - a for a, b in spans if not (b >= t0 and a <= t1)]
+print("%.1f ms (%d requests overlapped the update; the slowest of the other %d: %.1f ms)"
+      % (max(hit, default=0) * 1000, len(hit), len(rest), max(rest, default=0) * 1000))
+EOF
+  story "clients during the update: 4 latency probes + redis-benchmark -c 20 -n 100000 -t get,set"
+  python3 "$work/probe.py" "$port" "$work/update.window" > "$work/probe.out" &
+  probe=$!
+  redis-benchmark -p "$port" -q -c 20 -n 100000 -t get,set > "$work/bench.out" 2>&1 &
+  benchpid=$!
+  sleep 1
   story "updating live: mvedsua-ctl update --inplace kvd-1.1.so"
+  t_req=$(date +%s.%N)
   "$ctl" --control "$sock" update --inplace "$kvd/kvd-1.1.so" | sed 's/^/           /'
+  echo "$t_req $(date +%s.%N)" > "$work/update.window"
+  wait "$probe"
+  story "slowest client request while it happened: $(cat "$work/probe.out")"
+  wait "$benchpid" || { story "ERROR: redis-benchmark failed"; cat "$work/bench.out"; exit 1; }
+  tr '\r' '\n' < "$work/bench.out" | grep -E 'requests per second' | sed 's/^/           redis-benchmark: /'
+  if tr '\r' '\n' < "$work/bench.out" | grep -qiE 'error|ERR'; then
+    story "ERROR: redis-benchmark saw errors"; exit 1
+  fi
+  story "INFO now says $(cli info server | tr -d '\r' | grep kvd_version); status and history:"
   "$ctl" --control "$sock" status | sed 's/^/           /'
 else
   story "(this build has no live update command yet: see README, 'What works today')"

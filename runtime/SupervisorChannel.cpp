@@ -14,7 +14,8 @@
 //                              the outcome of an update the program asked
 //                              for itself (mvedsua_request_update)
 // Lines the supervisor sends:
-//   update PATH                take this request at the next update point
+//   update TIMEOUT_MS PATH     take this request at the next update point; the
+//                              new version has TIMEOUT_MS to reach its point
 //   cancel                     forget a request not taken yet (its time ran out)
 // The supervisor writes a request, then sends MVEDSUA_WAKE_SIGNAL, whose
 // handler only sets __mvedsua_update_pending: the program reads the request
@@ -83,15 +84,25 @@ void SendRefusal(const char *path, int err) {
   SendLine("update-failed ", reason);
 }
 
+// The time limit of the request standing in the path buffer.
+unsigned long long g_request_timeout_ms;
+
 // One line from the supervisor; `*have` says whether `path` holds a request
 // that still stands.
 void HandleLine(const char *line, char *path, size_t size, bool *have) {
+  char *rest;
   if (strncmp(line, "update ", 7) == 0) {
+    unsigned long long ms = strtoull(line + 7, &rest, 10);
+    if (*rest != ' ' || !rest[1]) {
+      Report("warning: malformed update request from the supervisor ignored");
+      return;
+    }
     if (*have) // the supervisor sends one at a time; never drop one silently
       SendLine("update-failed update refused: superseded by a later request "
                "for ",
-               line + 7);
-    snprintf(path, size, "%s", line + 7);
+               rest + 1);
+    snprintf(path, size, "%s", rest + 1);
+    g_request_timeout_ms = ms;
     *have = true;
   } else if (strcmp(line, "cancel") == 0) {
     if (*have)
@@ -137,6 +148,10 @@ void PollSupervisor() {
     return;
   if (RequestUpdate(path, kUpdateFromSupervisor) != 0)
     return SendRefusal(path, errno);
+  // The engine ends an update whose new version is late at its next update
+  // point of another name; the request's own limit applies (it stays set for
+  // later updates too).
+  SetUpdateTimeout(g_request_timeout_ms);
   // The runtime takes a pending request right after this hook returns, at
   // this very update point: the supervisor may count the pause from here.
   SendLine("update-taken ", path);

@@ -58,7 +58,7 @@ bool UpdateDriver::Start(int conn, const Request &req, std::string *reply) {
     err = InProgressError();
   std::string path = err.empty() ? CheckVersionFile(req.path, &err) : "";
   if (err.empty())
-    Forward(path, &err);
+    Forward(path, req.timeout_ms, &err);
   if (!err.empty()) {
     *reply = "error: " + err + "\n";
     return true;
@@ -76,11 +76,13 @@ bool UpdateDriver::Start(int conn, const Request &req, std::string *reply) {
   return false;
 }
 
-// "update PATH" on the channel, then the wake signal: its handler sets the
-// update flag, and an event loop blocked in epoll_wait returns EINTR and
-// reaches its update point, where the request is read.
-bool UpdateDriver::Forward(const std::string &path, std::string *err) {
-  std::string line = "update " + path + "\n";
+// "update TIMEOUT_MS PATH" on the channel, then the wake signal: its handler
+// sets the update flag, and an event loop blocked in epoll_wait returns EINTR
+// and reaches its update point, where the request is read.
+bool UpdateDriver::Forward(const std::string &path, uint64_t timeout_ms,
+                           std::string *err) {
+  std::string line =
+      "update " + std::to_string(timeout_ms) + " " + path + "\n";
   ssize_t n = send(channel_fd_, line.data(), line.size(),
                    MSG_NOSIGNAL | MSG_DONTWAIT);
   if (n != ssize_t(line.size())) {

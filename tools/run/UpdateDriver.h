@@ -1,7 +1,7 @@
 // UpdateDriver.h: the supervisor's side of in-place updates.
 //
 // An `update --inplace PATH` request is checked here (VersionFile.h), then
-// forwarded to the program over the channel ("update PATH") with the wake
+// forwarded to the program over the channel ("update MS PATH") with the wake
 // signal; the program's messages (runtime/SupervisorChannel.cpp) say when the
 // request was taken and how it ended. The client's connection stays open
 // until then, or until the time limit, when the request is withdrawn if the
@@ -44,7 +44,7 @@ private:
   };
 
   std::string InProgressError() const;
-  bool Forward(const std::string &path, std::string *err);
+  bool Forward(const std::string &path, uint64_t timeout_ms, std::string *err);
   void OnTaken();
   void OnOutcome(const std::string &msg, bool by_program);
   void Resolve(UpdateRecord &r);
