@@ -143,6 +143,7 @@ def plain():
         time.sleep(0.01)
     print("status json:", out)
     print("status text:", ctl_out("status").splitlines()[2])
+    print("update:", ctl_out("update", "--inplace", app).replace("\n", " "))
     p.send_signal(signal.SIGTERM)
     print("supervisor exit:", p.wait())
 

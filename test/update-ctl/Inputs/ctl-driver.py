@@ -15,6 +15,8 @@ Scenarios:
             request times out and is withdrawn when the program gets there
   bad       bad requests, each refused with its error while v1 serves on
   check     update --check: accepted, refused (changed type), errors
+  crash     the new version dies before its update point: the client is
+            told, and the supervisor dies of the same signal
 """
 import json
 import os
@@ -243,5 +245,11 @@ def check():
     stop(p)
 
 
+def crash():
+    p = start()
+    print("update:", ctl_run("update", "--inplace", so("crash.so")))
+    print("supervisor:", p.wait())
+
+
 {"wake": wake, "during": during, "timeout": timeout, "read": read_blocked,
- "bad": bad, "check": check}[scenario]()
+ "bad": bad, "check": check, "crash": crash}[scenario]()

@@ -2,7 +2,8 @@
  * one epoll loop that waits with no timeout (-1), its update point at the
  * top. Build it with -DVERSION=N; -DDELAY_MS=N makes a new version sleep that
  * long in main before reaching its update point (a version slow to come up);
- * -DWIDE_COUNT changes the type of the migrated counter (no transformer).
+ * -DWIDE_COUNT changes the type of the migrated counter (no transformer);
+ * -DCRASH_ON_UPDATE makes a new version abort before its update point.
  *
  *   evloop PORT          serve TCP on 127.0.0.1:PORT; print "ready" on stdout
  *   evloop PORT --read   the same, but block in read(0) between update points
@@ -105,6 +106,10 @@ int main(int argc, char **argv) {
   } else if (DELAY_MS > 0) {
     sleep_ms(DELAY_MS);
   }
+#ifdef CRASH_ON_UPDATE
+  if (mvedsua_is_updating())
+    abort();
+#endif
   for (;;) {
     mvedsua_update_point("loop");
     if (block_in_read) { /* restarted after the wake signal (SA_RESTART) */
