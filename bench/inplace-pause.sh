@@ -146,7 +146,9 @@ json.dump({"benchmark": "inplace-pause", "update": "kvd-1 -> kvd-1.1 in place",
 with open(sys.argv[3], "w") as md:
     md.write("# In-place update pause (kvd-1 -> kvd-1.1)\n\n")
     md.write("%d cores, %s. 4 probe clients send GETs back to back; the update "
-             "is requested 1 s into a 3 s window.\n\n" % (machine["cores"], machine["cpu"]))
+             "is requested 1 s into a 3 s window. The no-update column is the noise "
+             "floor of the machine during the run; the runtime pause and its parts "
+             "come from mvedsua-ctl status --json.\n\n" % (machine["cores"], machine["cpu"]))
     md.write("| keys | slowest request during the update | slowest request, no update | "
              "runtime pause | loading | state transfer | heap objects walked |\n")
     md.write("|---:|---:|---:|---:|---:|---:|---:|\n")
