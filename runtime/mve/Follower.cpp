@@ -382,6 +382,9 @@ void BecomeLeader(int pid, const char *point) {
 // ---- the follower's side ------------------------------------------------------
 
 bool g_is_follower;     // this process was forked to apply an update
+// The descriptors the follower inherited from the leader at the fork.
+constexpr int kMaxInherited = 1 << 16;
+uint64_t g_inherited[kMaxInherited / 64];
 bool g_follow_pending;  // the update finished: replay once the point returns
 int g_leader_pid;
 char g_altstack[1 << 16];
@@ -498,8 +501,25 @@ void LeaveSupervisorChannel() {
   }
 }
 
+// Before the update opens anything: every descriptor open now is the
+// leader's (the log's and the channel's are the runtime's: never closed).
+void NoteInheritedFds() {
+  DIR *d = opendir("/proc/self/fd");
+  if (!d)
+    return;
+  int own = dirfd(d);
+  while (struct dirent *e = readdir(d)) {
+    int fd = atoi(e->d_name);
+    if (e->d_name[0] != '.' && fd != own && fd != SupervisorFd() &&
+        fd < kMaxInherited)
+      g_inherited[fd / 64] |= uint64_t(1) << (fd % 64);
+  }
+  closedir(d);
+}
+
 void BecomeFollower(int leader) {
   g_is_follower = true;
+  NoteInheritedFds();
   g_leader_pid = leader;
   InstallCrashHandlers();
   LeaveSupervisorChannel();
@@ -601,6 +621,16 @@ void LeaderLostFollower() {
     return;
   g_leader.lost = true;
   RequestLook();
+}
+
+void FollowerReleaseFd(int fd) {
+  if (!g_is_follower || fd < 0 || fd >= kMaxInherited)
+    return;
+  uint64_t bit = uint64_t(1) << (fd % 64);
+  if (!(g_inherited[fd / 64] & bit))
+    return;
+  g_inherited[fd / 64] &= ~bit;
+  RawSyscall(SYS_close, fd);
 }
 
 bool FollowerCheckCaughtUp() {

@@ -46,6 +46,10 @@ void LeaderLostFollower();
 // Follower: after each replayed record while catching up; true once the
 // backlog is down to the caught-up level (the stage then advances).
 bool FollowerCheckCaughtUp();
+// Follower: the leader closed (or dup2'ed over) `fd`. A descriptor the
+// follower inherited at the fork is closed for real too: its copy would keep
+// the leader's socket open (the peer would never see the end).
+void FollowerReleaseFd(int fd);
 // At the leader's exit: how a multi-version update's follower ended, as one
 // report; 0 when the follower was not one (the shim's own wording then).
 int DescribeUpdateFollowerEnd(char *line, size_t size, int status, int pid);

@@ -500,6 +500,8 @@ long ReplayRaw(CallView &c) {
   VisitOut(c, CopyOut, &k);
   LogFinishRecord(g_log);
   g_seq++;
+  if (h.ret == 0 && (c.nr == SYS_close || c.nr == SYS_dup2 || c.nr == SYS_dup3))
+    FollowerReleaseFd(int(c.nr == SYS_close ? c.a[0] : c.a[1]));
   if (__builtin_expect(g_catching_up, 0) && FollowerCheckCaughtUp())
     g_catching_up = false;
   return long(h.ret);

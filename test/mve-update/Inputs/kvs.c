@@ -17,6 +17,8 @@
  *   6  v2-hang: spins without an update point when started by an update
  *   7  v2-stall: "del" spins without syscalls (stops consuming the log)
  *
+ * "quit" answers "bye" and closes the connection (the server closes
+ * first: a follower's inherited copy must not keep it open).
  * "mvstatus" answers the leader's mvedsua_rt_mve_status (only meaningful
  * once no follower exists: a follower's own answer would differ).
  */
@@ -203,6 +205,13 @@ static int input(int fd) {
     *nl = 0;
     if (strcmp(start, "shutdown") == 0)
       return 1;
+    if (strcmp(start, "quit") == 0) {
+      reply(fd, "bye");
+      epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+      close(fd);
+      c->len = 0;
+      return 0;
+    }
     command(fd, start);
     start = nl + 1;
   }

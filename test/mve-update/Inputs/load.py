@@ -5,7 +5,7 @@ v1's behaviour, one of them asking for the multi-version update part-way.
   --clients N       concurrent connections (default 4)
   --rounds N        rounds per client: set, get, and the optional commands
   --sleep MS        pause between rounds (the follower runs meanwhile)
-  --update-at R     client 0 sends "update" at round R
+  --update-at R,..  client 0 sends "update" at each round R
   --ping-from R     also "ping" -> "pong" from round R on
   --del-from R      also "del" of a missing key -> "missing" from round R on
   --status          ask "mvstatus" once the clients are done; print the reply
@@ -20,7 +20,7 @@ ap.add_argument("port", type=int)
 ap.add_argument("--clients", type=int, default=4)
 ap.add_argument("--rounds", type=int, default=200)
 ap.add_argument("--sleep", type=float, default=2.0)
-ap.add_argument("--update-at", type=int, default=-1)
+ap.add_argument("--update-at", default="")
 ap.add_argument("--ping-from", type=int, default=-1)
 ap.add_argument("--del-from", type=int, default=-1)
 ap.add_argument("--status", action="store_true")
@@ -64,9 +64,14 @@ def client(c):
                 ask("ping", "pong")
             if 0 <= args.del_from <= r:
                 ask("del nokey%d" % c, "missing")
-            if c == 0 and r == args.update_at:
+            if c == 0 and str(r) in args.update_at.split(","):
                 ask("update", "update: requested")
             time.sleep(args.sleep / 1000.0)
+        # The server closes first: the client must see the end at once.
+        ask("quit", "bye")
+        if f.readline() != b"":
+            with lock:
+                errors.append("client %d: data after bye" % c)
         s.close()
     except Exception as e:  # a dropped connection, a timeout
         with lock:
