@@ -17,6 +17,7 @@
 struct mvedsua_rt_loaded;        // ToolApi.h
 struct mvedsua_rt_update_status; // ToolApi.h
 struct mvedsua_rt_mve_options;   // ToolApi.h
+struct mvedsua_rt_mve_status;    // ToolApi.h
 
 namespace mvedsua {
 
@@ -137,6 +138,13 @@ void RunAbortCallbacks();
 int RequestMultiVersionUpdate(const char *path,
                               const struct mvedsua_rt_mve_options *options,
                               int source);
+// Called in the leader at each change of a multi-version update's stage or
+// outcome (forked, catching-up, outdated-leader, rolled-back, the end), at
+// an update point or at exit, never while recording: its calls are the
+// runtime's own. The supervisor channel's way to follow the update. Null by
+// default.
+typedef void (*MveStageHook)(const struct mvedsua_rt_mve_status *status);
+void SetMveStageHook(MveStageHook hook);
 
 } // namespace mvedsua
 

@@ -262,10 +262,11 @@ void Refresh(MveStatus *s) {
   s->records_consumed = st.records_consumed;
 }
 
+MveStageHook g_stage_hook;
+
 void WriteStatusFile() {
   if (!g_req.status_file[0])
     return;
-  Refresh(&g_status);
   static char line[12288];
   const MveStatus &s = g_status;
   int n = snprintf(line, sizeof line,
@@ -284,6 +285,15 @@ void WriteStatusFile() {
     return;
   RawWriteAll(int(fd), line, uint64_t(n < int(sizeof line) ? n : sizeof line - 1));
   RawSyscall(SYS_close, fd);
+}
+
+// Each change of stage or outcome, in the leader, at an update point or at
+// its exit (never while recording): to the supervisor's hook and the file.
+void Publish() {
+  Refresh(&g_status);
+  if (g_stage_hook)
+    g_stage_hook(&g_status);
+  WriteStatusFile();
 }
 
 void SetStage(uint32_t stage) {
@@ -307,7 +317,7 @@ void ReportOneStage(uint32_t stage) {
            "outdated-leader, %llu records replayed, peak backlog %llu bytes)",
            g_leader.pid, (unsigned long long)g_status.records_consumed,
            (unsigned long long)g_status.peak_backlog_bytes);
-  WriteStatusFile();
+  Publish();
 }
 
 // At an update point: say what changed since the last one, each stage
@@ -329,7 +339,7 @@ void Conclude() {
   Report("multi-version update to %s rolled back: %s; the leader (pid %d) "
          "goes on alone with the old version",
          g_req.path, g_status.reason, g_status.leader_pid);
-  WriteStatusFile();
+  Publish();
   ShimForgetFollower();
   g_leader = Leader();
 }
@@ -376,7 +386,7 @@ void BecomeLeader(int pid, const char *point) {
   Report("multi-version update to %s: follower %d forked at update point "
          "'%s'; the leader goes on with the old version (stage updating)",
          g_req.path, pid, point);
-  WriteStatusFile();
+  Publish();
 }
 
 // ---- the follower's side ------------------------------------------------------
@@ -675,10 +685,12 @@ void LeaderExited(int status) {
   SetStage(kSingleLeader);
   g_status.follower_pid = 0;
   g_status.ended_us = WallUs();
-  WriteStatusFile();
+  Publish();
 }
 
 } // namespace mve
+
+void SetMveStageHook(MveStageHook hook) { mve::g_stage_hook = hook; }
 
 int RequestMultiVersionUpdate(const char *path,
                               const mvedsua_rt_mve_options *o, int source) {
