@@ -62,7 +62,10 @@ def main():
             ready.set()
     threading.Thread(target=reader, daemon=True).start()
     while not any("listening on" in l for l in lines):
-        ready.wait(10)
+        if proc.poll() is not None:
+            sys.exit("mvedsua-run exited (%d) before kvd listened:\n%s"
+                     % (proc.returncode, "\n".join(lines)))
+        ready.wait(1)
         ready.clear()
     port = int([l for l in lines if "listening on" in l][0].rsplit(":", 1)[1])
     t = time.time()
