@@ -19,12 +19,15 @@
  *
  * "quit" answers "bye" and closes the connection (the server closes
  * first: a follower's inherited copy must not keep it open).
+ * With $KVS_IGNORE_SIGCHLD set, v1 sets SIGCHLD to SIG_IGN at startup (the
+ * kernel then reaps children itself, the runtime's follower included).
  * "mvstatus" answers the leader's mvedsua_rt_mve_status (only meaningful
  * once no follower exists: a follower's own answer would differ).
  */
 #include <errno.h>
 #include <mvedsua.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,6 +244,8 @@ static int setup(const char *port) {
   if (bind(listen_fd, (struct sockaddr *)&a, sizeof a) != 0 ||
       listen(listen_fd, 128) != 0)
     return -1;
+  if (getenv("KVS_IGNORE_SIGCHLD"))
+    signal(SIGCHLD, SIG_IGN);
   ep = epoll_create1(0);
   struct epoll_event ev = {.events = EPOLLIN, .data.fd = listen_fd};
   epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &ev);
