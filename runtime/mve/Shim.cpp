@@ -491,6 +491,16 @@ void RecordRaw(CallView &c, long ret) {
   }
 }
 
+// The leader closed a descriptor (close, or dup2/dup3 over it): the
+// follower closes its own copy if it holds one (Follower.cpp).
+static void ReleaseClosedFd(const CallView &c, int64_t ret) {
+  if (c.nr == SYS_close && ret == 0)
+    FollowerReleaseFd(int(c.a[0]));
+  else if ((c.nr == SYS_dup2 || c.nr == SYS_dup3) && ret >= 0 &&
+           c.a[0] != c.a[1])
+    FollowerReleaseFd(int(c.a[1]));
+}
+
 long ReplayRaw(CallView &c) {
   RecHead h;
   NextRecord(&h, &c);
@@ -500,8 +510,7 @@ long ReplayRaw(CallView &c) {
   VisitOut(c, CopyOut, &k);
   LogFinishRecord(g_log);
   g_seq++;
-  if (h.ret == 0 && (c.nr == SYS_close || c.nr == SYS_dup2 || c.nr == SYS_dup3))
-    FollowerReleaseFd(int(c.nr == SYS_close ? c.a[0] : c.a[1]));
+  ReleaseClosedFd(c, h.ret);
   if (__builtin_expect(g_catching_up, 0) && FollowerCheckCaughtUp())
     g_catching_up = false;
   return long(h.ret);

@@ -18,13 +18,15 @@
  *   7  v2-stall: "del" spins without syscalls (stops consuming the log)
  *
  * "quit" answers "bye" and closes the connection (the server closes
- * first: a follower's inherited copy must not keep it open).
+ * first: a follower's inherited copy must not keep it open); "drop" answers
+ * "dropping" and ends the connection by dup2'ing /dev/null over it.
  * With $KVS_IGNORE_SIGCHLD set, v1 sets SIGCHLD to SIG_IGN at startup (the
  * kernel then reaps children itself, the runtime's follower included).
  * "mvstatus" answers the leader's mvedsua_rt_mve_status (only meaningful
  * once no follower exists: a follower's own answer would differ).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <mvedsua.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -208,6 +210,15 @@ static int input(int fd) {
     *nl = 0;
     if (strcmp(start, "shutdown") == 0)
       return 1;
+    if (strcmp(start, "drop") == 0) {
+      int null = open("/dev/null", O_RDONLY);
+      reply(fd, "dropping");
+      epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+      dup2(null, fd); /* the socket's last reference in the leader */
+      close(null);
+      c->len = 0;
+      return 0;
+    }
     if (strcmp(start, "quit") == 0) {
       reply(fd, "bye");
       epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);

@@ -8,6 +8,7 @@ v1's behaviour, one of them asking for the multi-version update part-way.
   --update-at R,..  client 0 sends "update" at each round R
   --ping-from R     also "ping" -> "pong" from round R on
   --del-from R      also "del" of a missing key -> "missing" from round R on
+  --drop            client 0 ends with "drop" (dup2 over its socket), not "quit"
   --status          ask "mvstatus" once the clients are done; print the reply
   --no-shutdown     leave the server running
 
@@ -23,6 +24,7 @@ ap.add_argument("--sleep", type=float, default=2.0)
 ap.add_argument("--update-at", default="")
 ap.add_argument("--ping-from", type=int, default=-1)
 ap.add_argument("--del-from", type=int, default=-1)
+ap.add_argument("--drop", action="store_true")
 ap.add_argument("--status", action="store_true")
 ap.add_argument("--no-shutdown", action="store_true")
 args = ap.parse_args()
@@ -68,7 +70,10 @@ def client(c):
                 ask("update", "update: requested")
             time.sleep(args.sleep / 1000.0)
         # The server closes first: the client must see the end at once.
-        ask("quit", "bye")
+        if c == 0 and args.drop:
+            ask("drop", "dropping")
+        else:
+            ask("quit", "bye")
         if f.readline() != b"":
             with lock:
                 errors.append("client %d: data after bye" % c)
