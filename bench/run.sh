@@ -62,12 +62,23 @@ PY
   cat "$results/update-point.md"
 }
 
+# 2. The in-place update pause as clients see it (bench/inplace-pause.sh).
+bench_inplace_pause() {
+  local keys="10000 100000 1000000"
+  [ $quick -eq 1 ] && keys="1000 5000"
+  cmake --build "$build" --target kvd-examples mvedsua-ctl >/dev/null
+  "$here/inplace-pause.sh" --build "$build" --results "$results" --keys "$keys"
+}
+
 bench_update_point
+bench_inplace_pause
 {
   echo "# mvedsua benchmark results"
   echo
   echo "Produced by \`bench/run.sh$([ $quick -eq 1 ] && echo ' --quick')\` on $(date -u +%Y-%m-%d)."
   echo
   cat "$results/update-point.md"
+  echo
+  cat "$results/inplace-pause.md"
 } > "$results/summary.md"
 echo "results in $results"
