@@ -278,7 +278,16 @@ void WriteStatusFile() {
                    (unsigned long long)s.backlog_records,
                    (unsigned long long)s.peak_backlog_bytes, s.outcome);
   JsonString(line, sizeof line - 2, &n, s.reason);
-  n += snprintf(line + n, sizeof line - n, "}\n");
+  n += snprintf(line + n, sizeof line - n,
+                ", \"records_appended\": %llu, \"records_consumed\": %llu, "
+                "\"started_us\": %llu, \"updated_us\": %llu, "
+                "\"caught_up_us\": %llu, \"ended_us\": %llu}\n",
+                (unsigned long long)s.records_appended,
+                (unsigned long long)s.records_consumed,
+                (unsigned long long)s.started_us,
+                (unsigned long long)s.updated_us,
+                (unsigned long long)s.caught_up_us,
+                (unsigned long long)s.ended_us);
   long fd = RawSyscall(SYS_openat, AT_FDCWD, long(g_req.status_file),
                        O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0)
