@@ -64,11 +64,16 @@ std::string RecordJson(const UpdateRecord &r) {
          Field("locals", Count(r, r.locals)) + "}";
 }
 
+// "version" is the leading version's path (what scripts read), "version_id"
+// its id; both null until the program announced itself.
 std::string VersionJson(const ServiceState &st) {
   if (!st.announced)
     return "null";
-  return "{\"path\":" + JsonString(st.version_path) +
-         ",\"id\":" + JsonOrNull(st.version_id) + "}";
+  return JsonString(st.version_path);
+}
+
+std::string VersionIdJson(const ServiceState &st) {
+  return st.announced ? JsonOrNull(st.version_id) : "null";
 }
 
 std::string Transferred(const UpdateRecord &r) {
@@ -140,6 +145,7 @@ std::string StatusJson(const ServiceState &st) {
     history += (history.empty() ? "" : ",") + RecordJson(r);
   return std::string("{\"stage\":\"") + st.Stage() + "\"" +
          Field("version", VersionJson(st)) +
+         Field("version_id", VersionIdJson(st)) +
          Field("leader_pid", std::to_string(st.leader)) +
          Field("follower_pid", "null") +
          Field("last_update", st.Last() ? RecordJson(*st.Last()) : "null") +

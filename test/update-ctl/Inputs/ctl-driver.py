@@ -70,7 +70,7 @@ def brief(st):
     """stage, version file, last outcome and the outcomes of the history."""
     last = st["last_update"]
     return "stage=%s version=%s last=%s history=%s" % (
-        st["stage"], os.path.basename(st["version"]["path"]),
+        st["stage"], os.path.basename(st["version"]),
         last["outcome"] if last else None,
         ",".join(h["outcome"] for h in st["history"]) or "-")
 
