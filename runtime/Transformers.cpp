@@ -5,9 +5,10 @@
 // During an update the transfer code finds the transformer of the new version,
 // checks that it was generated for the running version, and calls it with a
 // context that answers its questions: where an old or new object is, what an
-// old heap object became, how to allocate and how to remap a pointer. Old heap
-// objects it replaces are freed only once the whole transformation succeeded,
-// so a failure leaves the old version's state untouched.
+// old heap object became, how to allocate (with the program's allocator the
+// transformer names, or calloc) and how to remap a pointer. Old heap objects
+// it replaces are freed only once the whole transformation succeeded, so a
+// failure leaves the old version's state untouched.
 #include "Transformers.h"
 
 #include "mvedsua/xform.h"
@@ -50,6 +51,7 @@ const struct mvedsua_entry *FindEntry(int version, uint32_t kind,
 
 // The context handed to a running transformer.
 struct XformRun {
+  const struct mvedsua_xform *xf;
   int from, to;
   RemapFn remap;
   void *remap_arg;
@@ -80,6 +82,17 @@ bool TransformerWrites(const struct mvedsua_xform *xf, uint32_t kind,
 
 int CheckTransformer(const struct mvedsua_xform *xf, int from, int to,
                      const char *to_name, std::string *reason) {
+  // Only magic and abi are read before the ABI is known to be ours: they
+  // are at the same place in every ABI.
+  if (xf->abi != MVEDSUA_XFORM_ABI) {
+    *reason = std::string(to_name) + ": its state transformer was generated " +
+              "for transformer ABI " + std::to_string(xf->abi) +
+              ", but this runtime speaks ABI " +
+              std::to_string(MVEDSUA_XFORM_ABI) +
+              " (mvedsua/xform.h); regenerate it with this mvedsua's " +
+              "mvedsua-xfgen and rebuild the version";
+    return -1;
+  }
   uint64_t running = ComputeVersionId(from), built = ComputeVersionId(to);
   char have[17], want[17];
   if (xf->from_id != running) {
@@ -107,17 +120,20 @@ int CheckTransformer(const struct mvedsua_xform *xf, int from, int to,
 int RunTransformer(const struct mvedsua_xform *xf, int from, int to,
                    RemapFn remap, void *remap_arg, TransformStats *stats,
                    std::string *reason) {
-  XformRun run{from, to, remap, remap_arg, {}, {}, {}, {}};
+  XformRun run{xf, from, to, remap, remap_arg, {}, {}, {}, {}};
+  void (*dealloc)(void *) = xf->dealloc ? xf->dealloc : free;
   int rc = xf->transform(reinterpret_cast<struct mvedsua_xf_ctx *>(&run));
   if (rc != 0) {
     for (void *p : run.allocated)
-      free(p);
+      dealloc(p);
     *reason = run.failure.empty() ? "the state transformer failed"
                                   : "state transformer: " + run.failure;
     return -1;
   }
+  // Old objects go to the new version's dealloc: xform.h says when that is
+  // right (the transformer asked for these frees).
   for (void *p : run.to_free)
-    free(p);
+    dealloc(p);
   stats->objects = run.moved.size();
   stats->freed = run.to_free.size();
   return 0;
@@ -134,8 +150,9 @@ static XformRun *Run(struct mvedsua_xf_ctx *ctx) {
 MVEDSUA_EXPORT void
 __mvedsua_rt_register_transformer(const struct mvedsua_xform *xf) {
   Dl_info info;
-  if (!xf || xf->magic != MVEDSUA_XFORM_MAGIC || xf->abi != MVEDSUA_XFORM_ABI ||
-      !dladdr(xf, &info)) {
+  // A transformer of another ABI is registered all the same: an update to
+  // its version is then refused, saying why (CheckTransformer).
+  if (!xf || xf->magic != MVEDSUA_XFORM_MAGIC || !dladdr(xf, &info)) {
     Report("error: ignoring a state transformer with a bad header at %p "
            "(rebuild it with this mvedsua's mvedsua-xfgen)",
            (const void *)xf);
@@ -173,7 +190,15 @@ MVEDSUA_EXPORT void __mvedsua_xf_record(struct mvedsua_xf_ctx *ctx,
 
 MVEDSUA_EXPORT void *__mvedsua_xf_alloc(struct mvedsua_xf_ctx *ctx,
                                         size_t size) {
-  void *p = calloc(1, size ? size : 1);
+  const struct mvedsua_xform *xf = Run(ctx)->xf;
+  void *p;
+  if (xf->alloc) {
+    p = xf->alloc(size ? size : 1);
+    if (p)
+      memset(p, 0, size);
+  } else {
+    p = calloc(1, size ? size : 1);
+  }
   if (p)
     Run(ctx)->allocated.push_back(p);
   return p;

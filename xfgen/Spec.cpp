@@ -3,6 +3,7 @@
 #include "Spec.h"
 
 #include <cctype>
+#include <tuple>
 
 using namespace llvm;
 
@@ -55,6 +56,8 @@ private:
   bool parseBlock(std::string &Code, SpecLoc &Where);
   bool skipCLiteral(char Quote);
   bool parseRule(Spec &S);
+  bool parseAllocator(Spec &S);
+  bool atKeyword(StringRef Kw) const;
 };
 
 bool Parser::skipSpaceAndComments() {
@@ -223,10 +226,51 @@ bool Parser::parseBlock(std::string &Code, SpecLoc &Where) {
   return fail(Open, "unterminated C block: no matching '}'");
 }
 
+/// A keyword (INIT, ALLOCATOR) at Pos: the word itself, not the start of a
+/// longer name, and not a variable of that name starting a rename
+/// (`INIT -> init`).
+bool Parser::atKeyword(StringRef Kw) const {
+  StringRef Rest = Text.substr(Pos);
+  if (!Rest.starts_with(Kw) ||
+      (Rest.size() > Kw.size() && isPathChar(Rest[Kw.size()])))
+    return false;
+  StringRef After = Rest.substr(Kw.size()).ltrim();
+  return !After.starts_with("->") && !After.starts_with(",");
+}
+
+/// ALLOCATOR alloc_fn free_fn
+bool Parser::parseAllocator(Spec &S) {
+  SpecAllocator A;
+  A.Loc = loc();
+  for (int I = 0; I < 9; ++I)
+    advance();
+  for (auto [Name, Where, What] :
+       {std::tuple(&A.Alloc, &A.AllocLoc, "allocation function"),
+        std::tuple(&A.Free, &A.FreeLoc, "free function")}) {
+    if (!skipSpaceAndComments())
+      return false;
+    *Where = loc();
+    std::string W;
+    if (!word(W))
+      return fail(*Where, Twine("expected the name of the new version's ") +
+                              What + " (ALLOCATOR alloc_fn free_fn)");
+    if (!isIdent(W))
+      return fail(*Where, "'" + W + "' is not a function name (ALLOCATOR "
+                                    "alloc_fn free_fn)");
+    *Name = W;
+  }
+  if (S.Allocator)
+    return fail(A.Loc, "a second ALLOCATOR directive (the first is at " +
+                           S.Allocator->Loc.str() + ")");
+  S.Allocator = std::move(A);
+  return true;
+}
+
 bool Parser::parseRule(Spec &S) {
   SpecLoc Start = loc();
-  bool Init = Text.substr(Pos).starts_with("INIT") &&
-              !isPathChar(Pos + 4 < Text.size() ? Text[Pos + 4] : ' ');
+  if (atKeyword("ALLOCATOR"))
+    return parseAllocator(S);
+  bool Init = atKeyword("INIT");
   if (Init)
     for (int I = 0; I < 4; ++I)
       advance();

@@ -2,6 +2,8 @@
 //
 //   rule  ::= paths '->' paths [':' block]      transform / rename
 //           | 'INIT' paths ':' block            initialise something new
+//           | 'ALLOCATOR' NAME NAME             the new version's allocation
+//                                               and free functions
 //   paths ::= path (',' path)*                  pairs are formed by position
 //   path  ::= ('struct'|'union'|'typedef'|'enum') NAME ['.' FIELD]
 //           | [FILE '/'] [FUNC '#'] NAME        variables, statics, locals
@@ -15,6 +17,7 @@
 
 #include "llvm/Support/Error.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,8 +50,17 @@ struct SpecRule {
   SpecLoc CodeLoc;       // where the block starts, for #line
 };
 
+/// `ALLOCATOR alloc_fn free_fn`: new heap objects come from alloc_fn (a
+/// `void *(size_t)` of the new version), replaced old ones go to free_fn (a
+/// `void (void *)`); without it, calloc and free.
+struct SpecAllocator {
+  std::string Alloc, Free;
+  SpecLoc Loc, AllocLoc, FreeLoc; // the directive, and each name
+};
+
 struct Spec {
   std::vector<SpecRule> Rules;
+  std::optional<SpecAllocator> Allocator;
 };
 
 /// Parses a spec; errors are "file:line:col: message".

@@ -2027,12 +2027,23 @@ static int __mvedsua_xf_transform(struct mvedsua_xf_ctx *ctx) {
   for (const std::string &K : Keys)
     OS << "    " << cString(K) << ",\n";
   OS << "    0};\n";
+  std::string Alloc = "0", Dealloc = "0";
+  if (const std::optional<SpecAllocator> &A = this->S.Allocator) {
+    // The new version's own functions (xfgen checked that it defines them).
+    OS << "\n/* The program's allocator (ALLOCATOR at " << A->Loc.str()
+       << "). */\n"
+       << "extern void *" << A->Alloc << "(size_t);\n"
+       << "extern void " << A->Free << "(void *);\n";
+    Alloc = A->Alloc;
+    Dealloc = A->Free;
+  }
   OS << "static const struct mvedsua_xform __mvedsua_xf_descriptor = {\n"
      << "    MVEDSUA_XFORM_MAGIC, MVEDSUA_XFORM_ABI,\n"
      << "    " << hex(Old.stateHash()) << ", /* from */\n"
      << "    " << hex(New.stateHash()) << ", /* to */\n"
      << "    " << cString(Opts.OldName) << ", " << cString(Opts.NewName) << ",\n"
-     << "    " << Keys.size() << ", __mvedsua_xf_keys, __mvedsua_xf_transform};\n"
+     << "    " << Keys.size() << ", __mvedsua_xf_keys, __mvedsua_xf_transform,\n"
+     << "    " << Alloc << ", " << Dealloc << " /* alloc, dealloc */};\n"
      << "\n__attribute__((constructor)) static void __mvedsua_xf_register(void) {\n"
      << "  __mvedsua_rt_register_transformer(&__mvedsua_xf_descriptor);\n}\n";
   OS.flush();
@@ -2059,6 +2070,10 @@ void XformGenerator::Impl::explain(raw_ostream &OS) const {
   OS << "state: " << Unchanged << " unchanged, " << Retyped << " retyped, "
      << Added << " added, " << Removed << " removed, " << Fresh
      << " not migrated, " << Renamed << " renamed\n";
+  if (S.Allocator)
+    OS << "allocator: new objects from " << S.Allocator->Alloc
+       << ", replaced old objects freed with " << S.Allocator->Free << " ("
+       << S.Allocator->Loc.str() << ")\n";
   for (const std::string &L : EntryLines)
     OS << L << "\n";
   std::set<std::string> Printed;

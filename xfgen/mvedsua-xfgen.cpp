@@ -15,6 +15,8 @@
 #include "StateModel.h"
 #include "XformGen.h"
 
+#include "llvm/IR/Function.h"
+#include "llvm/IR/GlobalAlias.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
 #include "llvm/IRReader/IRReader.h"
@@ -117,6 +119,71 @@ static bool modelOf(ArrayRef<std::string> Files, LLVMContext &Ctx,
   return true;
 }
 
+/// ALLOCATOR's functions are called by the transformer, which is compiled
+/// into the new version: each must be a function the new version defines,
+/// with external linkage and the signature of malloc (resp. free).
+static std::vector<std::string> checkAllocator(const mvedsua::Spec &S,
+                                               const Module &NewM,
+                                               StringRef NewName) {
+  std::vector<std::string> Errors;
+  if (!S.Allocator)
+    return Errors;
+  const mvedsua::SpecAllocator &A = *S.Allocator;
+  unsigned SizeBits = NewM.getDataLayout().getPointerSizeInBits();
+  for (bool IsAlloc : {true, false}) {
+    const std::string &Name = IsAlloc ? A.Alloc : A.Free;
+    std::string At = (IsAlloc ? A.AllocLoc : A.FreeLoc).str() + ": error: ";
+    const char *Proto = IsAlloc ? "void *(size_t)" : "void (void *)";
+    std::string Which = IsAlloc ? "allocation" : "free";
+    const GlobalValue *GV = NewM.getNamedValue(Name);
+    if (const auto *GA = dyn_cast_or_null<GlobalAlias>(GV))
+      GV = GA->getAliaseeObject();
+    const auto *F = dyn_cast_or_null<Function>(GV);
+    if (!GV) {
+      Errors.push_back(At + "ALLOCATOR: the new version (" + NewName.str() +
+                       ") has no function '" + Name + "'; the " + Which +
+                       " function must be one the new program defines");
+      continue;
+    }
+    if (!F) {
+      Errors.push_back(At + "ALLOCATOR: '" + Name + "' is not a function in "
+                       "the new version (" + NewName.str() + ")");
+      continue;
+    }
+    if (F->isDeclaration()) {
+      Errors.push_back(At + "ALLOCATOR: '" + Name + "' is only declared in the "
+                       "new version (" + NewName.str() + "), not defined; the " +
+                       Which + " function must be one the new program defines "
+                       "(without ALLOCATOR, the C library's calloc and free "
+                       "are used)");
+      continue;
+    }
+    if (F->hasLocalLinkage()) {
+      Errors.push_back(At + "ALLOCATOR: '" + Name + "' is static in the new "
+                       "version (" + NewName.str() + "); the transformer, "
+                       "another source file, cannot call it: give it external "
+                       "linkage");
+      continue;
+    }
+    FunctionType *T = F->getFunctionType();
+    bool Ok = T->getNumParams() == 1 && !T->isVarArg();
+    if (Ok && IsAlloc)
+      Ok = T->getReturnType()->isPointerTy() &&
+           T->getParamType(0)->isIntegerTy(SizeBits);
+    else if (Ok)
+      Ok = T->getReturnType()->isVoidTy() && T->getParamType(0)->isPointerTy();
+    if (!Ok) {
+      std::string Have;
+      raw_string_ostream OS(Have);
+      T->print(OS);
+      Errors.push_back(At + "ALLOCATOR: '" + Name + "' has type " + OS.str() +
+                       " in the new version; the " + Which +
+                       " function must be " + Proto);
+    }
+  }
+  return Errors;
+}
+
 static bool readSpec(mvedsua::Spec &S) {
   if (SpecPath.empty())
     return true;
@@ -164,12 +231,14 @@ int main(int argc, char **argv) {
 
   mvedsua::XformOptions Opts{joined(OldList), joined(NewList),
                              Output.empty() ? "-" : Output.getValue()};
+  std::vector<std::string> Errors = checkAllocator(S, *NewM, Opts.NewName);
   mvedsua::XformGenerator Gen(*Old, *New, S, Opts);
-  bool Ok = Gen.run();
+  bool Ok = Gen.run() && Errors.empty();
   if (Explain || Output.empty())
     Gen.explain(outs());
   outs().flush();
-  for (const std::string &E : Gen.errors())
+  Errors.insert(Errors.end(), Gen.errors().begin(), Gen.errors().end());
+  for (const std::string &E : Errors)
     errs() << (StringRef(E).contains(": error: ") ? "" : "mvedsua-xfgen: error: ")
            << E << "\n";
   if (!Ok) {

@@ -26,7 +26,9 @@ extern "C" {
 #endif
 
 #define MVEDSUA_XFORM_MAGIC 0x4d565846u /* "MVXF" */
-#define MVEDSUA_XFORM_ABI 1u
+/* 2: alloc and dealloc. The runtime refuses an update to a version whose
+ * transformer has another ABI (regenerate it with the matching xfgen). */
+#define MVEDSUA_XFORM_ABI 2u
 
 /* The runtime's state for one running transformation (opaque). */
 struct mvedsua_xf_ctx;
@@ -43,6 +45,17 @@ struct mvedsua_xform {
   uint64_t n_keys;
   const char *const *keys;
   int (*transform)(struct mvedsua_xf_ctx *ctx);
+  /* The program's allocator (a spec's `ALLOCATOR alloc_fn free_fn`): the NEW
+   * version's functions, NULL for calloc / free. New objects come from
+   * alloc (the runtime zeroes them); the new objects of a failed
+   * transformation, and the old objects replaced by a successful one, go to
+   * dealloc. Old objects were allocated by the OLD version's allocator, so
+   * dealloc must accept them: the same allocator in both versions sharing its
+   * state (a wrapper around malloc, a library both link), or malloc's free
+   * when the old version used malloc. Otherwise a transformer must not free
+   * old objects (leave them, or free them by hand in a spec rule). */
+  void *(*alloc)(size_t size);
+  void (*dealloc)(void *ptr);
 };
 
 /* Called by the transformer's constructor. */
@@ -58,10 +71,12 @@ void *__mvedsua_xf_lookup(struct mvedsua_xf_ctx *ctx, const void *old_obj);
 /* Records old -> new, so sharing and cycles are preserved. */
 void __mvedsua_xf_record(struct mvedsua_xf_ctx *ctx, const void *old_obj,
                          void *new_obj);
-/* A zeroed allocation with the program's allocator (malloc by default, or the
- * allocator a spec names). NULL on failure (the transformer then fails). */
+/* A zeroed allocation with the program's allocator (`alloc`, or calloc).
+ * NULL on failure (the transformer then fails). Freed with `dealloc` (or
+ * free) if the transformation fails. */
 void *__mvedsua_xf_alloc(struct mvedsua_xf_ctx *ctx, size_t size);
-/* Frees an old heap object with the program's allocator, once replaced. */
+/* Frees an old heap object with `dealloc` (or free), once the whole
+ * transformation succeeded; nothing is freed if it fails. */
 void __mvedsua_xf_free(struct mvedsua_xf_ctx *ctx, void *old_obj);
 /* A pointer whose target type did not change: a pointer to an old function or
  * into an old static object becomes the same place in the new version; any
