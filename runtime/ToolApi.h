@@ -144,6 +144,10 @@ struct mvedsua_rt_mve_status {
   uint64_t started_us, updated_us, caught_up_us, ended_us; /* wall clock */
 };
 void mvedsua_rt_mve_status(struct mvedsua_rt_mve_status *out);
+/* Ends the follower of a multi-version update at any stage (the leader goes
+ * on alone; reported as rolled back, with `why`). 0, or -1 with ESRCH when
+ * there is no follower to roll back. */
+int mvedsua_rt_mve_rollback(const char *why);
 
 /* Test-only access to one shared log (runtime/mve/Log.h): one writer, one
  * reader, across a fork. */

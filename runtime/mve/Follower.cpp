@@ -737,3 +737,18 @@ MVEDSUA_EXPORT void mvedsua_rt_mve_status(struct mvedsua_rt_mve_status *out) {
     g_status.leader_pid = OwnPid();
   *out = g_status;
 }
+
+// Rollback on request (the operator, the supervisor, a test), at any stage
+// before promotion: the follower is killed and reported like any other end.
+// 0, or -1 with ESRCH when no follower exists (and in the follower itself,
+// which its leader is killing: whatever it answers is never compared).
+MVEDSUA_EXPORT int mvedsua_rt_mve_rollback(const char *why) {
+  using namespace mvedsua::mve;
+  if (!g_leader.active || g_leader.lost || g_leader.reaped) {
+    errno = ESRCH;
+    return -1;
+  }
+  Kill("rolled back on request (%s)", why && *why ? why : "no reason given");
+  RequestLook();
+  return 0;
+}

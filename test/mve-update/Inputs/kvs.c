@@ -22,6 +22,8 @@
  * "dropping" and ends the connection by dup2'ing /dev/null over it.
  * With $KVS_IGNORE_SIGCHLD set, v1 sets SIGCHLD to SIG_IGN at startup (the
  * kernel then reaps children itself, the runtime's follower included).
+ * "rollback" asks for the follower to be rolled back ("rollback: requested",
+ * or "rollback: ERROR").
  * "mvstatus" answers the leader's mvedsua_rt_mve_status (only meaningful
  * once no follower exists: a follower's own answer would differ).
  */
@@ -42,6 +44,7 @@
 #include "ToolApi.h"
 #pragma weak mvedsua_rt_request_mve_update
 #pragma weak mvedsua_rt_mve_status
+#pragma weak mvedsua_rt_mve_rollback
 
 #define MAXFD 1024
 #define NKEYS 256
@@ -142,6 +145,18 @@ static void do_status(int fd, char *arg) {
   reply(fd, out);
 }
 
+static void do_rollback(int fd, char *arg) {
+  (void)arg;
+  char out[96];
+  if (!mvedsua_rt_mve_rollback)
+    return reply(fd, "rollback: unavailable");
+  if (mvedsua_rt_mve_rollback("the client asked") != 0)
+    snprintf(out, sizeof out, "rollback: %s", strerror(errno));
+  else
+    snprintf(out, sizeof out, "rollback: requested");
+  reply(fd, out);
+}
+
 static void do_update(int fd, char *arg) {
   (void)arg;
   const char *next = getenv("KVS_NEXT");
@@ -163,7 +178,7 @@ static const struct {
   void (*run)(int, char *);
 } commands[] = {{"set ", do_set}, {"get ", do_get}, {"del ", do_del},
                 {"ping", do_ping}, {"update", do_update},
-                {"mvstatus", do_status}};
+                {"mvstatus", do_status}, {"rollback", do_rollback}};
 
 static void command(int fd, char *line) {
   served++;
@@ -189,6 +204,8 @@ static void command(int fd, char *line) {
     do_update(fd, line);
   else if (strcmp(line, "mvstatus") == 0)
     do_status(fd, line);
+  else if (strcmp(line, "rollback") == 0)
+    do_rollback(fd, line);
   else
     reply(fd, "error");
 }
