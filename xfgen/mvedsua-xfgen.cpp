@@ -31,10 +31,14 @@
 
 using namespace llvm;
 
+// xfgen's own options; --help hides the hundreds LLVM's libraries register.
+static cl::OptionCategory XfgenCategory("mvedsua-xfgen options");
+
 static cl::list<std::string> Positional(
     cl::Positional,
     cl::desc("<old.bc[,more.bc...]> <new.bc[,more.bc...]> | --old <old.bc...> "
-             "--new <new.bc...>"));
+             "--new <new.bc...>"),
+    cl::cat(XfgenCategory));
 // --old FILE... / --new FILE... take every following argument up to the next
 // option; cl::opt has no such list, so they are taken out of argv first.
 static std::vector<std::string> OldFiles, NewFiles;
@@ -59,11 +63,14 @@ static std::vector<char *> takeVersionLists(int argc, char **argv) {
 }
 static cl::opt<bool> Explain("explain",
                              cl::desc("Print what changed and how each change "
-                                      "is handled (the default without -o)"));
+                                      "is handled (the default without -o)"),
+                             cl::cat(XfgenCategory));
 static cl::opt<std::string> Output("o", cl::desc("Write the transformer (C)"),
-                                   cl::value_desc("file"));
+                                   cl::value_desc("file"),
+                                   cl::cat(XfgenCategory));
 static cl::opt<std::string> SpecPath("x", cl::desc("Transformation spec (.xf)"),
-                                     cl::value_desc("file"));
+                                     cl::value_desc("file"),
+                                     cl::cat(XfgenCategory));
 
 static void fail(const Twine &Msg) {
   WithColor::error(errs(), "mvedsua-xfgen") << Msg << "\n";
@@ -205,10 +212,17 @@ static bool readSpec(mvedsua::Spec &S) {
 int main(int argc, char **argv) {
   InitLLVM X(argc, argv);
   std::vector<char *> Args = takeVersionLists(argc, argv);
+  cl::HideUnrelatedOptions(XfgenCategory);
   cl::ParseCommandLineOptions(
       int(Args.size()), Args.data(),
       "mvedsua-xfgen: the state transformer between two versions of a "
-      "program\n");
+      "program\n\n"
+      "  mvedsua-xfgen OLD.bc NEW.bc [-x SPEC.xf] [-o XFORM.c] [--explain]\n"
+      "  mvedsua-xfgen --old OLD.bc... --new NEW.bc... [options]\n\n"
+      "Each version is its whole program's bitcode: one llvm-linked file,\n"
+      "several joined with commas, or several after --old / --new.\n"
+      "Exit status: 0 done, 1 refused or a wrong spec (no file written),\n"
+      "2 bad usage. See docs/xfgen.md.\n");
   std::vector<std::string> OldList(OldFiles.begin(), OldFiles.end());
   std::vector<std::string> NewList(NewFiles.begin(), NewFiles.end());
   if (OldList.empty() && NewList.empty() && Positional.size() == 2) {
