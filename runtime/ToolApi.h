@@ -122,6 +122,12 @@ struct mvedsua_rt_mve_options {
   uint64_t timeout_ms;
   uint64_t log_bound;
   uint64_t log_chunk;
+  /* A follower rolled back for a reason that may not recur (divergence,
+   * crash, time limit, the log's bound; not a failed update nor a requested
+   * rollback) is forked again, at most `retries` times, `retry_delay_ms`
+   * (0: 500, as in MVEDSUa) after the rollback. */
+  uint64_t retries;
+  uint64_t retry_delay_ms;
 };
 /* 0, or -1 with errno: EBUSY (a follower exists, or called in a follower),
  * and RequestUpdate's (EINVAL, ENOTCONN, ENOENT). Options may be null. */

@@ -101,6 +101,9 @@ struct Request {
   LogOptions log;
   char path[kMaxPath];
   char status_file[kMaxPath]; // MVEDSUA_MVE_STATUS: one JSON line per change
+  int source;                 // UpdateSource, for the retries
+  uint64_t retries_left, retry_delay_ms;
+  uint64_t retry_at_ms;       // a retry is due then; 0: none
 };
 Request g_req;
 
@@ -114,6 +117,9 @@ void SetOptions(const mvedsua_rt_mve_options *o) {
     g_req.log.bound = o->log_bound;
   if (o && o->log_chunk)
     g_req.log.chunk_size = o->log_chunk;
+  g_req.retries_left = o ? o->retries : 0;
+  g_req.retry_delay_ms = o && o->retry_delay_ms ? o->retry_delay_ms : 500;
+  g_req.retry_at_ms = 0;
   const char *s = getenv("MVEDSUA_MVE_STATUS");
   snprintf(g_req.status_file, sizeof g_req.status_file, "%s", s ? s : "");
 }
@@ -130,6 +136,7 @@ struct Leader {
   uint32_t stage_seen, stage_reported;
   uint64_t started_ms, progress_ms, consumed_seen;
   char killed[256]; // why the leader killed it; "" otherwise
+  bool requested;   // killed by mvedsua_rt_mve_rollback
 };
 Leader g_leader;
 MveStatus g_status;
@@ -337,6 +344,39 @@ void ReportStage() {
 }
 
 // The follower is reaped: say how it ended and go on alone.
+// A rollback that may not happen again: MVEDSUa retried after divergences,
+// crashes and timing bugs; a refused or failed update fails alike each
+// time, and an operator's rollback is final.
+bool Retriable() {
+  return !g_leader.requested && LoadU32(&Shared()->outcome) != kUpdateFailed;
+}
+
+void ScheduleRetry() {
+  if (!g_req.retries_left || !Retriable())
+    return;
+  g_req.retries_left--;
+  g_req.retry_at_ms = MonoMs() + g_req.retry_delay_ms;
+  Report("multi-version update to %s: retrying in %llu ms (%llu more "
+         "retries after this one)",
+         g_req.path, (unsigned long long)g_req.retry_delay_ms,
+         (unsigned long long)g_req.retries_left);
+  RequestLook();
+}
+
+// At an update point with no follower: a retry that is due is requested
+// again (taken at the next update point); one not due yet keeps the update
+// points looking.
+void RetryIfDue() {
+  if (!g_req.retry_at_ms)
+    return;
+  if (MonoMs() < g_req.retry_at_ms)
+    return RequestLook();
+  g_req.retry_at_ms = 0;
+  if (RequestUpdateMode(g_req.path, g_req.source, kUpdateMultiVersion) != 0)
+    Report("multi-version update to %s: the retry was refused: %s",
+           g_req.path, strerror(errno));
+}
+
 void Conclude() {
   Refresh(&g_status);
   Describe(g_status.reason, sizeof g_status.reason, g_leader.wait_status);
@@ -349,6 +389,7 @@ void Conclude() {
          "goes on alone with the old version",
          g_req.path, g_status.reason, g_status.leader_pid);
   Publish();
+  ScheduleRetry(); // before the shared area goes with the log
   ShimForgetFollower();
   g_leader = Leader();
 }
@@ -626,6 +667,8 @@ void ResumeShim(int mode) {
     return StartFollowing();
   if (g_leader.active)
     mode = LeaderAtPoint(mode);
+  else
+    RetryIfDue();
   __atomic_store_n(&g_mode, mode, __ATOMIC_RELAXED);
 }
 
@@ -708,6 +751,7 @@ int RequestMultiVersionUpdate(const char *path,
     return -1;
   }
   mve::SetOptions(o);
+  mve::g_req.source = source;
   return RequestUpdateMode(path, source, kUpdateMultiVersion);
 }
 
@@ -748,6 +792,7 @@ MVEDSUA_EXPORT int mvedsua_rt_mve_rollback(const char *why) {
     errno = ESRCH;
     return -1;
   }
+  g_leader.requested = true;
   Kill("rolled back on request (%s)", why && *why ? why : "no reason given");
   RequestLook();
   return 0;

@@ -16,6 +16,9 @@
  *   5  v2-refused: 'served' changes type (int -> long), no transformer
  *   6  v2-hang: spins without an update point when started by an update
  *   7  v2-stall: "del" spins without syscalls (stops consuming the log)
+ *   8  v2-flaky: answers "ping" like v2-diverge only if, when it was started
+ *      by an update, the file $KVS_FLAKY did not exist yet (it creates it):
+ *      a divergence that does not happen on a second try
  *
  * "quit" answers "bye" and closes the connection (the server closes
  * first: a follower's inherited copy must not keep it open); "drop" answers
@@ -60,6 +63,9 @@ struct entry {
   int used;
 } store[NKEYS];
 int listen_fd = -1, ep = -1;
+#if KVS == 8
+int flaky;
+#endif
 #if KVS == 5
 long served;
 #else
@@ -130,6 +136,10 @@ static void do_del(int fd, char *arg) {
 
 static void do_ping(int fd, char *arg) {
   (void)arg;
+#if KVS == 8
+  if (flaky)
+    return reply(fd, "pong v2");
+#endif
   reply(fd, KVS == 3 ? "pong v2" : "pong");
 }
 
@@ -160,7 +170,8 @@ static void do_rollback(int fd, char *arg) {
 static void do_update(int fd, char *arg) {
   (void)arg;
   const char *next = getenv("KVS_NEXT");
-  struct mvedsua_rt_mve_options o = {0, 0, 0};
+  struct mvedsua_rt_mve_options o = {0};
+  o.retries = getenv("KVS_RETRIES") ? strtoul(getenv("KVS_RETRIES"), 0, 10) : 0;
   if (!mvedsua_rt_request_mve_update || !next)
     return reply(fd, "update: unavailable");
   if (mvedsua_rt_request_mve_update(next, &o) != 0) {
@@ -282,6 +293,14 @@ static int setup(const char *port) {
 
 int main(int argc, char **argv) {
   mvedsua_on_abort(on_abort);
+#if KVS == 8
+  /* While updating the follower's calls are its own (not compared). */
+  if (mvedsua_is_updating() && getenv("KVS_FLAKY") &&
+      access(getenv("KVS_FLAKY"), F_OK) != 0) {
+    flaky = 1;
+    close(open(getenv("KVS_FLAKY"), O_WRONLY | O_CREAT, 0644));
+  }
+#endif
   if (KVS == 6 && mvedsua_is_updating())
     for (volatile unsigned long i = 0;; ++i) /* never reaches "loop" */
       ;
