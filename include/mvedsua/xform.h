@@ -12,6 +12,66 @@
  * reading the old version's objects and writing the new version's, through the
  * services below. A non-zero return fails the update.
  *
+ * The contract ---------------------------------------------------------------
+ *
+ * An in-place update, at an update point of the old version, on the thread
+ * that reached it:
+ *   1. the new version is loaded (its constructors run: this one registers);
+ *   2. the transformer is checked: magic, abi == MVEDSUA_XFORM_ABI, from_id
+ *      the running version's id, to_id the new version's; otherwise the update
+ *      is refused, saying which, and `transform` is never called;
+ *   3. the plan: every migrated entry whose type changed must be in `keys`
+ *      (otherwise refused); the old state is walked for pointers to remap;
+ *   4. entries not in `keys` are copied into the new version's objects;
+ *   5. `transform` is called, once;
+ *   6. if it returned non-zero: every object it got from __mvedsua_xf_alloc
+ *      goes to `dealloc` (or free), nothing given to __mvedsua_xf_free is
+ *      freed, and the old version continues from its update point with its
+ *      state as it was (the update failed, with __mvedsua_xf_fail's message);
+ *   7. if it returned 0: the old objects given to __mvedsua_xf_free go to
+ *      `dealloc` (or free), the runtime rewrites pointer slots in heap
+ *      objects both versions share, and the new version's main starts.
+ * After `transform` returned 0 the runtime never fails the update nor gives
+ * the old version its state back: nothing in 7 can fail. (The new version
+ * then has a time limit to reach its update point; missing it is reported
+ * as a failure, but the new version keeps running with the transformed
+ * state: an in-place update cannot be rolled back.) So a transformer decides
+ * the update's fate, and must have done everything that can fail before it
+ * returns 0.
+ *
+ * A transformer must:
+ *   - leave every object of the old version (entries and heap) exactly as it
+ *     was until nothing can fail any more. Objects both versions share (heap
+ *     objects of unchanged types it keeps) are the old version's too: collect
+ *     the writes to them and apply them just before returning 0 (xfgen's
+ *     transformers keep such a list of fix-ups; they cannot fail);
+ *   - write only the new version's objects (__mvedsua_xf_new) and the objects
+ *     it allocated;
+ *   - allocate every object that outlives the update with __mvedsua_xf_alloc
+ *     (nothing else is freed for it on failure); its own scratch memory
+ *     (work lists, maps) it may take from malloc, and must free before
+ *     returning, on both paths;
+ *   - free old objects only through __mvedsua_xf_free (deferred), never
+ *     directly: a failure must find them intact;
+ *   - fail with __mvedsua_xf_fail (the message the update is refused with)
+ *     and a non-zero return;
+ *   - keep no state between calls: after a failure, a later update to the
+ *     same (still loaded) object calls `transform` again.
+ * A transformer must not:
+ *   - call the program's code, of either version, except the `alloc` and
+ *     `dealloc` it names (the new version's state is half-written, the old
+ *     version's must not change), nor mvedsua's API (update points, update
+ *     requests);
+ *   - block: wait for another thread, take a lock the program may hold (it
+ *     is stopped at an update point, possibly holding it), do I/O that may
+ *     wait; the program is paused for as long as `transform` runs;
+ *   - leave `transform` other than by returning (longjmp, exit, a signal),
+ *     or keep `ctx` or anything the services returned after returning.
+ * It may read any object of either version; a new entry not in `keys`
+ * already holds what the runtime copied in 4, its pointers remapped.
+ * In a multi-version update all of this happens in the forked follower,
+ * whose process is dropped if the update is rolled back there.
+ *
  * Everything a transformer defines is named __mvedsua_xf_* so the plugin never
  * registers it as program state.
  */
