@@ -47,6 +47,11 @@ struct SavedLocal {
   const char *name;
   std::vector<char> bytes;
   bool consumed = false;
+  // A local whose type changed, written by the state transformer: the new
+  // version's entry, and the value the transformer wrote (has_new).
+  const struct mvedsua_entry *to_entry = nullptr;
+  std::vector<char> transformed;
+  bool has_new = false;
 };
 
 // A pointer to rewrite. Slots in the heap are shared with the old version,
@@ -637,10 +642,19 @@ void MatchLocals(Plan &plan, std::vector<std::string> *changed) {
     auto it = fresh.find(KindKey(MVEDSUA_ENTRY_LOCAL, l.entry->key));
     if (it == fresh.end())
       continue; // the new version no longer has it: it is dropped
-    if (TypeHash(it->second) != TypeHash(l.entry) ||
-        it->second->size != l.entry->size)
-      changed->push_back("'" + std::string(l.entry->key) + "' (migrated local, " +
-                         TypeChange(l.entry->type, it->second->type) + ")");
+    if (TypeHash(it->second) == TypeHash(l.entry) &&
+        it->second->size == l.entry->size)
+      continue;
+    if (plan.xform &&
+        TransformerWrites(plan.xform, MVEDSUA_ENTRY_LOCAL, l.entry->key)) {
+      // Every saved frame's copy: the transformer writes each one.
+      for (SavedLocal &m : plan.locals)
+        if (m.entry == l.entry)
+          m.to_entry = it->second;
+      continue;
+    }
+    changed->push_back("'" + std::string(l.entry->key) + "' (migrated local, " +
+                       TypeChange(l.entry->type, it->second->type) + ")");
   }
 }
 
@@ -668,6 +682,8 @@ void WalkOldState(Plan &plan, Walker &w) {
   for (SavedLocal &l : plan.locals) {
     if (!l.entry || !l.entry->type)
       continue; // noted locals have no type: bytes only
+    if (l.to_entry)
+      continue; // the transformer reads the old bytes as they are
     Root r{l.entry->key, l.bytes.data(), nullptr, l.bytes.size()};
     w.WalkRoot(r, l.entry->type, l.entry->annotations, l.entry->annot_arg);
   }
@@ -682,12 +698,14 @@ void SnapshotLocals(int from) {
   for (int i = 0; i < LiveLocalCount(); ++i) {
     LocalView l = LiveLocalAt(i);
     const char *p = static_cast<const char *>(l.addr);
-    g_plan->locals.push_back({l.entry, l.entry->key, {p, p + l.size}});
+    g_plan->locals.push_back(
+        {l.entry, l.entry->key, {p, p + l.size}, false, nullptr, {}, false});
   }
   for (int i = 0; i < NotedLocalCount(); ++i) {
     LocalView l = NotedLocalAt(i);
     const char *p = static_cast<const char *>(l.addr);
-    g_plan->locals.push_back({nullptr, l.name, {p, p + l.size}});
+    g_plan->locals.push_back(
+        {nullptr, l.name, {p, p + l.size}, false, nullptr, {}, false});
   }
 }
 
@@ -785,6 +803,16 @@ bool RestoreLocal(const struct mvedsua_entry *e, void *addr) {
   if (!g_plan || !e || !e->key || !pthread_equal(pthread_self(), g_restoring_thread))
     return false;
   for (SavedLocal &l : g_plan->locals) {
+    if (l.to_entry) { // transformed: the new type's value, if it was written
+      if (l.consumed || strcmp(l.to_entry->key, e->key) != 0 ||
+          TypeHash(l.to_entry) != TypeHash(e) || l.to_entry->size != e->size)
+        continue;
+      l.consumed = true;
+      if (!l.has_new)
+        return false; // the transformer left it: the frame's own value
+      memcpy(addr, l.transformed.data(), e->size);
+      return true;
+    }
     if (l.consumed || !l.entry || strcmp(l.entry->key, e->key) != 0 ||
         TypeHash(l.entry) != TypeHash(e) || l.bytes.size() != e->size)
       continue;
@@ -793,6 +821,33 @@ bool RestoreLocal(const struct mvedsua_entry *e, void *addr) {
     return true;
   }
   return false;
+}
+
+namespace {
+SavedLocal *NthSaved(const char *key, uint64_t index) {
+  if (!g_plan || !key)
+    return nullptr;
+  for (SavedLocal &l : g_plan->locals)
+    if (l.entry && strcmp(l.entry->key, key) == 0 && index-- == 0)
+      return &l;
+  return nullptr;
+}
+} // namespace
+
+void *SavedLocalOld(const char *key, uint64_t index) {
+  SavedLocal *l = NthSaved(key, index);
+  return l ? l->bytes.data() : nullptr;
+}
+
+void *SavedLocalNew(const char *key, uint64_t index) {
+  SavedLocal *l = NthSaved(key, index);
+  if (!l || !l->to_entry)
+    return nullptr;
+  if (!l->has_new) {
+    l->transformed.assign(l->to_entry->size ? l->to_entry->size : 1, 0);
+    l->has_new = true;
+  }
+  return l->transformed.data();
 }
 
 bool RestoreNotedLocal(const char *name, void *addr, unsigned long size) {

@@ -45,6 +45,15 @@ int CommitTransfer(TransferStats *stats, std::string *reason);
 void FinishTransfer();
 void AbandonTransfer();
 
+// For the state transformer (xform.h), while it runs: the index-th saved copy
+// (outermost frame first) of the old version's migrated local `key`, or
+// nullptr past the last; and the buffer that receives its transformed value
+// (zeroed, the new type's size), or nullptr unless the plan has the
+// transformer write that local. A new frame of the local then receives the
+// transformed value instead of the old bytes.
+void *SavedLocalOld(const char *key, uint64_t index);
+void *SavedLocalNew(const char *key, uint64_t index);
+
 // While an update runs (between CommitTransfer and FinishTransfer), a new
 // frame's migrated local receives its saved value. Called from Locals.cpp on
 // the enter paths; true when a value was restored.

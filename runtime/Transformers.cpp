@@ -11,6 +11,8 @@
 // failure leaves the old version's state untouched.
 #include "Transformers.h"
 
+#include "StateTransfer.h"
+
 #include "mvedsua/xform.h"
 
 #include "absl/container/flat_hash_map.h"
@@ -175,6 +177,16 @@ MVEDSUA_EXPORT void *__mvedsua_xf_new(struct mvedsua_xf_ctx *ctx, uint32_t kind,
                                       const char *key) {
   const struct mvedsua_entry *e = FindEntry(Run(ctx)->to, kind, key);
   return e ? e->addr : nullptr;
+}
+
+MVEDSUA_EXPORT void *__mvedsua_xf_old_local(struct mvedsua_xf_ctx *,
+                                            const char *key, uint64_t index) {
+  return SavedLocalOld(key, index);
+}
+
+MVEDSUA_EXPORT void *__mvedsua_xf_new_local(struct mvedsua_xf_ctx *,
+                                            const char *key, uint64_t index) {
+  return SavedLocalNew(key, index);
 }
 
 MVEDSUA_EXPORT void *__mvedsua_xf_lookup(struct mvedsua_xf_ctx *ctx,

@@ -267,7 +267,7 @@ private:
   mutable std::map<std::pair<const TypeDesc *, bool>, bool> ReachMemo;
 
   // --- generated code
-  std::string Protos, Descs, Bodies, EntryTable, InitTable;
+  std::string Protos, Descs, Bodies, EntryTable, InitTable, LocalTable;
   std::vector<std::string> Keys;
   std::map<std::pair<uint64_t, uint64_t>, std::string> ObjFns, DefaultFns,
       DescNames;
@@ -1420,14 +1420,23 @@ void XformGenerator::Impl::planEntry(const StateEntry *O, const StateEntry *N,
   if (R && R->HasCode)
     EntryLines.back() += ": by the spec rule at " + R->CodeLoc.str();
   if (N->Kind == MVEDSUA_ENTRY_LOCAL || O->Kind == MVEDSUA_ENTRY_LOCAL) {
-    // xform.h reaches objects by (kind, key); a migrated local has no
-    // address in the registry (it lives in a frame), so no transformer can
-    // read or write it and the runtime refuses such an update.
-    EntryLines.back() += ": refused";
-    error(std::string(entryKindName(N->Kind)) + " '" + N->Key + "': " +
-          TypeChange + ": a transformer cannot reach a migrated local (it "
-          "lives in a frame); keep its type, or migrate it in one version "
-          "only (MVEDSUA_MIGRATE_LOCAL) and rebuild its value in the other");
+    // The runtime saves each live frame's copy of a local by its key and
+    // restores the new one by the new entry's key: both must be the same
+    // local.
+    if (O->Kind != N->Kind || O->Key != N->Key) {
+      EntryLines.back() += ": refused";
+      error((R ? R->To.Loc.str() + ": error: " : std::string()) +
+            entryKindName(O->Kind) + " '" + O->Key + "' cannot become " +
+            entryKindName(N->Kind) + " '" + N->Key + "': a migrated local is "
+            "saved and restored frame by frame under its own key; transform it "
+            "under its own name (" + N->Key + " -> " + N->Key + ")");
+      return;
+    }
+    std::string Fn = entryFn(O, N, R);
+    Keys.push_back(std::to_string(N->Kind) + ":" + N->Key);
+    LocalTable += "    {" + cString(N->Key) + ", " + Fn + "},\n";
+    if (!StringRef(EntryLines.back()).ends_with("refused"))
+      EntryLines.back() += " (each saved frame's copy)";
     return;
   }
   std::string Fn = entryFn(O, N, R);
@@ -1443,6 +1452,14 @@ void XformGenerator::Impl::planInit(const StateEntry *N, const SpecRule *R) {
   EntryLines.push_back("added   " + std::string(entryKindName(N->Kind)) + " '" +
                        N->Key + "' (" + typeName(N->Type) +
                        "): INIT rule at " + R->To.Loc.str());
+  if (N->Kind == MVEDSUA_ENTRY_LOCAL) {
+    // Only saved copies are transformed; a new local has none.
+    EntryLines.back() += ": refused";
+    error(R->To.Loc.str() + ": error: INIT of migrated local '" + N->Key +
+          "': the old version has no such local, so no frame has a value to "
+          "give it; initialise it in its function");
+    return;
+  }
   std::string Fn = entryFn(nullptr, N, R);
   Keys.push_back(std::to_string(N->Kind) + ":" + N->Key);
   InitTable += "    {0, 0, " + std::to_string(N->Kind) + ", " + cString(N->Key) +
@@ -1974,6 +1991,10 @@ std::string XformGenerator::Impl::code() const {
      << EntryTable << "    {0, 0, 0, 0, 0, 0, 0}};\n";
   OS << "static const struct __mvedsua_xf_entry __mvedsua_xf_inits[] = {\n"
      << InitTable << "    {0, 0, 0, 0, 0, 0, 0}};\n";
+  OS << "/* Migrated locals whose type changed: every saved frame's copy. */\n"
+        "struct __mvedsua_xf_local {\n  const char *key;\n  __mvedsua_xf_fn fn;\n};\n"
+        "static const struct __mvedsua_xf_local __mvedsua_xf_locals[] = {\n"
+     << LocalTable << "    {0, 0}};\n";
   OS << R"XF(
 static int __mvedsua_xf_run(struct mvedsua_xf_ctx *ctx) {
   const struct __mvedsua_xf_entry *e;
@@ -2001,6 +2022,15 @@ static int __mvedsua_xf_run(struct mvedsua_xf_ctx *ctx) {
     unsigned char *out = __mvedsua_xf_new(ctx, e->new_kind, e->new_key);
     if (in && out && e->fn(ctx, in, out))
       return -1;
+  }
+  /* Each live frame's saved copy of a retyped migrated local. */
+  for (const struct __mvedsua_xf_local *l = __mvedsua_xf_locals; l->fn; l++) {
+    unsigned char *in;
+    for (uint64_t i = 0; (in = __mvedsua_xf_old_local(ctx, l->key, i)); i++) {
+      unsigned char *out = __mvedsua_xf_new_local(ctx, l->key, i);
+      if (out && l->fn(ctx, in, out))
+        return -1;
+    }
   }
   if (__mvedsua_xf_drain(ctx))
     return -1;

@@ -20,8 +20,9 @@
  *   2. the transformer is checked: magic, abi == MVEDSUA_XFORM_ABI, from_id
  *      the running version's id, to_id the new version's; otherwise the update
  *      is refused, saying which, and `transform` is never called;
- *   3. the plan: every migrated entry whose type changed must be in `keys`
- *      (otherwise refused); the old state is walked for pointers to remap;
+ *   3. the plan: every migrated entry whose type changed, and every saved
+ *      local whose type changed, must be in `keys` (otherwise refused); the
+ *      old state is walked for pointers to remap, except what is in `keys`;
  *   4. entries not in `keys` are copied into the new version's objects;
  *   5. `transform` is called, once;
  *   6. if it returned non-zero: every object it got from __mvedsua_xf_alloc
@@ -30,7 +31,9 @@
  *      state as it was (the update failed, with __mvedsua_xf_fail's message);
  *   7. if it returned 0: the old objects given to __mvedsua_xf_free go to
  *      `dealloc` (or free), the runtime rewrites pointer slots in heap
- *      objects both versions share, and the new version's main starts.
+ *      objects both versions share, and the new version's main starts; the
+ *      frames it re-creates receive the saved migrated locals (those the
+ *      transformer wrote via __mvedsua_xf_new_local: their new values).
  * After `transform` returned 0 the runtime never fails the update nor gives
  * the old version its state back: nothing in 7 can fail. (The new version
  * then has a time limit to reach its update point; missing it is reported
@@ -126,6 +129,18 @@ void __mvedsua_rt_register_transformer(const struct mvedsua_xform *xf);
 /* The old / new version's object of entry (kind, key); NULL if absent. */
 void *__mvedsua_xf_old(struct mvedsua_xf_ctx *ctx, uint32_t kind, const char *key);
 void *__mvedsua_xf_new(struct mvedsua_xf_ctx *ctx, uint32_t kind, const char *key);
+/* Migrated locals (kind MVEDSUA_ENTRY_LOCAL) live in frames, so they have no
+ * address in the registry. The runtime saved each live copy of a local when
+ * the old version stopped (one per frame of its function, outermost first):
+ * the index-th copy of local `key`, or NULL past the last. */
+void *__mvedsua_xf_old_local(struct mvedsua_xf_ctx *ctx, const char *key,
+                             uint64_t index);
+/* Where the transformed value of that copy goes (zeroed, the new type's
+ * size): the index-th frame of the local the new version creates during the
+ * update receives it. NULL unless `key` is in `keys` and the new version has
+ * that local with another type. */
+void *__mvedsua_xf_new_local(struct mvedsua_xf_ctx *ctx, const char *key,
+                             uint64_t index);
 /* The new address recorded for an old object, or NULL. */
 void *__mvedsua_xf_lookup(struct mvedsua_xf_ctx *ctx, const void *old_obj);
 /* Records old -> new, so sharing and cycles are preserved. */
