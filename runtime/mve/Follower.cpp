@@ -179,14 +179,18 @@ void CheckTimeLimits(uint32_t stage) {
 }
 
 void Check() {
-  if (!g_leader.active || g_leader.reaped || g_leader.lost)
+  if (!g_leader.active)
     return;
+  // Read even once the follower is gone: the stages it passed through
+  // between two looks are still reported, before how it ended.
   uint32_t stage = LoadU32(&Shared()->stage);
   if (stage != g_leader.stage_seen) {
     g_leader.stage_seen = stage;
     g_leader.progress_ms = MonoMs();
     RequestLook(); // reported at the next update point
   }
+  if (g_leader.reaped || g_leader.lost)
+    return;
   int st = 0;
   long r = RawSyscall(SYS_wait4, g_leader.pid, long(&st), WNOHANG, 0);
   if (r == g_leader.pid || r == -ECHILD) {

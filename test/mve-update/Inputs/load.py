@@ -7,6 +7,8 @@ v1's behaviour, one of them asking for the multi-version update part-way.
   --sleep MS        pause between rounds (the follower runs meanwhile)
   --update-at R,..  client 0 sends "update" at each round R
   --rollback-at R   client 0 sends "rollback" at round R -> "rollback: requested"
+  --cycle N,K       client 0 sends "update" at each round R with R % N == 0 and
+                    "rollback" when R % N == K (successive updates)
   --ping-from R     also "ping" -> "pong" from round R on
   --del-from R      also "del" of a missing key -> "missing" from round R on
   --drop            client 0 ends with "drop" (dup2 over its socket), not "quit"
@@ -24,6 +26,7 @@ ap.add_argument("--rounds", type=int, default=200)
 ap.add_argument("--sleep", type=float, default=2.0)
 ap.add_argument("--update-at", default="")
 ap.add_argument("--rollback-at", type=int, default=-1)
+ap.add_argument("--cycle", default="")
 ap.add_argument("--ping-from", type=int, default=-1)
 ap.add_argument("--del-from", type=int, default=-1)
 ap.add_argument("--drop", action="store_true")
@@ -72,6 +75,12 @@ def client(c):
                 ask("update", "update: requested")
             if c == 0 and r == args.rollback_at:
                 ask("rollback", "rollback: requested")
+            if c == 0 and args.cycle:
+                n, k = (int(x) for x in args.cycle.split(","))
+                if r % n == 0:
+                    ask("update", "update: requested")
+                elif r % n == k:
+                    ask("rollback", "rollback: requested")
             time.sleep(args.sleep / 1000.0)
         # The server closes first: the client must see the end at once.
         if c == 0 and args.drop:
