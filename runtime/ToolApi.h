@@ -143,7 +143,7 @@ struct mvedsua_rt_mve_status {
   uint64_t backlog_bytes, backlog_records, peak_backlog_bytes;
   uint64_t records_appended, records_consumed;
   char outcome[24];  /* "none", "in-progress", "rolled-back",
-                        "followed-to-exit" */
+                        "followed-to-exit", "not-started" */
   char reason[6144]; /* how the follower ended: the divergence report, the
                         signal and backtrace, the failed update's reason */
   char to_path[4096];

@@ -602,6 +602,22 @@ void StartFollowing() {
   ShimFollow(g_leader_pid);
 }
 
+// No follower could start: said like any other outcome (the supervisor
+// waits for one).
+int NotStarted(const char *why) {
+  memset(&g_status, 0, sizeof g_status);
+  SetStage(kSingleLeader);
+  g_status.leader_pid = OwnPid();
+  g_status.started_us = g_status.ended_us = WallUs();
+  snprintf(g_status.outcome, sizeof g_status.outcome, "not-started");
+  snprintf(g_status.reason, sizeof g_status.reason,
+           "no follower was started: %s", why);
+  snprintf(g_status.to_path, sizeof g_status.to_path, "%s", g_req.path);
+  Report("multi-version update to %s refused: %s", g_req.path, why);
+  Publish();
+  return kForkFailed;
+}
+
 int CountThreads() {
   DIR *d = opendir("/proc/self/task");
   if (!d)
@@ -632,25 +648,19 @@ bool MultiVersionBusy() {
 int ForkUpdateFollower(const char *path, const char *point) {
   snprintf(g_req.path, sizeof g_req.path, "%s", path);
   char err[256];
-  if (MultiVersionBusy() || CountThreads() != 1) {
-    Report("multi-version update to %s refused: %s", path,
-           MultiVersionBusy() ? "a follower exists"
-                              : "the program has several threads");
-    return kForkFailed;
-  }
-  if (!ShimNewLog(g_req.log, err, sizeof err)) {
-    Report("multi-version update to %s refused: %s", path, err);
-    return kForkFailed;
-  }
+  if (MultiVersionBusy() || CountThreads() != 1)
+    return NotStarted(MultiVersionBusy() ? "a follower exists"
+                                         : "the program has several threads");
+  if (!ShimNewLog(g_req.log, err, sizeof err))
+    return NotStarted(err);
   StoreU32(&Shared()->stage, kUpdating);
   fflush(nullptr); // nothing buffered may be written by both processes
   int leader = OwnPid();
   pid_t pid = fork(); // no runtime lock exists; glibc resets malloc's
   if (pid < 0) {
-    Report("multi-version update to %s failed: fork: %s", path,
-           strerror(errno));
+    snprintf(err, sizeof err, "fork: %s", strerror(errno));
     ShimForgetFollower();
-    return kForkFailed;
+    return NotStarted(err);
   }
   if (pid == 0) {
     BecomeFollower(leader);

@@ -23,6 +23,8 @@
  * "quit" answers "bye" and closes the connection (the server closes
  * first: a follower's inherited copy must not keep it open); "drop" answers
  * "dropping" and ends the connection by dup2'ing /dev/null over it.
+ * With $KVS_THREAD set, v1 starts an idle thread at startup (a follower
+ * cannot be forked then).
  * With $KVS_IGNORE_SIGCHLD set, v1 sets SIGCHLD to SIG_IGN at startup (the
  * kernel then reaps children itself, the runtime's follower included).
  * "rollback" asks for the follower to be rolled back ("rollback: requested",
@@ -34,6 +36,7 @@
 #include <fcntl.h>
 #include <mvedsua.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,7 +276,16 @@ static void accept_one(void) {
   epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
+static void *idle_thread(void *arg) {
+  for (;;)
+    pause();
+  return arg;
+}
+
 static int setup(const char *port) {
+  pthread_t idle;
+  if (getenv("KVS_THREAD"))
+    pthread_create(&idle, NULL, idle_thread, NULL);
   struct sockaddr_in a = {.sin_family = AF_INET,
                           .sin_port = htons((unsigned short)atoi(port)),
                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
