@@ -19,19 +19,39 @@
 
 namespace mvedsua::compat {
 
-/// The DILocalVariable that describes an alloca, from any of LLVM 19's
-/// spellings: a declare as a DbgVariableRecord ("RemoveDIs", the in-memory
-/// default) or as llvm.dbg.declare (older bitcode), or, where clang enables
-/// assignment tracking (-O1 and up), the alloca's dbg.assign markers.
-inline llvm::DILocalVariable *localVariableOf(llvm::AllocaInst *AI) {
+/// The DILocalVariable that describes an alloca, from any
+/// of LLVM 19's spellings: a declare as a DbgVariableRecord ("RemoveDIs", the
+/// in-memory default) or as llvm.dbg.declare (older bitcode); where clang
+/// enables assignment tracking (-O1 and up), the alloca's dbg.assign markers;
+/// in optimised bitcode (read by xfgen), the value records instcombine lowered
+/// a declare into. `Accept` rules out variables that also name the alloca
+/// but are not it (the parameter of an inlined helper that takes its address).
+template <typename Pred>
+llvm::DILocalVariable *localVariableOf(llvm::AllocaInst *AI, Pred Accept) {
+  auto Own = [&](llvm::DILocalVariable *V) {
+    return V && Accept(V) ? V : nullptr;
+  };
   for (llvm::DbgVariableRecord *DVR : llvm::findDVRDeclares(AI))
-    return DVR->getVariable();
+    if (auto *V = Own(DVR->getVariable()))
+      return V;
   for (llvm::DbgDeclareInst *DDI : llvm::findDbgDeclares(AI))
-    return DDI->getVariable();
+    if (auto *V = Own(DDI->getVariable()))
+      return V;
   for (llvm::DbgVariableRecord *DVR : llvm::at::getDVRAssignmentMarkers(AI))
-    return DVR->getVariable();
+    if (auto *V = Own(DVR->getVariable()))
+      return V;
   for (llvm::DbgAssignIntrinsic *DAI : llvm::at::getAssignmentMarkers(AI))
-    return DAI->getVariable();
+    if (auto *V = Own(DAI->getVariable()))
+      return V;
+  llvm::SmallVector<llvm::DbgVariableIntrinsic *, 2> Intrinsics;
+  llvm::SmallVector<llvm::DbgVariableRecord *, 2> Records;
+  llvm::findDbgUsers(Intrinsics, AI, &Records);
+  for (llvm::DbgVariableRecord *DVR : Records)
+    if (auto *V = Own(DVR->getVariable()))
+      return V;
+  for (llvm::DbgVariableIntrinsic *DVI : Intrinsics)
+    if (auto *V = Own(DVI->getVariable()))
+      return V;
   return nullptr;
 }
 

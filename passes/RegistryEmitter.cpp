@@ -175,7 +175,8 @@ void Emitter::emit() {
   registerConstructor(ModuleGV);
 
   for (size_t I = 0; I < Model.Entries.size(); ++I)
-    if (Model.Entries[I].Kind == MVEDSUA_ENTRY_LOCAL)
+    if (Model.Entries[I].Kind == MVEDSUA_ENTRY_LOCAL &&
+        Model.Entries[I].LocalMarker)
       lowerLocal(Model.Entries[I],
                  ConstantExpr::getInBoundsGetElementPtr(
                      ArrTy, Entries,

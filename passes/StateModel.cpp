@@ -666,14 +666,28 @@ void StateModelBuilder::collectFunctions() {
   }
 }
 
+/// The calls that mark a migrated local, with the local's address as their
+/// second argument: the header's marker (what the plugin sees, before any
+/// optimisation), the runtime call it becomes when -O2 inlines the marker in
+/// a build without the plugin, and the plugin's lowered form (bitcode built
+/// with the plugin). xfgen reads all three, so its model of a version is the
+/// plugin's whatever flags built the bitcode.
+static bool isLocalMarker(const Function *Callee) {
+  if (!Callee)
+    return false;
+  StringRef Name = Callee->getName();
+  return Name == MigrateLocalFn || Name == "__mvedsua_rt_migrate_local" ||
+         Name == "__mvedsua_rt_local_enter";
+}
+
 void StateModelBuilder::collectLocals() {
   for (Function &F : M) {
     if (F.isDeclaration() || isMvedsuaInternal(F.getName()))
       continue;
+    SmallPtrSet<const AllocaInst *, 4> Seen; // a marker -O2 duplicated
     for (Instruction &I : instructions(F)) {
       auto *CI = dyn_cast<CallInst>(&I);
-      Function *Callee = CI ? CI->getCalledFunction() : nullptr;
-      if (!Callee || Callee->getName() != MigrateLocalFn)
+      if (!CI || !isLocalMarker(CI->getCalledFunction()))
         continue;
       const DILocation *Loc = CI->getDebugLoc();
       StringRef File = Loc ? Loc->getFilename() : StringRef();
@@ -685,8 +699,16 @@ void StateModelBuilder::collectLocals() {
                   "' does not name a local variable of the function");
         continue;
       }
-      DILocalVariable *Var = compat::localVariableOf(AI);
-      const DISubprogram *SP = F.getSubprogram();
+      if (!Seen.insert(AI).second)
+        continue;
+      // The variable's own function names the key: in optimised bitcode the
+      // marker may have been inlined into a caller, with the header's helper
+      // (whose parameter also names the local) inlined around it.
+      DILocalVariable *Var =
+          compat::localVariableOf(AI, [](const DILocalVariable *V) {
+            return !isMvedsuaInternal(V->getScope()->getSubprogram()->getName());
+          });
+      const DISubprogram *SP = Var ? Var->getScope()->getSubprogram() : nullptr;
       if (!Var || !SP) {
         error(File, Line,
               "MVEDSUA_MIGRATE_LOCAL in '" + F.getName() +
@@ -703,7 +725,9 @@ void StateModelBuilder::collectLocals() {
       E.Size = M.getDataLayout().getTypeAllocSize(AI->getAllocatedType());
       readAnnotations(Var->getRawAnnotations(), E.Annotations, E.AnnotArg,
                       "'" + E.Key + "'", E.File, E.Line);
-      E.LocalMarker = CI;
+      // Only the header's marker is left for the plugin to lower.
+      if (CI->getCalledFunction()->getName() != "__mvedsua_rt_local_enter")
+        E.LocalMarker = CI;
       E.LocalAlloca = AI;
       Out.Entries.push_back(std::move(E));
     }
@@ -711,8 +735,12 @@ void StateModelBuilder::collectLocals() {
 }
 
 static bool hasMigrateLocalCalls(const Module &M) {
-  const Function *F = M.getFunction(MigrateLocalFn);
-  return F && !F->use_empty();
+  for (StringRef Name : {StringRef(MigrateLocalFn),
+                         StringRef("__mvedsua_rt_migrate_local"),
+                         StringRef("__mvedsua_rt_local_enter")})
+    if (const Function *F = M.getFunction(Name); F && !F->use_empty())
+      return true;
+  return false;
 }
 
 Error StateModelBuilder::run() {
