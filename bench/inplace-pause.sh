@@ -144,7 +144,7 @@ json.dump({"benchmark": "inplace-pause", "update": "kvd-1 -> kvd-1.1 in place",
            "machine": machine, "results": rows},
           open(sys.argv[2], "w"), indent=2)
 with open(sys.argv[3], "w") as md:
-    md.write("# In-place update pause (kvd-1 -> kvd-1.1)\n\n")
+    md.write("### In-place update pause (kvd-1 -> kvd-1.1)\n\n")
     md.write("%d cores, %s. 4 probe clients send GETs back to back; the update "
              "is requested 1 s into a 3 s window. The no-update column is the noise "
              "floor of the machine during the run; the runtime pause and its parts "
