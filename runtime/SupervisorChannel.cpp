@@ -13,10 +13,23 @@
 //   program update-done ... / program update-failed ...
 //                              the outcome of an update the program asked
 //                              for itself (mvedsua_request_update)
+//   mve STAGE LEADER_PID FOLLOWER_PID BACKLOG_BYTES BACKLOG_RECORDS PEAK_BYTES
+//       OUTCOME REASON         each change of a multi-version update's stage
+//                              or outcome (SetMveStageHook); REASON is the
+//                              rest of the line, with "\" as "\\" and newlines
+//                              as "\n" (divergence reports are multi-line)
+//   rollback-failed REASON     a "rollback" found no follower to end
 // Lines the supervisor sends:
 //   update TIMEOUT_MS PATH     take this request at the next update point; the
 //                              new version has TIMEOUT_MS to reach its point
+//   update-mve TIMEOUT_MS RETRIES PATH
+//                              a multi-version update (docs/mve.md) at the next
+//                              update point: the follower's time limit and the
+//                              retries of mvedsua_rt_mve_options
 //   cancel                     forget a request not taken yet (its time ran out)
+//   rollback                   end the follower of a multi-version update
+//                              (mvedsua_rt_mve_rollback), read at the next
+//                              update point like a request
 // The supervisor writes a request, then sends MVEDSUA_WAKE_SIGNAL, whose
 // handler only sets __mvedsua_update_pending: the program reads the request
 // at its next update point (the poll hook), outside any signal handler.
@@ -84,15 +97,58 @@ void SendRefusal(const char *path, int err) {
   SendLine("update-failed ", reason);
 }
 
-// The time limit of the request standing in the path buffer.
+// Why a multi-version request was refused.
+void SendMveRefusal(const char *path, int err) {
+  if (err == EBUSY)
+    return SendLine("update-failed update refused: a multi-version update is "
+                    "under way (a follower exists) or an update is pending");
+  SendRefusal(path, err);
+}
+
+// The stage hook (in the leader, at an update point or at exit, outside
+// recording): one "mve ..." line per change.
+void SendMveStage(const struct mvedsua_rt_mve_status *s) {
+  static char line[sizeof s->reason * 2 + 256];
+  int n = snprintf(line, sizeof line, "mve %s %d %d %llu %llu %llu %s ",
+                   s->stage, s->leader_pid, s->follower_pid,
+                   (unsigned long long)s->backlog_bytes,
+                   (unsigned long long)s->backlog_records,
+                   (unsigned long long)s->peak_backlog_bytes,
+                   s->outcome[0] ? s->outcome : "none");
+  if (n < 0)
+    return;
+  size_t len = size_t(n);
+  for (const char *p = s->reason; *p && len + 3 < sizeof line; ++p) {
+    if (*p == '\\' || *p == '\n') {
+      line[len++] = '\\';
+      line[len++] = *p == '\n' ? 'n' : '\\';
+    } else {
+      line[len++] = *p == '\r' ? ' ' : *p;
+    }
+  }
+  line[len++] = '\n';
+  if (!WriteAll(g_supervisor_fd, line, len))
+    Report("error: cannot write to the supervisor: %s", strerror(errno));
+}
+
+// The time limit of the request standing in the path buffer, and whether it
+// is a multi-version one (with its retries).
 unsigned long long g_request_timeout_ms;
+bool g_request_mve;
+unsigned long long g_request_retries;
+// A "rollback" was read: done after the requests (outside any handler).
+bool g_rollback_wanted;
 
 // One line from the supervisor; `*have` says whether `path` holds a request
 // that still stands.
 void HandleLine(const char *line, char *path, size_t size, bool *have) {
   char *rest;
-  if (strncmp(line, "update ", 7) == 0) {
-    unsigned long long ms = strtoull(line + 7, &rest, 10);
+  bool mve = strncmp(line, "update-mve ", 11) == 0;
+  if (mve || strncmp(line, "update ", 7) == 0) {
+    unsigned long long ms = strtoull(line + (mve ? 11 : 7), &rest, 10);
+    unsigned long long retries = 0;
+    if (mve && *rest == ' ')
+      retries = strtoull(rest + 1, &rest, 10);
     if (*rest != ' ' || !rest[1]) {
       Report("warning: malformed update request from the supervisor ignored");
       return;
@@ -103,7 +159,11 @@ void HandleLine(const char *line, char *path, size_t size, bool *have) {
                rest + 1);
     snprintf(path, size, "%s", rest + 1);
     g_request_timeout_ms = ms;
+    g_request_mve = mve;
+    g_request_retries = retries;
     *have = true;
+  } else if (strcmp(line, "rollback") == 0) {
+    g_rollback_wanted = true;
   } else if (strcmp(line, "cancel") == 0) {
     if (*have)
       SendLine("update-withdrawn ", path);
@@ -144,8 +204,24 @@ bool ReadRequests(char *path, size_t size) {
 // looks for a pending request.
 void PollSupervisor() {
   char path[kMaxPath];
-  if (!ReadRequests(path, sizeof path))
+  bool have = ReadRequests(path, sizeof path);
+  if (g_rollback_wanted) {
+    g_rollback_wanted = false;
+    if (mvedsua_rt_mve_rollback("requested by the operator") != 0)
+      SendLine("rollback-failed there is no follower to roll back "
+               "(no multi-version update is under way)");
+  }
+  if (!have)
     return;
+  if (g_request_mve) {
+    mvedsua_rt_mve_options o = {};
+    o.timeout_ms = g_request_timeout_ms;
+    o.retries = g_request_retries;
+    if (mvedsua_rt_request_mve_update(path, &o) != 0)
+      return SendMveRefusal(path, errno);
+    SendLine("update-taken ", path);
+    return;
+  }
   if (RequestUpdate(path, kUpdateFromSupervisor) != 0)
     return SendRefusal(path, errno);
   // The engine ends an update whose new version is late at its next update
@@ -218,5 +294,6 @@ MVEDSUA_EXPORT int mvedsua_rt_attach_supervisor(int fd) {
   g_supervisor_fd = fd;
   SetUpdatePollHook(PollSupervisor);
   SetUpdateResultHook(SendOutcome);
+  SetMveStageHook(SendMveStage);
   return 0;
 }

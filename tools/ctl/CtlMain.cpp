@@ -23,6 +23,22 @@ static const char kUsage[] =
     "Commands:\n"
     "  status [--json]   the running version (path, id), the update stage, the\n"
     "                    last update and the history of updates\n"
+    "  update [--timeout DUR] [--retry N] NEW.so\n"
+    "                    multi-version update (the default mode): at its next\n"
+    "                    update point the program forks; the child (the\n"
+    "                    follower) applies the update and replays the log of the\n"
+    "                    old version (the leader), which keeps serving. Waits\n"
+    "                    until the follower caught up (\"caught up: ...\", exit 0)\n"
+    "                    or was rolled back (\"rolled-back: REASON\": a divergence,\n"
+    "                    a crash, a time limit; exit 1). --timeout is the\n"
+    "                    follower's time to finish its update and to keep making\n"
+    "                    progress; --retry N retries a rollback that may not\n"
+    "                    recur (divergence, crash, time limit) up to N times.\n"
+    "  rollback          end the follower of a multi-version update; the old\n"
+    "                    version goes on alone\n"
+    "  promote, finish   not implemented yet: the follower cannot lead (the\n"
+    "                    runtime does not hand it the leader's descriptors); they\n"
+    "                    fail with an error\n"
     "  update --inplace [--timeout DUR] NEW.so\n"
     "                    update the running program in place to NEW.so: at its\n"
     "                    next update point it loads NEW.so, moves its state and\n"
@@ -36,8 +52,6 @@ static const char kUsage[] =
     "                    registry, its transformer's predecessor and every changed\n"
     "                    type, in a scratch process, without touching the program\n"
     "                    (\"accepted: ...\" exit 0, \"refused: ...\" exit 1)\n"
-    "  update NEW.so     the default mode, multi-version, is not implemented yet:\n"
-    "                    use --inplace\n"
     "\n"
     "Options of update may stand before or after NEW.so; a relative NEW.so is\n"
     "taken from the current directory. DUR is a whole number with a unit: 500ms,\n"
@@ -138,10 +152,14 @@ static int Transact(const char *path, const std::string &request,
     return 1;
   }
   fputs(reply.c_str(), stdout);
-  bool failed = StartsWith(reply, "failed: ") || StartsWith(reply, "refused: ");
+  bool failed = StartsWith(reply, "failed: ") || StartsWith(reply, "refused: ") ||
+                StartsWith(reply, "rolled-back: ");
   return failed ? 1 : 0;
 }
 
+// A rollback is answered once the program reported the follower's end (the
+// supervisor gives up after 10 s).
+constexpr uint64_t kRollbackWaitMs = 20000;
 // Status and errors come at once; a few seconds is plenty.
 constexpr uint64_t kStatusWaitMs = 10000;
 // Past an update's time limit the supervisor answers at once; allow for a
@@ -161,6 +179,7 @@ static int Status(const char *control, int argc, char **argv) {
 struct UpdateArgs {
   bool inplace = false, check = false;
   uint64_t timeout_ms = kDefaultUpdateTimeoutMs;
+  std::string retry; // --retry N, passed as given (the supervisor checks it)
   std::string file;
 };
 
@@ -180,6 +199,14 @@ static int ParseUpdate(int argc, char **argv, UpdateArgs *u) {
       u->inplace = true;
     } else if (a == "--check") {
       u->check = true;
+    } else if (a == "--retry" || StartsWith(a, "--retry=")) {
+      if (a == "--retry" && i + 1 == argc)
+        return UsageError("update: --retry needs a number of retries");
+      u->retry = a == "--retry" ? argv[++i] : a.substr(8);
+      if (u->retry.empty() ||
+          u->retry.find_first_not_of("0123456789") != std::string::npos)
+        return UsageError("update: --retry needs a whole number, not '" +
+                          u->retry + "'");
     } else if (a == "--timeout" || StartsWith(a, "--timeout=")) {
       if (a == "--timeout" && i + 1 == argc)
         return UsageError("update: --timeout needs a duration (500ms, 2s, 1m)");
@@ -212,21 +239,23 @@ static int Update(const char *control, int argc, char **argv) {
   UpdateArgs u;
   if (int status = ParseUpdate(argc, argv, &u))
     return status;
-  if (!u.inplace && !u.check) {
-    fprintf(stderr, "mvedsua-ctl: error: update: the default mode, multi-version "
-                    "(the new version checked in a forked follower before it "
-                    "leads), is not implemented yet; use 'update --inplace %s' "
-                    "for an in-place update\n",
-            u.file.c_str());
-    return 1;
-  }
+  if (!u.retry.empty() && (u.inplace || u.check))
+    return UsageError("update: --retry is for multi-version updates");
   std::string path;
   if (u.file.find('\n') != std::string::npos || !Absolute(u.file, &path))
     return UsageError("update: cannot use the version file name '" + u.file + "'");
   std::string request = std::string("update ") + (u.check ? "--check " : "") +
-                        "--inplace --timeout " + FormatDuration(u.timeout_ms) +
-                        " -- " + path + "\n";
-  return Transact(control, request, u.timeout_ms + kReplyMarginMs);
+                        (u.inplace ? "--inplace " : "") +
+                        (u.retry.empty() ? "" : "--retry " + u.retry + " ") +
+                        "--timeout " + FormatDuration(u.timeout_ms) + " -- " +
+                        path + "\n";
+  // A multi-version update's wait: the follower's update, its catch-up
+  // (the supervisor allows twice the limit), and each retry.
+  uint64_t wait = u.timeout_ms + kReplyMarginMs;
+  if (!u.inplace && !u.check)
+    wait = (2 * u.timeout_ms + kReplyMarginMs) *
+           (1 + (u.retry.empty() ? 0 : std::stoull(u.retry)));
+  return Transact(control, request, wait);
 }
 
 int main(int argc, char **argv) {
@@ -252,5 +281,12 @@ int main(int argc, char **argv) {
     return Status(control, argc - i - 1, argv + i + 1);
   if (strcmp(argv[i], "update") == 0)
     return Update(control, argc - i - 1, argv + i + 1);
+  if (strcmp(argv[i], "rollback") == 0 || strcmp(argv[i], "promote") == 0 ||
+      strcmp(argv[i], "finish") == 0) {
+    if (i + 1 < argc)
+      return UsageError(std::string(argv[i]) + ": unexpected argument " +
+                        argv[i + 1]);
+    return Transact(control, std::string(argv[i]) + "\n", kRollbackWaitMs);
+  }
   return UsageError(std::string("unknown command ") + argv[i]);
 }

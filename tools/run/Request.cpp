@@ -2,11 +2,14 @@
 #include "Request.h"
 #include "Duration.h"
 
+#include <ctype.h>
+#include <stdlib.h>
 #include <vector>
 
 const char kKnownRequests[] =
-    "known: status [--json], update --inplace [--timeout DUR] PATH, "
-    "update --check [--timeout DUR] PATH";
+    "known: status [--json], update [--timeout DUR] [--retry N] PATH, "
+    "update --inplace [--timeout DUR] PATH, "
+    "update --check [--timeout DUR] PATH, rollback";
 
 namespace {
 
@@ -55,7 +58,8 @@ bool ParseStatus(const std::vector<std::string> &w, Request *req,
 
 struct UpdateWords {
   bool inplace = false, check = false, timeout_given = false;
-  std::string timeout;
+  bool retry_given = false;
+  std::string timeout, retry;
   std::vector<std::string> paths;
 };
 
@@ -76,10 +80,15 @@ bool ScanUpdate(const std::vector<std::string> &w, UpdateWords *u,
       u->check = true;
     } else if (a == "--timeout" && i + 1 < w.size() && w[i + 1] != "--") {
       u->timeout = w[++i], u->timeout_given = true;
+    } else if (a == "--retry" && i + 1 < w.size() && w[i + 1] != "--") {
+      u->retry = w[++i], u->retry_given = true;
+    } else if (a.compare(0, 8, "--retry=") == 0) {
+      u->retry = a.substr(8), u->retry_given = true;
     } else if (a.compare(0, 10, "--timeout=") == 0) {
       u->timeout = a.substr(10), u->timeout_given = true;
     } else {
       *err = a == "--timeout" ? "update: --timeout needs a duration (500ms, 2s, 1m)"
+             : a == "--retry" ? "update: --retry needs a number of retries"
                               : "update: unknown option '" + Sanitize(a) + "'";
       return false;
     }
@@ -101,11 +110,23 @@ bool ParseUpdate(const std::vector<std::string> &w, Request *req,
            "' and '" + Sanitize(u.paths[1]) + "'";
     return false;
   }
-  if (!u.inplace && !u.check) {
-    *err = "update: the default mode, multi-version, is not implemented yet; "
-           "use update --inplace";
-    return false;
+  if (u.retry_given) {
+    char *end = nullptr;
+    unsigned long long n = strtoull(u.retry.c_str(), &end, 10);
+    if (u.retry.empty() || !isdigit((unsigned char)u.retry[0]) || *end ||
+        n > 100) {
+      *err = "update: --retry needs a whole number from 0 to 100, not '" +
+             Sanitize(u.retry) + "'";
+      return false;
+    }
+    if (u.inplace || u.check) {
+      *err = "update: --retry is for multi-version updates (an in-place update "
+             "cannot be rolled back, so never retried)";
+      return false;
+    }
+    req->retries = n;
   }
+  req->inplace = u.inplace;
   req->timeout_ms = kDefaultUpdateTimeoutMs;
   if (u.timeout_given && !ParseDuration(u.timeout, &req->timeout_ms, err)) {
     *err = "update: " + *err;
@@ -128,6 +149,16 @@ bool ParseRequest(const std::string &line, Request *req, std::string *err) {
     return ParseStatus(w, req, err);
   if (w[0] == "update")
     return ParseUpdate(w, req, err);
+  if (w[0] == "rollback" || w[0] == "promote" || w[0] == "finish") {
+    if (w.size() > 1) {
+      *err = w[0] + ": unexpected argument '" + Sanitize(w[1]) + "'";
+      return false;
+    }
+    req->kind = w[0] == "rollback"  ? Request::kRollback
+                : w[0] == "promote" ? Request::kPromote
+                                    : Request::kFinish;
+    return true;
+  }
   *err = "unknown request '" + Sanitize(line) + "' (" + kKnownRequests + ")";
   return false;
 }

@@ -1,7 +1,13 @@
 // Request.h: the requests of the control protocol, one line each.
 //
 //   status [--json]
+//   update [--timeout DUR] [--retry N] PATH   a multi-version update (the
+//                                             default): returns once the
+//                                             follower caught up, or failed
 //   update --inplace [--timeout DUR] PATH     apply an in-place update
+//   rollback                                  end the follower of a
+//                                             multi-version update
+//   promote, finish                           not implemented yet (refused)
 //   update --check [--inplace] [--timeout DUR] PATH
 //                                             would it be accepted?
 // Words are separated by blanks; options may stand before or after PATH.
@@ -14,7 +20,10 @@
 #include <string>
 
 struct Request {
-  enum Kind { kStatus, kUpdate, kCheck } kind = kStatus;
+  enum Kind { kStatus, kUpdate, kCheck, kRollback, kPromote, kFinish } kind =
+      kStatus;
+  bool inplace = false;    // update: --inplace (else multi-version)
+  uint64_t retries = 0;    // update (multi-version): --retry N
   bool json = false;       // status --json
   uint64_t timeout_ms = 0; // update/check: the time limit
   std::string path;        // update/check: the new version file, as sent

@@ -12,7 +12,10 @@
 // program itself (mvedsua_request_update).
 struct UpdateRecord {
   uint64_t serial = 0;         // 1, 2, ... in the life of the supervisor
-  std::string outcome;         // "in-progress", "finished", "failed"
+  std::string outcome;         // "in-progress", "finished", "failed",
+                               // "rolled-back" (multi-version)
+  bool multi_version = false;  // mode "multi-version" (else "in-place")
+  int follower_pid = 0;        // multi-version: the last follower forked
   std::string reason;          // why it failed; "" otherwise
   std::string requested_by;    // "supervisor" or "program"
   std::string from, to;        // version paths
@@ -36,11 +39,20 @@ struct ServiceState {
   std::string version_id;    // 16 hex digits; empty without a registry
   std::string version_path;  // absolute path of the running version
   bool updating = false;     // the program is performing an update we know of
+  // The multi-version layer's view (the program's "mve" lines): its stage
+  // ("" before any multi-version update), the follower (0: none), the log.
+  std::string mve_stage;
+  pid_t follower = 0;
+  uint64_t backlog_bytes = 0, backlog_records = 0, peak_backlog_bytes = 0;
   std::deque<UpdateRecord> history; // oldest first, the last kMaxHistory
   uint64_t next_serial = 1;
 
   const char *Stage() const {
-    return !announced ? "starting" : updating ? "updating" : "single-leader";
+    if (!announced)
+      return "starting";
+    if (!mve_stage.empty() && mve_stage != "single-leader")
+      return mve_stage.c_str();
+    return updating ? "updating" : "single-leader";
   }
   const UpdateRecord *Last() const {
     return history.empty() ? nullptr : &history.back();

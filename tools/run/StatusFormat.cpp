@@ -41,10 +41,35 @@ std::string Count(const UpdateRecord &r, uint64_t value) {
   return r.has_stats ? std::to_string(value) : "null";
 }
 
+// A multi-line reason (a divergence report, a backtrace) under its field.
+std::string Indented(const std::string &s) {
+  std::string out;
+  for (char c : s.substr(0, s.find_last_not_of('\n') + 1))
+    out += c == '\n' ? std::string("\n    ") : std::string(1, c);
+  return out;
+}
+
+const char *Mode(const UpdateRecord &r) {
+  return r.multi_version ? "multi-version" : "in-place";
+}
+
+std::string LogJson(const ServiceState &st) {
+  if (st.mve_stage.empty())
+    return "null";
+  return "{\"backlog_bytes\":" + std::to_string(st.backlog_bytes) +
+         Field("backlog_records", std::to_string(st.backlog_records)) +
+         Field("peak_backlog_bytes", std::to_string(st.peak_backlog_bytes)) +
+         "}";
+}
+
 std::string RecordJson(const UpdateRecord &r) {
   return "{\"outcome\":" + JsonString(r.outcome) +
          Field("reason", JsonString(r.reason)) +
-         Field("mode", "\"in-place\"") +
+         Field("mode", r.multi_version ? "\"multi-version\"" : "\"in-place\"") +
+         (r.multi_version ? Field("follower_pid", r.follower_pid
+                                                      ? std::to_string(r.follower_pid)
+                                                      : "null")
+                          : "") +
          Field("requested_by", JsonString(r.requested_by)) +
          Field("from", JsonOrNull(r.from)) + Field("to", JsonOrNull(r.to)) +
          Field("from_id", JsonOrNull(r.from_id)) +
@@ -91,7 +116,7 @@ std::string RecordDetails(const UpdateRecord &r) {
                     "  to: " + r.to + (r.to_id.empty() ? "" : " id " + r.to_id) +
                     "\n";
   if (!r.reason.empty())
-    out += "  reason: " + r.reason + "\n";
+    out += "  reason: " + Indented(r.reason) + "\n";
   if (r.has_stats)
     out += "  pause: " + Millis(r.pause_us) + " ms (loading " +
            Millis(r.load_us) + " ms, state transfer " + Millis(r.transfer_us) +
@@ -102,13 +127,13 @@ std::string RecordDetails(const UpdateRecord &r) {
 
 std::string HistoryLine(const UpdateRecord &r) {
   std::string line = "  #" + std::to_string(r.serial) + " " +
-                     IsoTime(r.requested_us) + " " + r.outcome + " in-place " +
+                     IsoTime(r.requested_us) + " " + r.outcome + " " + Mode(r) + " " +
                      ShortName(r.from) + " -> " + ShortName(r.to);
   if (r.has_stats)
     line += ", pause " + Millis(r.pause_us) + " ms, " +
             std::to_string(r.entries) + " entries";
   if (!r.reason.empty())
-    line += ": " + r.reason;
+    line += ": " + r.reason.substr(0, r.reason.find('\n'));
   return line + "\n";
 }
 
@@ -133,7 +158,7 @@ std::string ShortName(const std::string &path) {
 }
 
 std::string OutcomeLine(const UpdateRecord &r) {
-  if (r.outcome != "finished")
+  if (r.outcome != "finished" || r.multi_version)
     return r.outcome + ": " + r.reason;
   return "finished: " + ShortName(r.from) + " -> " + ShortName(r.to) +
          " in-place, pause " + Millis(r.pause_us) + " ms, " + Transferred(r);
@@ -147,7 +172,9 @@ std::string StatusJson(const ServiceState &st) {
          Field("version", VersionJson(st)) +
          Field("version_id", VersionIdJson(st)) +
          Field("leader_pid", std::to_string(st.leader)) +
-         Field("follower_pid", "null") +
+         Field("follower_pid",
+               st.follower ? std::to_string(st.follower) : "null") +
+         Field("log", LogJson(st)) +
          Field("last_update", st.Last() ? RecordJson(*st.Last()) : "null") +
          Field("history", "[" + history + "]") +
          Field("supervisor_pid", std::to_string(st.supervisor)) + "}\n";
@@ -161,7 +188,7 @@ std::string StatusText(const ServiceState &st) {
                   : st.version_path + " id " + st.version_id;
   std::string last = "none\n";
   if (const UpdateRecord *r = st.Last())
-    last = r->outcome + " (in-place, requested by " + r->requested_by + " at " +
+    last = r->outcome + " (" + Mode(*r) + ", requested by " + r->requested_by + " at " +
            IsoTime(r->requested_us) + ")\n" + RecordDetails(*r);
   std::string history = "none\n";
   if (!st.history.empty()) {
@@ -171,7 +198,15 @@ std::string StatusText(const ServiceState &st) {
   }
   return std::string("stage: ") + st.Stage() + "\nversion: " + version +
          "\nleader_pid: " + std::to_string(st.leader) +
-         "\nfollower_pid: none\nlast_update: " + last +
+         "\nfollower_pid: " +
+         (st.follower ? std::to_string(st.follower) : std::string("none")) +
+         (st.mve_stage.empty()
+              ? std::string()
+              : "\nlog: backlog " + std::to_string(st.backlog_bytes) +
+                    " bytes (" + std::to_string(st.backlog_records) +
+                    " records), peak " + std::to_string(st.peak_backlog_bytes) +
+                    " bytes") +
+         "\nlast_update: " + last +
          "supervisor_pid: " + std::to_string(st.supervisor) +
          "\nhistory: " + history;
 }

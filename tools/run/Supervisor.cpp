@@ -194,6 +194,17 @@ bool OnRequest(Supervisor &s, int conn, const std::string &line,
     return s.updates.Start(conn, req, reply);
   if (req.kind == Request::kCheck)
     return StartCheckRequest(s, conn, req, reply);
+  if (req.kind == Request::kRollback)
+    return s.updates.Rollback(conn, reply);
+  if (req.kind == Request::kPromote || req.kind == Request::kFinish) {
+    *reply = std::string("error: ") +
+             (req.kind == Request::kPromote ? "promote" : "finish") +
+             " is not implemented yet: the runtime cannot make the follower "
+             "lead (the descriptors the leader created after the fork are not "
+             "handed over, docs/mve.md); a multi-version update stays in the "
+             "outdated-leader stage until 'rollback' or the program's end\n";
+    return true;
+  }
   *reply = req.json ? StatusJson(s.state) : StatusText(s.state);
   return true;
 }

@@ -15,6 +15,10 @@
 
 namespace {
 
+constexpr uint64_t kWakeEveryMs = 200;
+constexpr uint64_t kRollbackWaitMs = 10000;
+constexpr uint64_t kCatchUpMarginMs = 5000;
+
 bool StartsWith(const std::string &s, const char *prefix, std::string *rest) {
   size_t n = strlen(prefix);
   if (s.compare(0, n, prefix) != 0)
@@ -56,9 +60,18 @@ bool UpdateDriver::Start(int conn, const Request &req, std::string *reply) {
   std::string err = CheckUpdatable();
   if (err.empty() && p_.phase != kNone)
     err = InProgressError();
+  if (err.empty() && state_.follower)
+    err = "a multi-version update is under way: follower " +
+          std::to_string(state_.follower) + " is in stage " + state_.mve_stage +
+          "; end it with 'mvedsua-ctl rollback' first (promote and finish are "
+          "not implemented yet)";
   std::string path = err.empty() ? CheckVersionFile(req.path, &err) : "";
   if (err.empty())
-    Forward(path, req.timeout_ms, &err);
+    Forward((req.inplace ? "update " : "update-mve ") +
+                std::to_string(req.timeout_ms) + " " +
+                (req.inplace ? "" : std::to_string(req.retries) + " ") + path +
+                "\n",
+            &err);
   if (!err.empty()) {
     *reply = "error: " + err + "\n";
     return true;
@@ -70,19 +83,153 @@ bool UpdateDriver::Start(int conn, const Request &req, std::string *reply) {
   r.from_id = state_.version_id;
   r.to = path;
   r.requested_us = WallMicros();
+  r.multi_version = !req.inplace;
   p_ = Pending{kForwarded, false, r.serial, conn, MonotonicMs() + req.timeout_ms,
-               req.timeout_ms};
+               req.timeout_ms, !req.inplace, req.retries};
+  if (!req.inplace)
+    mve_serial_ = r.serial;
   state_.updating = true;
   return false;
+}
+
+bool UpdateDriver::Rollback(int conn, std::string *reply) {
+  std::string err;
+  if (!state_.follower)
+    err = "there is no follower to roll back (stage " +
+          std::string(state_.Stage()) + "; rollback ends the follower of a "
+          "multi-version update)";
+  else if (rb_.conn >= 0)
+    err = "a rollback is already under way";
+  else if (send(channel_fd_, "rollback\n", 9, MSG_NOSIGNAL | MSG_DONTWAIT) != 9)
+    err = std::string("cannot pass the request to the program: ") +
+          strerror(errno);
+  else
+    Wake();
+  if (!err.empty()) {
+    *reply = "error: " + err + "\n";
+    return true;
+  }
+  rb_ = PendingRollback{conn, MonotonicMs() + kRollbackWaitMs};
+  return false;
+}
+
+void UpdateDriver::Wake() {
+  kill(state_.leader, MVEDSUA_WAKE_SIGNAL);
+  next_wake_ms_ = MonotonicMs() + kWakeEveryMs;
+}
+
+namespace {
+
+std::string Unescape(const std::string &s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 1 < s.size()) {
+      ++i;
+      out += s[i] == 'n' ? '\n' : s[i];
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// A rollback the runtime will retry (runtime/mve/Follower.cpp, Retriable):
+// not a failed update, not one requested.
+bool Retriable(const std::string &reason) {
+  return reason.find("the update failed in follower") == std::string::npos &&
+         reason.find("rolled back on request") == std::string::npos;
+}
+
+} // namespace
+
+// "STAGE LEADER_PID FOLLOWER_PID BACKLOG_BYTES BACKLOG_RECORDS PEAK_BYTES
+// OUTCOME REASON"
+void UpdateDriver::OnMveLine(const std::string &fields) {
+  std::istringstream in(fields);
+  std::string stage, outcome, reason;
+  int leader = 0, follower = 0;
+  uint64_t bytes = 0, records = 0, peak = 0;
+  if (!(in >> stage >> leader >> follower >> bytes >> records >> peak >>
+        outcome)) {
+    fprintf(stderr, "mvedsua-run: warning: malformed stage message from the "
+                    "program ignored\n");
+    return;
+  }
+  if (in.peek() == ' ')
+    in.get();
+  std::getline(in, reason);
+  reason = Unescape(reason);
+  state_.mve_stage = stage;
+  state_.follower = follower;
+  state_.backlog_bytes = bytes;
+  state_.backlog_records = records;
+  state_.peak_backlog_bytes = peak;
+  UpdateRecord *r = mve_serial_ ? state_.Find(mve_serial_) : nullptr;
+  bool waiting = p_.phase != kNone && p_.mve && !p_.timed_out;
+  if (r && follower)
+    r->follower_pid = follower;
+  if (outcome == "in-progress") {
+    if (r && r->outcome != "in-progress")
+      r->outcome = "in-progress", r->completed_us = 0; // a retry
+    if (stage == "outdated-leader" && waiting && r) {
+      ReplyMve("caught up: " + ShortName(r->from) + " -> " + ShortName(r->to) +
+               " multi-version, follower " + std::to_string(follower) +
+               ", backlog " + std::to_string(bytes) + " bytes (" +
+               std::to_string(records) + " records), peak " +
+               std::to_string(peak) + " bytes\n");
+      state_.updating = false;
+    }
+    return;
+  }
+  // The follower is gone: how it ended.
+  state_.updating = false;
+  if (!r)
+    return;
+  r->completed_us = WallMicros();
+  if (outcome == "rolled-back") {
+    r->outcome = "rolled-back";
+    r->reason = reason;
+    if (waiting && p_.retries_left && Retriable(reason)) {
+      p_.retries_left--;
+      r->outcome = "in-progress";
+      r->completed_us = 0;
+      r->reason = "retrying (" + std::to_string(p_.retries_left) +
+                  " more retries after this one) after: " + reason;
+      state_.updating = true;
+      return;
+    }
+  } else if (outcome == "not-started") {
+    r->outcome = "failed";
+    r->reason = "no follower could be started: " + reason;
+  } else {
+    r->outcome = "failed";
+    r->reason = "the program ended while the follower followed (" + outcome +
+                ")" + (reason.empty() ? "" : ": " + reason);
+  }
+  if (waiting)
+    ReplyMve(OutcomeLine(*r) + "\n");
+  if (rb_.conn >= 0) {
+    control_.Reply(rb_.conn, "rolled back: follower " +
+                                 std::to_string(r->follower_pid) +
+                                 " ended; the leader (pid " +
+                                 std::to_string(state_.leader) +
+                                 ") goes on alone with " +
+                                 ShortName(state_.version_path) + "\n");
+    rb_ = PendingRollback{};
+  }
+}
+
+// The waiting client of a multi-version update gets its answer; the update
+// itself may go on (caught up: the follower keeps following).
+void UpdateDriver::ReplyMve(const std::string &reply) {
+  control_.Reply(p_.conn, reply);
+  p_ = Pending{};
 }
 
 // "update TIMEOUT_MS PATH" on the channel, then the wake signal: its handler
 // sets the update flag, and an event loop blocked in epoll_wait returns EINTR
 // and reaches its update point, where the request is read.
-bool UpdateDriver::Forward(const std::string &path, uint64_t timeout_ms,
-                           std::string *err) {
-  std::string line =
-      "update " + std::to_string(timeout_ms) + " " + path + "\n";
+bool UpdateDriver::Forward(const std::string &line, std::string *err) {
   ssize_t n = send(channel_fd_, line.data(), line.size(),
                    MSG_NOSIGNAL | MSG_DONTWAIT);
   if (n != ssize_t(line.size())) {
@@ -94,6 +241,7 @@ bool UpdateDriver::Forward(const std::string &path, uint64_t timeout_ms,
     *err = std::string("cannot wake the program: ") + strerror(errno);
     return false;
   }
+  next_wake_ms_ = MonotonicMs() + kWakeEveryMs;
   return true;
 }
 
@@ -101,6 +249,16 @@ bool UpdateDriver::OnProgramLine(const std::string &line) {
   std::string rest;
   if (StartsWith(line, "update-stats ", &stats_))
     return true;
+  if (StartsWith(line, "mve ", &rest)) {
+    OnMveLine(rest);
+    return true;
+  }
+  if (StartsWith(line, "rollback-failed ", &rest)) {
+    if (rb_.conn >= 0)
+      control_.Reply(rb_.conn, "error: " + rest + "\n");
+    rb_ = PendingRollback{};
+    return true;
+  }
   if (line.compare(0, 13, "update-taken ") == 0) {
     OnTaken();
     return true;
@@ -127,6 +285,8 @@ void UpdateDriver::OnTaken() {
   if (p_.phase != kForwarded)
     return;
   p_.phase = kTaken;
+  if (p_.mve) // the runtime's own limits apply now; this one only ends the wait
+    p_.deadline_ms = MonotonicMs() + 2 * p_.timeout_ms + kCatchUpMarginMs;
   UpdateRecord *r = state_.Find(p_.serial);
   if (p_.timed_out && r) { // the withdrawal came too late: it is under way
     r->outcome = "in-progress";
@@ -214,6 +374,19 @@ void UpdateDriver::Fail(UpdateRecord &r, const std::string &reason) {
 }
 
 void UpdateDriver::OnTimer(uint64_t now_ms) {
+  if (rb_.conn >= 0 && now_ms >= rb_.deadline_ms) {
+    control_.Reply(rb_.conn, "error: the program did not report the "
+                             "follower's end within " +
+                                 FormatDuration(kRollbackWaitMs) +
+                                 " (it has not reached an update point); see "
+                                 "status\n");
+    rb_ = PendingRollback{};
+  }
+  // While someone waits on a follower, an idle leader is woken now and then:
+  // it looks at its follower at update points only.
+  if ((rb_.conn >= 0 || (p_.mve && p_.phase == kTaken && !p_.timed_out)) &&
+      now_ms >= next_wake_ms_)
+    Wake();
   if (p_.phase == kNone || p_.timed_out || now_ms < p_.deadline_ms)
     return;
   UpdateRecord *r = state_.Find(p_.serial);
@@ -230,6 +403,18 @@ void UpdateDriver::OnTimer(uint64_t now_ms) {
                    "running");
     return;
   }
+  if (p_.mve) {
+    if (r)
+      control_.Reply(p_.conn,
+                     "failed: the follower did not catch up within " +
+                         FormatDuration(2 * p_.timeout_ms + kCatchUpMarginMs) +
+                         " (stage " + state_.Stage() +
+                         "); it is still under way: see status, or end it "
+                         "with rollback\n");
+    p_ = Pending{};
+    state_.updating = false;
+    return;
+  }
   // In place, there is no way back: say what the program is doing now.
   if (r)
     Fail(*r, "the new version did not reach its update point within " + limit +
@@ -238,13 +423,22 @@ void UpdateDriver::OnTimer(uint64_t now_ms) {
 }
 
 uint64_t UpdateDriver::NextDeadline() const {
-  return p_.phase != kNone && !p_.timed_out ? p_.deadline_ms : 0;
+  uint64_t d = p_.phase != kNone && !p_.timed_out ? p_.deadline_ms : 0;
+  if (rb_.conn >= 0 && (!d || rb_.deadline_ms < d))
+    d = rb_.deadline_ms;
+  if ((rb_.conn >= 0 || (p_.mve && p_.phase == kTaken && !p_.timed_out)) &&
+      (!d || next_wake_ms_ < d))
+    d = next_wake_ms_;
+  return d;
 }
 
 void UpdateDriver::OnProgramEnded(int status) {
   UpdateRecord *r = p_.phase == kNone ? nullptr : state_.Find(p_.serial);
   if (r && !p_.timed_out)
     Fail(*r, ProgramEnd(status) + " before the update completed");
+  if (rb_.conn >= 0)
+    control_.Reply(rb_.conn, "error: " + ProgramEnd(status) + "\n");
   p_ = Pending{};
+  rb_ = PendingRollback{};
   state_.updating = false;
 }

@@ -21,9 +21,12 @@ public:
       : state_(state), control_(control) {}
   void SetChannel(int fd) { channel_fd_ = fd; }
 
-  // Handles `update --inplace`; true with an immediate (error) reply, false
-  // when the reply will follow the outcome.
+  // Handles `update` (multi-version) and `update --inplace`; true with an
+  // immediate (error) reply, false when the reply will follow the outcome.
   bool Start(int conn, const Request &req, std::string *reply);
+  // `rollback`: true with an immediate (error) reply, false when the reply
+  // follows the follower's end.
+  bool Rollback(int conn, std::string *reply);
   // Common refusals of update and check: "" when the service can be updated.
   std::string CheckUpdatable() const;
   // A line from the program; false when it is not an update message.
@@ -41,10 +44,20 @@ private:
     uint64_t serial = 0;    // its UpdateRecord
     int conn = -1;          // the client waiting for the outcome
     uint64_t deadline_ms = 0, timeout_ms = 0;
+    bool mve = false;       // a multi-version request
+    uint64_t retries_left = 0;
+  };
+  // A rollback waiting for the follower's end.
+  struct PendingRollback {
+    int conn = -1;
+    uint64_t deadline_ms = 0;
   };
 
   std::string InProgressError() const;
-  bool Forward(const std::string &path, uint64_t timeout_ms, std::string *err);
+  bool Forward(const std::string &line, std::string *err);
+  void OnMveLine(const std::string &fields);
+  void ReplyMve(const std::string &reply);
+  void Wake();
   void OnTaken();
   void OnOutcome(const std::string &msg, bool by_program);
   void Resolve(UpdateRecord &r);
@@ -57,6 +70,9 @@ private:
   int channel_fd_ = -1;
   Pending p_;
   std::string stats_; // the fields of the last update-stats line
+  uint64_t mve_serial_ = 0; // the record of the last multi-version update
+  PendingRollback rb_;
+  uint64_t next_wake_ms_ = 0; // an idle leader is woken to report stages
 };
 
 #endif

@@ -206,7 +206,11 @@ def bad():
         ("directory", ["update", "--inplace", d]),
         ("bad duration", ["update", "--inplace", "--timeout", "5x", so("v2.so")]),
         ("zero duration", ["update", "--inplace", "--timeout=0s", so("v2.so")]),
-        ("no mode", ["update", so("v2.so")]),
+        ("retry in place", ["update", "--inplace", "--retry", "1", so("v2.so")]),
+        ("bad retry", ["update", "--retry", "x", so("v2.so")]),
+        ("rollback none", ["rollback"]),
+        ("promote", ["promote"]),
+        ("finish", ["finish"]),
         ("no file", ["update", "--inplace"]),
         ("two files", ["update", "--inplace", so("v2.so"), so("v1.so")]),
     ]
@@ -215,7 +219,9 @@ def bad():
         print("  serves:", c.ask())
     for name, data in [("raw relative", b"update --inplace v2.so\n"),
                        ("raw bad duration", b"update --inplace --timeout 3 /x.so\n"),
-                       ("raw no mode", b"update /x.so\n"),
+                       ("raw retry in place", b"update --inplace --retry 1 /x.so\n"),
+                       ("raw bad retry", b"update --retry 1x /x.so\n"),
+                       ("raw rollback arg", b"rollback now\n"),
                        ("raw unknown option", b"update --now /x.so\n"),
                        ("garbage", b"\x00\xffupdate\x01\n")]:
         print("%s: %s" % (name, raw(data)))

@@ -1,0 +1,221 @@
+"""kvd-mve.py RUN CTL KVD_DIR WORK PORT: multi-version updates of kvd under
+mvedsua-run, driven with mvedsua-ctl while redis-benchmark (bounded, in the
+background) and connected clients use the service:
+  (a) kvd-1 -> kvd-1.1: caught up, the status of the outdated-leader stage,
+      right replies while following, then rollback on request;
+  (b) kvd-1 -> kvd-2-wrongreply (DBSIZE off by one): a DBSIZE after catch-up
+      diverges, the follower is rolled back by itself, the client got kvd-1's
+      answer;
+  (c) kvd-1 -> kvd-2-crash (crashes on TYPE): the follower crashes, rolled
+      back with the signal; kvd-1 answered the TYPE.
+Prints one fact per line.
+"""
+import hashlib
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+run, ctl, kvd, work, port = sys.argv[1:6]
+port = int(port)
+sock = os.path.join(work, "kvd.sock")
+KEYS = 2000
+
+
+def resp(*args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+
+class Conn:
+    def __init__(self):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.buf = b""
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            data = self.s.recv(1 << 16)
+            if not data:
+                raise EOFError("kvd closed the connection")
+            self.buf += data
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def reply(self):
+        line = self.line()
+        if line[:1] != b"$":
+            return line
+        n = int(line[1:])
+        if n < 0:
+            return None
+        while len(self.buf) < n + 2:
+            self.buf += self.s.recv(1 << 16)
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def ask(self, *args):
+        self.s.sendall(resp(*args))
+        return self.reply()
+
+
+
+def checksum(c):
+    """All keys, pipelined on one connection: missing count and an md5."""
+    c.s.sendall(b"".join(resp("GET", "key:%d" % i) for i in range(1, KEYS + 1)))
+    h, missing = hashlib.md5(), 0
+    for i in range(1, KEYS + 1):
+        v = c.reply()
+        missing += v != b"value-%d" % (i * 7)
+        h.update(v or b"<nil>")
+    return "%d of %d keys intact, md5 %s" % (KEYS - missing, KEYS, h.hexdigest()[:12])
+
+
+def ctl_run(*args):
+    r = subprocess.run([ctl, "--control", sock] + list(args),
+                       capture_output=True, text=True)
+    return "exit %d: %s" % (r.returncode, (r.stdout + r.stderr).strip())
+
+
+def status():
+    r = subprocess.run([ctl, "--control", sock, "status", "--json"],
+                       capture_output=True, text=True)
+    return json.loads(r.stdout)
+
+
+def cli(*args):
+    r = subprocess.run(["redis-cli", "-p", str(port)] + list(args),
+                       capture_output=True, text=True, timeout=30)
+    return r.stdout.strip()
+
+
+def bench(tests):
+    """Bounded: it ends by itself."""
+    return subprocess.Popen(
+        ["redis-benchmark", "-p", str(port), "-n", "40000", "-c", "4", "-r",
+         "1000", "-t", tests, "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def bench_result(b):
+    out = b.communicate()[0].replace("\r", "\n")
+    errors = [l for l in out.splitlines() if "rror" in l or "ERR" in l]
+    return "redis-benchmark: exit %d, %d error lines" % (b.returncode, len(errors))
+
+
+def describe(st):
+    lu = st["last_update"] or {}
+    log = st["log"] or {}
+    return ("stage %s, leader %s, follower %s, log %s, last_update %s %s" % (
+        st["stage"], "supervisor's child" if st["leader_pid"] else None,
+        "pid" if isinstance(st["follower_pid"], int) and
+        st["follower_pid"] not in (0, st["leader_pid"]) else st["follower_pid"],
+        "with " + " ".join(sorted(log)) if log else None,
+        lu.get("mode"), lu.get("outcome")))
+
+
+def wait_outcome(outcome, c, seconds=20):
+    """Polls the status (using the service meanwhile) until the last update's
+    outcome is `outcome`."""
+    end = time.time() + seconds
+    while time.time() < end:
+        st = status()
+        if st["last_update"]["outcome"] == outcome:
+            return st
+        c.ask("PING")
+        time.sleep(0.1)
+    return status()
+
+
+def clients_ok(clients):
+    return " ".join(c.ask("PING").decode() for c in clients)
+
+
+def main():
+    log = open(os.path.join(work, "kvd.log"), "w")
+    server = subprocess.Popen([run, "--control", sock,
+                               os.path.join(kvd, "kvd-1.so"), "--port", str(port)],
+                              stderr=log)
+    for _ in range(500):
+        if os.path.exists(sock) and "listening" in open(log.name).read():
+            break
+        time.sleep(0.01)
+    fill = subprocess.run(["redis-cli", "-p", str(port), "--pipe"],
+                          input="".join("SET key:%d value-%d\r\n" % (i, i * 7)
+                                        for i in range(1, KEYS + 1)),
+                          capture_output=True, text=True)
+    print("filled:", fill.stdout.strip().splitlines()[-1])
+    check = Conn()
+    clients = [Conn() for _ in range(4)]
+    print("before:", checksum(check), describe(status()))
+    leader = status()["leader_pid"]
+
+    # (a) kvd-1 -> kvd-1.1, caught up, followed, rolled back on request
+    b = bench("set,get,incr")
+    time.sleep(0.3)
+    print("a update:", ctl_run("update", os.path.join(kvd, "kvd-1.1.so")))
+    print("a  during the benchmark:", b.poll() is None)
+    st = status()
+    print("a status:", describe(st))
+    print("a stage fields: leader unchanged %s, follower != leader %s, "
+          "backlog_bytes %s, peak >= backlog %s, reason %r" % (
+              st["leader_pid"] == leader, st["follower_pid"] != leader,
+              type(st["log"]["backlog_bytes"]).__name__,
+              st["log"]["peak_backlog_bytes"] >= st["log"]["backlog_bytes"],
+              st["last_update"]["reason"]))
+    print("a following:", checksum(check), "SET", check.ask("SET", "k-a", "v-a").decode(),
+          "GET", check.ask("GET", "k-a").decode(), "clients", clients_ok(clients))
+    print("a  " + bench_result(b))
+    print("a still following:", describe(status()))
+    print("a rollback:", ctl_run("rollback"))
+    st = status()
+    print("a after rollback:", describe(st), repr(st["last_update"]["reason"]))
+    print("a serving:", checksum(check), "GET", check.ask("GET", "k-a").decode(),
+          "clients", clients_ok(clients))
+    print("a rollback again:", ctl_run("rollback"))
+
+    # (b) kvd-1 -> kvd-2-wrongreply: DBSIZE after catch-up diverges
+    dbsize = cli("DBSIZE")
+    b = bench("get,ping_inline")
+    time.sleep(0.3)
+    print("b update:", ctl_run("update", os.path.join(kvd, "kvd-2-wrongreply.so")))
+    print("b status:", describe(status()))
+    got = cli("DBSIZE")
+    print("b DBSIZE: kvd-1's answer (as before the update):", got == dbsize)
+    st = wait_outcome("rolled-back", check)
+    print("b after:", describe(st))
+    reason = st["last_update"]["reason"]
+    print("b reason:", reason.replace("\n", " | "))
+    print("b serving:", checksum(check), "DBSIZE", cli("DBSIZE") == dbsize,
+          "clients", clients_ok(clients))
+    print("b  " + bench_result(b))
+
+    # (c) kvd-1 -> kvd-2-crash: TYPE crashes the follower
+    b = bench("get,ping_inline")
+    time.sleep(0.3)
+    print("c update:", ctl_run("update", os.path.join(kvd, "kvd-2-crash.so")))
+    print("c status:", describe(status()))
+    print("c TYPE:", cli("TYPE", "key:1"))
+    st = wait_outcome("rolled-back", check)
+    print("c after:", describe(st))
+    reason = st["last_update"]["reason"]
+    print("c reason:", reason.splitlines()[0] if reason else "")
+    print("c serving:", checksum(check), "clients", clients_ok(clients))
+    print("c  " + bench_result(b))
+
+    print("promote:", ctl_run("promote"))
+    print("finish:", ctl_run("finish"))
+    for line in subprocess.run([ctl, "--control", sock, "status"],
+                               capture_output=True, text=True).stdout.splitlines():
+        if line.startswith("  #"):
+            print("history:", re.sub(r": .*", "", line.strip()))
+    server.terminate()
+    print("kvd exit status", server.wait())
+
+
+main()
