@@ -18,6 +18,8 @@ namespace {
 constexpr uint64_t kWakeEveryMs = 200;
 constexpr uint64_t kRollbackWaitMs = 10000;
 constexpr uint64_t kCatchUpMarginMs = 5000;
+// After a rollback the runtime will retry: its delay and a margin.
+constexpr uint64_t kRetryWatchMs = 3000;
 
 bool StartsWith(const std::string &s, const char *prefix, std::string *rest) {
   size_t n = strlen(prefix);
@@ -85,9 +87,9 @@ bool UpdateDriver::Start(int conn, const Request &req, std::string *reply) {
   r.requested_us = WallMicros();
   r.multi_version = !req.inplace;
   p_ = Pending{kForwarded, false, r.serial, conn, MonotonicMs() + req.timeout_ms,
-               req.timeout_ms, !req.inplace, req.retries};
+               req.timeout_ms, !req.inplace};
   if (!req.inplace)
-    mve_serial_ = r.serial;
+    mve_serial_ = r.serial, mve_retries_left_ = req.retries;
   state_.updating = true;
   return false;
 }
@@ -111,6 +113,12 @@ bool UpdateDriver::Rollback(int conn, std::string *reply) {
   }
   rb_ = PendingRollback{conn, MonotonicMs() + kRollbackWaitMs};
   return false;
+}
+
+bool UpdateDriver::WatchingFollower() const {
+  return state_.follower || rb_.conn >= 0 ||
+         MonotonicMs() < retry_watch_until_ms_ ||
+         (p_.mve && p_.phase == kTaken && !p_.timed_out);
 }
 
 void UpdateDriver::Wake() {
@@ -169,8 +177,12 @@ void UpdateDriver::OnMveLine(const std::string &fields) {
   if (r && follower)
     r->follower_pid = follower;
   if (outcome == "in-progress") {
-    if (r && r->outcome != "in-progress")
-      r->outcome = "in-progress", r->completed_us = 0; // a retry
+    retry_watch_until_ms_ = 0;
+    if (r && r->outcome != "in-progress") { // the runtime retries
+      r->outcome = "in-progress";
+      r->completed_us = 0;
+      r->reason = "retried after: " + r->reason;
+    }
     if (stage == "outdated-leader" && waiting && r) {
       ReplyMve("caught up: " + ShortName(r->from) + " -> " + ShortName(r->to) +
                " multi-version, follower " + std::to_string(follower) +
@@ -189,14 +201,19 @@ void UpdateDriver::OnMveLine(const std::string &fields) {
   if (outcome == "rolled-back") {
     r->outcome = "rolled-back";
     r->reason = reason;
-    if (waiting && p_.retries_left && Retriable(reason)) {
-      p_.retries_left--;
-      r->outcome = "in-progress";
-      r->completed_us = 0;
-      r->reason = "retrying (" + std::to_string(p_.retries_left) +
-                  " more retries after this one) after: " + reason;
-      state_.updating = true;
-      return;
+    if (mve_retries_left_ && Retriable(reason)) {
+      // The runtime forks a new follower after its delay (500 ms), at an
+      // update point: keep waking the leader until it did.
+      mve_retries_left_--;
+      retry_watch_until_ms_ = MonotonicMs() + kRetryWatchMs;
+      if (waiting) {
+        r->outcome = "in-progress";
+        r->completed_us = 0;
+        r->reason = "retrying (" + std::to_string(mve_retries_left_) +
+                    " more retries after this one) after: " + reason;
+        state_.updating = true;
+        return;
+      }
     }
   } else if (outcome == "not-started") {
     r->outcome = "failed";
@@ -382,10 +399,10 @@ void UpdateDriver::OnTimer(uint64_t now_ms) {
                                  "status\n");
     rb_ = PendingRollback{};
   }
-  // While someone waits on a follower, an idle leader is woken now and then:
-  // it looks at its follower at update points only.
-  if ((rb_.conn >= 0 || (p_.mve && p_.phase == kTaken && !p_.timed_out)) &&
-      now_ms >= next_wake_ms_)
+  // While a follower exists or someone waits on one, an idle leader is woken
+  // now and then: it looks at its follower at update points (and every 64
+  // recorded calls) only.
+  if (WatchingFollower() && now_ms >= next_wake_ms_)
     Wake();
   if (p_.phase == kNone || p_.timed_out || now_ms < p_.deadline_ms)
     return;
@@ -426,8 +443,7 @@ uint64_t UpdateDriver::NextDeadline() const {
   uint64_t d = p_.phase != kNone && !p_.timed_out ? p_.deadline_ms : 0;
   if (rb_.conn >= 0 && (!d || rb_.deadline_ms < d))
     d = rb_.deadline_ms;
-  if ((rb_.conn >= 0 || (p_.mve && p_.phase == kTaken && !p_.timed_out)) &&
-      (!d || next_wake_ms_ < d))
+  if (WatchingFollower() && (!d || next_wake_ms_ < d))
     d = next_wake_ms_;
   return d;
 }

@@ -45,7 +45,6 @@ private:
     int conn = -1;          // the client waiting for the outcome
     uint64_t deadline_ms = 0, timeout_ms = 0;
     bool mve = false;       // a multi-version request
-    uint64_t retries_left = 0;
   };
   // A rollback waiting for the follower's end.
   struct PendingRollback {
@@ -58,6 +57,7 @@ private:
   void OnMveLine(const std::string &fields);
   void ReplyMve(const std::string &reply);
   void Wake();
+  bool WatchingFollower() const;
   void OnTaken();
   void OnOutcome(const std::string &msg, bool by_program);
   void Resolve(UpdateRecord &r);
@@ -71,6 +71,8 @@ private:
   Pending p_;
   std::string stats_; // the fields of the last update-stats line
   uint64_t mve_serial_ = 0; // the record of the last multi-version update
+  uint64_t mve_retries_left_ = 0;     // of its --retry N, as the runtime counts
+  uint64_t retry_watch_until_ms_ = 0; // a retry is expected until then
   PendingRollback rb_;
   uint64_t next_wake_ms_ = 0; // an idle leader is woken to report stages
 };

@@ -120,14 +120,23 @@ def describe(st):
 
 
 def wait_outcome(outcome, c, seconds=20):
-    """Polls the status (using the service meanwhile) until the last update's
-    outcome is `outcome`."""
+    """Polls the status until the last update's outcome is `outcome` (the
+    supervisor wakes an idle leader to look at its follower)."""
     end = time.time() + seconds
     while time.time() < end:
         st = status()
         if st["last_update"]["outcome"] == outcome:
             return st
-        c.ask("PING")
+        time.sleep(0.1)
+    return status()
+
+
+def wait_stage(pred, seconds=20):
+    end = time.time() + seconds
+    while time.time() < end:
+        st = status()
+        if pred(st):
+            return st
         time.sleep(0.1)
     return status()
 
@@ -207,6 +216,24 @@ def main():
     print("c reason:", reason.splitlines()[0] if reason else "")
     print("c serving:", checksum(check), "clients", clients_ok(clients))
     print("c  " + bench_result(b))
+
+    # (d) --retry 1: the divergence after catch-up is retried once by the
+    # runtime (a new follower catches up again); the second one is final
+    dbsize = cli("DBSIZE")
+    print("d update:", ctl_run("update", "--retry", "1",
+                               os.path.join(kvd, "kvd-2-wrongreply.so")))
+    first = status()["follower_pid"]
+    print("d DBSIZE:", cli("DBSIZE") == dbsize)
+    st = wait_stage(lambda st: st["stage"] == "outdated-leader" and
+                    st["follower_pid"] not in (None, first))
+    print("d retried:", describe(st), st["last_update"]["reason"].splitlines()[0])
+    print("d DBSIZE again:", cli("DBSIZE") == dbsize)
+    st = wait_outcome("rolled-back", check)
+    print("d after:", describe(st), st["last_update"]["reason"].splitlines()[0])
+    print("d a second follower diverged:",
+          not st["last_update"]["reason"].startswith("follower %d " % first))
+    time.sleep(1)  # no third follower comes
+    print("d final:", describe(status()))
 
     print("promote:", ctl_run("promote"))
     print("finish:", ctl_run("finish"))
