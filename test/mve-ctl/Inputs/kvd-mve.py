@@ -235,6 +235,12 @@ def main():
     time.sleep(1)  # no third follower comes
     print("d final:", describe(status()))
 
+    # (e) kvd-1 -> kvd-3 (its transformer is for kvd-2): the update fails in
+    # the follower before catch-up; the client waiting gets the rollback
+    print("e update:", ctl_run("update", "--retry", "2", os.path.join(kvd, "kvd-3.so")))
+    print("e after:", describe(status()))
+    print("e serving:", checksum(check), "clients", clients_ok(clients))
+
     print("promote:", ctl_run("promote"))
     print("finish:", ctl_run("finish"))
     for line in subprocess.run([ctl, "--control", sock, "status"],
