@@ -101,6 +101,29 @@ EOF
   fi
   story "INFO now says $(cli info server | tr -d '\r' | grep kvd_version); status and history:"
   "$ctl" --control "$sock" status | sed 's/^/           /'
+
+  # A multi-version update to a version with a bug: the follower applies the
+  # update beside the running version and is checked against it live; the
+  # bug (kvd-2-crash dies on TYPE) takes the follower down, never the service.
+  story "multi-version update to kvd-2-crash.so (typed values; crashes on TYPE): mvedsua-ctl update kvd-2-crash.so"
+  "$ctl" --control "$sock" update --timeout 20s "$kvd/kvd-2-crash.so" | sed 's/^/           /'
+  "$ctl" --control "$sock" status --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+log = s.get("log") or {}
+print("           stage %s, leader %s, follower %s, log backlog %s bytes (peak %s)" % (
+    s["stage"], s["leader_pid"], s["follower_pid"], log.get("backlog_bytes"), log.get("peak_backlog_bytes")))'
+  story "a client sends TYPE key:1 (kvd-1.1 answers it as an unknown command; the follower's new code crashes)"
+  cli type key:1 | grep . | sed 's/^/           client got: /'
+  for _ in $(seq 50); do
+    "$ctl" --control "$sock" status --json | grep -q '"stage":"single-leader"' && break
+    sleep 0.1
+  done
+  "$ctl" --control "$sock" status --json | python3 -c '
+import json, sys
+u = json.load(sys.stdin)["last_update"]
+print("           %s %s update: %s" % (u["outcome"], u["mode"], u["reason"].splitlines()[0]))'
+  story "the service is still kvd-1.1 and serving: GET key:7 = $(cli get key:7), PING = $(cli ping)"
 else
   story "(this build has no live update command yet: see README, 'What works today')"
 fi
@@ -113,4 +136,4 @@ story "stopping: SIGTERM to the supervisor is forwarded to the program"
 kill -TERM "$pid"
 set +e; wait "$pid"; rc=$?; set -e; pid=
 story "the service exited with status $rc"
-story "read more: README.md, docs/building.md, docs/runtime.md, docs/kvd.md"
+story "read more: README.md, docs/updates.md, docs/mve.md, docs/runtime.md, docs/kvd.md, bench/results/summary.md"
