@@ -12,7 +12,6 @@ without errors and kvd stops cleanly on SIGTERM. Prints one line per fact.
 """
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,47 +21,8 @@ KEYS = 2000
 CLIENTS = 4
 
 
-def resp(*args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
-
-
-class Conn:
-    def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.buf = b""
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            data = self.s.recv(65536)
-            if not data:
-                raise EOFError("connection closed by kvd")
-            self.buf += data
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def reply(self):
-        line = self.line()
-        if line[:1] == b"$":
-            n = int(line[1:])
-            if n < 0:
-                return None
-            while len(self.buf) < n + 2:
-                self.buf += self.s.recv(65536)
-            data, self.buf = self.buf[:n], self.buf[n + 2:]
-            return data
-        return line
-
-    def call(self, *args):
-        self.s.sendall(resp(*args))
-        return self.reply()
-
-    def pipeline(self, commands):
-        self.s.sendall(b"".join(resp(*c) for c in commands))
-        return [self.reply() for _ in commands]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
+from resp import Conn  # noqa: E402
 
 
 class Stderr(threading.Thread):
@@ -94,8 +54,8 @@ def check_state(port, clients, label):
     fresh = Conn(port)
     got = fresh.pipeline([("GET", "fill:%d" % i) for i in range(KEYS)])
     intact = sum(g == b"value-%d" % i for i, g in enumerate(got))
-    alive = sum(c.call("PING") == b"+PONG" for c in clients)
-    info = fresh.call("INFO", "server").decode()
+    alive = sum(c.ask("PING") == b"+PONG" for c in clients)
+    info = fresh.ask("INFO", "server").decode()
     version = [l for l in info.split("\r\n") if l.startswith("kvd_version:")]
     print("%s: %s, %d of %d keys intact, %d of %d clients answered"
           % (label, version[0] if version else "no kvd_version", intact, KEYS,
