@@ -70,8 +70,18 @@ bench_inplace_pause() {
   "$here/inplace-pause.sh" --build "$build" --results "$results" --keys "$keys"
 }
 
+# 3. kvd's throughput under redis-benchmark: native, single leader, leader +
+#    follower (bench/kvd-throughput.sh).
+bench_kvd_throughput() {
+  cmake --build "$build" --target kvd-examples mvedsua-ctl >/dev/null
+  local q=()
+  [ $quick -eq 1 ] && q=(--quick)
+  "$here/kvd-throughput.sh" --build "$build" --results "$results" "${q[@]}"
+}
+
 bench_update_point
 bench_inplace_pause
+bench_kvd_throughput
 {
   echo "# mvedsua benchmark results"
   echo
@@ -80,5 +90,7 @@ bench_inplace_pause
   cat "$results/update-point.md"
   echo
   cat "$results/inplace-pause.md"
+  echo
+  cat "$results/kvd-throughput.md"
 } > "$results/summary.md"
 echo "results in $results"
