@@ -6,7 +6,9 @@
 //   abort callbacks, starts recording,       pass-through (the update's own
 //   returns at once: serves the old version  syscalls are local), performs the
 //   checks the follower at appends and       update with the in-place engine;
-//   update points; reaps it and reports      at the new version's update point
+//   update points; reaps it (or, under the   at the new version's update point
+//   supervisor, its parent since the clone,
+//   sees it end on a pidfd) and reports
 //   when it is gone                          replays the log from the fork
 //                                            (catching-up), then follows live
 //                                            (outdated-leader)
@@ -31,6 +33,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -57,6 +63,8 @@ struct FollowerShared {
   uint64_t fault_addr;
   uint64_t record; // records replayed when it crashed
   uint64_t updated_us, caught_up_us; // wall clock
+  uint32_t exit_noted; // the follower exits on its own with exit_code
+  int32_t exit_code;
   char reason[1024];   // why the update failed
   char backtrace[3072];
 };
@@ -89,6 +97,26 @@ uint64_t ClockUs(long clock) {
 uint64_t MonoMs() { return ClockUs(CLOCK_MONOTONIC) / 1000; }
 uint64_t WallUs() { return ClockUs(CLOCK_REALTIME); }
 int OwnPid() { return int(RawSyscall(SYS_getpid)); }
+
+// The runtime's descriptors keep clear of the program's low numbers (as the
+// log's do, Log.cpp).
+int HighFd(int fd) {
+  struct rlimit lim;
+  long floor = 3;
+  if (RawSyscall(SYS_getrlimit, RLIMIT_NOFILE, long(&lim)) == 0 &&
+      lim.rlim_cur >= 1024)
+    floor = 960;
+  long high = RawSyscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, floor);
+  if (high < 0)
+    return fd;
+  RawSyscall(SYS_close, fd);
+  return int(high);
+}
+
+void SleepMsRaw(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+  RawSyscall(SYS_nanosleep, long(&ts), 0);
+}
 
 void RequestLook() {
   __atomic_store_n(&__mvedsua_update_pending, 1, __ATOMIC_RELEASE);
@@ -133,6 +161,7 @@ struct Leader {
   bool reaped;
   int wait_status;   // -1: someone else reaped it
   int pid;
+  int pidfd = -1;    // a CLONE_PARENT follower's (not our child); else -1
   uint32_t stage_seen, stage_reported;
   uint64_t started_ms, progress_ms, consumed_seen;
   char killed[256]; // why the leader killed it; "" otherwise
@@ -192,7 +221,7 @@ void Check() {
   if (g_leader.reaped || g_leader.lost)
     return;
   int st = 0;
-  long r = RawSyscall(SYS_wait4, g_leader.pid, long(&st), WNOHANG, 0);
+  long r = WaitFollower(g_leader.pid, &st, WNOHANG);
   if (r == g_leader.pid || r == -ECHILD) {
     g_leader.reaped = true;
     g_leader.wait_status = r == g_leader.pid ? st : -1;
@@ -230,6 +259,9 @@ int Describe(char *out, size_t size, int status) {
   if (LogGetState(ShimLog()) == kLogAbandoned)
     return snprintf(out, size, "follower %d abandoned: the log reached its "
                     "bound", pid);
+  if (status == -1 && g_leader.pidfd >= 0)
+    return snprintf(out, size, "follower %d killed by a signal (it wrote no "
+                    "report; the supervisor, its parent, reaped it)", pid);
   if (status == -1)
     return snprintf(out, size, "follower %d ended (reaped by the program)",
                     pid);
@@ -395,6 +427,8 @@ void Conclude() {
   Publish();
   ScheduleRetry(); // before the shared area goes with the log
   ShimForgetFollower();
+  if (g_leader.pidfd >= 0)
+    RawSyscall(SYS_close, g_leader.pidfd);
   g_leader = Leader();
 }
 
@@ -411,7 +445,7 @@ int LeaderAtPoint(int mode) {
     return mode;
   if (!g_leader.reaped) {
     int st = 0;
-    long r = RawSyscall(SYS_wait4, g_leader.pid, long(&st), WNOHANG, 0);
+    long r = WaitFollower(g_leader.pid, &st, WNOHANG);
     if (r == 0) {
       RequestLook(); // it is on its way out: look again at the next point
       return kOff;
@@ -423,11 +457,12 @@ int LeaderAtPoint(int mode) {
   return kOff;
 }
 
-void BecomeLeader(int pid, const char *point) {
+void BecomeLeader(int pid, int pidfd, const char *point) {
   RunAbortCallbacks(); // before recording: the follower never makes them
   g_leader = Leader();
   g_leader.active = g_leader.lead_pending = true;
   g_leader.pid = pid;
+  g_leader.pidfd = pidfd;
   g_leader.started_ms = MonoMs();
   g_leader.stage_seen = kUpdating;
   memset(&g_status, 0, sizeof g_status);
@@ -451,6 +486,7 @@ constexpr int kMaxInherited = 1 << 16;
 uint64_t g_inherited[kMaxInherited / 64];
 bool g_follow_pending;  // the update finished: replay once the point returns
 int g_leader_pid;
+int g_leader_pidfd = -1; // a CLONE_PARENT follower's view of its leader
 char g_altstack[1 << 16];
 
 // Async-signal-safe text for the crash handler: no stdio, no malloc.
@@ -545,6 +581,7 @@ void OnFollowerResult(const mvedsua_rt_update_status *s) {
   FollowerShared *fs = Shared();
   snprintf(fs->reason, sizeof fs->reason, "%s", s->reason);
   StoreU32(&fs->outcome, kUpdateFailed);
+  FollowerNoteExit(MVEDSUA_MVE_EXIT_UPDATE_FAILED);
   LogCloseReader(ShimLog());
   for (;;)
     RawSyscall(SYS_exit_group, MVEDSUA_MVE_EXIT_UPDATE_FAILED);
@@ -581,10 +618,14 @@ void NoteInheritedFds() {
   closedir(d);
 }
 
-void BecomeFollower(int leader) {
+void BecomeFollower(int leader, bool cloned) {
   g_is_follower = true;
-  NoteInheritedFds();
+  NoteInheritedFds(); // before the pidfd below: that one is the follower's
   g_leader_pid = leader;
+  if (cloned) { // not the leader's child: getppid() cannot tell
+    long fd = RawSyscall(SYS_pidfd_open, leader, 0);
+    g_leader_pidfd = fd >= 0 ? HighFd(int(fd)) : kNoLeaderPidfd;
+  }
   InstallCrashHandlers();
   LeaveSupervisorChannel();
   SetUpdateResultHook(OnFollowerResult);
@@ -599,7 +640,7 @@ void StartFollowing() {
          "the leader's log from the fork (%llu bytes pending)",
          OwnPid(), (unsigned long long)LogBacklogBytes(ShimLog()));
   StoreU32(&fs->stage, kCatchingUp);
-  ShimFollow(g_leader_pid);
+  ShimFollow(g_leader_pid, g_leader_pidfd);
 }
 
 // No follower could start: said like any other outcome (the supervisor
@@ -629,7 +670,102 @@ int CountThreads() {
   return n;
 }
 
+// glibc keeps the thread's kernel TID in its TCB (struct pthread's `tid`,
+// at this offset on x86-64 since 2.x; what raise(), pthread_kill and the
+// owner of recursive mutexes such as dladdr's use). A raw clone leaves the
+// leader's there; CLONE_CHILD_SETTID has the kernel write the child's. The
+// offset is checked against gettid() before it is trusted.
+#if defined(__x86_64__)
+constexpr size_t kTcbTidOffset = 0x2d0;
+#endif
+
+pid_t *TcbTid() {
+#if defined(__x86_64__)
+  pid_t *tid = reinterpret_cast<pid_t *>(
+      reinterpret_cast<char *>(pthread_self()) + kTcbTidOffset);
+  if (*tid == pid_t(RawSyscall(SYS_gettid)))
+    return tid;
+#endif
+  return nullptr;
+}
+
+// The follower. Under the supervisor: clone(CLONE_PARENT) makes it the
+// supervisor's child, so the program's waitpid(-1) can neither reap it nor
+// block on it; CLONE_PIDFD gives the leader a pidfd to see it end. What
+// glibc's fork does besides the syscall matters little here: the process
+// has one thread, outside malloc and stdio (their locks are free), the pid
+// is not cached (glibc 2.25+), the TID in the TCB is set by the kernel
+// (above). Not run: pthread_atfork handlers (none in the runtime; a
+// program's would not run for its follower) and the robust-mutex list
+// registration (a follower never holds a robust mutex at its end). Without
+// a supervisor, or when any of this is unavailable: fork().
+pid_t SpawnFollower(int *pidfd) {
+  *pidfd = -1;
+  pid_t *tid = SupervisorFd() >= 0 ? TcbTid() : nullptr;
+  if (!tid)
+    return fork();
+  int fd = -1;
+  long r = RawSyscall(SYS_clone,
+                      CLONE_PARENT | CLONE_PIDFD | CLONE_CHILD_SETTID | SIGCHLD,
+                      0, long(&fd), long(tid), 0);
+  if (r == -EINVAL || r == -ENOSYS)
+    return fork(); // a kernel without CLONE_PIDFD (5.2)
+  if (r < 0) {
+    errno = int(-r);
+    return -1;
+  }
+  if (r == 0) {
+    *pidfd = 0; // tells the caller it was cloned
+    return 0;
+  }
+  *pidfd = HighFd(fd);
+  return pid_t(r);
+}
+
 } // namespace
+
+long WaitFollower(int pid, int *status, int options) {
+  if (!g_leader.active || pid != g_leader.pid || g_leader.pidfd < 0)
+    return RawSyscall(SYS_wait4, pid, long(status), options, 0);
+  struct pollfd p = {g_leader.pidfd, POLLIN, 0};
+  for (;;) {
+    long r = RawSyscall(SYS_poll, long(&p), 1, options & WNOHANG ? 0 : -1);
+    if (r > 0 && (p.revents & POLLNVAL)) {
+      // The program closed our pidfd (a bulk close): ask the pid instead
+      // (the supervisor reaps it promptly once it is a zombie).
+      if (RawSyscall(SYS_kill, pid, 0) == 0) {
+        if (options & WNOHANG)
+          return 0;
+        SleepMsRaw(5);
+        continue;
+      }
+      break;
+    }
+    if (r > 0)
+      break;
+    if (r == 0 || r != -EINTR)
+      return 0;
+  }
+  // Gone: the status it would have had, from what it left.
+  const FollowerShared *fs = Shared();
+  if (g_leader.killed[0])
+    *status = SIGKILL;
+  else if (LoadU32(&fs->outcome) == kCrashed)
+    *status = fs->signal & 0x7f;
+  else if (LoadU32(&fs->exit_noted))
+    *status = (fs->exit_code & 0xff) << 8;
+  else
+    *status = -1;
+  return pid;
+}
+
+void FollowerNoteExit(int code) {
+  if (!g_is_follower || !ShimLog())
+    return;
+  FollowerShared *fs = Shared();
+  fs->exit_code = code;
+  StoreU32(&fs->exit_noted, 1);
+}
 
 const char *StageName(uint32_t stage) {
   switch (stage) {
@@ -656,17 +792,18 @@ int ForkUpdateFollower(const char *path, const char *point) {
   StoreU32(&Shared()->stage, kUpdating);
   fflush(nullptr); // nothing buffered may be written by both processes
   int leader = OwnPid();
-  pid_t pid = fork(); // no runtime lock exists; glibc resets malloc's
+  int pidfd = -1;
+  pid_t pid = SpawnFollower(&pidfd);
   if (pid < 0) {
     snprintf(err, sizeof err, "fork: %s", strerror(errno));
     ShimForgetFollower();
     return NotStarted(err);
   }
   if (pid == 0) {
-    BecomeFollower(leader);
+    BecomeFollower(leader, pidfd >= 0);
     return kInFollower;
   }
-  BecomeLeader(pid, point);
+  BecomeLeader(pid, pidfd, point);
   return kInLeader;
 }
 
@@ -721,7 +858,7 @@ bool FollowerCheckCaughtUp() {
 int DescribeUpdateFollowerEnd(char *line, size_t size, int status, int pid) {
   if (!g_leader.active || pid != g_leader.pid)
     return 0;
-  bool clean = !g_leader.killed[0] &&
+  bool clean = status != -1 && !g_leader.killed[0] &&
                LoadU32(&Shared()->outcome) == kNoOutcome &&
                !(ShimDivergence() && ShimDivergence()->kind);
   if (clean)

@@ -54,6 +54,16 @@ void FollowerReleaseFd(int fd);
 // report; 0 when the follower was not one (the shim's own wording then).
 int DescribeUpdateFollowerEnd(char *line, size_t size, int status, int pid);
 void LeaderExited(int status);
+// The leader's wait4 on its follower. A follower cloned as the supervisor's
+// child (CLONE_PARENT) is not the leader's to wait for: its end is seen on
+// a pidfd and its status made up from what it wrote in the shared area
+// (-1 when it wrote nothing: a signal killed it, the supervisor reaped it).
+// Returns like wait4 (pid, 0 with WNOHANG while it runs, -errno).
+long WaitFollower(int pid, int *status, int options);
+// Follower: about to exit_group(code) on its own (divergence, the program's
+// end, a failed update): said in the shared area for a leader that cannot
+// wait4 it.
+void FollowerNoteExit(int code);
 
 // True in a process that must not take update requests of its own: a
 // leader with a follower, or a follower.

@@ -22,6 +22,7 @@
 #include <sched.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,7 +100,17 @@ void LeaderAlone() {
 
 // ---- follower -------------------------------------------------------------
 
+// A follower cloned as the leader's sibling (CLONE_PARENT, under the
+// supervisor) watches a pidfd of the leader: readable once it has ended.
+int g_leader_pidfd = -1;
+
 bool LeaderAlive(void *) {
+  if (g_leader_pidfd >= 0) {
+    struct pollfd p = {g_leader_pidfd, POLLIN, 0};
+    return RawSyscall(SYS_poll, long(&p), 1, 0) == 0;
+  }
+  if (g_leader_pidfd == kNoLeaderPidfd) // cloned, no pidfd_open (< 5.3)
+    return RawSyscall(SYS_kill, g_leader_pid, 0) == 0;
   return RawSyscall(SYS_getppid) == g_leader_pid &&
          RawSyscall(SYS_kill, g_leader_pid, 0) == 0;
 }
@@ -120,6 +131,7 @@ void WriteSummary(const char *line) {
   snprintf(line, sizeof line, "follower: %s after %llu records\n", why,
            (unsigned long long)g_seq);
   WriteSummary(line);
+  FollowerNoteExit(status);
   LogCloseReader(g_log);
   for (;;)
     RawSyscall(SYS_exit_group, status);
@@ -204,6 +216,7 @@ void FormatReport(DivergenceReport *r) {
            (unsigned long long)g_seq,
            SyscallName(r->follower_nr >= 0 ? r->follower_nr : r->leader_nr));
   WriteSummary(line);
+  FollowerNoteExit(MVEDSUA_MVE_EXIT_DIVERGED);
   LogCloseReader(g_log);
   for (;;)
     RawSyscall(SYS_exit_group, MVEDSUA_MVE_EXIT_DIVERGED);
@@ -355,10 +368,10 @@ void LeaderFinish() {
     return;
   int status = 0;
   long waited = 0, limit = WaitMs();
-  while (RawSyscall(SYS_wait4, g_follower_pid, long(&status), WNOHANG, 0) == 0) {
+  while (WaitFollower(g_follower_pid, &status, WNOHANG) == 0) {
     if (waited >= limit) {
       RawSyscall(SYS_kill, g_follower_pid, SIGKILL);
-      RawSyscall(SYS_wait4, g_follower_pid, long(&status), 0, 0);
+      WaitFollower(g_follower_pid, &status, 0);
       break;
     }
     SleepMs(5);
@@ -432,9 +445,10 @@ void ShimStopLeading() {
     LeaderAlone();
 }
 
-void ShimFollow(int leader) {
+void ShimFollow(int leader, int leader_pidfd) {
   g_seq = 0;
   g_leader_pid = leader;
+  g_leader_pidfd = leader_pidfd;
   g_catching_up = true;
   const char *summary = getenv("MVEDSUA_MVE_SUMMARY");
   snprintf(g_summary_path, sizeof g_summary_path, "%s", summary ? summary : "");
@@ -559,6 +573,7 @@ long RawCall(long nr, const long a[6]) {
     LeaderFinish();
   if (mode == kFollower)
     FollowerFinish(int(status));
+  FollowerNoteExit(int(status));
   for (;;)
     RawSyscall(SYS_exit_group, status);
 }

@@ -56,7 +56,11 @@ uint64_t ShimSeq();          // records appended (leader) or replayed (follower)
 int ShimFollowerPid();       // leader: its follower until reaped, else 0
 void ShimLead(int follower); // parent after the fork: record from now on
 void ShimStopLeading();      // leader: stop recording (the follower is gone)
-void ShimFollow(int leader); // updated follower: replay from record 0
+// Updated follower: replay from record 0. `leader_pidfd` (or -1): how a
+// follower that is not the leader's child sees it end.
+// kNoLeaderPidfd: cloned as the leader's sibling but no pidfd could be had.
+constexpr int kNoLeaderPidfd = -2;
+void ShimFollow(int leader, int leader_pidfd = -1);
 void ShimForgetFollower();   // leader: the follower is reaped; free the log
 
 // What a follower that diverged leaves in the log's shared area for the

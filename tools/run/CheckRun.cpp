@@ -111,8 +111,8 @@ bool ReadCheck(CheckRun *run) {
 }
 
 bool FinishCheck(CheckRun *run, std::string *reply) {
-  int status = 0;
-  if (waitpid(run->pid, &status, WNOHANG) != run->pid)
+  int status = run->status;
+  if (!run->reaped && waitpid(run->pid, &status, WNOHANG) != run->pid)
     return false;
   run->pid = -1;
   size_t at = run->output.rfind(kVerdict);
@@ -138,7 +138,7 @@ bool FinishCheck(CheckRun *run, std::string *reply) {
 }
 
 std::string AbortCheck(CheckRun *run) {
-  if (run->pid > 0) {
+  if (run->pid > 0 && !run->reaped) {
     kill(run->pid, SIGKILL);
     waitpid(run->pid, nullptr, 0);
     run->pid = -1;

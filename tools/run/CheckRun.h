@@ -21,6 +21,8 @@ struct CheckRun {
   std::string from, to;     // version files
   std::string output;       // what the child wrote (bounded)
   bool eof = false;
+  bool reaped = false;      // by the supervisor's loop, which reaps all
+  int status = 0;           // its wait status then
 };
 
 // Forks the scratch process; `in_child` closes the supervisor's fds there.

@@ -5,7 +5,8 @@
 // control socket, learns which version runs and how updates end over a
 // socketpair with the child, forwards SIGTERM/SIGINT/SIGHUP/SIGQUIT/SIGUSR1/
 // SIGUSR2 to it, and when it ends exits with its status or dies of the same
-// signal. The child is started with PR_SET_PDEATHSIG = SIGTERM: if the
+// signal. It is also the parent of the program's multi-version followers
+// (cloned with CLONE_PARENT) and reaps them. The child is started with PR_SET_PDEATHSIG = SIGTERM: if the
 // supervisor dies, so does the program, and nothing runs without its
 // supervisor. Everything happens in one poll loop: signals (signalfd), the
 // channel, control connections, scratch processes of update checks, and the
@@ -115,13 +116,22 @@ void CloseSupervisorFds(Supervisor &s) {
   _exit(128 + sig); // a signal whose default is not to terminate
 }
 
-// Only the program is reaped here: check processes are reaped by their own
-// code, which needs their status.
+// Every child is reaped here: the program (its end is ours), check
+// processes (their status is kept for their own code) and the program's
+// multi-version followers, which the runtime clones as our children
+// (CLONE_PARENT) so that the program's waitpid(-1) cannot take them. A
+// follower is reaped silently: the leader sees it end on a pidfd and has its
+// status from the shared area (docs/mve.md).
 void ReapChild(Supervisor &s) {
   int status;
-  pid_t pid = waitpid(s.state.leader, &status, WNOHANG);
-  if (pid == s.state.leader)
-    Finish(s, status);
+  pid_t pid;
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    if (pid == s.state.leader)
+      Finish(s, status);
+    for (CheckRun &c : s.checks)
+      if (c.pid == pid && !c.reaped)
+        c.reaped = true, c.status = status;
+  }
 }
 
 // Signals the terminal sends (si_code SI_KERNEL) reach the program directly,

@@ -29,6 +29,12 @@
  * kernel then reaps children itself, the runtime's follower included).
  * "rollback" asks for the follower to be rolled back ("rollback: requested",
  * or "rollback: ERROR").
+ * "reap" forks a child that exits with status 7, then waits with
+ * waitpid(-1, ..., 0) (blocking) until no child is left: "reaped N status S"
+ * (N children reaped, S the last one's exit status). Under mvedsua-run the
+ * answer is "reaped 1 status 7" while a follower exists too (it is the
+ * supervisor's child); a follower that were the program's child would be
+ * waited for as well (blocking until it ends).
  * "mvstatus" answers the leader's mvedsua_rt_mve_status (only meaningful
  * once no follower exists: a follower's own answer would differ).
  */
@@ -43,6 +49,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* libmvedsua's multi-version request and status (built with
@@ -170,6 +177,23 @@ static void do_rollback(int fd, char *arg) {
   reply(fd, out);
 }
 
+static void do_reap(int fd, char *arg) {
+  (void)arg;
+  char out[96];
+  pid_t child = fork();
+  if (child < 0)
+    return reply(fd, "reap: fork failed");
+  if (child == 0)
+    _exit(7);
+  int n = 0, st = 0, last = -1;
+  while (waitpid(-1, &st, 0) > 0) {
+    n++;
+    last = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  }
+  snprintf(out, sizeof out, "reaped %d status %d", n, last);
+  reply(fd, out);
+}
+
 static void do_update(int fd, char *arg) {
   (void)arg;
   const char *next = getenv("KVS_NEXT");
@@ -192,7 +216,8 @@ static const struct {
   void (*run)(int, char *);
 } commands[] = {{"set ", do_set}, {"get ", do_get}, {"del ", do_del},
                 {"ping", do_ping}, {"update", do_update},
-                {"mvstatus", do_status}, {"rollback", do_rollback}};
+                {"mvstatus", do_status}, {"rollback", do_rollback},
+                {"reap", do_reap}};
 
 static void command(int fd, char *line) {
   served++;
@@ -220,6 +245,8 @@ static void command(int fd, char *line) {
     do_status(fd, line);
   else if (strcmp(line, "rollback") == 0)
     do_rollback(fd, line);
+  else if (strcmp(line, "reap") == 0)
+    do_reap(fd, line);
   else
     reply(fd, "error");
 }

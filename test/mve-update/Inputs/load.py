@@ -17,6 +17,7 @@ v1's behaviour, one of them asking for the multi-version update part-way.
 
 Any wrong reply, error or dropped connection is printed and makes the exit
 status 1; else "load: N replies, all correct". Loopback only, bounded."""
+import json
 import argparse, socket, sys, threading, time
 
 ap = argparse.ArgumentParser()
@@ -30,6 +31,9 @@ ap.add_argument("--cycle", default="")
 ap.add_argument("--ping-from", type=int, default=-1)
 ap.add_argument("--del-from", type=int, default=-1)
 ap.add_argument("--drop", action="store_true")
+ap.add_argument("--reap-from", type=int, default=-1)
+ap.add_argument("--parent-at", type=int, default=-1)
+ap.add_argument("--status-file", default="")
 ap.add_argument("--status", action="store_true")
 ap.add_argument("--no-shutdown", action="store_true")
 args = ap.parse_args()
@@ -48,6 +52,28 @@ def connect():
 
 errors, replies = [], [0]
 lock = threading.Lock()
+
+
+def ppid(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def follower_parent():
+    # The follower's parent, from the last status line naming a follower.
+    lines = [json.loads(l) for l in open(args.status_file) if l.strip()]
+    last = [l for l in lines if l["follower_pid"]][-1]
+    leader, follower = last["leader_pid"], last["follower_pid"]
+    try:
+        fp, lp = ppid(follower), ppid(leader)
+    except OSError as e:
+        print("load: follower parent: %s" % e)
+        return
+    with open("/proc/%d/comm" % fp) as f:
+        comm = f.read().strip()
+    print("load: follower's parent: %s, the leader's parent: %s (%s)" %
+          ("the leader" if fp == leader else "pid %d" % fp,
+           "the same" if lp == fp else "pid %d" % lp, comm))
 
 
 def client(c):
@@ -71,6 +97,10 @@ def client(c):
                 ask("ping", "pong")
             if 0 <= args.del_from <= r:
                 ask("del nokey%d" % c, "missing")
+            if c == 0 and 0 <= args.reap_from <= r:
+                ask("reap", "reaped 1 status 7")
+            if c == 0 and r == args.parent_at:
+                follower_parent()
             if c == 0 and str(r) in args.update_at.split(","):
                 ask("update", "update: requested")
             if c == 0 and r == args.rollback_at:
