@@ -98,21 +98,6 @@ uint64_t MonoMs() { return ClockUs(CLOCK_MONOTONIC) / 1000; }
 uint64_t WallUs() { return ClockUs(CLOCK_REALTIME); }
 int OwnPid() { return int(RawSyscall(SYS_getpid)); }
 
-// The runtime's descriptors keep clear of the program's low numbers (as the
-// log's do, Log.cpp).
-int HighFd(int fd) {
-  struct rlimit lim;
-  long floor = 3;
-  if (RawSyscall(SYS_getrlimit, RLIMIT_NOFILE, long(&lim)) == 0 &&
-      lim.rlim_cur >= 1024)
-    floor = 960;
-  long high = RawSyscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, floor);
-  if (high < 0)
-    return fd;
-  RawSyscall(SYS_close, fd);
-  return int(high);
-}
-
 void SleepMsRaw(long ms) {
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
   RawSyscall(SYS_nanosleep, long(&ts), 0);
@@ -624,7 +609,7 @@ void BecomeFollower(int leader, bool cloned) {
   g_leader_pid = leader;
   if (cloned) { // not the leader's child: getppid() cannot tell
     long fd = RawSyscall(SYS_pidfd_open, leader, 0);
-    g_leader_pidfd = fd >= 0 ? HighFd(int(fd)) : kNoLeaderPidfd;
+    g_leader_pidfd = fd >= 0 ? MoveFdHigh(int(fd)) : kNoLeaderPidfd;
   }
   InstallCrashHandlers();
   LeaveSupervisorChannel();
@@ -718,7 +703,7 @@ pid_t SpawnFollower(int *pidfd) {
     *pidfd = 0; // tells the caller it was cloned
     return 0;
   }
-  *pidfd = HighFd(fd);
+  *pidfd = MoveFdHigh(fd);
   return pid_t(r);
 }
 

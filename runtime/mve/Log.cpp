@@ -122,21 +122,6 @@ void CopyIn(const Log *log, uint64_t pos, const void *src, uint64_t len) {
   }
 }
 
-// The runtime's descriptors keep clear of the program's low numbers, which
-// programs hard-code (dup2(x, 3)) or close in bulk at startup.
-int MoveFdHigh(int fd) {
-  struct rlimit lim;
-  long floor = 3;
-  if (RawSyscall(SYS_getrlimit, RLIMIT_NOFILE, long(&lim)) == 0 &&
-      lim.rlim_cur >= 1024)
-    floor = 960;
-  long high = RawSyscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, floor);
-  if (high < 0)
-    return fd;
-  RawSyscall(SYS_close, fd);
-  return int(high);
-}
-
 bool ValidOptions(const LogOptions &o, char *err, size_t err_size) {
   const char *why = nullptr;
   if (o.chunk_size < 4096 || (o.chunk_size & (o.chunk_size - 1)))

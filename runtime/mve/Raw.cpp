@@ -3,6 +3,8 @@
 // syscalls are x86-64's too.
 #include "Raw.h"
 
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 
 #if !defined(__x86_64__)
@@ -67,6 +69,19 @@ void RawWriteAll(int fd, const char *buf, uint64_t len) {
     buf += n;
     len -= uint64_t(n);
   }
+}
+
+int MoveFdHigh(int fd) {
+  struct rlimit lim;
+  long floor = 3;
+  if (RawSyscall(SYS_getrlimit, RLIMIT_NOFILE, long(&lim)) == 0 &&
+      lim.rlim_cur >= 1024)
+    floor = 960;
+  long high = RawSyscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, floor);
+  if (high < 0)
+    return fd;
+  RawSyscall(SYS_close, fd);
+  return int(high);
 }
 
 } // namespace mve

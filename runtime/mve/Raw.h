@@ -34,6 +34,11 @@ inline long RawSyscall(long nr, long a0 = 0, long a1 = 0, long a2 = 0,
 // Writes a whole buffer to fd with raw syscalls (diagnostics, summaries).
 void RawWriteAll(int fd, const char *buf, uint64_t len);
 
+// Moves one of the runtime's descriptors clear of the program's low numbers,
+// which programs hard-code (dup2(x, 3)) or close in bulk at startup; returns
+// the new number (close-on-exec), or fd itself if it cannot be moved.
+int MoveFdHigh(int fd);
+
 } // namespace mve
 } // namespace mvedsua
 
