@@ -385,6 +385,15 @@ void StateModelBuilder::hashAll() {
 // Annotations: btf_decl_tag("mvedsua:...") in debug info.
 //===----------------------------------------------------------------------===//
 
+/// A length argument: a constant or a sibling field, which Kitsune's
+/// E_ARRAY(self.n) spells with `self.`.
+static std::string lengthArg(StringRef S) {
+  S = S.trim();
+  if (S.consume_front("self."))
+    S = S.ltrim();
+  return S.str();
+}
+
 void StateModelBuilder::readAnnotations(Metadata *Raw, uint32_t &Annots,
                                         std::string &Arg, const Twine &Where,
                                         StringRef File, unsigned Line) {
@@ -408,10 +417,10 @@ void StateModelBuilder::readAnnotations(Metadata *Raw, uint32_t &Annots,
       Annots |= MVEDSUA_ANNOT_OPAQUE;
     else if (S.consume_front("ptrarray:")) {
       Annots |= MVEDSUA_ANNOT_PTRARRAY;
-      Arg = S.trim().str();
+      Arg = lengthArg(S);
     } else if (S.consume_front("array:")) {
       Annots |= MVEDSUA_ANNOT_ARRAY;
-      Arg = S.trim().str();
+      Arg = lengthArg(S);
     } else
       error(File, Line,
             "unknown annotation 'mvedsua:" + S + "' on " + Where +

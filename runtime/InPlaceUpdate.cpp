@@ -9,6 +9,7 @@
 // RequestUpdate (from the program, or from whoever handles the supervisor
 // channel) and the outcome goes out through Report() and the result hook, so
 // the same code can run in a forked follower.
+#include "Kitsune.h"
 #include "StateTransfer.h"
 #include "ToolApi.h"
 #include "mve/Follower.h"
@@ -50,6 +51,7 @@ int g_argc;
 char **g_args;          // what the running version's main was given
 char **g_pristine_argv; // a private copy: a version may permute or edit argv
 int g_current = -1;
+int g_previous = -1; // the version g_current was updated from
 
 // How long a new version may take to reach its update point:
 // $MVEDSUA_UPDATE_TIMEOUT_MS, default 30 s, 0 for no limit.
@@ -223,6 +225,7 @@ void RecordStats(const TransferStats &st) {
 [[noreturn]] void MigrateControl(int to, mvedsua_rt_main_fn main,
                                  const char *point) {
   SetText(g_from_point, sizeof g_from_point, point);
+  g_previous = g_current;
   g_current = to;
   g_main = main;
   __atomic_store_n(&g_updating, 1, __ATOMIC_RELEASE);
@@ -397,6 +400,8 @@ const char *UpdatingFrom() { return IsUpdating() ? g_from_point : nullptr; }
 
 int CurrentVersion() { return g_current; }
 
+int PreviousVersion() { return g_previous; }
+
 const char *VersionDisplayPath(int v) {
   if (v < 0 || v >= VersionCount())
     return "";
@@ -416,6 +421,7 @@ int RunVersions(int version, mvedsua_rt_main_fn main, int argc, char **argv) {
     // An update migrated control here. The previous argv copies are never
     // freed: migrated state may point into them.
     g_args = CopyArgv(g_argc, g_pristine_argv);
+    RunPrestartHook(g_current);
   }
   __atomic_store_n(&g_driver_ready, true, __ATOMIC_RELEASE);
   return g_main(g_argc, g_args, environ);

@@ -103,6 +103,8 @@ const char *UpdatingFrom(); // null when not updating
 int RunVersions(int version, int (*main)(int, char **, char **), int argc,
                 char **argv);
 int CurrentVersion();
+// The version the running one was updated from, or -1 before any update.
+int PreviousVersion();
 // The path a version was requested as (a private copy's file is
 // /proc/self/fd/N); for messages and the supervisor's status.
 const char *VersionDisplayPath(int v);

@@ -15,6 +15,8 @@
 // the commit applies them. This file runs on the update's slow path only, so
 // it allocates freely.
 #include "StateTransfer.h"
+
+#include "Kitsune.h"
 #include "Transformers.h"
 
 #include <algorithm>
@@ -72,6 +74,9 @@ struct Plan {
   uint64_t visited = 0;
   const struct mvedsua_xform *xform = nullptr; // the new version's transformer
   uint64_t transformed = 0;                    // entries it writes
+  // Entries and locals written by hand-written transformers (kitsune.h's
+  // GLOBAL_XFORM and friends), run before the xfgen transformer.
+  std::vector<const struct mvedsua_entry *> hand;
   Walker *walker = nullptr;                    // its remap service
   ~Plan();
 };
@@ -618,6 +623,11 @@ void MatchEntries(Plan &plan, std::vector<std::string> *changed) {
       plan.transformed++;
       return;
     }
+    if (HandXformFor(plan.to, e)) {
+      plan.hand.push_back(&e);
+      plan.transformed++;
+      return;
+    }
     auto it = old.find(KindKey(e.kind, e.key));
     if (it == old.end() || !IsData(*it->second))
       return; // a new variable keeps its initialiser
@@ -642,6 +652,16 @@ void MatchLocals(Plan &plan, std::vector<std::string> *changed) {
     auto it = fresh.find(KindKey(MVEDSUA_ENTRY_LOCAL, l.entry->key));
     if (it == fresh.end())
       continue; // the new version no longer has it: it is dropped
+    if (HandXformFor(plan.to, *it->second) &&
+        !(plan.xform && TransformerWrites(plan.xform, MVEDSUA_ENTRY_LOCAL,
+                                          l.entry->key))) {
+      // Written by hand, frame by frame, whatever its type.
+      for (SavedLocal &m : plan.locals)
+        if (m.entry == l.entry)
+          m.to_entry = it->second;
+      plan.hand.push_back(it->second);
+      continue;
+    }
     if (TypeHash(it->second) == TypeHash(l.entry) &&
         it->second->size == l.entry->size)
       continue;
@@ -713,6 +733,8 @@ int PlanTransfer(int from, int to, const char *to_name, std::string *reason) {
   Plan &plan = *g_plan;
   plan.from = from;
   plan.to = to;
+  if (CheckKitsuneThreads(reason) < 0)
+    return -1;
   plan.xform = FindTransformer(to);
   if (plan.xform && CheckTransformer(plan.xform, from, to, to_name, reason) < 0) {
     *reason = "update refused: " + *reason;
@@ -758,6 +780,35 @@ void ApplyFixups(const Plan &plan, bool in_heap) {
       *f.slot = f.value;
 }
 
+// Kitsune's hand-written transformers, each given the new variable (a local:
+// each saved frame's new value, outermost first).
+int RunHandXforms(Plan &plan, std::string *reason) {
+  BeginHandXforms(plan.from, plan.to);
+  for (const struct mvedsua_entry *e : plan.hand) {
+    HandXformFn fn = HandXformFor(plan.to, *e);
+    bool ok = true;
+    if (e->kind != MVEDSUA_ENTRY_LOCAL) {
+      ok = fn(e->addr) != 0;
+    } else {
+      for (uint64_t i = 0; ok; ++i) {
+        void *out = SavedLocalNew(e->key, i);
+        if (!out)
+          break;
+        SetHandLocalIndex(i);
+        ok = fn(out) != 0;
+      }
+    }
+    if (!ok) {
+      EndHandXforms();
+      *reason = "update failed: the hand-written transformer " +
+                HandXformName(*e) + " of '" + e->key + "' returned false";
+      return -1;
+    }
+  }
+  EndHandXforms();
+  return 0;
+}
+
 } // namespace
 
 int CommitTransfer(TransferStats *stats, std::string *reason) {
@@ -768,6 +819,10 @@ int CommitTransfer(TransferStats *stats, std::string *reason) {
     stats->bytes += c.to->size;
   }
   ApplyFixups(plan, false); // the new version's objects and saved locals
+  // Hand-written transformers write only new objects: when one fails, the
+  // old version's state is untouched and no xfgen transformer has run yet.
+  if (RunHandXforms(plan, reason) < 0)
+    return -1;
   // The transformer runs before any shared (heap) slot is touched: when it
   // fails, the old version's state is exactly as it was.
   if (plan.xform) {

@@ -1,0 +1,421 @@
+// Kitsune.cpp: Kitsune's program API (include/kitsune.h) on the runtime.
+//
+// Kitsune's own runtime migrated state from inside the new version's main
+// (kitsune_do_automigrate, MIGRATE_*); mvedsua moves it before main starts.
+// What is left here: requesting an update the way Kitsune programs do
+// (kitsune_signal_update + kitsune_set_next_version), the hand-written
+// transformers the *_XFORM macros register (run by the state transfer like an
+// xfgen transformer's entries), lookups of the old and new version's state by
+// Kitsune's key parts, E_MANUAL_MIGRATE variables migrated at their MIGRATE_*
+// call, the pre-start hook, and threads started with kitsune_pthread_create,
+// which an update refuses while they run (they would go on in old code).
+#include "Kitsune.h"
+
+#include "StateTransfer.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+namespace mvedsua {
+namespace {
+
+constexpr int kMaxHandXforms = 1024;
+
+struct HandXform {
+  const char *file; // Kitsune's mangled file name ("main_c"), or null
+  const char *func; // or null
+  const char *name;
+  HandXformFn fn;
+  const void *base; // the object it lives in
+};
+HandXform g_xforms[kMaxHandXforms];
+int g_n_xforms;
+
+// During a run of the hand-written transformers: the versions they see.
+int g_run_from = -1, g_run_to = -1;
+uint64_t g_local_index;
+
+pthread_mutex_t g_request_lock = PTHREAD_MUTEX_INITIALIZER;
+bool g_signalled;
+char *g_next_version;
+
+int g_live_threads;
+
+// The parts of a registry key: "name", "file.c/name", "file.c/func#name".
+struct KeyParts {
+  std::string file, func, name;
+};
+
+KeyParts SplitKey(const char *key) {
+  KeyParts k;
+  std::string s = key ? key : "";
+  size_t slash = s.find('/');
+  if (slash != std::string::npos) {
+    k.file = s.substr(0, slash);
+    s = s.substr(slash + 1);
+  }
+  size_t hash = s.find('#');
+  if (hash != std::string::npos) {
+    k.func = s.substr(0, hash);
+    s = s.substr(hash + 1);
+  }
+  k.name = s;
+  return k;
+}
+
+// Kitsune names a file by __FILE__ with every character that is not a letter
+// or a digit made '_' ("main.c" -> "main_c"); registry keys use the base
+// name. Both spellings compare equal after this.
+std::string MangleFile(const char *file) {
+  const char *base = strrchr(file, '/');
+  std::string out = base ? base + 1 : file;
+  for (char &c : out)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9')))
+      c = '_';
+  return out;
+}
+
+uint32_t KindOf(const char *func, const char *file) {
+  if (func && !file)
+    return MVEDSUA_ENTRY_LOCAL;
+  if (func)
+    return MVEDSUA_ENTRY_LOCAL_STATIC;
+  return file ? MVEDSUA_ENTRY_STATIC : MVEDSUA_ENTRY_GLOBAL;
+}
+
+bool Matches(const struct mvedsua_entry &e, const char *name, const char *func,
+             const char *file) {
+  if (e.kind != KindOf(func, file) || !name)
+    return false;
+  KeyParts k = SplitKey(e.key);
+  if (k.name != name || (func && k.func != func))
+    return false;
+  return !file || MangleFile(k.file.c_str()) == MangleFile(file);
+}
+
+template <typename Fn> const struct mvedsua_entry *FindIn(int version, Fn pred) {
+  if (version < 0)
+    return nullptr;
+  for (int m = 0; m < ModuleCount(); ++m) {
+    if (ModuleVersion(m) != version)
+      continue;
+    const struct mvedsua_module *mod = GetModule(m);
+    for (uint64_t i = 0; i < mod->n_entries; ++i)
+      if (pred(mod->entries[i]))
+        return &mod->entries[i];
+  }
+  return nullptr;
+}
+
+const struct mvedsua_entry *FindByParts(int version, const char *name,
+                                        const char *func, const char *file) {
+  return FindIn(version, [&](const struct mvedsua_entry &e) {
+    return Matches(e, name, func, file);
+  });
+}
+
+const struct mvedsua_entry *FindByKey(int version, const char *key) {
+  return FindIn(version, [&](const struct mvedsua_entry &e) {
+    return e.kind != MVEDSUA_ENTRY_FUNCTION && e.key && key &&
+           strcmp(e.key, key) == 0;
+  });
+}
+
+bool Running() { return g_run_from >= 0; }
+int OldVersion() { return Running() ? g_run_from : PreviousVersion(); }
+int NewVersion() { return Running() ? g_run_to : CurrentVersion(); }
+
+// dlsym in a loaded version (they are loaded RTLD_LOCAL: no global lookup).
+void *VersionSymbol(int version, const char *symbol) {
+  if (version < 0 || !symbol)
+    return nullptr;
+  void *h = dlopen(GetVersion(version)->path, RTLD_LAZY | RTLD_NOLOAD);
+  if (!h)
+    return nullptr;
+  void *p = dlsym(h, symbol);
+  dlclose(h);
+  return p;
+}
+
+// Address of a local of the old version's frames, saved by the update.
+void *OldLocal(int version, const char *name, const char *func) {
+  const struct mvedsua_entry *e = FindByParts(version, name, func, nullptr);
+  return e ? SavedLocalOld(e->key, Running() ? g_local_index : 0) : nullptr;
+}
+
+void *NewLocal(int version, const char *name, const char *func) {
+  const struct mvedsua_entry *e = FindByParts(version, name, func, nullptr);
+  return e && Running() ? SavedLocalNew(e->key, g_local_index) : nullptr;
+}
+
+void MaybeRequest() {
+  if (!g_signalled || !g_next_version)
+    return;
+  char *path = g_next_version;
+  g_next_version = nullptr;
+  g_signalled = false;
+  if (RequestUpdate(path, kUpdateFromProgram) < 0)
+    Report("kitsune_signal_update: cannot request an update to %s: %s", path,
+           strerror(errno));
+  free(path);
+}
+
+struct ThreadStart {
+  void *(*fn)(void *);
+  void *arg;
+};
+
+void ThreadGone(void *) { __atomic_sub_fetch(&g_live_threads, 1, __ATOMIC_ACQ_REL); }
+
+void *ThreadMain(void *raw) {
+  ThreadStart start = *static_cast<ThreadStart *>(raw);
+  free(raw);
+  void *result;
+  pthread_cleanup_push(ThreadGone, nullptr);
+  result = start.fn(start.arg);
+  pthread_cleanup_pop(1);
+  return result;
+}
+
+// Copies an E_MANUAL_MIGRATE variable from the old version at its MIGRATE_*
+// call: its hand-written transformer, or the bytes when its type is the same.
+int MigrateManual(const struct mvedsua_entry &e, int from, int to) {
+  if (HandXformFn fn = HandXformFor(to, e)) {
+    BeginHandXforms(from, to);
+    int ok = fn(e.addr);
+    EndHandXforms();
+    return ok ? 1 : 0;
+  }
+  const struct mvedsua_entry *o = FindIn(from, [&](const struct mvedsua_entry &x) {
+    return x.kind == e.kind && strcmp(x.key, e.key) == 0;
+  });
+  if (!o)
+    return 0;
+  if (o->size != e.size || !o->type || !e.type || o->type->hash != e.type->hash) {
+    Report("error: MIGRATE of '%s': its type changed and there is no "
+           "hand-written transformer for it (%s); it keeps the new "
+           "version's value",
+           e.key, HandXformName(e).c_str());
+    return 0;
+  }
+  memcpy(e.addr, o->addr, e.size);
+  return 1;
+}
+
+} // namespace
+
+HandXformFn HandXformFor(int version, const struct mvedsua_entry &e) {
+  if (version < 0 || e.kind == MVEDSUA_ENTRY_FUNCTION)
+    return nullptr;
+  const void *base = GetVersion(version)->base;
+  for (int i = 0; i < g_n_xforms; ++i) {
+    const HandXform &x = g_xforms[i];
+    if (x.base == base && Matches(e, x.name, x.func, x.file))
+      return x.fn;
+  }
+  return nullptr;
+}
+
+std::string HandXformName(const struct mvedsua_entry &e) {
+  KeyParts k = SplitKey(e.key);
+  std::string file = MangleFile(k.file.c_str());
+  switch (e.kind) {
+  case MVEDSUA_ENTRY_STATIC:
+    return "STATIC_XFORM(" + file + ", " + k.name + ")";
+  case MVEDSUA_ENTRY_LOCAL_STATIC:
+    return "LOCAL_STATIC_XFORM(" + file + ", " + k.func + ", " + k.name + ")";
+  case MVEDSUA_ENTRY_LOCAL:
+    return "LOCAL_XFORM(" + k.func + ", " + k.name + ")";
+  default:
+    return "GLOBAL_XFORM(" + k.name + ")";
+  }
+}
+
+void BeginHandXforms(int from, int to) {
+  g_run_from = from;
+  g_run_to = to;
+  g_local_index = 0;
+}
+
+void SetHandLocalIndex(uint64_t index) { g_local_index = index; }
+
+void EndHandXforms() { g_run_from = g_run_to = -1; }
+
+void RunPrestartHook(int version) {
+  auto hook = reinterpret_cast<void (*)(void)>(
+      VersionSymbol(version, "_kitsune_prestart_xform"));
+  if (hook)
+    hook();
+}
+
+int CheckKitsuneThreads(std::string *reason) {
+  int n = __atomic_load_n(&g_live_threads, __ATOMIC_ACQUIRE);
+  if (n == 0)
+    return 0;
+  *reason = "update refused: " + std::to_string(n) +
+            " thread(s) started with kitsune_pthread_create are running; "
+            "they would go on running the old version's code (updates of "
+            "multi-threaded programs are not supported yet: end them before "
+            "the update, see docs/kitsune.md)";
+  return -1;
+}
+
+} // namespace mvedsua
+
+using namespace mvedsua;
+
+MVEDSUA_EXPORT void kitsune_signal_update(void) {
+  pthread_mutex_lock(&g_request_lock);
+  g_signalled = true;
+  MaybeRequest();
+  pthread_mutex_unlock(&g_request_lock);
+}
+
+MVEDSUA_EXPORT void kitsune_set_next_version(char *path) {
+  pthread_mutex_lock(&g_request_lock);
+  free(g_next_version);
+  g_next_version = path ? strdup(path) : nullptr;
+  MaybeRequest();
+  pthread_mutex_unlock(&g_request_lock);
+}
+
+MVEDSUA_EXPORT void kitsune_clear_request(void) {
+  pthread_mutex_lock(&g_request_lock);
+  g_signalled = false;
+  free(g_next_version);
+  g_next_version = nullptr;
+  pthread_mutex_unlock(&g_request_lock);
+}
+
+MVEDSUA_EXPORT void kitsune_do_automigrate(void) {
+  // The update migrated every variable that is not E_MANUAL_MIGRATE before
+  // the new version's main started.
+}
+
+MVEDSUA_EXPORT int kitsune_init_inplace(void) {
+  Report("error: kitsune_init_inplace is the entry point Kitsune's driver "
+         "called; mvedsua-run (or `driver`) starts a version's main itself");
+  return -1;
+}
+
+MVEDSUA_EXPORT int kitsune_has_updated(void) { return PreviousVersion() >= 0; }
+
+MVEDSUA_EXPORT void *kitsune_get_symbol_addr_old(const char *name,
+                                                 const char *func,
+                                                 const char *file,
+                                                 const char *) {
+  int v = OldVersion();
+  if (func && !file)
+    return OldLocal(v, name, func);
+  const struct mvedsua_entry *e = FindByParts(v, name, func, file);
+  return e ? e->addr : (!func && !file ? VersionSymbol(v, name) : nullptr);
+}
+
+MVEDSUA_EXPORT void *kitsune_get_symbol_addr_new(const char *name,
+                                                 const char *func,
+                                                 const char *file,
+                                                 const char *) {
+  int v = NewVersion();
+  if (func && !file)
+    return NewLocal(v, name, func);
+  const struct mvedsua_entry *e = FindByParts(v, name, func, file);
+  return e ? e->addr : (!func && !file ? VersionSymbol(v, name) : nullptr);
+}
+
+MVEDSUA_EXPORT void *kitsune_get_val(const char *symbol) {
+  return VersionSymbol(OldVersion(), symbol);
+}
+
+MVEDSUA_EXPORT void *kitsune_get_cur_val(const char *symbol) {
+  return VersionSymbol(NewVersion(), symbol);
+}
+
+MVEDSUA_EXPORT void *kitsune_lookup_key_old(const char *key) {
+  const struct mvedsua_entry *e = FindByKey(OldVersion(), key);
+  return e ? e->addr : nullptr;
+}
+
+MVEDSUA_EXPORT void *kitsune_lookup_key_new(const char *key) {
+  const struct mvedsua_entry *e = FindByKey(NewVersion(), key);
+  return e ? e->addr : nullptr;
+}
+
+MVEDSUA_EXPORT int kitsune_old_address_matches(const char *name, void *ptr) {
+  int v = OldVersion();
+  const struct mvedsua_entry *e = FindIn(v, [&](const struct mvedsua_entry &x) {
+    return x.key && name && strcmp(x.key, name) == 0;
+  });
+  void *addr = e ? e->addr : VersionSymbol(v, name);
+  return addr && addr == ptr;
+}
+
+MVEDSUA_EXPORT int __kitsune_rt_migrate(const char *, const char *,
+                                        const char *, void *addr,
+                                        unsigned long) {
+  if (!IsUpdating())
+    return 0;
+  int to = CurrentVersion(), from = PreviousVersion();
+  const struct mvedsua_entry *e = FindIn(to, [&](const struct mvedsua_entry &x) {
+    return x.kind != MVEDSUA_ENTRY_FUNCTION && x.addr == addr;
+  });
+  if (!e || !(e->annotations & MVEDSUA_ANNOT_NO_MIGRATE))
+    return 1; // the update moved it (or it is not registered state)
+  return MigrateManual(*e, from, to);
+}
+
+MVEDSUA_EXPORT void __kitsune_rt_register_xform(const char *file,
+                                                const char *func,
+                                                const char *name,
+                                                int (*fn)(void *)) {
+  Dl_info info;
+  if (!fn || !name || !dladdr((void *)fn, &info)) {
+    Report("error: ignoring a hand-written transformer without a name or "
+           "object");
+    return;
+  }
+  if (g_n_xforms == kMaxHandXforms) {
+    Report("error: %s: too many hand-written transformers (at most %d)",
+           info.dli_fname, kMaxHandXforms);
+    return;
+  }
+  g_xforms[g_n_xforms++] = {file, func, name, fn, info.dli_fbase};
+}
+
+MVEDSUA_EXPORT int kitsune_pthread_create(pthread_t *thread,
+                                          const pthread_attr_t *attr,
+                                          void *(*fn)(void *), void *arg) {
+  auto *start = static_cast<ThreadStart *>(malloc(sizeof(ThreadStart)));
+  if (!start)
+    return ENOMEM;
+  *start = {fn, arg};
+  __atomic_add_fetch(&g_live_threads, 1, __ATOMIC_ACQ_REL);
+  int rc = pthread_create(thread, attr, ThreadMain, start);
+  if (rc != 0) {
+    __atomic_sub_fetch(&g_live_threads, 1, __ATOMIC_ACQ_REL);
+    free(start);
+  }
+  return rc;
+}
+
+MVEDSUA_EXPORT int ktthreads_pthread_cond_wait(void *cond, void *mutex) {
+  return pthread_cond_wait(static_cast<pthread_cond_t *>(cond),
+                           static_cast<pthread_mutex_t *>(mutex));
+}
+
+MVEDSUA_EXPORT int ktthreads_pthread_cond_timedwait(void *cond, void *mutex,
+                                                    const void *timeout) {
+  return pthread_cond_timedwait(static_cast<pthread_cond_t *>(cond),
+                                static_cast<pthread_mutex_t *>(mutex),
+                                static_cast<const struct timespec *>(timeout));
+}
+
+MVEDSUA_EXPORT void ktthreads_ms_sleep(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
