@@ -47,7 +47,7 @@ config.substitutions.append(("%clang", clang))
 config.substitutions.append(("%opt", os.path.join(config.llvm_tools_dir, "opt")))
 config.substitutions.append(("%plugin", plugin))
 config.substitutions.append(("%mvedsua_cflags", f"-I{inc}"))
-for tool in ["mvedsua-run", "mvedsua-ctl", "mvedsua-xfgen"]:
+for tool in ["mvedsua-run", "mvedsua-ctl", "mvedsua-xfgen", "mvedsua-rules"]:
     config.substitutions.append((f"%{tool}", os.path.join(config.mvedsua_bin_dir, tool)))
 config.substitutions.append(("%libdir", config.mvedsua_lib_dir))
 config.substitutions.append(("%bindir", config.mvedsua_bin_dir))
