@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # bench/inplace-pause.sh [--build DIR] [--results DIR] [--keys "10000 100000 1000000"]
+#                        [--window SECONDS]
 #
 # The in-place update pause as clients see it: kvd-1 holding N keys is updated
 # to kvd-1.1 (same state, new code) with `mvedsua-ctl update --inplace` while
@@ -23,12 +24,14 @@ root=$(dirname "$here")
 build=$root/build
 results=$here/results
 keys_list="10000 100000 1000000"
+window=3
 while [ $# -gt 0 ]; do
   case $1 in
     --build) build=$2; shift ;;
     --results) results=$2; shift ;;
     --keys) keys_list=$2; shift ;;
-    *) echo "usage: $0 [--build DIR] [--results DIR] [--keys \"N ...\"]" >&2; exit 2 ;;
+    --window) window=$2; shift ;;
+    *) echo "usage: $0 [--build DIR] [--results DIR] [--keys \"N ...\"] [--window S]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -99,14 +102,14 @@ stop_kvd() {
 # One size: a quiet window for the baseline, then the same window with the
 # update in its middle. Prints one JSON object.
 measure() {
-  local n=$1 window=3 clients=4
+  local n=$1 clients=4
   start_kvd "$n"
   local size baseline during status
   size=$(redis-cli -p "$port" dbsize)
   baseline=$(python3 "$work/probe.py" "$port" "$clients" "$window")
   python3 "$work/probe.py" "$port" "$clients" "$window" > "$work/during.json" &
   local probe=$!
-  sleep 1
+  sleep "$(python3 -c "print($window / 3)")"
   "$ctl" --control "$work/ctl.sock" update --inplace --timeout 1m "$kvd/kvd-1.1.so" >&2
   wait "$probe"
   during=$(cat "$work/during.json")
@@ -140,15 +143,17 @@ printf '%s\n' "${rows[@]}" | python3 -c '
 import json, sys
 rows = [json.loads(l) for l in sys.stdin if l.strip()]
 machine = json.loads(sys.argv[1])
+window = float(sys.argv[4])
 json.dump({"benchmark": "inplace-pause", "update": "kvd-1 -> kvd-1.1 in place",
-           "machine": machine, "results": rows},
+           "machine": machine, "window_s": window, "results": rows},
           open(sys.argv[2], "w"), indent=2)
 with open(sys.argv[3], "w") as md:
     md.write("### In-place update pause (kvd-1 -> kvd-1.1)\n\n")
-    md.write("%d cores, %s. 4 probe clients send GETs back to back; the update "
-             "is requested 1 s into a 3 s window. The no-update column is the noise "
+    md.write("%d cores, %s, Linux %s. 4 probe clients send GETs back to back; the update "
+             "is requested %g s into a %g s window. The no-update column is the noise "
              "floor of the machine during the run; the runtime pause and its parts "
-             "come from mvedsua-ctl status --json.\n\n" % (machine["cores"], machine["cpu"]))
+             "come from mvedsua-ctl status --json.\n\n" % (machine["cores"], machine["cpu"],
+                                                             machine["kernel"], window / 3, window))
     md.write("| keys | slowest request during the update | slowest request, no update | "
              "runtime pause | loading | state transfer | heap objects walked |\n")
     md.write("|---:|---:|---:|---:|---:|---:|---:|\n")
@@ -158,5 +163,5 @@ with open(sys.argv[3], "w") as md:
             "%.1f ms" % r["load_ms"] if r["load_ms"] is not None else "n/a",
             "%.1f ms" % r["transfer_ms"] if r["transfer_ms"] is not None else "n/a",
             r["heap_objects"]))
-' "$machine" "$results/inplace-pause.json" "$results/inplace-pause.md"
+' "$machine" "$results/inplace-pause.json" "$results/inplace-pause.md" "$window"
 cat "$results/inplace-pause.md"

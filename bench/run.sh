@@ -1,31 +1,55 @@
 #!/usr/bin/env bash
-# bench/run.sh [--quick] [--build DIR]: runs every benchmark and writes JSON and
-# a Markdown summary under bench/results/. Each figure is a comparison measured
-# in this same run (with vs without the thing measured), never an absolute
-# pass/fail threshold. --quick uses tiny sizes (the smoke test runs it).
+# bench/run.sh [--quick] [--no-install] [--build DIR] [--results DIR]: runs
+# every benchmark and writes JSON, CSV, Markdown and PNG plots under
+# bench/results/, and bench/results/summary.md. Each figure is a comparison
+# measured in this same run (with vs without the thing measured), never an
+# absolute pass/fail threshold. --quick uses tiny sizes (the smoke test runs
+# it). The plots need gnuplot: when it is missing, run.sh installs Debian's
+# gnuplot-nox with apt-get (through sudo when not root), unless --no-install;
+# without it the plots are skipped and the summary says so.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
 build=$root/build
 quick=0
+install=1
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1 ;;
+    --no-install) install=0 ;;
     --build) build=$2; shift ;;
     --results) results=$2; shift ;;
-    *) echo "usage: $0 [--quick] [--build DIR] [--results DIR]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--quick] [--no-install] [--build DIR] [--results DIR]" >&2; exit 2 ;;
   esac
   shift
 done
 results=${results:-$here/results}
 mkdir -p "$results"
 clang=/usr/lib/llvm-19/bin/clang
-cmake --build "$build" --target bench-programs mvedsua-run >/dev/null
+cmake --build "$build" --target bench-programs mvedsua-run mvedsua-ctl kvd-examples >/dev/null
 
 machine() {
   local cpu
   cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   printf '{"cores": %d, "kernel": "%s", "cpu": "%s"}' "$(nproc)" "$(uname -r)" "$cpu"
+}
+
+# gnuplot for the plots: Debian's gnuplot-nox, installed when missing (unless
+# --no-install). Prints nothing; the plot step says when plots are skipped.
+ensure_gnuplot() {
+  command -v gnuplot >/dev/null && return 0
+  [ $install -eq 1 ] || return 0
+  command -v apt-get >/dev/null || return 0
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    sudo -n true 2>/dev/null || { echo "bench: gnuplot missing and no root or sudo to install gnuplot-nox" >&2; return 0; }
+    sudo=(sudo -n)
+  fi
+  echo "bench: installing gnuplot-nox with apt-get" >&2
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends gnuplot-nox >&2 ||
+    { DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get update -q >&2 &&
+      DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends gnuplot-nox >&2; } ||
+    echo "bench: could not install gnuplot-nox" >&2
 }
 
 # 1. The update point: cost of one check, overhead in a loop, code size, and
@@ -66,31 +90,64 @@ PY
 bench_inplace_pause() {
   local keys="10000 100000 1000000"
   [ $quick -eq 1 ] && keys="1000 5000"
-  cmake --build "$build" --target kvd-examples mvedsua-ctl >/dev/null
-  "$here/inplace-pause.sh" --build "$build" --results "$results" --keys "$keys"
+  local window=3
+  [ $quick -eq 1 ] && window=1
+  "$here/inplace-pause.sh" --build "$build" --results "$results" --keys "$keys" --window "$window"
 }
 
 # 3. kvd's throughput under redis-benchmark: native, single leader, leader +
 #    follower (bench/kvd-throughput.sh).
 bench_kvd_throughput() {
-  cmake --build "$build" --target kvd-examples mvedsua-ctl >/dev/null
   local q=()
   [ $quick -eq 1 ] && q=(--quick)
   "$here/kvd-throughput.sh" --build "$build" --results "$results" "${q[@]}"
 }
 
+# 4. The update pause under load, no update vs in place vs multi-version, with
+#    the log's peak and the follower's memory (bench/update-pause.py).
+bench_update_pause() {
+  if [ $quick -eq 1 ]; then
+    python3 "$here/update-pause.py" --build "$build" --results "$results" --quick --keys 2000
+  else
+    python3 "$here/update-pause.py" --build "$build" --results "$results" \
+      --keys "10000 100000 1000000" --reps 3
+  fi
+}
+
+ensure_gnuplot
+rm -f "$results"/*.png "$results"/update-pause-*.csv
 bench_update_point
 bench_inplace_pause
 bench_kvd_throughput
+bench_update_pause
+plots=$(python3 "$here/plot.py" "$results")
 {
   echo "# mvedsua benchmark results"
   echo
-  echo "Produced by \`bench/run.sh$([ $quick -eq 1 ] && echo ' --quick')\` on $(date -u +%Y-%m-%d)."
+  echo "Produced by \`bench/run.sh$([ $quick -eq 1 ] && echo ' --quick')\` on $(date -u +%Y-%m-%d)" \
+    "on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')," \
+    "Linux $(uname -r)). The machine is shared (other builds may run beside the benchmarks):" \
+    "absolute figures are noisy; each comparison is measured in the same run, interleaved."
   echo
   cat "$results/update-point.md"
   echo
   cat "$results/inplace-pause.md"
   echo
   cat "$results/kvd-throughput.md"
+  echo
+  [ -e "$results/kvd-throughput.png" ] && echo '![kvd throughput relative to native](kvd-throughput.png)' && echo
+  cat "$results/update-pause.md"
+  echo
+  if [ -n "$plots" ]; then
+    for p in $plots; do
+      case $p in
+        update-pause.png) echo "![client latency around the update]($p)"; echo ;;
+        update-pause-*.png) n=${p#update-pause-}; n=${n%.png}
+          echo "![latency timeline through the update, $n keys]($p)"; echo ;;
+      esac
+    done
+  else
+    echo "Plots skipped: gnuplot is not installed."
+  fi
 } > "$results/summary.md"
 echo "results in $results"
