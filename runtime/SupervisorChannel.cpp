@@ -26,6 +26,9 @@
 //                              a multi-version update (docs/mve.md) at the next
 //                              update point: the follower's time limit and the
 //                              retries of mvedsua_rt_mve_options
+//   rules PATH|-               the compiled rules (docs/rules.md) the next
+//                              multi-version update's follower applies; "-"
+//                              for none. Sent before each update-mve.
 //   cancel                     forget a request not taken yet (its time ran out)
 //   rollback                   end the follower of a multi-version update
 //                              (mvedsua_rt_mve_rollback), read at the next
@@ -35,6 +38,7 @@
 // at its next update point (the poll hook), outside any signal handler.
 #include "Runtime.h"
 #include "ToolApi.h"
+#include "mve/Rules.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -162,6 +166,8 @@ void HandleLine(const char *line, char *path, size_t size, bool *have) {
     g_request_mve = mve;
     g_request_retries = retries;
     *have = true;
+  } else if (strncmp(line, "rules ", 6) == 0) {
+    mve::RulesSetPending(strcmp(line + 6, "-") == 0 ? "" : line + 6);
   } else if (strcmp(line, "rollback") == 0) {
     g_rollback_wanted = true;
   } else if (strcmp(line, "cancel") == 0) {

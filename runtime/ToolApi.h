@@ -154,6 +154,9 @@ void mvedsua_rt_mve_status(struct mvedsua_rt_mve_status *out);
  * on alone; reported as rolled back, with `why`). 0, or -1 with ESRCH when
  * there is no follower to roll back. */
 int mvedsua_rt_mve_rollback(const char *why);
+/* The compiled rules (mvedsua-rules compile; docs/rules.md) the follower of
+ * the next multi-version update applies; null or "" for none. */
+void mvedsua_rt_mve_set_rules(const char *so_path);
 
 /* Test-only access to one shared log (runtime/mve/Log.h): one writer, one
  * reader, across a fork. */

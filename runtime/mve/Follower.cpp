@@ -228,7 +228,9 @@ int Describe(char *out, size_t size, int status) {
   if (g_leader.killed[0])
     return snprintf(out, size, "follower %d killed: %s", pid, g_leader.killed);
   if (d && __atomic_load_n(&d->kind, __ATOMIC_ACQUIRE))
-    return snprintf(out, size, "follower %d diverged: %s", pid, d->text);
+    return snprintf(out, size, d->kind == kDivRule ? "follower %d stopped: %s"
+                                                   : "follower %d diverged: %s",
+                    pid, d->text);
   uint32_t outcome = LoadU32(&fs->outcome);
   if (outcome == kUpdateFailed)
     return snprintf(out, size, "the update failed in follower %d: %s", pid,

@@ -16,7 +16,9 @@
 #include "Follower.h"
 #include "Log.h"
 #include "Raw.h"
+#include "Rules.h"
 #include "Sud.h"
+#include "mvedsua/rules_abi.h"
 
 #include <dirent.h>
 #include <sched.h>
@@ -38,15 +40,6 @@ namespace mve {
 int g_mode = kOff;
 
 namespace {
-
-struct RecHead {
-  uint32_t nr;
-  uint32_t n_fds; // descriptors handed over after the out-items (none yet)
-  uint64_t seq;
-  int64_t args[6];
-  int64_t ret;
-  uint64_t in_len;
-};
 
 Log *g_log;
 uint64_t g_seq;          // leader: records appended; follower: replayed
@@ -209,7 +202,10 @@ void FormatReport(DivergenceReport *r) {
 [[noreturn]] void Diverge(DivergenceReport *r) {
   r->follower_pid = int32_t(RawSyscall(SYS_getpid));
   r->record = g_seq;
-  FormatReport(r);
+  if (r->kind != kDivRule) // a rule error comes with its text
+    FormatReport(r);
+  if (g_rules)
+    RulesAnnotate(r->text, sizeof r->text);
   __atomic_store_n(&Report()->kind, r->kind, __ATOMIC_RELEASE);
   char line[160];
   snprintf(line, sizeof line, "follower: diverged at record %llu (%s)\n",
@@ -386,6 +382,8 @@ void LeaderFinish() {
 
 // Follower: its program is done; the leader must have nothing left either.
 [[noreturn]] void FollowerFinish(int status) {
+  if (g_rules)
+    RulesFinish();
   RecHead h;
   int64_t len = LogNext(g_log, LeaderAlive, nullptr);
   if (len >= 0) {
@@ -452,6 +450,7 @@ void ShimFollow(int leader, int leader_pidfd) {
   g_catching_up = true;
   const char *summary = getenv("MVEDSUA_MVE_SUMMARY");
   snprintf(g_summary_path, sizeof g_summary_path, "%s", summary ? summary : "");
+  RulesActivate(MVR_FORWARD); // the expected differences, if any were given
   __atomic_store_n(&g_mode, kFollower, __ATOMIC_RELAXED);
   SudArm();
 }
@@ -516,19 +515,41 @@ static void ReleaseClosedFd(const CallView &c, int64_t ret) {
 }
 
 long ReplayRaw(CallView &c) {
+  if (__builtin_expect(g_rules != nullptr, 0))
+    return RulesReplay(c);
   RecHead h;
   NextRecord(&h, &c);
+  return ShimReplayRecord(c, h);
+}
+
+long ShimReplayRecord(CallView &c, const RecHead &h) {
   CompareCall(c, h);
   c.ret = h.ret;
   Comparer k = {&c, &h, 0, 0, 0};
   VisitOut(c, CopyOut, &k);
   LogFinishRecord(g_log);
-  g_seq++;
-  ReleaseClosedFd(c, h.ret);
-  if (__builtin_expect(g_catching_up, 0) && FollowerCheckCaughtUp())
-    g_catching_up = false;
+  ShimRecordDone(&c, h.ret);
   return long(h.ret);
 }
+
+void ShimRecordDone(const CallView *c, int64_t ret) {
+  g_seq++;
+  if (c)
+    ReleaseClosedFd(*c, ret);
+  if (__builtin_expect(g_catching_up, 0) && FollowerCheckCaughtUp())
+    g_catching_up = false;
+}
+
+int64_t ShimWaitRecord() {
+  int64_t len = LogNext(g_log, LeaderAlive, nullptr);
+  if (len == -2)
+    FollowerExit(MVEDSUA_MVE_EXIT_LEADER_GONE, "the leader vanished");
+  if (len < 0 && LogGetState(g_log) == kLogAbandoned)
+    FollowerExit(MVEDSUA_MVE_EXIT_ABANDONED, "the log reached its bound");
+  return len;
+}
+
+void ShimDiverge(DivergenceReport *r) { Diverge(r); }
 
 long Replay(CallView &c) {
   long ret = ReplayRaw(c);

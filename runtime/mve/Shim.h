@@ -73,6 +73,7 @@ enum DivergenceKind : uint32_t {
   kDivLength,     // as many bytes as both sent agree, one sent more
   kDivOutput,     // an output's recorded size does not fit (a bug)
   kDivExtra,      // the follower made a call after the leader's last
+  kDivRule,       // a rule failed (its C code crashed, it cannot load)
 };
 
 struct DivergenceReport {
@@ -92,6 +93,27 @@ struct DivergenceReport {
 };
 
 DivergenceReport *ShimDivergence(); // null without a log
+
+// A record as the log holds it: this head, the bytes sent (in_len), then
+// the out-items, each as u64 length + bytes.
+struct RecHead {
+  uint32_t nr;
+  uint32_t n_fds; // descriptors handed over after the out-items (none yet)
+  uint64_t seq;
+  int64_t args[6];
+  int64_t ret;
+  uint64_t in_len;
+};
+
+// For the follower's matcher (Rules.cpp): the next record's length (-1 at
+// the log's end; the follower exits when the leader vanished or the log was
+// abandoned), the replay of a record whose head was read, one record done
+// (the call that took it, if any, and its result), and the end of a
+// follower on a divergence (or a rule error: kDivRule with its text).
+int64_t ShimWaitRecord();
+long ShimReplayRecord(CallView &c, const RecHead &h);
+void ShimRecordDone(const CallView *c, int64_t ret);
+[[noreturn]] void ShimDiverge(DivergenceReport *r);
 
 } // namespace mve
 } // namespace mvedsua

@@ -4,6 +4,7 @@
 // would be refused, or the supervisor could not be reached; 2 for usage
 // errors.
 #include "Duration.h"
+#include "Rules.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -23,7 +24,7 @@ static const char kUsage[] =
     "Commands:\n"
     "  status [--json]   the running version (path, id), the update stage, the\n"
     "                    last update and the history of updates\n"
-    "  update [--timeout DUR] [--retry N] NEW.so\n"
+    "  update [--timeout DUR] [--retry N] [--rules FILE] NEW.so\n"
     "                    multi-version update (the default mode): at its next\n"
     "                    update point the program forks; the child (the\n"
     "                    follower) applies the update and replays the log of the\n"
@@ -34,6 +35,8 @@ static const char kUsage[] =
     "                    follower's time to finish its update and to keep making\n"
     "                    progress; --retry N retries a rollback that may not\n"
     "                    recur (divergence, crash, time limit) up to N times.\n"
+    "                    --rules FILE: the expected differences (docs/rules.md),\n"
+    "                    checked and compiled first; the follower applies them.\n"
     "  rollback          end the follower of a multi-version update; the old\n"
     "                    version goes on alone\n"
     "  promote, finish   not implemented yet: the follower cannot lead (the\n"
@@ -180,6 +183,7 @@ struct UpdateArgs {
   bool inplace = false, check = false;
   uint64_t timeout_ms = kDefaultUpdateTimeoutMs;
   std::string retry; // --retry N, passed as given (the supervisor checks it)
+  std::string rules; // --rules FILE: compiled here, its object sent
   std::string file;
 };
 
@@ -207,6 +211,10 @@ static int ParseUpdate(int argc, char **argv, UpdateArgs *u) {
           u->retry.find_first_not_of("0123456789") != std::string::npos)
         return UsageError("update: --retry needs a whole number, not '" +
                           u->retry + "'");
+    } else if (a == "--rules" || StartsWith(a, "--rules=")) {
+      if (a == "--rules" && i + 1 == argc)
+        return UsageError("update: --rules needs a rules file");
+      u->rules = a == "--rules" ? argv[++i] : a.substr(8);
     } else if (a == "--timeout" || StartsWith(a, "--timeout=")) {
       if (a == "--timeout" && i + 1 == argc)
         return UsageError("update: --timeout needs a duration (500ms, 2s, 1m)");
@@ -235,18 +243,47 @@ static bool Absolute(const std::string &file, std::string *out) {
   return true;
 }
 
+// Checks and compiles a rules file (mvedsua-rules check); the object's path
+// in `so`. Errors and warnings go to stderr.
+static bool CompileRules(const std::string &file, std::string *so) {
+  using namespace mvedsua::rules;
+  Diagnostics diags;
+  CompileResult res;
+  CompileOptions opts;
+  bool ok = CompileFile(file, opts, res, diags);
+  for (const Diagnostic &d : diags.list)
+    fprintf(stderr, "%s\n", d.Format().c_str());
+  if (!ok)
+    fprintf(stderr, "mvedsua-ctl: error: the rules in %s are not usable; no "
+                    "update was requested\n", file.c_str());
+  else if (res.so_path.find_first_of(" \n") != std::string::npos)
+    fprintf(stderr, "mvedsua-ctl: error: the rules cache path '%s' has a "
+                    "blank or a newline\n", res.so_path.c_str());
+  else
+    *so = res.so_path;
+  return !so->empty();
+}
+
 static int Update(const char *control, int argc, char **argv) {
   UpdateArgs u;
   if (int status = ParseUpdate(argc, argv, &u))
     return status;
   if (!u.retry.empty() && (u.inplace || u.check))
     return UsageError("update: --retry is for multi-version updates");
+  if (!u.rules.empty() && u.inplace)
+    return UsageError("update: --rules is for multi-version updates");
   std::string path;
   if (u.file.find('\n') != std::string::npos || !Absolute(u.file, &path))
     return UsageError("update: cannot use the version file name '" + u.file + "'");
+  // The rules are checked and compiled before anything is asked of the
+  // supervisor: a bad rules file never starts an update.
+  std::string rules_so;
+  if (!u.rules.empty() && !CompileRules(u.rules, &rules_so))
+    return 1;
   std::string request = std::string("update ") + (u.check ? "--check " : "") +
                         (u.inplace ? "--inplace " : "") +
                         (u.retry.empty() ? "" : "--retry " + u.retry + " ") +
+                        (rules_so.empty() ? "" : "--rules " + rules_so + " ") +
                         "--timeout " + FormatDuration(u.timeout_ms) + " -- " +
                         path + "\n";
   // A multi-version update's wait: the follower's update, its catch-up

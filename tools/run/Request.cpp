@@ -59,7 +59,7 @@ bool ParseStatus(const std::vector<std::string> &w, Request *req,
 struct UpdateWords {
   bool inplace = false, check = false, timeout_given = false;
   bool retry_given = false;
-  std::string timeout, retry;
+  std::string timeout, retry, rules;
   std::vector<std::string> paths;
 };
 
@@ -82,6 +82,8 @@ bool ScanUpdate(const std::vector<std::string> &w, UpdateWords *u,
       u->timeout = w[++i], u->timeout_given = true;
     } else if (a == "--retry" && i + 1 < w.size() && w[i + 1] != "--") {
       u->retry = w[++i], u->retry_given = true;
+    } else if (a == "--rules" && i + 1 < w.size() && w[i + 1] != "--") {
+      u->rules = w[++i];
     } else if (a.compare(0, 8, "--retry=") == 0) {
       u->retry = a.substr(8), u->retry_given = true;
     } else if (a.compare(0, 10, "--timeout=") == 0) {
@@ -126,6 +128,13 @@ bool ParseUpdate(const std::vector<std::string> &w, Request *req,
     }
     req->retries = n;
   }
+  if (!u.rules.empty() && (u.inplace || u.rules[0] != '/')) {
+    *err = u.inplace ? "update: --rules is for multi-version updates"
+                     : "update: --rules needs the absolute path of a compiled "
+                       "rules object (mvedsua-ctl compiles it)";
+    return false;
+  }
+  req->rules = u.rules;
   req->inplace = u.inplace;
   req->timeout_ms = kDefaultUpdateTimeoutMs;
   if (u.timeout_given && !ParseDuration(u.timeout, &req->timeout_ms, err)) {

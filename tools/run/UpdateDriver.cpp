@@ -68,6 +68,10 @@ bool UpdateDriver::Start(int conn, const Request &req, std::string *reply) {
           "; end it with 'mvedsua-ctl rollback' first (promote and finish are "
           "not implemented yet)";
   std::string path = err.empty() ? CheckVersionFile(req.path, &err) : "";
+  // The rules (or none) go first: the program keeps them for the follower.
+  if (err.empty() && !req.inplace)
+    Forward("rules " + (req.rules.empty() ? std::string("-") : req.rules) + "\n",
+            &err);
   if (err.empty())
     Forward((req.inplace ? "update " : "update-mve ") +
                 std::to_string(req.timeout_ms) + " " +

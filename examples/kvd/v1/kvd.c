@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE /* accept4 */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -209,8 +210,31 @@ static void client_free(struct client *c) {
   free(c);
 }
 
+#ifdef KVD_CONNECTION_LOG
+/* A variant for the rules scenarios (docs/rules.md): each new connection is
+ * appended to kvd-connections.log in the working directory. */
+static void log_connection(int fd) {
+  int log = open("kvd-connections.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                 0644);
+  if (log < 0)
+    return;
+  char line[64];
+  int n = snprintf(line, sizeof line, "connection on fd %d\n", fd);
+  if (write(log, line, (size_t)n) < 0)
+    fprintf(stderr, "kvd: connection log: %s\n", strerror(errno));
+  close(log);
+}
+#endif
+
 static void client_add(int fd) {
   struct client *c = calloc(1, sizeof *c);
+  int one = 1; /* replies are small and latency matters */
+#ifdef KVD_NODELAY_FIRST
+  /* A variant for the rules scenarios (docs/rules.md): the two calls of a
+   * new connection in the other order, as redis 2.0.1 reordered its own. */
+  if (c)
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+#endif
   if (!c || watch_fd(fd, EPOLLIN) < 0) {
     fprintf(stderr, "kvd: dropping a new connection: %s\n",
             c ? strerror(errno) : "out of memory");
@@ -218,8 +242,12 @@ static void client_add(int fd) {
     close(fd);
     return;
   }
-  int one = 1; /* replies are small and latency matters */
+#ifndef KVD_NODELAY_FIRST
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+#endif
+#ifdef KVD_CONNECTION_LOG
+  log_connection(fd);
+#endif
   c->fd = fd;
   c->next = clients;
   if (clients)

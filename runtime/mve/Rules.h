@@ -1,0 +1,45 @@
+// Rules.h: expected differences in the follower (docs/rules.md). A compiled
+// rules file (rules_abi.h) rewrites the leader's records into what the
+// follower must do: the calls it must make, with which arguments, and the
+// results it gets.
+#ifndef MVEDSUA_MVE_RULES_H
+#define MVEDSUA_MVE_RULES_H
+
+#include "Schema.h"
+
+#include <stddef.h>
+
+namespace mvedsua {
+namespace mve {
+
+struct Matcher;
+// Non-null in a follower that replays with rules: the only thing the
+// replay path looks at when there are none.
+extern Matcher *g_rules;
+
+// Leader: the compiled rules (a shared object) the next follower loads; an
+// empty path for none. The path is kept for retries.
+void RulesSetPending(const char *so_path);
+const char *RulesPending();
+
+// Follower, before it starts replaying (pass-through, SUD off): loads the
+// pending rules of `direction` (MVR_FORWARD in the outdated-leader stage),
+// indexes them and preallocates everything the replay needs. A rules file
+// that cannot be loaded ends the follower with a rule error.
+void RulesActivate(int direction);
+
+// The follower's call, replayed through the rules (Shim's ReplayRaw).
+long RulesReplay(CallView &c);
+
+// Follower at its end: leader calls still held by the matcher are calls
+// the follower did not make (a divergence).
+void RulesFinish();
+
+// Appends the rules' view of a divergence (the rule that expected the call
+// or almost matched, the calls around it) to a report's text.
+void RulesAnnotate(char *text, size_t size);
+
+} // namespace mve
+} // namespace mvedsua
+
+#endif // MVEDSUA_MVE_RULES_H
