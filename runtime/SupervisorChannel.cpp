@@ -29,6 +29,9 @@
 //   rules PATH|-               the compiled rules (docs/rules.md) the next
 //                              multi-version update's follower applies; "-"
 //                              for none. Sent before each update-mve.
+//   learn PATH|-               the next multi-version update's follower notes
+//                              each difference in PATH and goes on (learning
+//                              the noise); "-" for a normal follower
 //   cancel                     forget a request not taken yet (its time ran out)
 //   rollback                   end the follower of a multi-version update
 //                              (mvedsua_rt_mve_rollback), read at the next
@@ -168,6 +171,8 @@ void HandleLine(const char *line, char *path, size_t size, bool *have) {
     *have = true;
   } else if (strncmp(line, "rules ", 6) == 0) {
     mve::RulesSetPending(strcmp(line + 6, "-") == 0 ? "" : line + 6);
+  } else if (strncmp(line, "learn ", 6) == 0) {
+    mve::RulesSetLearn(strcmp(line + 6, "-") == 0 ? "" : line + 6);
   } else if (strcmp(line, "rollback") == 0) {
     g_rollback_wanted = true;
   } else if (strcmp(line, "cancel") == 0) {

@@ -157,6 +157,10 @@ int mvedsua_rt_mve_rollback(const char *why);
 /* The compiled rules (mvedsua-rules compile; docs/rules.md) the follower of
  * the next multi-version update applies; null or "" for none. */
 void mvedsua_rt_mve_set_rules(const char *so_path);
+/* The follower of the next multi-version update learns the noise: each
+ * difference in what it sends is appended to `path` and the replay goes on
+ * with the leader's result (docs/rules.md); null or "" for none. */
+void mvedsua_rt_mve_set_learn(const char *path);
 
 /* Test-only access to one shared log (runtime/mve/Log.h): one writer, one
  * reader, across a fork. */

@@ -28,6 +28,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -50,6 +51,7 @@ constexpr int kWindow = 6;        // calls shown around a divergence
 constexpr uint64_t kArenaBytes = uint64_t(64) << 20;
 
 char g_pending[512];
+char g_learn_path[512]; // learning: where each difference goes
 
 // A leader's record copied out of the log.
 struct Rec {
@@ -84,7 +86,9 @@ struct Seen {
 } // namespace
 
 struct Matcher {
-  const mvr_table *table;
+  const mvr_table *table; // null when only learning
+  bool learn;             // note differences and go on (docs/rules.md)
+  uint64_t learned;       // differences noted
   // Rules by the syscall of their first left call, and `nothing` rules by
   // the syscall of their first right call: rule numbers, -1 terminated.
   int *by_lhs[kMaxSyscall];
@@ -209,6 +213,40 @@ void RememberFollower(const CallView &c, int64_t ret) {
   CompareValues(c, v);
   Remember(g_matcher.follower_seen, &g_matcher.n_follower_seen, int32_t(c.nr),
            v, ret);
+}
+
+int FormatSeen(char *out, size_t size, const Seen &s, bool with_ret) {
+  const Spec &spec = SpecOf(s.nr);
+  int last = -1;
+  for (int i = 0; i < 6; ++i)
+    if (spec.args[i].kind != kX)
+      last = i;
+  int n = snprintf(out, size, "%s(", SyscallName(s.nr));
+  for (int i = 0; i <= last && n < int(size); ++i) {
+    ArgKind k = spec.args[i].kind;
+    bool scalar = k == kS || k == kFcntlArg || k == kIoctlArg;
+    n += snprintf(out + n, size - n, "%s%s", i ? "," : "",
+                  scalar ? "" : (s.args[i] ? "ptr" : "NULL"));
+    if (scalar && n < int(size))
+      n += snprintf(out + n, size - n, "%lld", (long long)s.args[i]);
+  }
+  if (n < int(size))
+    n += snprintf(out + n, size - n, with_ret ? ")=%lld" : ")", (long long)s.ret);
+  return n;
+}
+
+int FormatWindow(char *out, size_t size, const char *who, const Seen *ring,
+                 uint64_t n, bool with_ret) {
+  int k = snprintf(out, size, "  %s's last calls:", who);
+  uint64_t from = n > kWindow ? n - kWindow : 0;
+  for (uint64_t i = from; i < n && k < int(size); ++i) {
+    k += snprintf(out + k, size - k, " ");
+    if (k < int(size))
+      k += FormatSeen(out + k, size - k, ring[i % kWindow], with_ret);
+  }
+  if (k < int(size))
+    k += snprintf(out + k, size - k, "\n");
+  return k;
 }
 
 void *ArenaTake(uint64_t n) {
@@ -637,20 +675,88 @@ void CopyOutPiece(void *ctx, void *p, uint64_t n) {
   k->pos += 8 + n;
 }
 
-// A leader's record as it is: what the replay does without rules.
+// Learning: one difference as a line of the learn file; the follower goes
+// on with the leader's result.
+void Learn(const Rec &r, const CallView &c, const char *what, uint64_t at,
+           uint64_t own) {
+  Matcher &m = g_matcher;
+  if (++m.learned > 10000)
+    return; // enough to write the rules from
+  char line[768];
+  Seen leader = {int32_t(r.h.nr), {}, r.h.ret}, mine = {int32_t(c.nr), {}, 0};
+  memcpy(leader.args, r.h.args, sizeof leader.args);
+  CompareValues(c, mine.args);
+  int n = snprintf(line, sizeof line, "difference %llu at record %llu: %s\n"
+                   "  leader:   ", (unsigned long long)m.learned,
+                   (unsigned long long)ShimSeq(), what);
+  n += FormatSeen(line + n, sizeof line - n, leader, true);
+  n += snprintf(line + n, sizeof line - n, "\n  follower: ");
+  n += FormatSeen(line + n, sizeof line - n, mine, false);
+  if (own != uint64_t(-1) && n < int(sizeof line)) {
+    // The bytes from the first difference on, both sides.
+    n += snprintf(line + n, sizeof line - n, "\n  at byte %llu: leader \"",
+                  (unsigned long long)at);
+    for (uint64_t i = at; i < r.h.in_len && i < at + 24 && n < int(sizeof line) - 8; ++i)
+      n += snprintf(line + n, sizeof line - n,
+                    r.in[i] >= 32 && r.in[i] < 127 && r.in[i] != '"' ? "%c" : "\\x%02x",
+                    r.in[i]);
+    struct Gather {
+      uint64_t at, pos;
+      uint8_t b[24];
+      uint32_t n;
+    } g = {at, 0, {}, 0};
+    VisitIn(c, [](void *ctx, const void *p, uint64_t len) {
+      Gather *g = static_cast<Gather *>(ctx);
+      for (uint64_t i = 0; i < len; ++i, ++g->pos)
+        if (g->pos >= g->at && g->n < sizeof g->b)
+          g->b[g->n++] = static_cast<const uint8_t *>(p)[i];
+    }, &g);
+    n += snprintf(line + n, sizeof line - n, "\", follower \"");
+    for (uint32_t i = 0; i < g.n && n < int(sizeof line) - 8; ++i)
+      n += snprintf(line + n, sizeof line - n,
+                    g.b[i] >= 32 && g.b[i] < 127 && g.b[i] != '"' ? "%c" : "\\x%02x",
+                    g.b[i]);
+    n += snprintf(line + n, sizeof line - n, "\"; %llu bytes vs %llu",
+                  (unsigned long long)r.h.in_len, (unsigned long long)own);
+  }
+  if (n < int(sizeof line))
+    n += snprintf(line + n, sizeof line - n, "\n");
+  long fd = RawSyscall(SYS_openat, AT_FDCWD, long(g_learn_path),
+                       O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return;
+  RawWriteAll(int(fd), line, uint64_t(n < int(sizeof line) ? n : sizeof line - 1));
+  RawSyscall(SYS_close, fd);
+}
+
+// A leader's record as it is: what the replay does without rules. While
+// learning, a difference in what is sent is noted and the replay goes on;
+// a different call ends it as usual (nothing to go on with).
 long ReplayExact(CallView &c, Rec *r) {
+  Matcher &m = g_matcher;
   if (r->h.nr != uint32_t(c.nr))
     ShimDiverge(StartReport(kDivCall, r, c));
   uint64_t own = 0;
   VisitIn(c, AddLen, &own);
   InCmp k = {r->in, r->h.in_len, 0, -1};
   VisitIn(c, CompareInPiece, &k);
-  if (k.diff >= 0 || own != r->h.in_len)
-    BytesDiffer(*r, c, own, k.diff >= 0 ? uint64_t(k.diff) : (own < r->h.in_len ? own : r->h.in_len));
+  uint64_t at = k.diff >= 0 ? uint64_t(k.diff) : (own < r->h.in_len ? own : r->h.in_len);
+  bool bytes = k.diff >= 0 || own != r->h.in_len;
+  if (bytes && m.learn)
+    Learn(*r, c, own == r->h.in_len ? "the bytes sent differ"
+                                    : "one sent more bytes than the other", at, own);
+  else if (bytes)
+    BytesDiffer(*r, c, own, at);
   int64_t mine[6];
   CompareValues(c, mine);
   for (int i = 0; i < 6; ++i)
-    if (mine[i] != r->h.args[i]) {
+    if (mine[i] != r->h.args[i] && !(bytes && m.learn)) {
+      if (m.learn) {
+        char what[64];
+        snprintf(what, sizeof what, "argument %d differs", i + 1);
+        Learn(*r, c, what, 0, uint64_t(-1));
+        break;
+      }
       DivergenceReport *d = StartReport(kDivArgument, r, c);
       d->arg = i;
       ShimDiverge(d);
@@ -863,17 +969,8 @@ bool TryExtra(CallView &c, long *ret) {
   return false;
 }
 
-} // namespace
-
-void RulesSetPending(const char *so_path) {
-  snprintf(g_pending, sizeof g_pending, "%s", so_path ? so_path : "");
-}
-
-const char *RulesPending() { return g_pending; }
-
-void RulesActivate(int direction) {
-  if (!g_pending[0])
-    return;
+// The compiled rules of `direction`, indexed.
+void LoadTable(int direction) {
   Matcher &m = g_matcher;
   void *h = dlopen(g_pending, RTLD_NOW | RTLD_LOCAL);
   if (!h)
@@ -918,6 +1015,27 @@ void RulesActivate(int direction) {
       m.any_extra = true;
     }
   }
+}
+
+} // namespace
+
+void RulesSetLearn(const char *path) {
+  snprintf(g_learn_path, sizeof g_learn_path, "%s", path ? path : "");
+}
+
+void RulesSetPending(const char *so_path) {
+  snprintf(g_pending, sizeof g_pending, "%s", so_path ? so_path : "");
+}
+
+const char *RulesPending() { return g_pending; }
+
+void RulesActivate(int direction) {
+  Matcher &m = g_matcher;
+  m.learn = g_learn_path[0] != 0;
+  if (!g_pending[0] && !m.learn)
+    return;
+  if (g_pending[0])
+    LoadTable(direction);
   m.arena = static_cast<uint8_t *>(mmap(nullptr, kArenaBytes,
                                         PROT_READ | PROT_WRITE,
                                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
@@ -925,7 +1043,7 @@ void RulesActivate(int direction) {
   if (m.arena == MAP_FAILED)
     RuleError("cannot map the matcher's arena: %s\n", strerror(errno));
   InstallCrashHandlers();
-  for (int i = 0; i < m.table->nrules; ++i) {
+  for (int i = 0; m.table && i < m.table->nrules; ++i) {
     const mvr_rule &r = m.table->rules[i];
     if (r.direction == direction && r.kind == MVR_BEGIN)
       Expand(&r, NewEnv(&r), nullptr, false);
@@ -964,7 +1082,7 @@ long RulesReplay(CallView &c) {
         ShimDiverge(StartReport(kDivExtra, nullptr, c));
       RecHead h;
       LogRead(ShimLog(), &h, sizeof h);
-      if (h.nr >= uint32_t(kMaxSyscall) || !m.by_lhs[h.nr]) {
+      if (!m.learn && (h.nr >= uint32_t(kMaxSyscall) || !m.by_lhs[h.nr])) {
         Remember(m.leader_seen, &m.n_leader_seen, int32_t(h.nr), h.args, h.ret);
         RememberFollower(c, h.ret);
         return ShimReplayRecord(c, h);
@@ -1013,44 +1131,6 @@ void RulesFinish() {
   }
 }
 
-namespace {
-
-int FormatSeen(char *out, size_t size, const Seen &s, bool with_ret) {
-  const Spec &spec = SpecOf(s.nr);
-  int last = -1;
-  for (int i = 0; i < 6; ++i)
-    if (spec.args[i].kind != kX)
-      last = i;
-  int n = snprintf(out, size, "%s(", SyscallName(s.nr));
-  for (int i = 0; i <= last && n < int(size); ++i) {
-    ArgKind k = spec.args[i].kind;
-    bool scalar = k == kS || k == kFcntlArg || k == kIoctlArg;
-    n += snprintf(out + n, size - n, "%s%s", i ? "," : "",
-                  scalar ? "" : (s.args[i] ? "ptr" : "NULL"));
-    if (scalar && n < int(size))
-      n += snprintf(out + n, size - n, "%lld", (long long)s.args[i]);
-  }
-  if (n < int(size))
-    n += snprintf(out + n, size - n, with_ret ? ")=%lld" : ")", (long long)s.ret);
-  return n;
-}
-
-int FormatWindow(char *out, size_t size, const char *who, const Seen *ring,
-                 uint64_t n, bool with_ret) {
-  int k = snprintf(out, size, "  %s's last calls:", who);
-  uint64_t from = n > kWindow ? n - kWindow : 0;
-  for (uint64_t i = from; i < n && k < int(size); ++i) {
-    k += snprintf(out + k, size - k, " ");
-    if (k < int(size))
-      k += FormatSeen(out + k, size - k, ring[i % kWindow], with_ret);
-  }
-  if (k < int(size))
-    k += snprintf(out + k, size - k, "\n");
-  return k;
-}
-
-} // namespace
-
 void RulesAnnotate(char *text, size_t size) {
   Matcher &m = g_matcher;
   if (g_rules != &m)
@@ -1078,4 +1158,8 @@ void RulesAnnotate(char *text, size_t size) {
 
 MVEDSUA_EXPORT void mvedsua_rt_mve_set_rules(const char *so_path) {
   mvedsua::mve::RulesSetPending(so_path);
+}
+
+MVEDSUA_EXPORT void mvedsua_rt_mve_set_learn(const char *path) {
+  mvedsua::mve::RulesSetLearn(path);
 }

@@ -21,6 +21,10 @@ extern Matcher *g_rules;
 // empty path for none. The path is kept for retries.
 void RulesSetPending(const char *so_path);
 const char *RulesPending();
+// Leader: the next follower learns the noise: it notes every difference in
+// what is sent (one report per difference, appended to `path`) and goes on
+// with the leader's result instead of stopping; "" for a normal follower.
+void RulesSetLearn(const char *path);
 
 // Follower, before it starts replaying (pass-through, SUD off): loads the
 // pending rules of `direction` (MVR_FORWARD in the outdated-leader stage),

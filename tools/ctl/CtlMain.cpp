@@ -24,7 +24,7 @@ static const char kUsage[] =
     "Commands:\n"
     "  status [--json]   the running version (path, id), the update stage, the\n"
     "                    last update and the history of updates\n"
-    "  update [--timeout DUR] [--retry N] [--rules FILE] NEW.so\n"
+    "  update [--timeout DUR] [--retry N] [--rules FILE] [--learn FILE] NEW.so\n"
     "                    multi-version update (the default mode): at its next\n"
     "                    update point the program forks; the child (the\n"
     "                    follower) applies the update and replays the log of the\n"
@@ -37,6 +37,9 @@ static const char kUsage[] =
     "                    recur (divergence, crash, time limit) up to N times.\n"
     "                    --rules FILE: the expected differences (docs/rules.md),\n"
     "                    checked and compiled first; the follower applies them.\n"
+    "                    --learn FILE: the follower notes every difference in\n"
+    "                    FILE and goes on (learning the noise, with a follower\n"
+    "                    of the same version).\n"
     "  rollback          end the follower of a multi-version update; the old\n"
     "                    version goes on alone\n"
     "  promote, finish   not implemented yet: the follower cannot lead (the\n"
@@ -184,6 +187,7 @@ struct UpdateArgs {
   uint64_t timeout_ms = kDefaultUpdateTimeoutMs;
   std::string retry; // --retry N, passed as given (the supervisor checks it)
   std::string rules; // --rules FILE: compiled here, its object sent
+  std::string learn; // --learn FILE: the follower notes differences there
   std::string file;
 };
 
@@ -211,6 +215,10 @@ static int ParseUpdate(int argc, char **argv, UpdateArgs *u) {
           u->retry.find_first_not_of("0123456789") != std::string::npos)
         return UsageError("update: --retry needs a whole number, not '" +
                           u->retry + "'");
+    } else if (a == "--learn" || StartsWith(a, "--learn=")) {
+      if (a == "--learn" && i + 1 == argc)
+        return UsageError("update: --learn needs a file for the differences");
+      u->learn = a == "--learn" ? argv[++i] : a.substr(8);
     } else if (a == "--rules" || StartsWith(a, "--rules=")) {
       if (a == "--rules" && i + 1 == argc)
         return UsageError("update: --rules needs a rules file");
@@ -270,8 +278,12 @@ static int Update(const char *control, int argc, char **argv) {
     return status;
   if (!u.retry.empty() && (u.inplace || u.check))
     return UsageError("update: --retry is for multi-version updates");
-  if (!u.rules.empty() && u.inplace)
-    return UsageError("update: --rules is for multi-version updates");
+  if ((!u.rules.empty() || !u.learn.empty()) && u.inplace)
+    return UsageError("update: --rules and --learn are for multi-version updates");
+  std::string learn;
+  if (!u.learn.empty() && (u.learn.find_first_of(" \n") != std::string::npos ||
+                           !Absolute(u.learn, &learn)))
+    return UsageError("update: cannot use the file name '" + u.learn + "' for --learn");
   std::string path;
   if (u.file.find('\n') != std::string::npos || !Absolute(u.file, &path))
     return UsageError("update: cannot use the version file name '" + u.file + "'");
@@ -284,6 +296,7 @@ static int Update(const char *control, int argc, char **argv) {
                         (u.inplace ? "--inplace " : "") +
                         (u.retry.empty() ? "" : "--retry " + u.retry + " ") +
                         (rules_so.empty() ? "" : "--rules " + rules_so + " ") +
+                        (learn.empty() ? "" : "--learn " + learn + " ") +
                         "--timeout " + FormatDuration(u.timeout_ms) + " -- " +
                         path + "\n";
   // A multi-version update's wait: the follower's update, its catch-up

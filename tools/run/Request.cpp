@@ -59,7 +59,7 @@ bool ParseStatus(const std::vector<std::string> &w, Request *req,
 struct UpdateWords {
   bool inplace = false, check = false, timeout_given = false;
   bool retry_given = false;
-  std::string timeout, retry, rules;
+  std::string timeout, retry, rules, learn;
   std::vector<std::string> paths;
 };
 
@@ -82,6 +82,8 @@ bool ScanUpdate(const std::vector<std::string> &w, UpdateWords *u,
       u->timeout = w[++i], u->timeout_given = true;
     } else if (a == "--retry" && i + 1 < w.size() && w[i + 1] != "--") {
       u->retry = w[++i], u->retry_given = true;
+    } else if (a == "--learn" && i + 1 < w.size() && w[i + 1] != "--") {
+      u->learn = w[++i];
     } else if (a == "--rules" && i + 1 < w.size() && w[i + 1] != "--") {
       u->rules = w[++i];
     } else if (a.compare(0, 8, "--retry=") == 0) {
@@ -134,7 +136,13 @@ bool ParseUpdate(const std::vector<std::string> &w, Request *req,
                        "rules object (mvedsua-ctl compiles it)";
     return false;
   }
+  if (!u.learn.empty() && (u.inplace || u.learn[0] != '/')) {
+    *err = u.inplace ? "update: --learn is for multi-version updates"
+                     : "update: --learn needs an absolute path";
+    return false;
+  }
   req->rules = u.rules;
+  req->learn = u.learn;
   req->inplace = u.inplace;
   req->timeout_ms = kDefaultUpdateTimeoutMs;
   if (u.timeout_given && !ParseDuration(u.timeout, &req->timeout_ms, err)) {

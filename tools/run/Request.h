@@ -25,6 +25,7 @@ struct Request {
   bool inplace = false;    // update: --inplace (else multi-version)
   uint64_t retries = 0;    // update (multi-version): --retry N
   std::string rules;       // update (multi-version): --rules OBJECT.so
+  std::string learn;       // update (multi-version): --learn FILE
   bool json = false;       // status --json
   uint64_t timeout_ms = 0; // update/check: the time limit
   std::string path;        // update/check: the new version file, as sent

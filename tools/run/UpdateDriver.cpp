@@ -72,6 +72,9 @@ bool UpdateDriver::Start(int conn, const Request &req, std::string *reply) {
   if (err.empty() && !req.inplace)
     Forward("rules " + (req.rules.empty() ? std::string("-") : req.rules) + "\n",
             &err);
+  if (err.empty() && !req.inplace)
+    Forward("learn " + (req.learn.empty() ? std::string("-") : req.learn) + "\n",
+            &err);
   if (err.empty())
     Forward((req.inplace ? "update " : "update-mve ") +
                 std::to_string(req.timeout_ms) + " " +
