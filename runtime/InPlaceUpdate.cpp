@@ -335,6 +335,10 @@ bool TakeInFollower(const char *point) {
 
 } // namespace
 
+void AnnounceCurrentVersion() {
+  AnnounceVersion(g_current, VersionDisplayPath(g_current));
+}
+
 int RequestUpdate(const char *path, int source) {
   return RequestUpdateMode(path, source, kUpdateInPlace);
 }

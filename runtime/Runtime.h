@@ -145,6 +145,12 @@ int RequestMultiVersionUpdate(const char *path,
 // an update point or at exit, never while recording: its calls are the
 // runtime's own. The supervisor channel's way to follow the update. Null by
 // default.
+// InPlaceUpdate.cpp: "hello" for the version this process runs now (a
+// follower that came to lead announces itself).
+void AnnounceCurrentVersion();
+// SupervisorChannel.cpp: the channel's hooks again, in a process that left
+// it (a follower) and now leads (its descriptor is back in place).
+void RejoinSupervisorChannel();
 typedef void (*MveStageHook)(const struct mvedsua_rt_mve_status *status);
 void SetMveStageHook(MveStageHook hook);
 

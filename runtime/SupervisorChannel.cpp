@@ -19,6 +19,11 @@
 //                              rest of the line, with "\" as "\\" and newlines
 //                              as "\n" (divergence reports are multi-line)
 //   rollback-failed REASON     a "rollback" found no follower to end
+//   promote-failed REASON, finish-failed REASON
+//                              a "promote" or "finish" could not be done
+//   leader PID FOLLOWER_PID    another process leads now (a promotion, or a
+//                              follower that took over: FOLLOWER_PID 0); it
+//                              speaks on the channel from then on
 // Lines the supervisor sends:
 //   update TIMEOUT_MS PATH     take this request at the next update point; the
 //                              new version has TIMEOUT_MS to reach its point
@@ -35,7 +40,10 @@
 //   cancel                     forget a request not taken yet (its time ran out)
 //   rollback                   end the follower of a multi-version update
 //                              (mvedsua_rt_mve_rollback), read at the next
-//                              update point like a request
+//                              update point like a request; after promotion
+//                              the old version takes the service back
+//   promote                    the follower leads, the old version follows
+//   finish                     the old version ends (after promote)
 // The supervisor writes a request, then sends MVEDSUA_WAKE_SIGNAL, whose
 // handler only sets __mvedsua_update_pending: the program reads the request
 // at its next update point (the poll hook), outside any signal handler.
@@ -145,6 +153,7 @@ bool g_request_mve;
 unsigned long long g_request_retries;
 // A "rollback" was read: done after the requests (outside any handler).
 bool g_rollback_wanted;
+bool g_promote_wanted, g_finish_wanted;
 
 // One line from the supervisor; `*have` says whether `path` holds a request
 // that still stands.
@@ -175,6 +184,10 @@ void HandleLine(const char *line, char *path, size_t size, bool *have) {
     mve::RulesSetLearn(strcmp(line + 6, "-") == 0 ? "" : line + 6);
   } else if (strcmp(line, "rollback") == 0) {
     g_rollback_wanted = true;
+  } else if (strcmp(line, "promote") == 0) {
+    g_promote_wanted = true;
+  } else if (strcmp(line, "finish") == 0) {
+    g_finish_wanted = true;
   } else if (strcmp(line, "cancel") == 0) {
     if (*have)
       SendLine("update-withdrawn ", path);
@@ -222,6 +235,16 @@ void PollSupervisor() {
       SendLine("rollback-failed there is no follower to roll back "
                "(no multi-version update is under way)");
   }
+  if (g_promote_wanted) {
+    g_promote_wanted = false;
+    if (mvedsua_rt_mve_promote() != 0)
+      SendLine("promote-failed no multi-version update is under way");
+  }
+  if (g_finish_wanted) {
+    g_finish_wanted = false;
+    if (mvedsua_rt_mve_finish() != 0)
+      SendLine("finish-failed no multi-version update is under way");
+  }
   if (!have)
     return;
   if (g_request_mve) {
@@ -267,6 +290,17 @@ void SendOutcome(const mvedsua_rt_update_status *s) {
 } // namespace
 
 int SupervisorFd() { return g_supervisor_fd; }
+
+// Only pointers are set: this may run in the SIGSYS handler of a follower
+// taking over (its channel descriptor is back in place already).
+void RejoinSupervisorChannel() {
+  if (g_supervisor_fd < 0)
+    return;
+  g_in_len = 0;
+  SetUpdatePollHook(PollSupervisor);
+  SetUpdateResultHook(SendOutcome);
+  SetMveStageHook(SendMveStage);
+}
 
 // "hello PID ID PATH": ID is "-" for a version without a registry, PATH is
 // absolute so the operator sees which file runs whatever the supervisor's cwd.

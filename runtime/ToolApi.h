@@ -161,6 +161,11 @@ void mvedsua_rt_mve_set_rules(const char *so_path);
  * difference in what it sends is appended to `path` and the replay goes on
  * with the leader's result (docs/rules.md); null or "" for none. */
 void mvedsua_rt_mve_set_learn(const char *path);
+/* Promotion (the new version leads, the old one follows it: stage
+ * updated-leader) and finish (the old version ends), taken at the leader's
+ * next update point. 0, or -1 with ESRCH when no update is under way. */
+int mvedsua_rt_mve_promote(void);
+int mvedsua_rt_mve_finish(void);
 
 /* Test-only access to one shared log (runtime/mve/Log.h): one writer, one
  * reader, across a fork. */

@@ -18,6 +18,7 @@
 #include "Follower.h"
 #include "../Runtime.h"
 #include "../ToolApi.h"
+#include "Handover.h"
 #include "Log.h"
 #include "Raw.h"
 #include "Shim.h"
@@ -53,7 +54,12 @@ namespace {
 
 // ---- what the follower tells the leader -----------------------------------
 
-enum Outcome : uint32_t { kNoOutcome = 0, kUpdateFailed, kCrashed };
+enum Outcome : uint32_t {
+  kNoOutcome = 0,
+  kUpdateFailed,
+  kCrashed,
+  kAborted, // it could not go on (the descriptor hand-over failed): `reason`
+};
 
 struct FollowerShared {
   uint32_t stage;   // Stage, advanced by the follower
@@ -67,6 +73,13 @@ struct FollowerShared {
   int32_t exit_code;
   char reason[1024];   // why the update failed
   char backtrace[3072];
+  // Written by the log's writer (the leader) for its follower, which may
+  // then take over: it crashed, or it yields (a rollback after promotion).
+  uint32_t leader_crashed, yielded;
+  int32_t leader_signal;
+  uint32_t pad;
+  uint64_t leader_fault_addr;
+  char leader_backtrace[1024];
 };
 constexpr size_t kSharedOffset = 2048; // after the DivergenceReport
 static_assert(sizeof(DivergenceReport) <= kSharedOffset, "report overlaps");
@@ -106,6 +119,14 @@ void SleepMsRaw(long ms) {
 void RequestLook() {
   __atomic_store_n(&__mvedsua_update_pending, 1, __ATOMIC_RELEASE);
 }
+
+// Promotion, finish and takeovers (below).
+void EndUpdate();
+void SendTableWhenCaughtUp();
+int TakeRequests(int mode);
+void InstallLeaderCrashHandlers();
+[[noreturn]] void Yield(const char *why);
+void ReportPending();
 
 // ---- the request ------------------------------------------------------------
 
@@ -151,9 +172,20 @@ struct Leader {
   uint64_t started_ms, progress_ms, consumed_seen;
   char killed[256]; // why the leader killed it; "" otherwise
   bool requested;   // killed by mvedsua_rt_mve_rollback
+  bool finished;    // killed by mvedsua_rt_mve_finish: the update is done
 };
 Leader g_leader;
 MveStatus g_status;
+// This process runs the new version and leads: promoted, its follower (if
+// any) is the old version.
+bool g_promoted;
+// Requests taken at the leader's next update point.
+bool g_promote_wanted, g_finish_wanted;
+// What happened outside an update point (at a switch or a takeover, maybe in
+// the SIGSYS handler), reported at the next one.
+enum Pending : uint32_t { kNothing = 0, kSwitched, kTookOver };
+uint32_t g_pending;
+char g_pending_reason[1400];
 
 void Kill(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void Kill(const char *fmt, ...) {
@@ -223,6 +255,9 @@ const char *SignalName(int sig) {
 
 int Describe(char *out, size_t size, int status) {
   int pid = g_leader.pid;
+  if (g_leader.finished)
+    return snprintf(out, size, "the old version (follower %d) ended: %s", pid,
+                    g_leader.killed);
   const FollowerShared *fs = Shared();
   const DivergenceReport *d = ShimDivergence();
   if (g_leader.killed[0])
@@ -235,6 +270,8 @@ int Describe(char *out, size_t size, int status) {
   if (outcome == kUpdateFailed)
     return snprintf(out, size, "the update failed in follower %d: %s", pid,
                     fs->reason);
+  if (outcome == kAborted)
+    return snprintf(out, size, "follower %d stopped: %s", pid, fs->reason);
   if (outcome == kCrashed)
     return snprintf(out, size,
                     "follower %d crashed: signal %d (SIG%s), faulting address "
@@ -407,16 +444,20 @@ void Conclude() {
   g_status.follower_pid = 0;
   g_status.backlog_bytes = g_status.backlog_records = 0; // the log is freed
   g_status.ended_us = WallUs();
-  snprintf(g_status.outcome, sizeof g_status.outcome, "rolled-back");
-  Report("multi-version update to %s rolled back: %s; the leader (pid %d) "
-         "goes on alone with the old version",
-         g_req.path, g_status.reason, g_status.leader_pid);
+  snprintf(g_status.outcome, sizeof g_status.outcome, "%s",
+           g_promoted ? "finished" : "rolled-back");
+  if (g_promoted)
+    Report("multi-version update to %s finished: %s; the new version (pid %d) "
+           "goes on alone",
+           g_req.path, g_status.reason, g_status.leader_pid);
+  else
+    Report("multi-version update to %s rolled back: %s; the leader (pid %d) "
+           "goes on alone with the old version",
+           g_req.path, g_status.reason, g_status.leader_pid);
   Publish();
-  ScheduleRetry(); // before the shared area goes with the log
-  ShimForgetFollower();
-  if (g_leader.pidfd >= 0)
-    RawSyscall(SYS_close, g_leader.pidfd);
-  g_leader = Leader();
+  if (!g_promoted)
+    ScheduleRetry(); // before the shared area goes with the log
+  EndUpdate();
 }
 
 // At the end of the leader's update point. Returns the mode to go on in.
@@ -427,6 +468,14 @@ int LeaderAtPoint(int mode) {
     return kLeader;
   }
   Check();
+  if (!g_leader.lost && !g_leader.reaped)
+    SendTableWhenCaughtUp();
+  if (g_promote_wanted || g_finish_wanted) {
+    ReportStage();
+    int next = TakeRequests(mode);
+    if (next != mode)
+      return next;
+  }
   ReportStage();
   if (!g_leader.lost && !g_leader.reaped)
     return mode;
@@ -446,6 +495,8 @@ int LeaderAtPoint(int mode) {
 
 void BecomeLeader(int pid, int pidfd, const char *point) {
   RunAbortCallbacks(); // before recording: the follower never makes them
+  HandoverKeepEnd(true);
+  InstallLeaderCrashHandlers();
   g_leader = Leader();
   g_leader.active = g_leader.lead_pending = true;
   g_leader.pid = pid;
@@ -467,10 +518,9 @@ void BecomeLeader(int pid, int pidfd, const char *point) {
 
 // ---- the follower's side ------------------------------------------------------
 
-bool g_is_follower;     // this process was forked to apply an update
-// The descriptors the follower inherited from the leader at the fork.
-constexpr int kMaxInherited = 1 << 16;
-uint64_t g_inherited[kMaxInherited / 64];
+bool g_is_follower;     // this process follows (forked for an update, or the
+                        // old version following the promoted one)
+bool g_runs_old;        // the old version following the new one
 bool g_follow_pending;  // the update finished: replay once the point returns
 int g_leader_pid;
 int g_leader_pidfd = -1; // a CLONE_PARENT follower's view of its leader
@@ -530,7 +580,11 @@ void FormatBacktrace(char *out, size_t size) {
 // code, anywhere): the report goes to the shared area for the leader, the
 // log is closed so the leader stops recording at its next append, and the
 // signal is raised again with its default action (SA_RESETHAND).
-void OnFatal(int sig, siginfo_t *si, void *) {
+void OnLeaderFatal(int sig, siginfo_t *si, void *);
+
+void OnFatal(int sig, siginfo_t *si, void *ctx) {
+  if (!g_is_follower) // the follower came to lead (promoted, took over)
+    return OnLeaderFatal(sig, si, ctx);
   __atomic_store_n(&g_mode, kOff, __ATOMIC_RELAXED);
   SudAllow(); // nothing below may trap and replay
   FollowerShared *fs = Shared();
@@ -577,11 +631,18 @@ void OnFollowerResult(const mvedsua_rt_update_status *s) {
 // The follower must not speak on the leader's channel to the supervisor (its
 // "hello" would read as the program's), nor keep the channel open after the
 // leader is gone: its copy of the descriptor now points at /dev/null.
+int g_hidden_channel = -1;
+
 void LeaveSupervisorChannel() {
   SetUpdatePollHook(nullptr);
   int fd = SupervisorFd();
   if (fd < 0)
     return;
+  // A copy above the program's numbers, for the day this process leads
+  // (promoted, or taking over from a leader that crashed).
+  long copy = RawSyscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 3);
+  if (copy >= 0)
+    g_hidden_channel = MoveFdHigh(int(copy));
   int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
   if (null >= 0) {
     dup3(null, fd, O_CLOEXEC);
@@ -589,25 +650,10 @@ void LeaveSupervisorChannel() {
   }
 }
 
-// Before the update opens anything: every descriptor open now is the
-// leader's (the log's and the channel's are the runtime's: never closed).
-void NoteInheritedFds() {
-  DIR *d = opendir("/proc/self/fd");
-  if (!d)
-    return;
-  int own = dirfd(d);
-  while (struct dirent *e = readdir(d)) {
-    int fd = atoi(e->d_name);
-    if (e->d_name[0] != '.' && fd != own && fd != SupervisorFd() &&
-        fd < kMaxInherited)
-      g_inherited[fd / 64] |= uint64_t(1) << (fd % 64);
-  }
-  closedir(d);
-}
-
 void BecomeFollower(int leader, bool cloned) {
   g_is_follower = true;
-  NoteInheritedFds(); // before the pidfd below: that one is the follower's
+  HandoverKeepEnd(false);
+  HandoverNoteInherited(); // before the update opens anything
   g_leader_pid = leader;
   if (cloned) { // not the leader's child: getppid() cannot tell
     long fd = RawSyscall(SYS_pidfd_open, leader, 0);
@@ -709,6 +755,358 @@ pid_t SpawnFollower(int *pidfd) {
   return pid_t(r);
 }
 
+
+// ---- promotion, finish and takeovers -------------------------------------------
+//
+// Promotion swaps the roles at a record boundary: the leader (at an update
+// point, with the log drained) hands over the supervisor channel, appends
+// the switch record and follows the other log; the follower, reading the
+// switch record inside its next call, makes that call for real and records
+// it in that log. Nothing is replayed twice and nothing is missed: the
+// switch record sits between the leader's last call and the new leader's
+// first.
+//
+// A follower that holds all the leader's descriptors (the table was handed
+// over) takes over alone when its leader crashes, yields (a rollback after
+// promotion) or, for the old version following the new one, diverges.
+
+// Crash handlers of a leader, for the fatal signals the program leaves at
+// their default action (its own handlers are its business).
+const int kFatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP};
+uint32_t g_leader_handlers; // bit per kFatal entry installed
+
+void OnLeaderFatal(int sig, siginfo_t *si, void *) {
+  __atomic_store_n(&g_mode, kOff, __ATOMIC_RELAXED);
+  SudAllow();
+  if (ShimLog()) {
+    FollowerShared *fs = Shared();
+    fs->leader_signal = sig;
+    fs->leader_fault_addr = uint64_t(si->si_addr);
+    FormatBacktrace(fs->leader_backtrace, sizeof fs->leader_backtrace);
+    StoreU32(&fs->leader_crashed, 1);
+  }
+  RawSyscall(SYS_tgkill, RawSyscall(SYS_getpid), RawSyscall(SYS_gettid), sig);
+}
+
+void InstallLeaderCrashHandlers() {
+  g_leader_handlers = 0;
+  void *warm[2];
+  backtrace(warm, 2);
+  struct sigaction sa = {}, old;
+  sa.sa_sigaction = OnLeaderFatal;
+  sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
+  sigfillset(&sa.sa_mask);
+  for (int i = 0; i < int(sizeof kFatal / sizeof *kFatal); ++i)
+    if (sigaction(kFatal[i], nullptr, &old) == 0 && old.sa_handler == SIG_DFL &&
+        !(old.sa_flags & SA_SIGINFO) && sigaction(kFatal[i], &sa, nullptr) == 0)
+      g_leader_handlers |= 1u << i;
+}
+
+void RemoveLeaderCrashHandlers() {
+  for (int i = 0; i < int(sizeof kFatal / sizeof *kFatal); ++i)
+    if (g_leader_handlers & (1u << i))
+      signal(kFatal[i], SIG_DFL);
+  g_leader_handlers = 0;
+}
+
+void RejoinChannel() {
+  int fd = SupervisorFd();
+  if (fd >= 0 && g_hidden_channel >= 0)
+    RawSyscall(SYS_dup3, g_hidden_channel, fd, O_CLOEXEC);
+  RejoinSupervisorChannel();
+}
+
+// The update is over (every way it can end): logs, pidfd, hand-over.
+void EndUpdate() {
+  ShimForgetFollower();
+  if (g_leader.pidfd >= 0)
+    CloseRuntimeFd(g_leader.pidfd);
+  if (g_leader_pidfd >= 0)
+    CloseRuntimeFd(g_leader_pidfd);
+  g_leader_pidfd = -1;
+  CloseRuntimeFd(g_hidden_channel);
+  g_hidden_channel = -1;
+  HandoverDestroy();
+  HandoverForgetMirrors();
+  RemoveLeaderCrashHandlers();
+  g_leader = Leader();
+  g_is_follower = g_promoted = g_runs_old = false;
+  g_promote_wanted = g_finish_wanted = false;
+}
+
+// Leader, at a record boundary: once the follower has caught up, the whole
+// table goes over in one batch and records carry their descriptors after.
+void SendTableWhenCaughtUp() {
+  if (HandoverLive() || g_leader.stage_seen < kOutdatedLeader ||
+      g_leader.lost || g_leader.reaped)
+    return;
+  int n = HandoverSendTable();
+  if (n < 0)
+    return LeaderHandoverFailed(-n);
+  if (!ShimAppendControl(kCtlTable, uint32_t(n), 0))
+    ShimStopLeading();
+}
+
+void SendLineToSupervisor(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void SendLineToSupervisor(const char *fmt, ...) {
+  int fd = SupervisorFd();
+  if (fd < 0)
+    return;
+  char line[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+  va_end(ap);
+  n = n < 0 ? 0 : n > int(sizeof line) - 2 ? int(sizeof line) - 2 : n;
+  line[n++] = '\n';
+  RawWriteAll(fd, line, uint64_t(n));
+}
+
+// Waits, bounded, for the follower to consume everything: the leader makes
+// no call meanwhile, so this is the whole pause of a promotion.
+bool Drain() {
+  uint64_t start = MonoMs();
+  while (LogBacklogBytes(ShimLog()) > 0) {
+    Check();
+    if (g_leader.lost || g_leader.reaped ||
+        MonoMs() - start > g_req.timeout_ms)
+      return false;
+    SleepMsRaw(1);
+  }
+  return true;
+}
+
+// The leader becomes the follower of the new version (the updated-leader
+// stage). At an update point, shim paused.
+void BecomeOldFollower() {
+  int follower = g_leader.pid;
+  int pidfd = g_leader.pidfd >= 0
+                  ? g_leader.pidfd
+                  : int(RawSyscall(SYS_pidfd_open, follower, 0));
+  if (pidfd >= 0 && g_leader.pidfd < 0)
+    pidfd = MoveFdHigh(pidfd);
+  g_leader.pidfd = -1; // now the view of whom this process follows
+  RemoveLeaderCrashHandlers();
+  ShimSwapLogs();
+  g_is_follower = true;
+  HandoverMirrorAll();
+  LeaveSupervisorChannel();
+  InstallCrashHandlers();
+  g_leader_pid = follower;
+  g_leader_pidfd = pidfd >= 0 ? pidfd : kNoLeaderPidfd;
+  g_runs_old = true;
+  StoreU32(&Shared()->stage, kUpdatedLeader);
+  g_leader.active = false;
+  Report("multi-version update to %s: promoted; follower %d runs the new "
+         "version and leads, this process (pid %d) follows it with the old "
+         "version (stage updated-leader)",
+         g_req.path, follower, OwnPid());
+  // Last: from here on every call of this process is replayed.
+  ShimTakeOverOnDivergence(true);
+  ShimFollow(follower, g_leader_pidfd);
+}
+
+const char *Promote() {
+  static char why[256];
+  if (g_promoted)
+    return "the new version already leads (stage updated-leader)";
+  if (g_leader.stage_seen < kOutdatedLeader) {
+    snprintf(why, sizeof why, "the follower has not caught up yet (stage %s)",
+             StageName(g_leader.stage_seen));
+    return why;
+  }
+  SendTableWhenCaughtUp();
+  if (!HandoverLive() || g_leader.lost || g_leader.reaped)
+    return "the follower is gone";
+  if (!Drain())
+    return "the follower did not drain the log in time";
+  int channel = SupervisorFd();
+  if (channel >= 0 && HandoverSendOne(channel, channel) < 0)
+    return "the supervisor channel could not be handed over";
+  if (!ShimAppendControl(kCtlSwitch, channel >= 0 ? 1 : 0, channel))
+    return "the log is no longer active";
+  BecomeOldFollower();
+  return nullptr;
+}
+
+// Promoted leader: `finish` ends the old version; the update is done.
+const char *Finish() {
+  if (!g_promoted)
+    return "the new version does not lead yet: promote first";
+  g_leader.finished = true;
+  Kill("finish was requested");
+  return nullptr;
+}
+
+// `promote` and `finish`, at the leader's update point. Returns the mode to
+// go on in.
+int TakeRequests(int mode) {
+  bool promote = g_promote_wanted, finish = g_finish_wanted;
+  g_promote_wanted = g_finish_wanted = false;
+  if (promote) {
+    if (const char *why = Promote()) {
+      SendLineToSupervisor("promote-failed %s", why);
+      return mode;
+    }
+    return kFollower;
+  }
+  if (finish)
+    if (const char *why = Finish())
+      SendLineToSupervisor("finish-failed %s", why);
+  return mode;
+}
+
+// Promoted leader: a rollback hands the service back to the old version,
+// which replays what is left of this log and takes over; this process ends.
+[[noreturn]] void Yield(const char *why) {
+  FollowerShared *fs = Shared();
+  snprintf(fs->reason, sizeof fs->reason, "%s", why);
+  StoreU32(&fs->yielded, 1);
+  SendLineToSupervisor("leader %d 0", g_leader.pid);
+  LogCloseWriter(ShimLog());
+  Report("multi-version update to %s: rolled back after promotion (%s); the "
+         "old version (pid %d) takes over",
+         g_req.path, why, g_leader.pid);
+  for (;;)
+    RawSyscall(SYS_exit_group, 0);
+}
+
+} // namespace
+
+// ---- what the shim calls when a follower must lead ------------------------------
+
+bool FollowerSwitchToLeader(int channel) {
+  if (channel >= 0)
+    if (const char *why = HandoverReceive(1, true))
+      FollowerAbort(why);
+  int old = g_leader_pid;
+  int pidfd = g_leader_pidfd;
+  if (pidfd < 0) {
+    long fd = RawSyscall(SYS_pidfd_open, old, 0);
+    pidfd = fd >= 0 ? MoveFdHigh(int(fd)) : -1;
+  }
+  g_leader_pidfd = -1;
+  ShimSwapLogs();
+  g_is_follower = false;
+  g_promoted = true;
+  HandoverForgetMirrors();
+  HandoverSetLive();
+  g_leader = Leader();
+  g_leader.active = true;
+  g_leader.pid = old;
+  g_leader.pidfd = pidfd >= 0 ? pidfd : -1;
+  g_leader.started_ms = g_leader.progress_ms = MonoMs();
+  g_leader.stage_seen = kUpdatedLeader;
+  g_leader.stage_reported = kOutdatedLeader;
+  CloseRuntimeFd(g_hidden_channel);
+  g_hidden_channel = -1;
+  InstallLeaderCrashHandlers();
+  ShimLead(old);
+  RejoinSupervisorChannel();
+  SendLineToSupervisor("leader %d %d", OwnPid(), old);
+  g_pending = kSwitched;
+  RequestLook();
+  return true;
+}
+
+bool FollowerTakeOver(int kind) {
+  if (!g_is_follower || !ShimLog())
+    return false;
+  FollowerShared *fs = Shared();
+  // Only a follower holding every descriptor of the leader can serve.
+  if (!HandoverHoldsAll())
+    return false;
+  if (kind == kTakeOverLeaderGone && !LoadU32(&fs->leader_crashed))
+    return false;
+  if (kind == kTakeOverYielded && !LoadU32(&fs->yielded))
+    return false;
+  if (kind == kTakeOverDiverged)
+    RawSyscall(SYS_kill, g_leader_pid, SIGKILL);
+  if (getenv("MVEDSUA_DEBUG_TAKEOVER")) { const DivergenceReport *dd = ShimDivergence(); char b[2048]; int n = snprintf(b, sizeof b, "DEBUG takeover kind %d: %s\n", kind, dd ? dd->text : ""); RawWriteAll(2, b, n); }
+  __atomic_store_n(&g_mode, kOff, __ATOMIC_RELAXED);
+  SudDisarm();
+  LogCloseReader(ShimLog());
+  g_is_follower = false;
+  HandoverForgetMirrors();
+  ShimTakeOverOnDivergence(false);
+  RejoinChannel();
+  SendLineToSupervisor("leader %d 0", OwnPid());
+  const DivergenceReport *d = ShimDivergence();
+  if (kind == kTakeOverLeaderGone)
+    snprintf(g_pending_reason, sizeof g_pending_reason,
+             "the leader (pid %d) crashed: signal %d (SIG%s), faulting "
+             "address 0x%llx\n%s",
+             g_leader_pid, fs->leader_signal, SignalName(fs->leader_signal),
+             (unsigned long long)fs->leader_fault_addr, fs->leader_backtrace);
+  else if (kind == kTakeOverYielded)
+    snprintf(g_pending_reason, sizeof g_pending_reason,
+             "the new leader (pid %d) handed the service back: %s",
+             g_leader_pid, fs->reason);
+  else
+    snprintf(g_pending_reason, sizeof g_pending_reason,
+             "the new leader (pid %d) diverged from the old version: %.1200s",
+             g_leader_pid, d ? d->text : "");
+  g_pending = kTookOver;
+  RequestLook();
+  return true;
+}
+
+[[noreturn]] void FollowerAbort(const char *why) {
+  FollowerShared *fs = Shared();
+  snprintf(fs->reason, sizeof fs->reason, "%s", why);
+  StoreU32(&fs->outcome, kAborted);
+  FollowerNoteExit(MVEDSUA_MVE_EXIT_UPDATE_FAILED);
+  LogCloseReader(ShimLog());
+  for (;;)
+    RawSyscall(SYS_exit_group, MVEDSUA_MVE_EXIT_UPDATE_FAILED);
+}
+
+void LeaderHandoverFailed(int err) {
+  if (!g_leader.active || g_leader.lost)
+    return ShimStopLeading();
+  Kill("the descriptor hand-over failed (%s): it could no longer take over",
+       strerror(err));
+}
+
+namespace {
+
+// At the first update point after a switch or a takeover: what happened,
+// said in this process, which leads now.
+void ReportPending() {
+  uint32_t what = g_pending;
+  g_pending = kNothing;
+  AnnounceCurrentVersion();
+  if (what == kSwitched) {
+    memset(&g_status, 0, sizeof g_status);
+    g_status.leader_pid = OwnPid();
+    g_status.follower_pid = g_leader.pid;
+    g_status.started_us = WallUs();
+    snprintf(g_status.outcome, sizeof g_status.outcome, "in-progress");
+    snprintf(g_status.to_path, sizeof g_status.to_path, "%s", g_req.path);
+    Report("multi-version update to %s: promoted; this process (pid %d) runs "
+           "the new version and leads, the old version (pid %d) follows it "
+           "(stage updated-leader)",
+           g_req.path, OwnPid(), g_leader.pid);
+    ReportStage();
+    return;
+  }
+  bool new_version = !g_runs_old;
+  SetStage(kSingleLeader);
+  g_status.leader_pid = OwnPid();
+  g_status.follower_pid = 0;
+  g_status.ended_us = WallUs();
+  snprintf(g_status.outcome, sizeof g_status.outcome, "%s",
+           new_version ? "finished" : "rolled-back");
+  snprintf(g_status.reason, sizeof g_status.reason, "%s", g_pending_reason);
+  snprintf(g_status.to_path, sizeof g_status.to_path, "%s", g_req.path);
+  Report("multi-version update to %s %s: %s; this process (pid %d) took over "
+         "with the %s version",
+         g_req.path, new_version ? "finished" : "rolled back",
+         g_pending_reason, OwnPid(), new_version ? "new" : "old");
+  Publish();
+  EndUpdate();
+}
+
 } // namespace
 
 long WaitFollower(int pid, int *status, int options) {
@@ -759,6 +1157,7 @@ const char *StageName(uint32_t stage) {
   case kUpdating: return "updating";
   case kCatchingUp: return "catching-up";
   case kOutdatedLeader: return "outdated-leader";
+  case kUpdatedLeader: return "updated-leader";
   default: return "single-leader";
   }
 }
@@ -776,6 +1175,10 @@ int ForkUpdateFollower(const char *path, const char *point) {
                                          : "the program has several threads");
   if (!ShimNewLog(g_req.log, err, sizeof err))
     return NotStarted(err);
+  if (!HandoverCreate(err, sizeof err)) {
+    ShimForgetFollower();
+    return NotStarted(err);
+  }
   StoreU32(&Shared()->stage, kUpdating);
   fflush(nullptr); // nothing buffered may be written by both processes
   int leader = OwnPid();
@@ -784,6 +1187,7 @@ int ForkUpdateFollower(const char *path, const char *point) {
   if (pid < 0) {
     snprintf(err, sizeof err, "fork: %s", strerror(errno));
     ShimForgetFollower();
+    HandoverDestroy();
     return NotStarted(err);
   }
   if (pid == 0) {
@@ -803,6 +1207,11 @@ int PauseShim() {
 void ResumeShim(int mode) {
   if (g_follow_pending)
     return StartFollowing();
+  if (g_pending) {
+    ReportPending();
+    mode = __atomic_load_n(&g_mode, __ATOMIC_RELAXED) == kOff && !g_leader.active
+               ? kOff : mode;
+  }
   if (g_leader.active)
     mode = LeaderAtPoint(mode);
   else
@@ -812,8 +1221,10 @@ void ResumeShim(int mode) {
 
 void LeaderTick() {
   Check();
-  if (g_leader.active && !g_leader.lost)
+  if (g_leader.active && !g_leader.lost) {
     Refresh(&g_status);
+    SendTableWhenCaughtUp();
+  }
 }
 
 void LeaderLostFollower() {
@@ -821,16 +1232,6 @@ void LeaderLostFollower() {
     return;
   g_leader.lost = true;
   RequestLook();
-}
-
-void FollowerReleaseFd(int fd) {
-  if (!g_is_follower || fd < 0 || fd >= kMaxInherited)
-    return;
-  uint64_t bit = uint64_t(1) << (fd % 64);
-  if (!(g_inherited[fd / 64] & bit))
-    return;
-  g_inherited[fd / 64] &= ~bit;
-  RawSyscall(SYS_close, fd);
 }
 
 bool FollowerCheckCaughtUp() {
@@ -930,8 +1331,35 @@ MVEDSUA_EXPORT int mvedsua_rt_mve_rollback(const char *why) {
     errno = ESRCH;
     return -1;
   }
+  if (g_promoted) // the old version takes the service back; this one ends
+    Yield(why && *why ? why : "no reason given");
   g_leader.requested = true;
   Kill("rolled back on request (%s)", why && *why ? why : "no reason given");
+  RequestLook();
+  return 0;
+}
+
+// Promotion and finish on request: taken at the leader's next update point
+// (the outcome comes as a stage change, or "promote-failed"/"finish-failed"
+// on the supervisor channel). 0, or -1 with ESRCH when no update is under way.
+MVEDSUA_EXPORT int mvedsua_rt_mve_promote(void) {
+  using namespace mvedsua::mve;
+  if (!g_leader.active || g_leader.lost || g_leader.reaped) {
+    errno = ESRCH;
+    return -1;
+  }
+  g_promote_wanted = true;
+  RequestLook();
+  return 0;
+}
+
+MVEDSUA_EXPORT int mvedsua_rt_mve_finish(void) {
+  using namespace mvedsua::mve;
+  if (!g_leader.active || g_leader.lost || g_leader.reaped) {
+    errno = ESRCH;
+    return -1;
+  }
+  g_finish_wanted = true;
   RequestLook();
   return 0;
 }

@@ -21,6 +21,7 @@ enum Stage : uint32_t {
   kUpdating = 1,     // the follower applies the update
   kCatchingUp = 2,   // the new version replays the backlog
   kOutdatedLeader = 3, // caught up: the new version is checked live
+  kUpdatedLeader = 4,  // promoted: the new version leads, the old follows
 };
 const char *StageName(uint32_t stage);
 
@@ -46,10 +47,23 @@ void LeaderLostFollower();
 // Follower: after each replayed record while catching up; true once the
 // backlog is down to the caught-up level (the stage then advances).
 bool FollowerCheckCaughtUp();
-// Follower: the leader closed (or dup2'ed over) `fd`. A descriptor the
-// follower inherited at the fork is closed for real too: its copy would keep
-// the leader's socket open (the peer would never see the end).
-void FollowerReleaseFd(int fd);
+// Follower: a reason to lead now (async-signal-safe; from the replay).
+// True when this process took over: the call being replayed runs for real.
+enum TakeOverKind {
+  kTakeOverLeaderGone, // the leader vanished: taken over if it crashed
+  kTakeOverYielded,    // the log ended: taken over if the leader yielded
+  kTakeOverDiverged,   // the old version found the new leader wrong
+};
+bool FollowerTakeOver(int kind);
+// Follower: the switch record of a promotion; it leads from now on, and
+// the old version follows it. `channel`: the supervisor channel's number
+// (handed over with the record), or -1.
+bool FollowerSwitchToLeader(int channel);
+// Follower: it cannot go on (a hand-over that failed); reported, then ends.
+[[noreturn]] void FollowerAbort(const char *why);
+// Leader: sending descriptors failed (errno `err`): the follower could not
+// take over any more, so it is ended.
+void LeaderHandoverFailed(int err);
 // At the leader's exit: how a multi-version update's follower ended, as one
 // report; 0 when the follower was not one (the shim's own wording then).
 int DescribeUpdateFollowerEnd(char *line, size_t size, int status, int pid);

@@ -461,7 +461,7 @@ uint64_t LogBacklogBytes(const Log *log) {
 
 void LogDestroy(Log *log) {
   RawSyscall(SYS_munmap, long(log->sh), long(log->sh->header_bytes + log->sh->bound));
-  RawSyscall(SYS_close, log->memfd);
+  CloseRuntimeFd(log->memfd);
   *log = Log();
 }
 

@@ -71,6 +71,42 @@ void RawWriteAll(int fd, const char *buf, uint64_t len) {
   }
 }
 
+namespace {
+// The runtime's own descriptors (logs, pidfds, the hand-over pair): never
+// handed over, never counted as the program's. A few at a time.
+constexpr int kMaxRuntimeFds = 32;
+int g_runtime_fds[kMaxRuntimeFds];
+int g_runtime_fd_count;
+} // namespace
+
+void NoteRuntimeFd(int fd) {
+  if (fd < 0 || IsRuntimeFd(fd))
+    return;
+  for (int i = 0; i < g_runtime_fd_count; ++i)
+    if (g_runtime_fds[i] < 0) {
+      g_runtime_fds[i] = fd;
+      return;
+    }
+  if (g_runtime_fd_count < kMaxRuntimeFds)
+    g_runtime_fds[g_runtime_fd_count++] = fd;
+}
+
+void CloseRuntimeFd(int fd) {
+  if (fd < 0)
+    return;
+  for (int i = 0; i < g_runtime_fd_count; ++i)
+    if (g_runtime_fds[i] == fd)
+      g_runtime_fds[i] = -1;
+  RawSyscall(SYS_close, fd);
+}
+
+bool IsRuntimeFd(int fd) {
+  for (int i = 0; i < g_runtime_fd_count; ++i)
+    if (g_runtime_fds[i] == fd)
+      return true;
+  return false;
+}
+
 int MoveFdHigh(int fd) {
   struct rlimit lim;
   long floor = 3;
@@ -78,9 +114,12 @@ int MoveFdHigh(int fd) {
       lim.rlim_cur >= 1024)
     floor = 960;
   long high = RawSyscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, floor);
-  if (high < 0)
+  if (high < 0) {
+    NoteRuntimeFd(fd);
     return fd;
+  }
   RawSyscall(SYS_close, fd);
+  NoteRuntimeFd(int(high));
   return int(high);
 }
 

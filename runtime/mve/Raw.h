@@ -38,6 +38,11 @@ void RawWriteAll(int fd, const char *buf, uint64_t len);
 // which programs hard-code (dup2(x, 3)) or close in bulk at startup; returns
 // the new number (close-on-exec), or fd itself if it cannot be moved.
 int MoveFdHigh(int fd);
+// The runtime's own descriptors, which are never the program's (MoveFdHigh
+// notes its results); CloseRuntimeFd closes one and forgets it.
+void NoteRuntimeFd(int fd);
+void CloseRuntimeFd(int fd);
+bool IsRuntimeFd(int fd);
 
 } // namespace mve
 } // namespace mvedsua

@@ -7,13 +7,15 @@
 //                           length of the bytes sent
 //   bytes sent              the schema's in-items, concatenated
 //   (u64 length, bytes)*    the schema's out-items, in order
-// File descriptors the leader creates are plain numbers in the result or
-// the out-items; the SCM_RIGHTS hand-over will add an fd list after the
-// out-items (RecHead.n_fds) without changing what comes before.
+// Descriptors a call created travel on the hand-over socket (Handover.h):
+// RecHead.n_fds says how many the follower receives with the record.
+// Control records (numbers from kCtlBase) are not calls: the leader's table
+// handed over in one batch, and the switch at promotion.
 #include "Shim.h"
 #include "../Runtime.h"
 #include "../ToolApi.h"
 #include "Follower.h"
+#include "Handover.h"
 #include "Log.h"
 #include "Raw.h"
 #include "Rules.h"
@@ -24,6 +26,7 @@
 #include <sched.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <setjmp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -34,6 +37,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <initializer_list>
+
 namespace mvedsua {
 namespace mve {
 
@@ -42,6 +47,7 @@ int g_mode = kOff;
 namespace {
 
 Log *g_log;
+Log *g_other_log; // the update's other log (the reverse direction)
 uint64_t g_seq;          // leader: records appended; follower: replayed
 pid_t g_leader_pid;      // follower: whom it follows
 pid_t g_follower_pid;    // leader: its follower, until reaped
@@ -54,6 +60,11 @@ constexpr int kTickEvery = 64;
 int g_tick = kTickEvery;
 // Follower: set until the backlog first falls to the caught-up level.
 bool g_catching_up;
+// Follower that takes over when it finds its leader wrong (the old version
+// following the new one): a divergence unwinds to the replaying call, which
+// then runs for real.
+bool g_takeover_on_divergence;
+jmp_buf g_takeover_jmp;
 
 DivergenceReport *Report() {
   return static_cast<DivergenceReport *>(LogUserArea(g_log));
@@ -207,6 +218,8 @@ void FormatReport(DivergenceReport *r) {
   if (g_rules)
     RulesAnnotate(r->text, sizeof r->text);
   __atomic_store_n(&Report()->kind, r->kind, __ATOMIC_RELEASE);
+  if (g_takeover_on_divergence && FollowerTakeOver(kTakeOverDiverged))
+    longjmp(g_takeover_jmp, 1);
   char line[160];
   snprintf(line, sizeof line, "follower: diverged at record %llu (%s)\n",
            (unsigned long long)g_seq,
@@ -234,17 +247,42 @@ DivergenceReport *StartReport(uint32_t kind, const RecHead *h,
   return r;
 }
 
-// Waits for the next record. No record: the leader ended, vanished or the
-// log was abandoned; `c` is the follower's call that found none (or null).
-void NextRecord(RecHead *h, const CallView *c) {
-  int64_t len = LogNext(g_log, LeaderAlive, nullptr);
-  if (len == -2)
-    FollowerExit(MVEDSUA_MVE_EXIT_LEADER_GONE, "the leader vanished");
-  if (len < 0 && LogGetState(g_log) == kLogAbandoned)
-    FollowerExit(MVEDSUA_MVE_EXIT_ABANDONED, "the log reached its bound");
-  if (len < 0)
-    Diverge(StartReport(kDivExtra, nullptr, c));
-  LogRead(g_log, h, sizeof *h);
+// A control record between two calls. False when this process leads now.
+bool Control(const RecHead &h) {
+  const char *why = nullptr;
+  if (h.nr == kCtlTable)
+    why = HandoverReceiveTable(h.n_fds);
+  LogFinishRecord(g_log);
+  if (why)
+    FollowerAbort(why);
+  if (h.nr == kCtlSwitch)
+    return !FollowerSwitchToLeader(int(h.args[0]));
+  return true;
+}
+
+// Waits for the next call's record. No record: the leader ended, vanished
+// or the log was abandoned; `c` is the follower's call that found none (or
+// null). False when this process took over instead (the call then runs for
+// real).
+bool NextRecord(RecHead *h, const CallView *c) {
+  for (;;) {
+    int64_t len = LogNext(g_log, LeaderAlive, nullptr);
+    if (len == -2 && FollowerTakeOver(kTakeOverLeaderGone))
+      return false;
+    if (len == -2)
+      FollowerExit(MVEDSUA_MVE_EXIT_LEADER_GONE, "the leader vanished");
+    if (len < 0 && LogGetState(g_log) == kLogAbandoned)
+      FollowerExit(MVEDSUA_MVE_EXIT_ABANDONED, "the log reached its bound");
+    if (len < 0 && FollowerTakeOver(kTakeOverYielded))
+      return false;
+    if (len < 0)
+      Diverge(StartReport(kDivExtra, nullptr, c));
+    LogRead(g_log, h, sizeof *h);
+    if (h->nr < kCtlBase)
+      return true;
+    if (!Control(*h))
+      return false;
+  }
 }
 
 struct Comparer {
@@ -385,10 +423,12 @@ void LeaderFinish() {
   if (g_rules)
     RulesFinish();
   RecHead h;
-  int64_t len = LogNext(g_log, LeaderAlive, nullptr);
-  if (len >= 0) {
+  int64_t len;
+  while ((len = LogNext(g_log, LeaderAlive, nullptr)) >= 0) {
     LogRead(g_log, &h, sizeof h);
-    Diverge(StartReport(kDivNone, &h, nullptr));
+    if (h.nr < kCtlBase)
+      Diverge(StartReport(kDivNone, &h, nullptr));
+    LogFinishRecord(g_log); // the leader's table: no call left to take it
   }
   if (len == -2)
     FollowerExit(MVEDSUA_MVE_EXIT_LEADER_GONE, "the leader vanished");
@@ -422,10 +462,28 @@ bool CreateLog() {
 
 bool ShimNewLog(const LogOptions &o, char *err, unsigned long size) {
   g_log = LogCreate(o, err, size);
+  g_other_log = g_log ? LogCreate(o, err, size) : nullptr;
+  if (g_log && !g_other_log) {
+    LogDestroy(g_log);
+    g_log = nullptr;
+  }
   return g_log != nullptr;
 }
 
 Log *ShimLog() { return g_log; }
+
+void ShimSwapLogs() {
+  Log *l = g_log;
+  g_log = g_other_log;
+  g_other_log = l;
+  g_seq = 0;
+}
+
+bool ShimAppendControl(uint32_t kind, uint32_t n_fds, int64_t arg0) {
+  RecHead h = {kind, n_fds, g_seq, {arg0}, 0, 0};
+  Piece p = {&h, sizeof h};
+  return LogAppend(g_log, &p, 1);
+}
 uint64_t ShimSeq() { return g_seq; }
 int ShimFollowerPid() { return g_follower_pid; }
 DivergenceReport *ShimDivergence() { return g_log ? Report() : nullptr; }
@@ -457,10 +515,15 @@ void ShimFollow(int leader, int leader_pidfd) {
 
 void ShimForgetFollower() {
   g_follower_pid = 0;
-  if (g_log)
-    LogDestroy(g_log);
-  g_log = nullptr;
+  for (Log **l : {&g_log, &g_other_log}) {
+    if (*l)
+      LogDestroy(*l);
+    *l = nullptr;
+  }
+  g_takeover_on_divergence = false;
 }
+
+void ShimTakeOverOnDivergence(bool on) { g_takeover_on_divergence = on; }
 
 // ---- the shim's slow path ---------------------------------------------------
 
@@ -483,7 +546,12 @@ void RecordRaw(CallView &c, long ret) {
   if (__atomic_load_n(&g_mode, __ATOMIC_RELAXED) != kLeader)
     return; // the follower left while the call ran
   c.ret = ret;
-  RecHead h = {uint32_t(c.nr), 0, g_seq, {}, c.ret, 0};
+  int fds = HandoverSendNew(c, ret);
+  if (fds < 0) {
+    LeaderHandoverFailed(-fds);
+    return;
+  }
+  RecHead h = {uint32_t(c.nr), uint32_t(fds), g_seq, {}, c.ret, 0};
   CompareValues(c, h.args);
   VisitIn(c, AddLen, &h.in_len);
   uint64_t out_len = 0;
@@ -505,20 +573,36 @@ void RecordRaw(CallView &c, long ret) {
 }
 
 // The leader closed a descriptor (close, or dup2/dup3 over it): the
-// follower closes its own copy if it holds one (Follower.cpp).
+// follower closes its own copy if it holds one (Handover.cpp).
 static void ReleaseClosedFd(const CallView &c, int64_t ret) {
-  if (c.nr == SYS_close && ret == 0)
-    FollowerReleaseFd(int(c.a[0]));
+  if (c.nr == SYS_close && (ret == 0 || ret == -EINTR))
+    HandoverRelease(int(c.a[0]));
   else if ((c.nr == SYS_dup2 || c.nr == SYS_dup3) && ret >= 0 &&
            c.a[0] != c.a[1])
-    FollowerReleaseFd(int(c.a[1]));
+    HandoverRelease(int(c.a[1]));
+}
+
+// A follower that took over makes the call it was replaying itself (and
+// records it when it now leads a follower of its own).
+static long RunForReal(CallView &c) {
+  if (c.nr == SYS_exit_group)
+    return 0; // exit() goes on: its handlers, then the real end
+  long r = RawSyscall(c.nr, c.a[0], c.a[1], c.a[2], c.a[3], c.a[4], c.a[5]);
+  RecordRaw(c, r);
+  return r;
 }
 
 long ReplayRaw(CallView &c) {
+  // A follower that may come to lead (the switch of a promotion, a takeover
+  // found deep in the replay or the rules' look-ahead) comes back here.
+  if (__builtin_expect(g_takeover_on_divergence || g_rules != nullptr, 0) &&
+      setjmp(g_takeover_jmp))
+    return RunForReal(c);
   if (__builtin_expect(g_rules != nullptr, 0))
     return RulesReplay(c);
   RecHead h;
-  NextRecord(&h, &c);
+  if (!NextRecord(&h, &c))
+    return RunForReal(c);
   return ShimReplayRecord(c, h);
 }
 
@@ -529,6 +613,9 @@ long ShimReplayRecord(CallView &c, const RecHead &h) {
   VisitOut(c, CopyOut, &k);
   LogFinishRecord(g_log);
   ShimRecordDone(&c, h.ret);
+  if (h.n_fds)
+    if (const char *why = HandoverReceive(h.n_fds))
+      FollowerAbort(why);
   return long(h.ret);
 }
 
@@ -540,13 +627,27 @@ void ShimRecordDone(const CallView *c, int64_t ret) {
     g_catching_up = false;
 }
 
+// The rules' matcher reads records itself: control records are taken here,
+// and a switch or a takeover returns to the replaying call (ReplayRaw).
 int64_t ShimWaitRecord() {
-  int64_t len = LogNext(g_log, LeaderAlive, nullptr);
-  if (len == -2)
-    FollowerExit(MVEDSUA_MVE_EXIT_LEADER_GONE, "the leader vanished");
-  if (len < 0 && LogGetState(g_log) == kLogAbandoned)
-    FollowerExit(MVEDSUA_MVE_EXIT_ABANDONED, "the log reached its bound");
-  return len;
+  for (;;) {
+    int64_t len = LogNext(g_log, LeaderAlive, nullptr);
+    if (len == -2 && FollowerTakeOver(kTakeOverLeaderGone))
+      longjmp(g_takeover_jmp, 1);
+    if (len == -2)
+      FollowerExit(MVEDSUA_MVE_EXIT_LEADER_GONE, "the leader vanished");
+    if (len < 0 && LogGetState(g_log) == kLogAbandoned)
+      FollowerExit(MVEDSUA_MVE_EXIT_ABANDONED, "the log reached its bound");
+    if (len < 0 && FollowerTakeOver(kTakeOverYielded))
+      longjmp(g_takeover_jmp, 1);
+    RecHead h;
+    if (len < 0 || LogPeek(g_log, 0, &h, sizeof h) < sizeof h ||
+        h.nr < kCtlBase)
+      return len;
+    LogRead(g_log, &h, sizeof h);
+    if (!Control(h))
+      longjmp(g_takeover_jmp, 1);
+  }
 }
 
 void ShimDiverge(DivergenceReport *r) { Diverge(r); }

@@ -50,8 +50,22 @@ bool FollowerPending();
 // What Follower.cpp drives (a follower forked for an update).
 struct Log;
 struct LogOptions;
+// Creates the pair of logs of one update before the fork: the leader's, and
+// the one the new version records into once promoted.
 bool ShimNewLog(const LogOptions &o, char *err, unsigned long size);
 Log *ShimLog();
+// At the switch of a promotion, in both processes: the other log is used
+// from now on (the new leader writes it, the old version reads it).
+void ShimSwapLogs();
+
+// Control records: what the leader tells the follower between two calls.
+constexpr uint32_t kCtlBase = 0xffff0000;
+constexpr uint32_t kCtlTable = kCtlBase + 1;  // n_fds: the leader's whole table
+constexpr uint32_t kCtlSwitch = kCtlBase + 2; // promotion: args[0] the
+                                              // channel's number, n_fds 1
+// Leader: appends one (after sending its descriptors); false when the log
+// is no longer active.
+bool ShimAppendControl(uint32_t kind, uint32_t n_fds, int64_t arg0);
 uint64_t ShimSeq();          // records appended (leader) or replayed (follower)
 int ShimFollowerPid();       // leader: its follower until reaped, else 0
 void ShimLead(int follower); // parent after the fork: record from now on
@@ -61,7 +75,10 @@ void ShimStopLeading();      // leader: stop recording (the follower is gone)
 // kNoLeaderPidfd: cloned as the leader's sibling but no pidfd could be had.
 constexpr int kNoLeaderPidfd = -2;
 void ShimFollow(int leader, int leader_pidfd = -1);
-void ShimForgetFollower();   // leader: the follower is reaped; free the log
+void ShimForgetFollower();   // leader: the follower is reaped; free the logs
+// Follower: a divergence makes it take over (the old version following the
+// new one after promotion) instead of ending it.
+void ShimTakeOverOnDivergence(bool on);
 
 // What a follower that diverged leaves in the log's shared area for the
 // leader or the supervisor to print. Fixed size, no pointers.
@@ -97,8 +114,8 @@ DivergenceReport *ShimDivergence(); // null without a log
 // A record as the log holds it: this head, the bytes sent (in_len), then
 // the out-items, each as u64 length + bytes.
 struct RecHead {
-  uint32_t nr;
-  uint32_t n_fds; // descriptors handed over after the out-items (none yet)
+  uint32_t nr;    // the call's number, or a control record's (kCtl*)
+  uint32_t n_fds; // descriptors on the hand-over socket for this record
   uint64_t seq;
   int64_t args[6];
   int64_t ret;

@@ -122,12 +122,36 @@ void CloseSupervisorFds(Supervisor &s) {
 // (CLONE_PARENT) so that the program's waitpid(-1) cannot take them. A
 // follower is reaped silently: the leader sees it end on a pidfd and has its
 // status from the shared area (docs/mve.md).
+// A leader that crashed while a follower holding all its descriptors exists
+// is replaced by that follower (the runtime takes over by itself and says so
+// with "leader PID"); any other end of the leader is the program's end.
+bool FollowerTakesOver(const Supervisor &s, int status) {
+  if (!s.state.follower || !WIFSIGNALED(status) ||
+      kill(s.state.follower, 0) != 0)
+    return false;
+  for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP})
+    if (WTERMSIG(status) == sig)
+      return true;
+  return false;
+}
+
 void ReapChild(Supervisor &s) {
   int status;
   pid_t pid;
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-    if (pid == s.state.leader)
+    if (pid == s.state.leader && FollowerTakesOver(s, status)) {
+      fprintf(stderr, "mvedsua-run: the leader (pid %d) died of signal %d; "
+                      "follower %d takes over\n",
+              pid, WTERMSIG(status), s.state.follower);
+      s.state.leader = s.state.follower;
+      s.state.follower = 0;
+      continue;
+    }
+    if (pid == s.state.leader) {
+      if (s.state.follower)
+        kill(s.state.follower, SIGKILL);
       Finish(s, status);
+    }
     for (CheckRun &c : s.checks)
       if (c.pid == pid && !c.reaped)
         c.reaped = true, c.status = status;
@@ -206,15 +230,10 @@ bool OnRequest(Supervisor &s, int conn, const std::string &line,
     return StartCheckRequest(s, conn, req, reply);
   if (req.kind == Request::kRollback)
     return s.updates.Rollback(conn, reply);
-  if (req.kind == Request::kPromote || req.kind == Request::kFinish) {
-    *reply = std::string("error: ") +
-             (req.kind == Request::kPromote ? "promote" : "finish") +
-             " is not implemented yet: the runtime cannot make the follower "
-             "lead (the descriptors the leader created after the fork are not "
-             "handed over, docs/mve.md); a multi-version update stays in the "
-             "outdated-leader stage until 'rollback' or the program's end\n";
-    return true;
-  }
+  if (req.kind == Request::kPromote)
+    return s.updates.Promote(conn, reply);
+  if (req.kind == Request::kFinish)
+    return s.updates.Finish(conn, reply);
   *reply = req.json ? StatusJson(s.state) : StatusText(s.state);
   return true;
 }

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <sstream>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -65,8 +66,8 @@ bool UpdateDriver::Start(int conn, const Request &req, std::string *reply) {
   if (err.empty() && state_.follower)
     err = "a multi-version update is under way: follower " +
           std::to_string(state_.follower) + " is in stage " + state_.mve_stage +
-          "; end it with 'mvedsua-ctl rollback' first (promote and finish are "
-          "not implemented yet)";
+          "; end it first ('mvedsua-ctl finish' after 'promote', or "
+          "'mvedsua-ctl rollback')";
   std::string path = err.empty() ? CheckVersionFile(req.path, &err) : "";
   // The rules (or none) go first: the program keeps them for the follower.
   if (err.empty() && !req.inplace)
@@ -122,8 +123,55 @@ bool UpdateDriver::Rollback(int conn, std::string *reply) {
   return false;
 }
 
+// "promote"/"finish" on the channel: taken at the leader's next update point.
+bool UpdateDriver::ForwardStep(const char *what, int conn, std::string *reply) {
+  bool promote = strcmp(what, "promote") == 0;
+  std::string stage = state_.mve_stage, err;
+  PendingRollback &p = promote ? promote_ : finish_;
+  if (!state_.follower)
+    err = std::string("there is no multi-version update under way (stage ") +
+          state_.Stage() + ")";
+  else if (promote && stage != "outdated-leader")
+    err = "the follower has not caught up (stage " + stage +
+          "); promote once it is in stage outdated-leader";
+  else if (!promote && stage != "updated-leader")
+    err = "the new version does not lead (stage " + stage +
+          "); finish comes after promote";
+  else if (p.conn >= 0)
+    err = std::string("a ") + what + " is already under way";
+  else if (std::string line = std::string(what) + "\n";
+           send(channel_fd_, line.data(), line.size(),
+                MSG_NOSIGNAL | MSG_DONTWAIT) != ssize_t(line.size()))
+    err = std::string("cannot pass the request to the program: ") +
+          strerror(errno);
+  else
+    Wake();
+  if (!err.empty()) {
+    *reply = "error: " + err + "\n";
+    return true;
+  }
+  p = PendingRollback{conn, MonotonicMs() + kRollbackWaitMs};
+  return false;
+}
+
+bool UpdateDriver::Promote(int conn, std::string *reply) {
+  return ForwardStep("promote", conn, reply);
+}
+
+bool UpdateDriver::Finish(int conn, std::string *reply) {
+  return ForwardStep("finish", conn, reply);
+}
+
+void UpdateDriver::ReplyStep(PendingRollback *p, const std::string &reply) {
+  if (p->conn >= 0)
+    control_.Reply(p->conn, reply);
+  *p = PendingRollback{};
+}
+
 bool UpdateDriver::WatchingFollower() const {
-  return state_.follower || rb_.conn >= 0 ||
+  return state_.follower || rb_.conn >= 0 || promote_.conn >= 0 ||
+         finish_.conn >= 0 ||
+         (!state_.mve_stage.empty() && state_.mve_stage != "single-leader") ||
          MonotonicMs() < retry_watch_until_ms_ ||
          (p_.mve && p_.phase == kTaken && !p_.timed_out);
 }
@@ -176,6 +224,8 @@ void UpdateDriver::OnMveLine(const std::string &fields) {
   reason = Unescape(reason);
   state_.mve_stage = stage;
   state_.follower = follower;
+  if (leader > 0)
+    state_.leader = leader;
   state_.backlog_bytes = bytes;
   state_.backlog_records = records;
   state_.peak_backlog_bytes = peak;
@@ -189,6 +239,13 @@ void UpdateDriver::OnMveLine(const std::string &fields) {
       r->outcome = "in-progress";
       r->completed_us = 0;
       r->reason = "retried after: " + r->reason;
+    }
+    if (stage == "updated-leader") {
+      ReplyStep(&promote_, "promoted: " + ShortName(r ? r->to : "") +
+                               " leads (pid " + std::to_string(leader) +
+                               "), the old version follows it (pid " +
+                               std::to_string(follower) + ")\n");
+      return;
     }
     if (stage == "outdated-leader" && waiting && r) {
       ReplyMve("caught up: " + ShortName(r->from) + " -> " + ShortName(r->to) +
@@ -222,6 +279,9 @@ void UpdateDriver::OnMveLine(const std::string &fields) {
         return;
       }
     }
+  } else if (outcome == "finished") {
+    r->outcome = "finished";
+    r->reason = reason;
   } else if (outcome == "not-started") {
     r->outcome = "failed";
     r->reason = "no follower could be started: " + reason;
@@ -232,6 +292,12 @@ void UpdateDriver::OnMveLine(const std::string &fields) {
   }
   if (waiting)
     ReplyMve(OutcomeLine(*r) + "\n");
+  std::string end = r->outcome == "finished"
+                        ? "finished: " + ShortName(r->to) + " runs alone (pid " +
+                              std::to_string(state_.leader) + ")\n"
+                        : OutcomeLine(*r) + "\n";
+  ReplyStep(&finish_, end);
+  ReplyStep(&promote_, end);
   if (rb_.conn >= 0) {
     control_.Reply(rb_.conn, "rolled back: follower " +
                                  std::to_string(r->follower_pid) +
@@ -275,6 +341,23 @@ bool UpdateDriver::OnProgramLine(const std::string &line) {
     return true;
   if (StartsWith(line, "mve ", &rest)) {
     OnMveLine(rest);
+    return true;
+  }
+  if (StartsWith(line, "leader ", &rest)) {
+    // Another process leads (a promotion, or a follower that took over).
+    int leader = 0, follower = 0;
+    if (sscanf(rest.c_str(), "%d %d", &leader, &follower) == 2 && leader > 0) {
+      state_.leader = leader;
+      state_.follower = follower;
+    }
+    return true;
+  }
+  if (StartsWith(line, "promote-failed ", &rest)) {
+    ReplyStep(&promote_, "error: promote failed: " + rest + "\n");
+    return true;
+  }
+  if (StartsWith(line, "finish-failed ", &rest)) {
+    ReplyStep(&finish_, "error: finish failed: " + rest + "\n");
     return true;
   }
   if (StartsWith(line, "rollback-failed ", &rest)) {
@@ -398,6 +481,10 @@ void UpdateDriver::Fail(UpdateRecord &r, const std::string &reason) {
 }
 
 void UpdateDriver::OnTimer(uint64_t now_ms) {
+  for (PendingRollback *p : {&promote_, &finish_})
+    if (p->conn >= 0 && now_ms >= p->deadline_ms)
+      ReplyStep(p, "error: the program did not report the new stage within " +
+                       FormatDuration(kRollbackWaitMs) + "; see status\n");
   if (rb_.conn >= 0 && now_ms >= rb_.deadline_ms) {
     control_.Reply(rb_.conn, "error: the program did not report the "
                              "follower's end within " +
@@ -461,6 +548,8 @@ void UpdateDriver::OnProgramEnded(int status) {
     Fail(*r, ProgramEnd(status) + " before the update completed");
   if (rb_.conn >= 0)
     control_.Reply(rb_.conn, "error: " + ProgramEnd(status) + "\n");
+  ReplyStep(&promote_, "error: " + ProgramEnd(status) + "\n");
+  ReplyStep(&finish_, "error: " + ProgramEnd(status) + "\n");
   p_ = Pending{};
   rb_ = PendingRollback{};
   state_.updating = false;

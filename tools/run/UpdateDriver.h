@@ -27,6 +27,10 @@ public:
   // `rollback`: true with an immediate (error) reply, false when the reply
   // follows the follower's end.
   bool Rollback(int conn, std::string *reply);
+  // `promote` and `finish` (multi-version): the same shape; the reply follows
+  // the stage change (updated-leader; the update finished).
+  bool Promote(int conn, std::string *reply);
+  bool Finish(int conn, std::string *reply);
   // Common refusals of update and check: "" when the service can be updated.
   std::string CheckUpdatable() const;
   // A line from the program; false when it is not an update message.
@@ -46,11 +50,15 @@ private:
     uint64_t deadline_ms = 0, timeout_ms = 0;
     bool mve = false;       // a multi-version request
   };
-  // A rollback waiting for the follower's end.
+  // A rollback waiting for the follower's end (also a promote or finish
+  // waiting for its stage).
   struct PendingRollback {
     int conn = -1;
     uint64_t deadline_ms = 0;
   };
+  bool ForwardStep(const char *what, int conn, std::string *reply);
+  void OnStepFailed(const std::string &why);
+  void ReplyStep(PendingRollback *p, const std::string &reply);
 
   std::string InProgressError() const;
   bool Forward(const std::string &line, std::string *err);
@@ -74,6 +82,7 @@ private:
   uint64_t mve_retries_left_ = 0;     // of its --retry N, as the runtime counts
   uint64_t retry_watch_until_ms_ = 0; // a retry is expected until then
   PendingRollback rb_;
+  PendingRollback promote_, finish_;
   uint64_t next_wake_ms_ = 0; // an idle leader is woken to report stages
 };
 

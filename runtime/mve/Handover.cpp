@@ -1,0 +1,326 @@
+// Handover.cpp: descriptors passed from the leader to the follower
+// (Handover.h, docs/mve.md "Descriptors and the hand-over").
+#include "Handover.h"
+#include "../Runtime.h"
+#include "Raw.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+#include <initializer_list>
+
+namespace mvedsua {
+namespace mve {
+namespace {
+
+// One message: up to kPerMessage descriptors (the kernel's SCM_MAX_FD is
+// 253), with the numbers they must get and their close-on-exec flags.
+constexpr int kPerMessage = 250;
+struct Payload {
+  uint32_t count;
+  int32_t number[kPerMessage];
+  uint8_t cloexec[kPerMessage];
+};
+
+int g_end[2] = {-1, -1}; // [0] the leader's end at the fork, [1] the follower's
+int g_mine = -1;         // the end this process keeps
+bool g_live;             // leader: the table was sent; records carry fds
+bool g_holds_all;        // follower: it has every descriptor of the leader
+
+// The follower's copies of the leader's descriptors.
+constexpr int kMaxTracked = 1 << 16;
+uint64_t g_mirror[kMaxTracked / 64];
+
+bool FdOpen(int fd) { return RawSyscall(SYS_fcntl, fd, F_GETFD) >= 0; }
+
+bool Mirrored(int fd) {
+  return fd >= 0 && fd < kMaxTracked &&
+         (g_mirror[fd / 64] >> (fd % 64) & 1);
+}
+void SetMirror(int fd, bool on) {
+  if (fd < 0 || fd >= kMaxTracked)
+    return;
+  uint64_t bit = uint64_t(1) << (fd % 64);
+  g_mirror[fd / 64] = on ? g_mirror[fd / 64] | bit : g_mirror[fd / 64] & ~bit;
+}
+
+// The program's descriptors: not the runtime's, not the supervisor channel
+// (which travels on its own at promotion).
+bool ProgramFd(int fd) {
+  return fd >= 0 && !IsRuntimeFd(fd) && fd != SupervisorFd();
+}
+
+long SendMessage(const Payload &p, const int *fds) {
+  union {
+    char buf[CMSG_SPACE(sizeof(int) * kPerMessage)];
+    struct cmsghdr align;
+  } ctl;
+  struct iovec iov = {const_cast<Payload *>(&p), sizeof p};
+  struct msghdr m = {};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = ctl.buf;
+  m.msg_controllen = CMSG_SPACE(sizeof(int) * p.count);
+  struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * p.count);
+  memcpy(CMSG_DATA(c), fds, sizeof(int) * p.count);
+  // Never blocks the leader: a full socket (a follower far behind) fails.
+  return RawSyscall(SYS_sendmsg, g_mine, long(&m),
+                    MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+// Sends the descriptors `fds` under the numbers `numbers`, in messages of at
+// most kPerMessage. Returns how many, or -errno.
+int SendFds(const int *fds, const int *numbers, int n) {
+  Payload p;
+  for (int done = 0; done < n;) {
+    p.count = uint32_t(n - done < kPerMessage ? n - done : kPerMessage);
+    for (uint32_t i = 0; i < p.count; ++i) {
+      p.number[i] = numbers[done + int(i)];
+      long fl = RawSyscall(SYS_fcntl, fds[done + int(i)], F_GETFD);
+      p.cloexec[i] = fl >= 0 && (fl & FD_CLOEXEC);
+    }
+    long r = SendMessage(p, fds + done);
+    if (r < 0)
+      return int(r);
+    done += int(p.count);
+  }
+  return n;
+}
+
+// The descriptors a call made, by the leader's numbers.
+int CreatedFds(const CallView &c, long ret, int out[kPerMessage]) {
+  if (ret < 0)
+    return 0;
+  switch (c.nr) {
+  case SYS_accept: case SYS_accept4: case SYS_socket: case SYS_open:
+  case SYS_openat: case SYS_dup: case SYS_dup2: case SYS_dup3:
+  case SYS_epoll_create: case SYS_epoll_create1: case SYS_eventfd:
+  case SYS_eventfd2: case SYS_timerfd_create:
+    out[0] = int(ret);
+    return 1;
+  case SYS_fcntl:
+    if (c.a[1] != F_DUPFD && c.a[1] != F_DUPFD_CLOEXEC)
+      return 0;
+    out[0] = int(ret);
+    return 1;
+  case SYS_pipe: case SYS_pipe2: case SYS_socketpair: {
+    const int *pair = reinterpret_cast<const int *>(
+        c.nr == SYS_socketpair ? c.a[3] : c.a[0]);
+    out[0] = pair[0], out[1] = pair[1];
+    return 2;
+  }
+  case SYS_recvmsg: {
+    const struct msghdr *m = reinterpret_cast<const struct msghdr *>(c.a[1]);
+    int n = 0;
+    if (!m || !m->msg_control)
+      return 0;
+    for (struct cmsghdr *h = CMSG_FIRSTHDR(m); h;
+         h = CMSG_NXTHDR(const_cast<struct msghdr *>(m), h))
+      if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS)
+        for (size_t i = 0; i < (h->cmsg_len - CMSG_LEN(0)) / sizeof(int) &&
+                           n < kPerMessage;
+             ++i)
+          memcpy(&out[n++], CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+    return n;
+  }
+  default:
+    return 0;
+  }
+}
+
+// Receives one message into fds moved above the program's numbers (so that
+// installing one cannot close another still to be installed).
+const char *ReceiveMessage(Payload *p, int *fds) {
+  union {
+    char buf[CMSG_SPACE(sizeof(int) * kPerMessage)];
+    struct cmsghdr align;
+  } ctl;
+  struct iovec iov = {p, sizeof *p};
+  struct msghdr m = {};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = ctl.buf;
+  m.msg_controllen = sizeof ctl.buf;
+  long r;
+  do
+    r = RawSyscall(SYS_recvmsg, g_mine, long(&m), MSG_CMSG_CLOEXEC);
+  while (r == -EINTR);
+  if (r != long(sizeof *p))
+    return "the descriptor hand-over socket failed";
+  if (m.msg_flags & MSG_CTRUNC)
+    return "descriptors handed over were lost (the follower's descriptor "
+           "limit)";
+  struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+  if (!c || c->cmsg_type != SCM_RIGHTS ||
+      c->cmsg_len != CMSG_LEN(sizeof(int) * p->count))
+    return "a hand-over message came without its descriptors";
+  memcpy(fds, CMSG_DATA(c), sizeof(int) * p->count);
+  int above = 0;
+  for (uint32_t i = 0; i < p->count; ++i)
+    above = p->number[i] >= above ? p->number[i] + 1 : above;
+  for (uint32_t i = 0; i < p->count; ++i) {
+    long high = RawSyscall(SYS_fcntl, fds[i], F_DUPFD_CLOEXEC, above);
+    if (high >= 0) {
+      RawSyscall(SYS_close, fds[i]);
+      fds[i] = int(high);
+    }
+  }
+  return nullptr;
+}
+
+// Puts the leader's descriptor at its number (and closes `fd`). A number the
+// follower uses for a descriptor of its own is a collision, unless `force`.
+const char *Install(int fd, int number, bool cloexec, bool force) {
+  static char why[160];
+  if (!force && (number == SupervisorFd() || IsRuntimeFd(number) ||
+                 (!Mirrored(number) && FdOpen(number)))) {
+    RawSyscall(SYS_close, fd);
+    snprintf(why, sizeof why,
+             "descriptor %d of the leader collides with one the new version "
+             "opened for itself",
+             number);
+    return why;
+  }
+  RawSyscall(SYS_dup3, fd, number, cloexec ? O_CLOEXEC : 0);
+  RawSyscall(SYS_close, fd);
+  if (!force)
+    SetMirror(number, true);
+  return nullptr;
+}
+
+} // namespace
+
+bool HandoverIsRuntimeFd(int fd) { return !ProgramFd(fd); }
+
+bool HandoverCreate(char *err, size_t size) {
+  int pair[2];
+  long r = RawSyscall(SYS_socketpair, AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC,
+                      0, long(pair));
+  if (r < 0) {
+    snprintf(err, size, "socketpair: %s", strerror(int(-r)));
+    return false;
+  }
+  // Room for many messages in flight: a follower catching up reads them late.
+  int big = 8 << 20;
+  for (int fd : pair)
+    if (RawSyscall(SYS_setsockopt, fd, SOL_SOCKET, SO_SNDBUFFORCE, long(&big),
+                   sizeof big) < 0)
+      RawSyscall(SYS_setsockopt, fd, SOL_SOCKET, SO_SNDBUF, long(&big),
+                 sizeof big);
+  g_end[0] = MoveFdHigh(pair[0]);
+  g_end[1] = MoveFdHigh(pair[1]);
+  g_live = false;
+  return true;
+}
+
+void HandoverKeepEnd(bool leader) {
+  g_mine = g_end[leader ? 0 : 1];
+  CloseRuntimeFd(g_end[leader ? 1 : 0]);
+  g_end[0] = g_end[1] = -1;
+}
+
+void HandoverDestroy() {
+  for (int *fd : {&g_end[0], &g_end[1], &g_mine}) {
+    CloseRuntimeFd(*fd);
+    *fd = -1;
+  }
+  g_live = false;
+}
+
+bool HandoverLive() { return g_live; }
+void HandoverSetLive() { g_live = true; }
+bool HandoverHoldsAll() { return g_holds_all; }
+
+int HandoverSendTable() {
+  static int fds[kPerMessage];
+  int n = 0, sent = 0;
+  for (int fd = 0; fd < kMaxTracked; ++fd) {
+    if (!ProgramFd(fd) || !FdOpen(fd))
+      continue;
+    fds[n++] = fd;
+    if (n == kPerMessage) {
+      int r = SendFds(fds, fds, n);
+      if (r < 0)
+        return r;
+      sent += n, n = 0;
+    }
+  }
+  int r = n ? SendFds(fds, fds, n) : 0;
+  if (r < 0)
+    return r;
+  g_live = true;
+  return sent + n;
+}
+
+int HandoverSendNew(const CallView &c, long ret) {
+  if (!g_live)
+    return 0;
+  int fds[kPerMessage];
+  int n = CreatedFds(c, ret, fds);
+  return n ? SendFds(fds, fds, n) : 0;
+}
+
+int HandoverSendOne(int fd, int as_number) {
+  return SendFds(&fd, &as_number, 1) < 0 ? -1 : 1;
+}
+
+void HandoverNoteInherited() {
+  memset(g_mirror, 0, sizeof g_mirror);
+  g_holds_all = false;
+  for (int fd = 0; fd < kMaxTracked; ++fd)
+    if (ProgramFd(fd) && FdOpen(fd))
+      SetMirror(fd, true);
+}
+
+void HandoverMirrorAll() {
+  HandoverNoteInherited();
+  g_holds_all = true;
+}
+
+void HandoverForgetMirrors() {
+  memset(g_mirror, 0, sizeof g_mirror);
+  g_holds_all = false;
+}
+
+const char *HandoverReceiveTable(uint64_t n) {
+  const char *why = HandoverReceive(n);
+  g_holds_all = !why;
+  return why;
+}
+
+const char *HandoverReceive(uint64_t n, bool force) {
+  static Payload p;
+  static int fds[kPerMessage];
+  while (n > 0) {
+    if (const char *why = ReceiveMessage(&p, fds))
+      return why;
+    const char *failed = nullptr;
+    for (uint32_t i = 0; i < p.count; ++i) {
+      if (failed)
+        RawSyscall(SYS_close, fds[i]);
+      else
+        failed = Install(fds[i], p.number[i], p.cloexec[i], force);
+    }
+    if (failed)
+      return failed;
+    n = p.count < n ? n - p.count : 0;
+  }
+  return nullptr;
+}
+
+void HandoverRelease(int fd) {
+  if (!Mirrored(fd))
+    return;
+  SetMirror(fd, false);
+  RawSyscall(SYS_close, fd);
+}
+
+} // namespace mve
+} // namespace mvedsua
