@@ -1020,9 +1020,6 @@ bool FollowerTakeOver(int kind) {
     return false;
   if (kind == kTakeOverYielded && !LoadU32(&fs->yielded))
     return false;
-  if (kind == kTakeOverDiverged)
-    RawSyscall(SYS_kill, g_leader_pid, SIGKILL);
-  if (getenv("MVEDSUA_DEBUG_TAKEOVER")) { const DivergenceReport *dd = ShimDivergence(); char b[2048]; int n = snprintf(b, sizeof b, "DEBUG takeover kind %d: %s\n", kind, dd ? dd->text : ""); RawWriteAll(2, b, n); }
   __atomic_store_n(&g_mode, kOff, __ATOMIC_RELAXED);
   SudDisarm();
   LogCloseReader(ShimLog());
@@ -1031,6 +1028,9 @@ bool FollowerTakeOver(int kind) {
   ShimTakeOverOnDivergence(false);
   RejoinChannel();
   SendLineToSupervisor("leader %d 0", OwnPid());
+  // After the line: the supervisor must know who leads before it reaps this.
+  if (kind == kTakeOverDiverged)
+    RawSyscall(SYS_kill, g_leader_pid, SIGKILL);
   const DivergenceReport *d = ShimDivergence();
   if (kind == kTakeOverLeaderGone)
     snprintf(g_pending_reason, sizeof g_pending_reason,
@@ -1097,14 +1097,18 @@ void ReportPending() {
   g_status.ended_us = WallUs();
   snprintf(g_status.outcome, sizeof g_status.outcome, "%s",
            new_version ? "finished" : "rolled-back");
+  size_t n = strlen(g_pending_reason);
+  while (n && g_pending_reason[n - 1] == '\n')
+    g_pending_reason[--n] = 0;
   snprintf(g_status.reason, sizeof g_status.reason, "%s", g_pending_reason);
   snprintf(g_status.to_path, sizeof g_status.to_path, "%s", g_req.path);
   Report("multi-version update to %s %s: %s; this process (pid %d) took over "
          "with the %s version",
          g_req.path, new_version ? "finished" : "rolled back",
          g_pending_reason, OwnPid(), new_version ? "new" : "old");
+  EndUpdate(); // before Publish: the logs are gone, no backlog to report
+  g_status.backlog_bytes = g_status.backlog_records = 0;
   Publish();
-  EndUpdate();
 }
 
 } // namespace

@@ -65,6 +65,7 @@ bool g_catching_up;
 // then runs for real.
 bool g_takeover_on_divergence;
 jmp_buf g_takeover_jmp;
+int64_t g_takeover_sent = -1; // what the diverging call sent, if it only sent
 
 DivergenceReport *Report() {
   return static_cast<DivergenceReport *>(LogUserArea(g_log));
@@ -218,6 +219,11 @@ void FormatReport(DivergenceReport *r) {
   if (g_rules)
     RulesAnnotate(r->text, sizeof r->text);
   __atomic_store_n(&Report()->kind, r->kind, __ATOMIC_RELEASE);
+  // The new leader's bytes went out already: a call that only sent
+  // different bytes is not made again (the peer would get both); any other
+  // call runs for real.
+  g_takeover_sent = r->kind == kDivBytes || r->kind == kDivLength
+                        ? int64_t(r->follower_len) : -1;
   if (g_takeover_on_divergence && FollowerTakeOver(kTakeOverDiverged))
     longjmp(g_takeover_jmp, 1);
   char line[160];
@@ -597,7 +603,7 @@ long ReplayRaw(CallView &c) {
   // found deep in the replay or the rules' look-ahead) comes back here.
   if (__builtin_expect(g_takeover_on_divergence || g_rules != nullptr, 0) &&
       setjmp(g_takeover_jmp))
-    return RunForReal(c);
+    return g_takeover_sent >= 0 ? long(g_takeover_sent) : RunForReal(c);
   if (__builtin_expect(g_rules != nullptr, 0))
     return RulesReplay(c);
   RecHead h;

@@ -286,10 +286,12 @@ void PollOnce(Supervisor &s) {
     kill(s.state.leader, SIGTERM);
     return;
   }
-  if (fds[0].revents)
-    OnSignal(s);
+  // The channel first: a process that hands the lead over says so ("leader
+  // PID") before it ends, and its end must not read as the program's.
   if (fds[1].revents)
     OnChannel(s);
+  if (fds[0].revents)
+    OnSignal(s);
   uint64_t now = MonotonicMs();
   for (size_t i = 0; i < conn_ids.size(); ++i)
     if (fds[2 + i].revents)

@@ -1,0 +1,187 @@
+"""kvd-promote.py RUN CTL KVD_DIR WORK PORT: multi-version updates of kvd
+through every stage, with mvedsua-ctl, while redis-benchmark runs and
+connections opened at each stage stay in use:
+  (a) kvd-1 -> kvd-2 (every entry transformed): update (caught up), promote
+      (kvd-2 leads, kvd-1 follows), finish (kvd-2 alone);
+  (b) kvd-1 -> kvd-2-crash: promoted, then TYPE crashes the new leader: the
+      old version takes over and answers it;
+  (c) kvd-1 -> kvd-1.1: promoted, then rolled back on request: the old
+      version takes the service back, connections opened meanwhile included.
+Prints one fact per line.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+run, ctl, kvd, work, port = sys.argv[1:6]
+port = int(port)
+sock = os.path.join(work, "kvd.sock")
+KEYS = 2000
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
+from resp import Conn as _Conn, checksum as _checksum  # noqa: E402
+
+
+def Conn():
+    return _Conn(port)
+
+
+def ctl_run(*args):
+    r = subprocess.run([ctl, "--control", sock] + list(args),
+                       capture_output=True, text=True)
+    return "exit %d: %s" % (r.returncode, (r.stdout + r.stderr).strip())
+
+
+def status():
+    r = subprocess.run([ctl, "--control", sock, "status", "--json"],
+                       capture_output=True, text=True)
+    return json.loads(r.stdout)
+
+
+def wait_for(pred, seconds=20):
+    end = time.time() + seconds
+    while time.time() < end:
+        st = status()
+        if pred(st):
+            return st
+        time.sleep(0.1)
+    return status()
+
+
+def bench():
+    return subprocess.Popen(
+        ["redis-benchmark", "-p", str(port), "-n", "60000", "-c", "4", "-r",
+         "1000", "-t", "set,get", "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def bench_result(b):
+    out = b.communicate()[0].replace("\r", "\n")
+    errors = [l for l in out.splitlines() if "rror" in l or "ERR" in l]
+    return "exit %d, %d error lines" % (b.returncode, len(errors))
+
+
+def pings(clients):
+    return " ".join(c.ask("PING").decode() for c in clients)
+
+
+def version(st):
+    return os.path.basename(st["version"] or "")
+
+
+def start(tag):
+    log = open(os.path.join(work, "kvd-%s.log" % tag), "w")
+    server = subprocess.Popen([run, "--control", sock,
+                               os.path.join(kvd, "kvd-1.so"), "--port", str(port)],
+                              stderr=log)
+    for _ in range(500):
+        if os.path.exists(sock) and "listening" in open(log.name).read():
+            break
+        time.sleep(0.01)
+    subprocess.run(["redis-cli", "-p", str(port), "--pipe"],
+                   input="".join("SET key:%d value-%d\r\n" % (i, i * 7)
+                                 for i in range(1, KEYS + 1)),
+                   capture_output=True, text=True)
+    return server
+
+
+def stop(server):
+    server.terminate()
+    return server.wait()
+
+
+def roles(st, leader, follower):
+    return "leader %s, follower %s" % (
+        "the old follower" if st["leader_pid"] == follower else
+        "the old leader" if st["leader_pid"] == leader else st["leader_pid"],
+        "the old leader" if st["follower_pid"] == leader else
+        "none" if not st["follower_pid"] else st["follower_pid"])
+
+
+def through_every_stage():
+    server = start("a")
+    check = Conn()
+    before = _checksum(check, KEYS)
+    print("a before:", before)
+    early = [Conn() for _ in range(2)]
+    b = bench()
+    time.sleep(0.2)
+    print("a update:", ctl_run("update", os.path.join(kvd, "kvd-2.so")))
+    st = status()
+    leader, follower = st["leader_pid"], st["follower_pid"]
+    following = [Conn() for _ in range(2)]  # accepted by the old leader
+    print("a promote:", ctl_run("promote").replace(str(follower), "F").replace(str(leader), "L"))
+    st = status()
+    print("a promoted: stage %s, %s, version %s" % (
+        st["stage"], roles(st, leader, follower), version(st)))
+    print("a during the benchmark:", b.poll() is None)
+    promoted = [Conn() for _ in range(2)]  # accepted by the new leader
+    print("a keys:", _checksum(check, KEYS) == before,
+          "SET", check.ask("SET", "new", "v").decode(),
+          "GET", check.ask("GET", "new").decode())
+    for name, group in (("early", early), ("following", following), ("promoted", promoted)):
+        try:
+            print("a clients", name, pings(group))
+        except OSError as e:
+            print("a clients", name, type(e).__name__, e)
+    print("a finish:", ctl_run("finish").replace(str(follower), "F"))
+    st = wait_for(lambda s: s["stage"] == "single-leader")
+    lu = st["last_update"]
+    print("a finished: stage %s, %s, version %s, outcome %s" % (
+        st["stage"], roles(st, leader, follower), version(st), lu["outcome"]))
+    print("a old leader gone:", not os.path.exists("/proc/%d/status" % leader) or
+          "zombie" in open("/proc/%d/status" % leader).read())
+    print("a redis-benchmark:", bench_result(b))
+    print("a after:", _checksum(check, KEYS),
+          "clients", pings(early + following + promoted))
+    print("a exit:", stop(server))
+
+
+def new_leader_crashes():
+    server = start("b")
+    check = Conn()
+    before = _checksum(check, KEYS)
+    print("b update:", ctl_run("update", os.path.join(kvd, "kvd-2-crash.so")).split(",")[0])
+    st = status()
+    leader, follower = st["leader_pid"], st["follower_pid"]
+    print("b promote:", ctl_run("promote").split(" leads")[0])
+    promoted = Conn()
+    print("b TYPE:", check.ask("TYPE", "key:7").decode())
+    st = wait_for(lambda s: s["stage"] == "single-leader")
+    lu = st["last_update"]
+    print("b after: stage %s, %s, version %s, outcome %s" % (
+        st["stage"], roles(st, leader, follower), version(st), lu["outcome"]))
+    print("b reason:", lu["reason"].splitlines()[0])
+    print("b keys:", _checksum(check, KEYS) == before, "client", pings([promoted]))
+    print("b exit:", stop(server))
+
+
+def rollback_after_promotion():
+    server = start("c")
+    check = Conn()
+    before = _checksum(check, KEYS)
+    b = bench()
+    print("c update:", ctl_run("update", os.path.join(kvd, "kvd-1.1.so")).split(",")[0])
+    st = status()
+    leader, follower = st["leader_pid"], st["follower_pid"]
+    print("c promote:", ctl_run("promote").split(" leads")[0])
+    promoted = [Conn() for _ in range(2)]
+    print("c set:", promoted[0].ask("SET", "during", "promotion").decode())
+    print("c rollback:", ctl_run("rollback").split(";")[0].replace(str(follower), "F").replace(str(leader), "L"))
+    st = wait_for(lambda s: s["stage"] == "single-leader")
+    lu = st["last_update"]
+    print("c after: stage %s, %s, version %s, outcome %s" % (
+        st["stage"], roles(st, leader, follower), version(st), lu["outcome"]))
+    print("c reason:", lu["reason"].replace(str(follower), "F"))
+    print("c redis-benchmark:", bench_result(b))
+    print("c keys:", _checksum(check, KEYS) == before,
+          "GET", promoted[1].ask("GET", "during").decode(),
+          "clients", pings(promoted))
+    print("c exit:", stop(server))
+
+
+through_every_stage()
+new_leader_crashes()
+rollback_after_promotion()
