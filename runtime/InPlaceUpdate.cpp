@@ -13,6 +13,7 @@
 #include "StateTransfer.h"
 #include "ToolApi.h"
 #include "mve/Follower.h"
+#include "mve/Raw.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -164,6 +165,9 @@ int PrivateCopy(const char *path, char *open_path, size_t size,
               path + ": " + strerror(saved);
     return -1;
   }
+  // Above the program's numbers: the program (or, in a multi-version
+  // update, the leader whose descriptors this process will hold) uses those.
+  out = mve::MoveFdHigh(out);
   snprintf(open_path, size, "/proc/self/fd/%d", out);
   return 0;
 }
