@@ -40,6 +40,10 @@ static const char kUsage[] =
     "                    --learn FILE: the follower notes every difference in\n"
     "                    FILE and goes on (learning the noise, with a follower\n"
     "                    of the same version).\n"
+    "                    --promote-after DUR [--finish-after DUR]: unattended:\n"
+    "                    promote DUR after the catch-up, finish DUR after the\n"
+    "                    promotion; --wait finished: reply when the update\n"
+    "                    ended (\"finished: ...\" or \"rolled-back: ...\").\n"
     "  rollback          end the follower of a multi-version update; the old\n"
     "                    version goes on alone\n"
     "  promote           once caught up: the follower (the new version) leads\n"
@@ -191,6 +195,9 @@ struct UpdateArgs {
   std::string retry; // --retry N, passed as given (the supervisor checks it)
   std::string rules; // --rules FILE: compiled here, its object sent
   std::string learn; // --learn FILE: the follower notes differences there
+  // The unattended policy, passed as given (the supervisor checks it).
+  std::string promote_after, finish_after, wait;
+  uint64_t policy_ms = 0; // the policy's own durations, for the wait
   std::string file;
 };
 
@@ -226,6 +233,18 @@ static int ParseUpdate(int argc, char **argv, UpdateArgs *u) {
       if (a == "--rules" && i + 1 == argc)
         return UsageError("update: --rules needs a rules file");
       u->rules = a == "--rules" ? argv[++i] : a.substr(8);
+    } else if (a == "--promote-after" || a == "--finish-after" ||
+               a == "--wait") {
+      if (i + 1 == argc)
+        return UsageError("update: " + a + " needs a value");
+      std::string *slot = a == "--wait" ? &u->wait
+                          : a == "--promote-after" ? &u->promote_after
+                                                   : &u->finish_after;
+      *slot = argv[++i];
+      uint64_t ms = 0;
+      if (a != "--wait" && !ParseDuration(*slot, &ms, &err))
+        return UsageError("update: " + a + ": " + err);
+      u->policy_ms += ms;
     } else if (a == "--timeout" || StartsWith(a, "--timeout=")) {
       if (a == "--timeout" && i + 1 == argc)
         return UsageError("update: --timeout needs a duration (500ms, 2s, 1m)");
@@ -300,6 +319,9 @@ static int Update(const char *control, int argc, char **argv) {
                         (u.retry.empty() ? "" : "--retry " + u.retry + " ") +
                         (rules_so.empty() ? "" : "--rules " + rules_so + " ") +
                         (learn.empty() ? "" : "--learn " + learn + " ") +
+                        (u.promote_after.empty() ? "" : "--promote-after " + u.promote_after + " ") +
+                        (u.finish_after.empty() ? "" : "--finish-after " + u.finish_after + " ") +
+                        (u.wait.empty() ? "" : "--wait " + u.wait + " ") +
                         "--timeout " + FormatDuration(u.timeout_ms) + " -- " +
                         path + "\n";
   // A multi-version update's wait: the follower's update, its catch-up
@@ -307,7 +329,8 @@ static int Update(const char *control, int argc, char **argv) {
   uint64_t wait = u.timeout_ms + kReplyMarginMs;
   if (!u.inplace && !u.check)
     wait = (2 * u.timeout_ms + kReplyMarginMs) *
-           (1 + (u.retry.empty() ? 0 : std::stoull(u.retry)));
+               (1 + (u.retry.empty() ? 0 : std::stoull(u.retry))) +
+           u.policy_ms + 2 * kRollbackWaitMs;
   return Transact(control, request, wait);
 }
 

@@ -7,9 +7,10 @@
 #include <vector>
 
 const char kKnownRequests[] =
-    "known: status [--json], update [--timeout DUR] [--retry N] PATH, "
+    "known: status [--json], update [--timeout DUR] [--retry N] "
+    "[--promote-after DUR [--finish-after DUR] [--wait finished]] PATH, "
     "update --inplace [--timeout DUR] PATH, "
-    "update --check [--timeout DUR] PATH, rollback";
+    "update --check [--timeout DUR] PATH, rollback, promote, finish";
 
 namespace {
 
@@ -60,6 +61,7 @@ struct UpdateWords {
   bool inplace = false, check = false, timeout_given = false;
   bool retry_given = false;
   std::string timeout, retry, rules, learn;
+  std::string promote_after, finish_after, wait;
   std::vector<std::string> paths;
 };
 
@@ -86,6 +88,12 @@ bool ScanUpdate(const std::vector<std::string> &w, UpdateWords *u,
       u->learn = w[++i];
     } else if (a == "--rules" && i + 1 < w.size() && w[i + 1] != "--") {
       u->rules = w[++i];
+    } else if (a == "--promote-after" && i + 1 < w.size() && w[i + 1] != "--") {
+      u->promote_after = w[++i];
+    } else if (a == "--finish-after" && i + 1 < w.size() && w[i + 1] != "--") {
+      u->finish_after = w[++i];
+    } else if (a == "--wait" && i + 1 < w.size() && w[i + 1] != "--") {
+      u->wait = w[++i];
     } else if (a.compare(0, 8, "--retry=") == 0) {
       u->retry = a.substr(8), u->retry_given = true;
     } else if (a.compare(0, 10, "--timeout=") == 0) {
@@ -97,6 +105,42 @@ bool ScanUpdate(const std::vector<std::string> &w, UpdateWords *u,
       return false;
     }
   }
+  return true;
+}
+
+// --promote-after DUR [--finish-after DUR] [--wait finished|caught-up].
+bool ParsePolicy(const UpdateWords &u, Request *req, std::string *err) {
+  uint64_t ms = 0;
+  bool any = !u.promote_after.empty() || !u.finish_after.empty() ||
+             !u.wait.empty();
+  if (any && (u.inplace || u.check)) {
+    *err = "update: --promote-after, --finish-after and --wait are for "
+           "multi-version updates";
+    return false;
+  }
+  if (!u.promote_after.empty()) {
+    if (!ParseDuration(u.promote_after, &ms, err))
+      return *err = "update: --promote-after: " + *err, false;
+    req->promote_after_ms = int64_t(ms);
+  }
+  if (!u.finish_after.empty()) {
+    if (u.promote_after.empty())
+      return *err = "update: --finish-after needs --promote-after (finish "
+                    "comes after promotion)",
+             false;
+    if (!ParseDuration(u.finish_after, &ms, err))
+      return *err = "update: --finish-after: " + *err, false;
+    req->finish_after_ms = int64_t(ms);
+  }
+  if (!u.wait.empty() && u.wait != "finished" && u.wait != "caught-up")
+    return *err = "update: --wait takes 'caught-up' (the default) or "
+                  "'finished', not '" + Sanitize(u.wait) + "'",
+           false;
+  req->wait_finished = u.wait == "finished";
+  if (req->wait_finished && req->finish_after_ms < 0)
+    return *err = "update: --wait finished needs --promote-after and "
+                  "--finish-after (nothing would finish the update)",
+           false;
   return true;
 }
 
@@ -143,6 +187,8 @@ bool ParseUpdate(const std::vector<std::string> &w, Request *req,
   }
   req->rules = u.rules;
   req->learn = u.learn;
+  if (!ParsePolicy(u, req, err))
+    return false;
   req->inplace = u.inplace;
   req->timeout_ms = kDefaultUpdateTimeoutMs;
   if (u.timeout_given && !ParseDuration(u.timeout, &req->timeout_ms, err)) {

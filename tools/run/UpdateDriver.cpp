@@ -96,8 +96,13 @@ bool UpdateDriver::Start(int conn, const Request &req, std::string *reply) {
   r.multi_version = !req.inplace;
   p_ = Pending{kForwarded, false, r.serial, conn, MonotonicMs() + req.timeout_ms,
                req.timeout_ms, !req.inplace};
-  if (!req.inplace)
+  if (!req.inplace) {
     mve_serial_ = r.serial, mve_retries_left_ = req.retries;
+    policy_ = Policy{};
+    policy_.promote_after_ms = req.promote_after_ms;
+    policy_.finish_after_ms = req.finish_after_ms;
+    policy_.wait_finished = req.wait_finished;
+  }
   state_.updating = true;
   return false;
 }
@@ -240,11 +245,19 @@ void UpdateDriver::OnMveLine(const std::string &fields) {
       r->completed_us = 0;
       r->reason = "retried after: " + r->reason;
     }
+    ArmPolicy(stage);
     if (stage == "updated-leader") {
       ReplyStep(&promote_, "promoted: " + ShortName(r ? r->to : "") +
                                " leads (pid " + std::to_string(leader) +
                                "), the old version follows it (pid " +
                                std::to_string(follower) + ")\n");
+      return;
+    }
+    if (stage == "outdated-leader" && waiting && r && policy_.wait_finished) {
+      // The client waits for the end of the unattended update instead.
+      policy_.wait_conn = p_.conn;
+      p_ = Pending{};
+      state_.updating = false;
       return;
     }
     if (stage == "outdated-leader" && waiting && r) {
@@ -270,7 +283,8 @@ void UpdateDriver::OnMveLine(const std::string &fields) {
       // update point: keep waking the leader until it did.
       mve_retries_left_--;
       retry_watch_until_ms_ = MonotonicMs() + kRetryWatchMs;
-      if (waiting) {
+      if (waiting || policy_.wait_conn >= 0) {
+        policy_.promote_at_ms = policy_.finish_at_ms = 0; // armed again
         r->outcome = "in-progress";
         r->completed_us = 0;
         r->reason = "retrying (" + std::to_string(mve_retries_left_) +
@@ -298,6 +312,7 @@ void UpdateDriver::OnMveLine(const std::string &fields) {
                         : OutcomeLine(*r) + "\n";
   ReplyStep(&finish_, end);
   ReplyStep(&promote_, end);
+  EndPolicy(end);
   if (rb_.conn >= 0) {
     control_.Reply(rb_.conn, "rolled back: follower " +
                                  std::to_string(r->follower_pid) +
@@ -480,7 +495,40 @@ void UpdateDriver::Fail(UpdateRecord &r, const std::string &reason) {
   control_.Reply(p_.conn, OutcomeLine(r) + "\n");
 }
 
+// Arms the next step of an unattended update when its stage is reached.
+void UpdateDriver::ArmPolicy(const std::string &stage) {
+  uint64_t now = MonotonicMs();
+  if (stage == "outdated-leader" && policy_.promote_after_ms >= 0 &&
+      !policy_.promote_at_ms)
+    policy_.promote_at_ms = now + uint64_t(policy_.promote_after_ms);
+  if (stage == "updated-leader" && policy_.finish_after_ms >= 0 &&
+      !policy_.finish_at_ms) {
+    policy_.promote_at_ms = 0;
+    policy_.finish_at_ms = now + uint64_t(policy_.finish_after_ms);
+  }
+}
+
+void UpdateDriver::RunPolicy(uint64_t now_ms) {
+  for (uint64_t *at : {&policy_.promote_at_ms, &policy_.finish_at_ms}) {
+    if (!*at || now_ms < *at)
+      continue;
+    const char *what = at == &policy_.promote_at_ms ? "promote" : "finish";
+    *at = 0;
+    std::string reply;
+    if (ForwardStep(what, -1, &reply))
+      fprintf(stderr, "mvedsua-run: the unattended %s was not done: %s",
+              what, reply.c_str() + 7);
+  }
+}
+
+void UpdateDriver::EndPolicy(const std::string &reply) {
+  if (policy_.wait_conn >= 0)
+    control_.Reply(policy_.wait_conn, reply);
+  policy_ = Policy{};
+}
+
 void UpdateDriver::OnTimer(uint64_t now_ms) {
+  RunPolicy(now_ms);
   for (PendingRollback *p : {&promote_, &finish_})
     if (p->conn >= 0 && now_ms >= p->deadline_ms)
       ReplyStep(p, "error: the program did not report the new stage within " +
@@ -535,6 +583,9 @@ void UpdateDriver::OnTimer(uint64_t now_ms) {
 
 uint64_t UpdateDriver::NextDeadline() const {
   uint64_t d = p_.phase != kNone && !p_.timed_out ? p_.deadline_ms : 0;
+  for (uint64_t at : {policy_.promote_at_ms, policy_.finish_at_ms})
+    if (at && (!d || at < d))
+      d = at;
   if (rb_.conn >= 0 && (!d || rb_.deadline_ms < d))
     d = rb_.deadline_ms;
   if (WatchingFollower() && (!d || next_wake_ms_ < d))
@@ -549,6 +600,7 @@ void UpdateDriver::OnProgramEnded(int status) {
   if (rb_.conn >= 0)
     control_.Reply(rb_.conn, "error: " + ProgramEnd(status) + "\n");
   ReplyStep(&promote_, "error: " + ProgramEnd(status) + "\n");
+  EndPolicy("failed: " + ProgramEnd(status) + "\n");
   ReplyStep(&finish_, "error: " + ProgramEnd(status) + "\n");
   p_ = Pending{};
   rb_ = PendingRollback{};

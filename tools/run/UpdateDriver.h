@@ -83,6 +83,17 @@ private:
   uint64_t retry_watch_until_ms_ = 0; // a retry is expected until then
   PendingRollback rb_;
   PendingRollback promote_, finish_;
+  // The unattended policy of the last multi-version update (Request).
+  struct Policy {
+    int64_t promote_after_ms = -1, finish_after_ms = -1;
+    bool wait_finished = false;
+    uint64_t promote_at_ms = 0, finish_at_ms = 0; // due then; 0: not armed
+    int wait_conn = -1; // the client of --wait finished, after catch-up
+  };
+  Policy policy_;
+  void ArmPolicy(const std::string &stage);
+  void RunPolicy(uint64_t now_ms);
+  void EndPolicy(const std::string &reply);
   uint64_t next_wake_ms_ = 0; // an idle leader is woken to report stages
 };
 
