@@ -109,6 +109,11 @@ struct Matcher {
   const mvr_rule *expected_by; // the rule of the item being checked
   const mvr_rule *near;        // the last rule that almost matched
   char near_why[160];
+  // Where the last rule that almost matched failed, formatted only for a
+  // report (this is noted for every rule tried).
+  enum NearKind : uint8_t { kNoBytes, kArgDiffers, kPredFalse } near_kind;
+  int near_call, near_arg;
+  uint32_t near_nr;
   // A crash in C code of a rule.
   const mvr_rule *in_rule;
   const char *in_what;
@@ -433,15 +438,33 @@ bool StartsWith(Bytes b, const mvr_arg &a) {
 
 // ---- matching the left side ------------------------------------------------
 
-void Near(const mvr_rule *rule, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-void Near(const mvr_rule *rule, const char *fmt, ...) {
+void Near(const mvr_rule *rule, Matcher::NearKind kind, int j, int k,
+          uint32_t nr) {
   Matcher &m = g_matcher;
   m.near = rule;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(m.near_why, sizeof m.near_why, fmt, ap);
-  va_end(ap);
+  m.near_kind = kind;
+  m.near_call = j;
+  m.near_arg = k;
+  m.near_nr = nr;
+}
+
+void FormatNear(char *out, size_t size) {
+  Matcher &m = g_matcher;
+  const char *name = SyscallName(m.near_nr);
+  switch (m.near_kind) {
+  case Matcher::kNoBytes:
+    snprintf(out, size, "its call %d (%s) has no bytes for argument %d",
+             m.near_call + 1, name, m.near_arg + 1);
+    break;
+  case Matcher::kArgDiffers:
+    snprintf(out, size, "argument %d of its call %d (%s) does not match the "
+             "leader's", m.near_arg + 1, m.near_call + 1, name);
+    break;
+  case Matcher::kPredFalse:
+    snprintf(out, size, "the predicate of its call %d (%s) is false",
+             m.near_call + 1, name);
+    break;
+  }
 }
 
 // One left call against a leader's record, binding variables in `env`.
@@ -460,8 +483,7 @@ bool MatchLeft(const mvr_rule *rule, int j, const Rec &r, Env &env) {
                   s.args[k].kind == kFcntlArg || s.args[k].kind == kIoctlArg;
     Bytes b = {nullptr, 0};
     if (!scalar && !RecArg(r, k, b)) {
-      Near(rule, "its call %d (%s) has no bytes for argument %d", j + 1,
-           SyscallName(r.h.nr), k + 1);
+      Near(rule, Matcher::kNoBytes, j, k, r.h.nr);
       return false;
     }
     mvr_val &v = env.ctx.vars[a.var];
@@ -479,15 +501,13 @@ bool MatchLeft(const mvr_rule *rule, int j, const Rec &r, Env &env) {
       v.p = const_cast<char *>(reinterpret_cast<const char *>(b.p)),
       v.len = int64_t(b.n), env.bound |= 1u << a.var;
     if (!ok) {
-      Near(rule, "argument %d of its call %d (%s) does not match the "
-                 "leader's", k + 1, j + 1, SyscallName(r.h.nr));
+      Near(rule, Matcher::kArgDiffers, j, k, r.h.nr);
       return false;
     }
   }
   env.ctx.ret = r.h.ret;
   if (call.pred && !CallPred(rule, call.pred, &env.ctx)) {
-    Near(rule, "the predicate of its call %d (%s) is false", j + 1,
-         SyscallName(r.h.nr));
+    Near(rule, Matcher::kPredFalse, j, 0, r.h.nr);
     return false;
   }
   return true;
@@ -496,7 +516,9 @@ bool MatchLeft(const mvr_rule *rule, int j, const Rec &r, Env &env) {
 Env *NewEnv(const mvr_rule *rule) {
   for (Env &e : g_matcher.envs)
     if (e.refs == 0) {
-      memset(&e.ctx, 0, sizeof e.ctx);
+      // Only the rule's own variables: this runs for every rule tried.
+      memset(e.ctx.vars, 0, sizeof e.ctx.vars[0] * size_t(rule->nvars));
+      e.ctx.ret = 0;
       e.bound = 0;
       e.rule = rule;
       return &e;
@@ -584,6 +606,26 @@ void MatchAhead() {
     }
   Push({Item::kExact, first, nullptr, nullptr}, false);
   DropAhead(1);
+}
+
+// Could a rule starting with this record's call match it? Only the numbers
+// its first left call gives are looked at (they are in the record's head),
+// so that a record whose call starts rules that cannot match it is replayed
+// straight from the log, not copied out of it.
+bool MayMatch(const RecHead &h) {
+  Matcher &m = g_matcher;
+  const int *list = h.nr < uint32_t(kMaxSyscall) ? m.by_lhs[h.nr] : nullptr;
+  const Spec &s = SpecOf(h.nr);
+  for (; list && *list >= 0; ++list) {
+    const mvr_call &call = m.table->rules[*list].lhs[0];
+    bool fits = true;
+    for (int k = 0; k < 6 && fits; ++k)
+      if (call.args[k].kind == MVR_INT)
+        fits = (LengthOf(s, k) >= 0 ? h.ret : h.args[k]) == call.args[k].ival;
+    if (fits)
+      return true;
+  }
+  return false;
 }
 
 // ---- the follower's call against what is expected ---------------------------
@@ -1082,7 +1124,7 @@ long RulesReplay(CallView &c) {
         ShimDiverge(StartReport(kDivExtra, nullptr, c));
       RecHead h;
       LogRead(ShimLog(), &h, sizeof h);
-      if (!m.learn && (h.nr >= uint32_t(kMaxSyscall) || !m.by_lhs[h.nr])) {
+      if (!m.learn && !MayMatch(h)) {
         Remember(m.leader_seen, &m.n_leader_seen, int32_t(h.nr), h.args, h.ret);
         RememberFollower(c, h.ret);
         return ShimReplayRecord(c, h);
@@ -1142,9 +1184,12 @@ void RulesAnnotate(char *text, size_t size) {
                  m.expected_by->name, m.expected_by->text,
                  m.near_why[0] && !m.near ? "\n  why: " : "",
                  m.near_why[0] && !m.near ? m.near_why : ""));
-  if (m.near && n < size)
+  if (m.near && n < size) {
+    char why[160];
+    FormatNear(why, sizeof why);
     add(snprintf(text + n, size - n, "  rule %s almost matched (%s): %s\n",
-                 m.near->name, m.near_why, m.near->text));
+                 m.near->name, why, m.near->text));
+  }
   if (n < size)
     add(FormatWindow(text + n, size - n, "leader", m.leader_seen,
                      m.n_leader_seen, true));
