@@ -21,6 +21,8 @@
 #include "Handover.h"
 #include "Log.h"
 #include "Raw.h"
+#include "Rules.h"
+#include "mvedsua/rules_abi.h"
 #include "Shim.h"
 #include "Sud.h"
 
@@ -903,6 +905,7 @@ void BecomeOldFollower() {
          g_req.path, follower, OwnPid());
   // Last: from here on every call of this process is replayed.
   ShimTakeOverOnDivergence(true);
+  RulesActivate(MVR_REVERSE); // the rules for this stage, if any were given
   ShimFollow(follower, g_leader_pidfd);
 }
 

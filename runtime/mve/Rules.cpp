@@ -1073,6 +1073,8 @@ const char *RulesPending() { return g_pending; }
 
 void RulesActivate(int direction) {
   Matcher &m = g_matcher;
+  if (g_rules)
+    return; // activated already for this stage (the demoted leader's)
   m.learn = g_learn_path[0] != 0;
   if (!g_pending[0] && !m.learn)
     return;

@@ -27,7 +27,8 @@ const char *RulesPending();
 void RulesSetLearn(const char *path);
 
 // Follower, before it starts replaying (pass-through, SUD off): loads the
-// pending rules of `direction` (MVR_FORWARD in the outdated-leader stage),
+// pending rules of `direction` (MVR_FORWARD in the outdated-leader stage,
+// MVR_REVERSE in the old version demoted to follow the new one; once),
 // indexes them and preallocates everything the replay needs. A rules file
 // that cannot be loaded ends the follower with a rule error.
 void RulesActivate(int direction);

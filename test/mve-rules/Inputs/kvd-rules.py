@@ -8,10 +8,13 @@ update first without its rules (rolled back by a divergence), then with them
   connlog  kvd-1 -> kvd-1-connlog, a log file only the new version writes
   buggy    a rule with a bug: divergence, the report names the rule
   crash    a rule whose callback crashes: a rule error naming the rule
+  reverse  kvd-1 -> kvd-2 promoted: a typed SETT while kvd-2 leads, without
+           and with the %reverse rule (a server of its own each)
 Prints one fact per line.
 """
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -162,4 +165,50 @@ def main():
     print("kvd exit status", server.wait())
 
 
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def reverse(tag, rules_file):
+    """kvd-1 -> kvd-2 promoted: kvd-2 leads, kvd-1 follows it. A typed SETT
+    is a plain SET for kvd-1 with the %reverse rule; without it kvd-1
+    answers it as unknown and the old follower is ended. A server of its
+    own (the update ends with kvd-2 leading)."""
+    global sock, port
+    sock, port = os.path.join(work, tag + ".sock"), free_port()
+    log = open(os.path.join(work, tag + ".log"), "w")
+    server = subprocess.Popen([run, "--control", sock,
+                               os.path.join(kvd, "kvd-1.so"), "--port", str(port)],
+                              stderr=log, cwd=work)
+    for _ in range(1000):
+        if os.path.exists(sock) and "listening" in open(log.name).read():
+            break
+        time.sleep(0.01)
+    cli("SET", "key", "value")
+    update(tag, "kvd-2", rules_file)
+    code, out = ctl_run("promote")
+    print(tag, "promote:", code, out.split("(")[0].strip())
+    print(tag, "client:", cli("SETT", "kr", "string", "v"), cli("GET", "kr"))
+    cli("PING")
+    time.sleep(0.3)
+    st = status()
+    print(tag, "stage:", st["stage"], "follower", bool(st["follower_pid"]))
+    if st["follower_pid"]:
+        code, out = ctl_run("finish")
+        print(tag, "finish:", code, out.split("(")[0].strip())
+    else:
+        for line in reason_lines(st)[:4]:
+            print(tag, "reason:", line.strip())
+    print(tag, "after:", status()["stage"], "GET kr", repr(cli("GET", "kr")),
+          "TYPE kr", cli("TYPE", "kr"), "GET key", cli("GET", "key"))
+    server.terminate()
+    print(tag, "kvd exit status", server.wait())
+
+
 main()
+reverse("reverse-without", None)
+reverse("reverse-with", os.path.join(rules, "kvd-1-2.rules"))
