@@ -63,6 +63,7 @@ if os.path.exists(pause):
                 os.path.join(res, "update-pause-%s.png" % n))
     dat = os.path.join(res, "update-pause-bars.dat")
     with open(dat, "w") as f:
+        f.write("# machine: %s\n" % machine_line(doc["machine"]))
         f.write("# keys none_max inplace_max mve_max none_p99 inplace_p99 mve_p99 (ms)\n")
         for s in doc["results"]:
             f.write("%s %s\n" % ("%dk" % (s["keys"] // 1000) if s["keys"] >= 1000 else s["keys"],
@@ -89,6 +90,7 @@ if os.path.exists(thr):
     doc = json.load(open(thr))
     dat = os.path.join(res, "kvd-throughput-bars.dat")
     with open(dat, "w") as f:
+        f.write("# machine: %s\n" % machine_line(doc["machine"]))
         f.write("# test native single_leader outdated_leader (requests/s relative to native)\n")
         for e in doc["results"]:
             name = e["test"] + ("-P%d" % e["pipeline"] if e["pipeline"] > 1 else "")

@@ -110,11 +110,12 @@ bench_update_pause() {
     python3 "$here/update-pause.py" --build "$build" --results "$results" --quick --keys 2000
   else
     python3 "$here/update-pause.py" --build "$build" --results "$results" \
-      --keys "10000 100000 1000000" --reps 3
+      --keys "10000 100000 1000000" --reps 5
   fi
 }
 
 ensure_gnuplot
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 rm -f "$results"/*.png "$results"/update-pause-*.csv
 bench_update_point
 bench_inplace_pause
@@ -127,7 +128,8 @@ plots=$(python3 "$here/plot.py" "$results")
   echo "Produced by \`bench/run.sh$([ $quick -eq 1 ] && echo ' --quick')\` on $(date -u +%Y-%m-%d)" \
     "on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')," \
     "Linux $(uname -r)). The machine is shared (other builds may run beside the benchmarks):" \
-    "absolute figures are noisy; each comparison is measured in the same run, interleaved."
+    "absolute figures are noisy; each comparison is measured in the same run, interleaved." \
+    "Load average (1, 5, 15 min) $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end."
   echo
   cat "$results/update-point.md"
   echo

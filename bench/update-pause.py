@@ -22,7 +22,9 @@ three things happens:
 kvd-1 -> kvd-2 transforms every entry (examples/kvd/kvd-1-2.xf). Reported per
 mode and size, from the window [request, request + WINDOW]: the probe's max,
 p99 and p50 latency and requests, the ratios against the no-update run, the
-time the update command took; for the multi-version mode the log's peak
+time the update command took; the load's throughput in the window (the two
+redis-benchmark processes' rates over their 250 ms progress intervals,
+summed) and its ratio to the no-update run; for the multi-version mode the log's peak
 (status --json: log.peak_backlog_bytes) and the follower's resident memory
 (sampled every 50 ms from /proc/PID/smaps_rollup while it exists: its Private
 pages, i.e. what it holds beyond what it shares with the leader, and its Pss),
@@ -53,13 +55,12 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "test", "lib"))
-from resp import Conn, resp  # noqa: E402
+from resp import Conn  # noqa: E402
 
 BUCKET = 0.010   # timeline bucket, seconds
 RATE = 250       # probe requests per second
 PRE = 1.0        # probe seconds before the update request (0.5 with --quick)
 POST = 0.3       # probe seconds after the window
-LOAD_NICE = 10   # the load generators yield to the server and the probe
 
 
 def machine():
@@ -124,6 +125,23 @@ def smaps(pid):
         return None
 
 
+def read_rates(pipe, out):
+    """redis-benchmark -q prints 'GET: rps=N (overall: ...) ...\\r' every
+    250 ms (flushed): appends (time, N) to OUT."""
+    buf = b""
+    while True:
+        data = pipe.read1(4096)
+        if not data:
+            return
+        now = time.time()
+        buf += data
+        *lines, buf = buf.split(b"\r")
+        for line in lines:
+            m = re.search(rb"rps=([0-9.]+)", line)
+            if m:
+                out.append((now, float(m.group(1))))
+
+
 def children(pid):
     try:
         with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
@@ -181,13 +199,16 @@ class Run:
             raise RuntimeError("kvd holds %d keys, not %d" % (size, self.n))
 
     def start_load(self):
-        self.load = []
+        self.load, self.load_rates = [], []
         for test in ("get", "set"):
             p = subprocess.Popen(
-                ["nice", "-n", str(LOAD_NICE), "redis-benchmark", "-h", "127.0.0.1", "-p", str(self.port), "-c", "5",
+                ["redis-benchmark", "-h", "127.0.0.1", "-p", str(self.port), "-c", "5",
                  "-n", "2000000000", "-r", str(self.n), "-t", test, "-q"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            rates = []
+            threading.Thread(target=read_rates, args=(p.stdout, rates), daemon=True).start()
             self.load.append(p)
+            self.load_rates.append(rates)
             self.procs.append(p)
 
     def sample_memory(self, stop, out):
@@ -236,6 +257,13 @@ class Run:
                 rc, reply = 0, ""
             t_ret = time.time()
             probe.wait()
+            # the load's throughput in the window: each redis-benchmark's
+            # rate over its 250 ms progress intervals, summed
+            rates = []
+            for samples in self.load_rates:
+                xs = [v for t, v in list(samples) if t_req < t <= t_req + self.window]
+                rates.append(statistics.mean(xs) if xs else None)
+            r["window_rps"] = round(sum(rates)) if all(x is not None for x in rates) else None
             st = self.status()
             r["load_alive"] = all(p.poll() is None for p in self.load)
             if self.mode == "mve":
@@ -327,6 +355,7 @@ def summarise(runs, sizes, modes):
                  "max_ms": med(r["window"]["max_ms"] for r in rs),
                  "p99_ms": med(r["window"]["p99_ms"] for r in rs),
                  "p50_ms": med(r["window"]["p50_ms"] for r in rs),
+                 "window_rps": med(r.get("window_rps") for r in rs),
                  "max_ms_all": [r["window"]["max_ms"] for r in rs],
                  "update_s": med(r["update_s"] for r in rs),
                  "state_transfer_ms": med(r.get("state_transfer_ms") for r in rs)}
@@ -339,10 +368,23 @@ def summarise(runs, sizes, modes):
             if mode == "inplace":
                 e["runtime_pause_ms"] = med(r.get("runtime_pause_ms") for r in rs)
             row[mode] = e
+        # ratios: per repetition against the no-update run of the same
+        # repetition (adjacent in time), then the median
         for mode in modes:
-            if mode != "none":
-                row[mode]["max_vs_none"] = ratio(row[mode]["max_ms"], row["none"]["max_ms"])
-                row[mode]["p99_vs_none"] = ratio(row[mode]["p99_ms"], row["none"]["p99_ms"])
+            if mode == "none":
+                continue
+            per = {"max": [], "p99": [], "rps": []}
+            for rep in sorted(set(r["rep"] for r in runs)):
+                a = [r for r in runs if r["keys"] == n and r["rep"] == rep and r["valid"]]
+                m = next((r for r in a if r["mode"] == mode), None)
+                b = next((r for r in a if r["mode"] == "none"), None)
+                if m and b:
+                    per["max"].append(ratio(m["window"]["max_ms"], b["window"]["max_ms"]))
+                    per["p99"].append(ratio(m["window"]["p99_ms"], b["window"]["p99_ms"]))
+                    per["rps"].append(ratio(m.get("window_rps"), b.get("window_rps")))
+            for k in per:
+                row[mode][k + "_vs_none"] = med(per[k])
+                row[mode][k + "_vs_none_all"] = per[k]
         out.append(row)
     return out
 
@@ -384,13 +426,15 @@ def write_md(doc, path):
     L.append("### Update pause under load (kvd-1 -> kvd-2: no update, in place, multi-version)\n")
     L.append("%d cores, %s, Linux %s (shared, noisy: compare ratios). Load: %s. Probe: %s. "
              "The window is the %s s from the update request; figures are medians over %d "
-             "interleaved repetition(s), each on a fresh server, ratios against the no-update "
-             "run (%s).\n" % (m["cores"], m["cpu"], m["kernel"], w["load"], w["probe"],
+             "interleaved repetition(s), each on a fresh server; the ratios are the medians of "
+             "each repetition's ratio to its own no-update run (%s). Load average of the machine "
+             "%s at the start, %s at the end.\n" % (m["cores"], m["cpu"], m["kernel"], w["load"], w["probe"],
                              "/".join("%g" % x for x in sorted(set(w["window_s"].values()))),
                              w["repetitions"],
                              "all runs valid" if doc["all_valid"] else
                              "%d of %d runs valid: see update-pause.json" % (
-                                 sum(r["valid"] for r in doc["runs"]), len(doc["runs"]))))
+                                 sum(r["valid"] for r in doc["runs"]), len(doc["runs"])),
+                             doc["loadavg"]["start"], doc["loadavg"]["end"]))
     L.append("| keys | no update: max / p99 | in place: max / p99 | ratio to no update | "
              "multi-version: max / p99 | ratio to no update | update command (in place / multi-version) |")
     L.append("|---:|---:|---:|---:|---:|---:|---:|")
@@ -410,6 +454,17 @@ def write_md(doc, path):
     L.append("| *MVEDSUa, 1M keys (redis)* | *100 ms max* | *5040 ms (Kitsune)* | *x50* | "
              "*117 ms (2^24-entry ring)* | *x1.17* | |")
     L.append("| *issue's goal* | | | | | *within x1.5* | |")
+    L.append("")
+    L.append("The load's throughput in the same window (the two redis-benchmark processes' "
+             "rates over their 250 ms progress intervals, summed):\n")
+    L.append("| keys | no update | in place | ratio | multi-version | ratio |")
+    L.append("|---:|---:|---:|---:|---:|---:|")
+    fr = lambda e: "n/a" if e["window_rps"] is None else "%.0f/s" % e["window_rps"]
+    fx = lambda e: "n/a" if e.get("rps_vs_none") is None else "x%.2f" % e["rps_vs_none"]
+    for s in doc["results"]:
+        L.append("| %d | %s | %s | %s | %s | %s |" % (
+            s["keys"], fr(s["none"]), fr(s["inplace"]), fx(s["inplace"]), fr(s["mve"]),
+            fx(s["mve"])))
     L.append("")
     L.append("Memory of the multi-version update (the follower applying kvd-1 -> kvd-2, then "
              "following): the log's peak backlog (`status --json`), and the follower's peak "
@@ -472,6 +527,7 @@ def main():
         if a.quick:
             return 1.0
         return 3.0 if n < 1000000 else 5.0
+    load_start = open("/proc/loadavg").read().split()[0]
     runs = []
     for rep in range(1, a.reps + 1):
         for n in sizes:
@@ -501,6 +557,7 @@ def main():
                            "no_update": 100, "inplace_kitsune": 5040, "mvedsua": 117},
                        "mvedsua_paper_ring_bytes": 512 * 2**20,
                        "goal_mve_vs_no_update": 1.5, "goal_log_peak_bytes": 64 * 2**20},
+           "loadavg": {"start": load_start, "end": open("/proc/loadavg").read().split()[0]},
            "all_valid": all(r["valid"] for r in runs),
            "results": summarise(runs, sizes, modes)}
     doc["timelines"] = {str(n): v for n, v in write_timelines(runs, sizes, modes, a.results,
