@@ -20,6 +20,7 @@
 #include "Rules.h"
 #include "../Runtime.h"
 #include "Follower.h"
+#include "Handover.h"
 #include "Log.h"
 #include "Raw.h"
 #include "Shim.h"
@@ -295,6 +296,12 @@ Rec *CopyRecord(const RecHead &h, uint64_t len) {
   uint8_t *body = static_cast<uint8_t *>(ArenaTake(rest ? rest : 1));
   LogRead(ShimLog(), body, rest);
   LogFinishRecord(ShimLog());
+  // Descriptors the leader handed over with this record come in the log's
+  // order: taken now, when the record leaves the log, whatever the rules
+  // then make of it.
+  if (h.n_fds)
+    if (const char *why = HandoverReceive(h.n_fds))
+      FollowerAbort(why);
   r->in = body;
   r->out = body + h.in_len;
   r->out_len = rest - h.in_len;
@@ -344,7 +351,11 @@ bool RecArg(const Rec &r, int k, Bytes &out) {
     bool set = r.h.args[i] != 0;
     uint64_t n = 0;
     switch (a.kind) {
-    case kStr: n = set ? StrLen(r.in + off, r.h.in_len - off) : 0; break;
+    case kStr:
+      if (off > r.h.in_len)
+        return false;
+      n = set ? StrLen(r.in + off, r.h.in_len - off) : 0;
+      break;
     case kIn: n = set ? uint64_t(r.h.args[a.arg]) : 0; break;
     case kInF: case kInOutF: n = set ? a.size : 0; break;
     case kX: case kS: case kP: case kOutR: case kOutF: case kLenBuf:
