@@ -25,6 +25,7 @@
 #include "mvedsua/rules_abi.h"
 #include "Shim.h"
 #include "Sud.h"
+#include "mvedsua/rules_abi.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -368,7 +369,8 @@ void WriteStatusFile() {
 // Each change of stage or outcome, in the leader, at an update point or at
 // its exit (never while recording): to the supervisor's hook and the file.
 void Publish() {
-  Refresh(&g_status);
+  if (g_leader.stage_reported != kSingleLeader) // the log is being freed
+    Refresh(&g_status);
   if (g_stage_hook)
     g_stage_hook(&g_status);
   WriteStatusFile();
@@ -905,8 +907,7 @@ void BecomeOldFollower() {
          g_req.path, follower, OwnPid());
   // Last: from here on every call of this process is replayed.
   ShimTakeOverOnDivergence(true);
-  RulesActivate(MVR_REVERSE); // the rules for this stage, if any were given
-  ShimFollow(follower, g_leader_pidfd);
+  ShimFollow(follower, g_leader_pidfd, MVR_REVERSE); // the reverse rules
 }
 
 const char *Promote() {

@@ -507,14 +507,14 @@ void ShimStopLeading() {
     LeaderAlone();
 }
 
-void ShimFollow(int leader, int leader_pidfd) {
+void ShimFollow(int leader, int leader_pidfd, int direction) {
   g_seq = 0;
   g_leader_pid = leader;
   g_leader_pidfd = leader_pidfd;
   g_catching_up = true;
   const char *summary = getenv("MVEDSUA_MVE_SUMMARY");
   snprintf(g_summary_path, sizeof g_summary_path, "%s", summary ? summary : "");
-  RulesActivate(MVR_FORWARD); // the expected differences, if any were given
+  RulesActivate(direction); // the expected differences, if any were given
   __atomic_store_n(&g_mode, kFollower, __ATOMIC_RELAXED);
   SudArm();
 }

@@ -74,7 +74,9 @@ void ShimStopLeading();      // leader: stop recording (the follower is gone)
 // follower that is not the leader's child sees it end.
 // kNoLeaderPidfd: cloned as the leader's sibling but no pidfd could be had.
 constexpr int kNoLeaderPidfd = -2;
-void ShimFollow(int leader, int leader_pidfd = -1);
+// `direction`: the rules that apply (MVR_FORWARD: the new version follows
+// the old one; MVR_REVERSE: the old one follows the promoted new one).
+void ShimFollow(int leader, int leader_pidfd = -1, int direction = 0);
 void ShimForgetFollower();   // leader: the follower is reaped; free the logs
 // Follower: a divergence makes it take over (the old version following the
 // new one after promotion) instead of ending it.
