@@ -5,13 +5,14 @@
 #     [COMPILE_OPTIONS <flag>...]   # added after the default -g -O2
 #     [LINK_OPTIONS <flag>...]      # e.g. -lm
 #     [BITCODE]                     # also write <name>.bc for mvedsua-xfgen
-#     [FROM <version-target> [SPEC <file.xf>]])
+#     [FROM <version-target> [SPEC <file.xf> [KITSUNE_SPEC]]])
 #
 # FROM names the version this one updates (another mvedsua_add_version target
 # built with BITCODE): mvedsua-xfgen then generates the state transformer
 # <name>.xform.c from the two versions' bitcode (and the spec, if any) and it
 # is compiled into <name>.so like the other sources. This version's own bitcode
-# never includes the transformer.
+# never includes the transformer. KITSUNE_SPEC: the spec is in Kitsune's
+# dialect (mvedsua-xfgen --kitsune, docs/kitsune.md).
 #
 # Builds one updatable version of a C program: every source compiled by clang 19
 # with the MvedsuaPass plugin, linked into <name>.so against libmvedsua. The
@@ -25,7 +26,7 @@
 # mvedsua's own build) and optionally MVEDSUA_DEPENDS (targets the commands
 # wait for).
 function(mvedsua_add_version target)
-  cmake_parse_arguments(PARSE_ARGV 1 V "BITCODE" "OUTPUT_NAME;FROM;SPEC"
+  cmake_parse_arguments(PARSE_ARGV 1 V "BITCODE;KITSUNE_SPEC" "OUTPUT_NAME;FROM;SPEC"
     "SOURCES;INCLUDE_DIRECTORIES;DEFINITIONS;COMPILE_OPTIONS;LINK_OPTIONS")
   if(V_SPEC AND NOT V_FROM)
     message(FATAL_ERROR "mvedsua_add_version(${target}): SPEC needs FROM")
@@ -128,6 +129,9 @@ function(_mvedsua_add_transformer workdir out_var)
   if(V_SPEC)
     get_filename_component(spec "${V_SPEC}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
     set(spec_args -x "${spec}")
+    if(V_KITSUNE_SPEC)
+      list(APPEND spec_args --kitsune)
+    endif()
     set(spec_dep "${spec}")
   endif()
   set(xfgen_dep "")

@@ -8,6 +8,7 @@
 #include "llvm/BinaryFormat/Dwarf.h"
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/DataLayout.h"
+#include "llvm/IR/DebugInfo.h"
 #include "llvm/IR/InstIterator.h"
 #include "llvm/IR/Instructions.h"
 #include "llvm/Support/Path.h"
@@ -15,6 +16,7 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <set>
 
 using namespace llvm;
 
@@ -105,6 +107,17 @@ private:
   void readAnnotations(Metadata *Raw, uint32_t &Annots, std::string &Arg,
                        const Twine &Where, StringRef File, unsigned Line);
   void checkFieldAnnotations(const TypeDesc *D, StringRef File);
+  void readEntryGenerics(Metadata *Raw, StateEntry &E, StringRef Name);
+  void typedefGenerics(const DIDerivedType *DT, const TypeDesc *D);
+  void checkGenerics();
+  void checkInstance(StringRef Args, const TypeDesc *T,
+                     const std::vector<std::string> &Scope, const Twine &Where,
+                     StringRef File, unsigned Line);
+  bool checkTypeArg(StringRef Arg, const std::vector<std::string> &Scope,
+                    std::string &Why);
+  const TypeDesc *genericNamed(StringRef Name) const;
+  void buildGenericPayloads();
+  void collectArgNames(StringRef Args, std::set<std::string> &Names);
   void checkEntryAnnotations(const StateEntry &E);
 
   // Entries.
@@ -152,14 +165,46 @@ static const DIType *stripTransparent(const DIType *T) {
   return T;
 }
 
+// Kitsune's generic annotations on a field, variable, struct or typedef.
+namespace {
+struct KitsuneTags {
+  std::string T, G, Generic;
+};
+} // namespace
+
+static KitsuneTags kitsuneTags(Metadata *Raw) {
+  KitsuneTags K;
+  auto *Tuple = dyn_cast_or_null<MDTuple>(Raw);
+  if (!Tuple)
+    return K;
+  for (const MDOperand &Op : Tuple->operands()) {
+    auto *Pair = dyn_cast_or_null<MDTuple>(Op.get());
+    if (!Pair || Pair->getNumOperands() != 2)
+      continue;
+    auto *Kind = dyn_cast<MDString>(Pair->getOperand(0));
+    auto *Text = dyn_cast<MDString>(Pair->getOperand(1));
+    if (!Kind || !Text || Kind->getString() != "btf_decl_tag")
+      continue;
+    StringRef S = Text->getString();
+    if (S.consume_front("kitsune:t:"))
+      K.T = S.trim().str();
+    else if (S.consume_front("kitsune:g:"))
+      K.G = S.trim().str();
+    else if (S.consume_front("kitsune:generic:"))
+      K.Generic = S.trim().str();
+  }
+  return K;
+}
+
 const TypeDesc *StateModelBuilder::typeOf(const DIType *Raw) {
   const TypeDesc *D = typeOfStripped(stripTransparent(Raw));
   // Remember the typedef names on the way (only xfgen uses them).
   for (auto *DT = dyn_cast_or_null<DIDerivedType>(Raw); DT;
        DT = dyn_cast_or_null<DIDerivedType>(DT->getBaseType())) {
-    if (DT->getTag() == dwarf::DW_TAG_typedef)
+    if (DT->getTag() == dwarf::DW_TAG_typedef) {
       Out.Typedefs.try_emplace(std::string(DT->getName()), D);
-    else if (stripTransparent(DT) != DT)
+      typedefGenerics(DT, D);
+    } else if (stripTransparent(DT) != DT)
       continue; // a qualifier: keep walking
     else
       break;
@@ -258,6 +303,9 @@ void StateModelBuilder::buildComposite(TypeDesc *D, const DICompositeType *CT) {
     D->Kind = MVEDSUA_TYPE_OPAQUE; // declared, never defined here
     return;
   }
+  D->DeclFile = std::string(CT->getFilename());
+  std::string Params = kitsuneTags(CT->getRawAnnotations()).Generic;
+  D->GenericParams = splitGenericArgs(Params);
   buildFields(D, CT);
 }
 
@@ -301,6 +349,15 @@ void StateModelBuilder::buildFields(TypeDesc *D, const DICompositeType *CT) {
     readAnnotations(Mem->getRawAnnotations(), F.Annotations, F.AnnotArg,
                     "field '" + F.Name + "' of " + D->Name, CT->getFilename(),
                     Mem->getLine());
+    KitsuneTags K = kitsuneTags(Mem->getRawAnnotations());
+    F.GenericParam = K.T;
+    F.GenericArgs = K.G;
+    F.Line = Mem->getLine();
+    if (!K.Generic.empty())
+      error(CT->getFilename(), Mem->getLine(),
+            "E_GENERIC(" + K.Generic + ") on field '" + F.Name + "' of " +
+                D->Name + ": it declares a struct's parameters; put it after "
+                "the struct's closing brace or on its typedef");
     D->Fields.push_back(std::move(F));
   }
   D->Count = D->Fields.size();
@@ -429,6 +486,218 @@ void StateModelBuilder::readAnnotations(Metadata *Raw, uint32_t &Annots,
   }
 }
 
+//===----------------------------------------------------------------------===//
+// Kitsune's generics: btf_decl_tag("kitsune:generic:@t,..."), on a struct or
+// its typedef, declares its parameters; ("kitsune:t:@t") on a pointer field
+// says its payload has the parameter's type; ("kitsune:g:args") on a field or
+// variable of a generic struct type binds the parameters. An argument is
+// [opaque], a parameter of the enclosing struct, or a C type that may itself
+// be an instance (list<redisClient*>*).
+//===----------------------------------------------------------------------===//
+
+std::vector<std::string> splitGenericArgs(StringRef Args) {
+  std::vector<std::string> Out;
+  if (Args.trim().empty())
+    return Out;
+  int Depth = 0;
+  size_t Start = 0;
+  for (size_t I = 0; I <= Args.size(); ++I) {
+    char C = I < Args.size() ? Args[I] : ',';
+    Depth += (C == '<') - (C == '>');
+    if (C == ',' && Depth == 0) {
+      Out.push_back(Args.slice(Start, I).trim().str());
+      Start = I + 1;
+    }
+  }
+  return Out;
+}
+
+void StateModelBuilder::readEntryGenerics(Metadata *Raw, StateEntry &E,
+                                          StringRef Name) {
+  KitsuneTags K = kitsuneTags(Raw);
+  E.GenericArgs = K.G;
+  if (!K.T.empty() || !K.Generic.empty())
+    error(E.File, E.Line,
+          std::string(K.T.empty() ? "E_GENERIC" : "E_T") + " on '" + Name +
+              "': it belongs on a struct's field (E_T) or on the struct "
+              "(E_GENERIC); a variable takes E_G(type, ...)");
+}
+
+void StateModelBuilder::typedefGenerics(const DIDerivedType *DT,
+                                        const TypeDesc *D) {
+  std::string Params = kitsuneTags(DT->getRawAnnotations()).Generic;
+  if (Params.empty())
+    return;
+  auto It = TypeMemo.find(stripTransparent(DT));
+  if (It == TypeMemo.end() || It->second->Kind != MVEDSUA_TYPE_STRUCT) {
+    error(DT->getFilename(), DT->getLine(),
+          "E_GENERIC(" + Params + ") on typedef '" + DT->getName() +
+              "': only a struct can be generic");
+    return;
+  }
+  if (It->second->GenericParams.empty())
+    It->second->GenericParams = splitGenericArgs(Params);
+}
+
+/// A generic struct by the name an argument spells ("struct list", "list").
+const TypeDesc *StateModelBuilder::genericNamed(StringRef Name) const {
+  if (auto It = Out.Typedefs.find(Name.str()); It != Out.Typedefs.end())
+    return It->second;
+  for (const TypeDesc &T : Out.TypeStorage)
+    if (T.Kind == MVEDSUA_TYPE_STRUCT && T.Name == Name)
+      return &T;
+  return nullptr;
+}
+
+bool StateModelBuilder::checkTypeArg(StringRef Arg,
+                                     const std::vector<std::string> &Scope,
+                                     std::string &Why) {
+  Arg = Arg.trim();
+  if (Arg == "[opaque]")
+    return true;
+  if (Arg.starts_with("@")) {
+    if (llvm::is_contained(Scope, Arg.str()))
+      return true;
+    Why = "'" + Arg.str() + "' is not a parameter of the enclosing struct";
+    return false;
+  }
+  StringRef Base = Arg.rtrim("* ");
+  if (Base.ends_with(">")) {
+    size_t Open = Base.find('<');
+    if (Open == StringRef::npos) {
+      Why = "unbalanced '>' in '" + Arg.str() + "'";
+      return false;
+    }
+    StringRef Name = Base.take_front(Open).trim();
+    std::vector<std::string> Inner =
+        splitGenericArgs(Base.drop_front(Open + 1).drop_back());
+    const TypeDesc *G = genericNamed(Name);
+    if (G && G->GenericParams.size() != Inner.size()) {
+      Why = "'" + Name.str() + "' takes " +
+            std::to_string(G->GenericParams.size()) + " argument(s), '" +
+            Arg.str() + "' gives " + std::to_string(Inner.size());
+      return false;
+    }
+    for (const std::string &I : Inner)
+      if (!checkTypeArg(I, Scope, Why))
+        return false;
+    Base = Name;
+  }
+  bool Ok = !Base.empty() && llvm::all_of(Base, [](char C) {
+    return isalnum((unsigned char)C) || C == '_' || C == ' ';
+  });
+  if (!Ok)
+    Why = "'" + Arg.str() + "' is not a type, a parameter (@t) or [opaque]";
+  return Ok;
+}
+
+void StateModelBuilder::checkInstance(StringRef Args, const TypeDesc *T,
+                                      const std::vector<std::string> &Scope,
+                                      const Twine &Where, StringRef File,
+                                      unsigned Line) {
+  std::string Spelled = "E_G(" + Args.str() + ") on " + Where.str();
+  while (T && (T->Kind == MVEDSUA_TYPE_POINTER || T->Kind == MVEDSUA_TYPE_ARRAY))
+    T = T->Target;
+  if (!T || T->Kind != MVEDSUA_TYPE_STRUCT || T->GenericParams.empty()) {
+    error(File, Line,
+          Spelled + ": its type " + (T ? T->Name : std::string("void")) +
+              " is not generic (declare its parameters with E_GENERIC(@t, "
+              "...) after the struct's closing brace)");
+    return;
+  }
+  std::vector<std::string> List = splitGenericArgs(Args);
+  if (List.size() != T->GenericParams.size()) {
+    error(File, Line,
+          Spelled + ": " + T->Name + " takes " +
+              std::to_string(T->GenericParams.size()) + " argument(s), " +
+              std::to_string(List.size()) + " given");
+    return;
+  }
+  std::string Why;
+  for (const std::string &A : List)
+    if (!checkTypeArg(A, Scope, Why))
+      return error(File, Line, Spelled + ": " + Why);
+}
+
+/// The type names an E_G argument list mentions ("struct list", "redisClient"),
+/// instances' arguments included.
+void StateModelBuilder::collectArgNames(StringRef Args,
+                                        std::set<std::string> &Names) {
+  for (const std::string &A : splitGenericArgs(Args)) {
+    StringRef Base = StringRef(A).rtrim("* ");
+    if (Base.empty() || Base.starts_with("@") || Base == "[opaque]")
+      continue;
+    if (size_t Open = Base.find('<'); Open != StringRef::npos) {
+      collectArgNames(Base.drop_front(Open + 1).rtrim("> "), Names);
+      Base = Base.take_front(Open).trim();
+    }
+    Names.insert(Base.str());
+  }
+}
+
+void StateModelBuilder::buildGenericPayloads() {
+  std::set<std::string> Names;
+  for (const StateEntry &E : Out.Entries)
+    collectArgNames(E.GenericArgs, Names);
+  for (const TypeDesc &T : Out.TypeStorage)
+    for (const FieldDesc &F : T.Fields)
+      collectArgNames(F.GenericArgs, Names);
+  if (Names.empty())
+    return;
+  DebugInfoFinder Finder;
+  Finder.processModule(M);
+  for (const DIType *T : Finder.types()) {
+    std::string Spelled;
+    if (auto *CT = dyn_cast<DICompositeType>(T)) {
+      if (CT->isForwardDecl() || CT->getName().empty())
+        continue;
+      StringRef Kw = CT->getTag() == dwarf::DW_TAG_union_type ? "union"
+                     : CT->getTag() == dwarf::DW_TAG_enumeration_type
+                         ? "enum"
+                         : "struct";
+      Spelled = (Kw + " " + CT->getName()).str();
+    } else if (auto *DT = dyn_cast<DIDerivedType>(T)) {
+      if (DT->getTag() != dwarf::DW_TAG_typedef)
+        continue;
+      Spelled = DT->getName().str();
+    } else if (auto *BT = dyn_cast<DIBasicType>(T)) {
+      Spelled = BT->getName().str();
+    }
+    if (Names.erase(Spelled))
+      Out.GenericPayloads.push_back(typeOf(T));
+  }
+}
+
+void StateModelBuilder::checkGenerics() {
+  static const std::vector<std::string> NoScope;
+  for (const TypeDesc &S : Out.TypeStorage) {
+    if (S.Kind != MVEDSUA_TYPE_STRUCT && S.Kind != MVEDSUA_TYPE_UNION)
+      continue;
+    for (const FieldDesc &F : S.Fields) {
+      std::string Where = "field '" + F.Name + "' of " + S.Name;
+      if (!F.GenericParam.empty() &&
+          !llvm::is_contained(S.GenericParams, F.GenericParam))
+        error(S.DeclFile, F.Line,
+              "E_T(" + F.GenericParam + ") on " + Where + ": " + S.Name +
+                  " declares no parameter " + F.GenericParam +
+                  " (E_GENERIC(...) after its closing brace or on its "
+                  "typedef)");
+      if (!F.GenericParam.empty() &&
+          (!F.Type || F.Type->Kind != MVEDSUA_TYPE_POINTER))
+        error(S.DeclFile, F.Line,
+              "E_T(" + F.GenericParam + ") on " + Where +
+                  ": the field is not a pointer");
+      if (!F.GenericArgs.empty())
+        checkInstance(F.GenericArgs, F.Type, S.GenericParams, Where,
+                      S.DeclFile, F.Line);
+    }
+  }
+  for (const StateEntry &E : Out.Entries)
+    if (!E.GenericArgs.empty())
+      checkInstance(E.GenericArgs, E.Type, NoScope, "'" + E.Key + "'", E.File,
+                    E.Line);
+}
+
 static const char *annotationSpelling(uint32_t A) {
   return (A & MVEDSUA_ANNOT_PTRARRAY) ? "MVEDSUA_PTRARRAY" : "MVEDSUA_ARRAY";
 }
@@ -550,6 +819,7 @@ void StateModelBuilder::collectGlobals() {
     std::string Unit = unitName(UnitOf.lookup(DV));
     readAnnotations(DV->getRawAnnotations(), E.Annotations, E.AnnotArg,
                     "'" + DV->getName() + "'", E.File, E.Line);
+    readEntryGenerics(DV->getRawAnnotations(), E, DV->getName());
     if (auto *LS = dyn_cast_or_null<DILocalScope>(DV->getScope())) {
       E.Kind = MVEDSUA_ENTRY_LOCAL_STATIC;
       E.Key = Unit + "/" + LS->getSubprogram()->getName().str() + "#" +
@@ -611,6 +881,7 @@ void StateModelBuilder::collectDeletedGlobals() {
       std::string Unit = unitName(CU);
       readAnnotations(DV->getRawAnnotations(), E.Annotations, E.AnnotArg,
                       "'" + DV->getName() + "'", E.File, E.Line);
+      readEntryGenerics(DV->getRawAnnotations(), E, DV->getName());
       if (auto *LS = dyn_cast_or_null<DILocalScope>(DV->getScope())) {
         E.Kind = MVEDSUA_ENTRY_LOCAL_STATIC;
         E.Key = Unit + "/" + LS->getSubprogram()->getName().str() + "#" +
@@ -734,6 +1005,7 @@ void StateModelBuilder::collectLocals() {
       E.Size = M.getDataLayout().getTypeAllocSize(AI->getAllocatedType());
       readAnnotations(Var->getRawAnnotations(), E.Annotations, E.AnnotArg,
                       "'" + E.Key + "'", E.File, E.Line);
+      readEntryGenerics(Var->getRawAnnotations(), E, Var->getName());
       // Only the header's marker is left for the plugin to lower.
       if (CI->getCalledFunction()->getName() != "__mvedsua_rt_local_enter")
         E.LocalMarker = CI;
@@ -771,6 +1043,8 @@ Error StateModelBuilder::run() {
   for (const StateEntry &E : Out.Entries)
     if (E.Kind != MVEDSUA_ENTRY_FUNCTION)
       checkEntryAnnotations(E);
+  checkGenerics();
+  buildGenericPayloads();
 
   std::map<std::pair<uint32_t, std::string>, const StateEntry *> Keys;
   for (const StateEntry &E : Out.Entries) {

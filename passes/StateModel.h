@@ -32,6 +32,10 @@ inline constexpr llvm::StringLiteral MigrateLocalFn = "__mvedsua_migrate_local";
 inline constexpr llvm::StringLiteral NoInstrumentAnnotation =
     "mvedsua:no_instrument";
 
+/// The arguments of Kitsune's E_G(a, b<c, d>, e) split at top-level commas,
+/// trimmed ("a", "b<c, d>", "e").
+std::vector<std::string> splitGenericArgs(llvm::StringRef Args);
+
 /// True for functions and globals that belong to mvedsua itself (the
 /// runtime's entry points, the header's wrappers, emitted registries and
 /// generated transformers): never state, never instrumented.
@@ -46,6 +50,13 @@ struct FieldDesc {
   const TypeDesc *Type = nullptr;
   uint32_t Annotations = MVEDSUA_ANNOT_NONE;
   std::string AnnotArg;
+  /// Kitsune's generics (kitsune/annotations.h): E_T(@t) on a void * field
+  /// names the parameter its payload's type is; E_G(args) on a field whose
+  /// type is a generic struct gives that struct's arguments. Checked by the
+  /// builder; not part of the hash (they do not change the layout).
+  std::string GenericParam;
+  std::string GenericArgs;
+  unsigned Line = 0;
 };
 
 /// A type, structurally. Typedefs and qualifiers are transparent; struct,
@@ -60,6 +71,9 @@ struct TypeDesc {
   const TypeDesc *Target = nullptr;
   std::vector<FieldDesc> Fields;
   std::vector<std::pair<std::string, int64_t>> Enumerators;
+  /// E_GENERIC(@t, ...) on the struct or on a typedef of it.
+  std::vector<std::string> GenericParams;
+  std::string DeclFile; // structs and unions: where, for messages
 };
 
 struct StateEntry {
@@ -68,6 +82,7 @@ struct StateEntry {
   uint32_t Flags = 0;
   uint32_t Annotations = MVEDSUA_ANNOT_NONE;
   std::string AnnotArg;
+  std::string GenericArgs; // Kitsune's E_G(args) on the variable
   uint64_t Size = 0;
   const TypeDesc *Type = nullptr;
   unsigned Line = 0;
@@ -96,6 +111,10 @@ public:
   /// they stand for (typedefs are transparent in descriptors; xfgen's specs
   /// may still name them).
   std::map<std::string, const TypeDesc *> Typedefs;
+  /// Types that Kitsune's E_G(...) arguments name as the payloads of generic
+  /// containers (void * fields marked E_T): built from debug info even when
+  /// no entry reaches them, so xfgen can transform payloads.
+  std::vector<const TypeDesc *> GenericPayloads;
   /// Hash of the non-const data entries (kind, key, type hash), the same
   /// function the runtime computes the version id with.
   uint64_t stateHash() const;

@@ -662,11 +662,14 @@ void MatchLocals(Plan &plan, std::vector<std::string> *changed) {
       plan.hand.push_back(it->second);
       continue;
     }
-    if (TypeHash(it->second) == TypeHash(l.entry) &&
+    // A transformer's spec rule may rewrite a local whose type is the same
+    // (Kitsune's `main#q -> main#q : { $out = $in + 5; }`).
+    bool Writes = plan.xform && TransformerWrites(plan.xform, MVEDSUA_ENTRY_LOCAL,
+                                                  l.entry->key);
+    if (!Writes && TypeHash(it->second) == TypeHash(l.entry) &&
         it->second->size == l.entry->size)
       continue;
-    if (plan.xform &&
-        TransformerWrites(plan.xform, MVEDSUA_ENTRY_LOCAL, l.entry->key)) {
+    if (Writes) {
       // Every saved frame's copy: the transformer writes each one.
       for (SavedLocal &m : plan.locals)
         if (m.entry == l.entry)

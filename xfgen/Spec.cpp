@@ -56,6 +56,9 @@ private:
   bool parseBlock(std::string &Code, SpecLoc &Where);
   bool skipCLiteral(char Quote);
   bool parseRule(Spec &S);
+  bool pairUp(const SpecLoc &Start, const std::vector<SpecPath> &From,
+              const std::vector<SpecPath> &To,
+              std::vector<std::pair<SpecPath, SpecPath>> &Pairs);
   bool parseAllocator(Spec &S);
   bool atKeyword(StringRef Kw) const;
 };
@@ -275,16 +278,29 @@ bool Parser::parseRule(Spec &S) {
     for (int I = 0; I < 4; ++I)
       advance();
   std::vector<SpecPath> From, To;
+  std::vector<std::pair<SpecPath, SpecPath>> Pairs;
   if (!parsePaths(Init ? To : From))
     return false;
   if (!Init) {
     if (!expect("->", "after the old path(s)") || !parsePaths(To))
       return false;
-    if (From.size() != To.size())
-      return fail(Start, std::to_string(From.size()) + " old path(s) but " +
-                             std::to_string(To.size()) +
-                             " new path(s): they pair up by position");
+    // Kitsune's `a -> a, b -> b : { ... }`: several rules sharing a block.
+    // The path before each further '->' was not a new path but the next
+    // rule's old one.
+    while (Text.substr(Pos).starts_with("->") && To.size() > 1) {
+      SpecPath Next = To.back();
+      To.pop_back();
+      if (!pairUp(Start, From, To, Pairs))
+        return false;
+      From = {Next};
+      Start = Next.Loc;
+      To.clear();
+      if (!expect("->", "after the old path(s)") || !parsePaths(To))
+        return false;
+    }
   }
+  if (!Init && !pairUp(Start, From, To, Pairs))
+    return false;
   SpecRule R;
   R.Init = Init;
   if (!skipSpaceAndComments())
@@ -297,13 +313,28 @@ bool Parser::parseRule(Spec &S) {
   } else if (Init) {
     return fail(loc(), "expected ':' and a C block after INIT path(s)");
   }
-  for (size_t I = 0; I < To.size(); ++I) {
+  if (Init)
+    for (const SpecPath &P : To)
+      Pairs.push_back({SpecPath(), P});
+  for (auto &[Old, New] : Pairs) {
     SpecRule One = R;
-    if (!Init)
-      One.From = From[I];
-    One.To = To[I];
+    One.From = Old;
+    One.To = New;
     S.Rules.push_back(std::move(One));
   }
+  return true;
+}
+
+/// Old and new paths pair up by position.
+bool Parser::pairUp(const SpecLoc &Start, const std::vector<SpecPath> &From,
+                    const std::vector<SpecPath> &To,
+                    std::vector<std::pair<SpecPath, SpecPath>> &Pairs) {
+  if (From.size() != To.size())
+    return fail(Start, std::to_string(From.size()) + " old path(s) but " +
+                           std::to_string(To.size()) +
+                           " new path(s): they pair up by position");
+  for (size_t I = 0; I < To.size(); ++I)
+    Pairs.push_back({From[I], To[I]});
   return true;
 }
 

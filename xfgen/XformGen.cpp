@@ -155,6 +155,8 @@ static std::vector<const TypeDesc *> reachableTypes(const StateModel &M) {
   std::vector<const TypeDesc *> Work;
   for (const StateEntry &E : M.Entries)
     Work.push_back(E.Type);
+  for (const TypeDesc *T : M.GenericPayloads)
+    Work.push_back(T);
   while (!Work.empty()) {
     const TypeDesc *T = Work.back();
     Work.pop_back();
@@ -166,6 +168,106 @@ static std::vector<const TypeDesc *> reachableTypes(const StateModel &M) {
       Work.push_back(F.Type);
   }
   return Out;
+}
+
+/// Kitsune's generics: for each generic struct (by name) and parameter, the
+/// arguments its uses bind it to: E_G(...) on variables and fields, the
+/// instances nested in arguments (list<int, int>), and through a struct's own
+/// parameters (struct list E_G(@t) *next binds next's @t to list's).
+using GenericBindings = std::map<std::string, std::vector<std::set<std::string>>>;
+
+namespace {
+class BindingCollector {
+public:
+  BindingCollector(const StateModel &M, const std::vector<const TypeDesc *> &Types)
+      : M(M), Types(Types) {}
+
+  GenericBindings run() {
+    for (const StateEntry &E : M.Entries)
+      if (!E.GenericArgs.empty())
+        instance(E.Type, E.GenericArgs, nullptr);
+    for (const TypeDesc *T : Types)
+      for (const FieldDesc &F : T->Fields)
+        if (!F.GenericArgs.empty())
+          instance(F.Type, F.GenericArgs, T);
+    for (bool Changed = true; Changed;) {
+      Changed = false;
+      for (const Link &L : Links) {
+        std::set<std::string> &To = B[L.To][L.ToIdx];
+        for (const std::string &A : B[L.From][L.FromIdx])
+          Changed |= To.insert(A).second;
+      }
+    }
+    return std::move(B);
+  }
+
+private:
+  struct Link {
+    std::string To;
+    size_t ToIdx;
+    std::string From;
+    size_t FromIdx;
+  };
+
+  const TypeDesc *named(StringRef Name) const {
+    if (auto It = M.Typedefs.find(Name.str()); It != M.Typedefs.end())
+      return It->second;
+    for (const TypeDesc *T : Types)
+      if (T->Kind == MVEDSUA_TYPE_STRUCT && T->Name == Name)
+        return T;
+    return nullptr;
+  }
+
+  void instance(const TypeDesc *T, StringRef Args, const TypeDesc *Scope) {
+    while (T && (T->Kind == MVEDSUA_TYPE_POINTER || T->Kind == MVEDSUA_TYPE_ARRAY))
+      T = T->Target;
+    std::vector<std::string> List = splitGenericArgs(Args);
+    if (!T || T->GenericParams.size() != List.size())
+      return; // the builder reported it
+    B[T->Name].resize(List.size());
+    for (size_t I = 0; I < List.size(); ++I) {
+      const std::string &A = List[I];
+      if (StringRef(A).starts_with("@")) {
+        if (!Scope)
+          continue;
+        auto P = llvm::find(Scope->GenericParams, A);
+        if (P != Scope->GenericParams.end())
+          Links.push_back({T->Name, I, Scope->Name,
+                           size_t(P - Scope->GenericParams.begin())});
+        continue;
+      }
+      B[T->Name][I].insert(A);
+      StringRef Base = StringRef(A).rtrim("* ");
+      size_t Open = Base.find('<');
+      if (Open != StringRef::npos)
+        instance(named(Base.take_front(Open).trim()),
+                 Base.drop_front(Open + 1).rtrim("> "), Scope);
+    }
+  }
+
+  const StateModel &M;
+  const std::vector<const TypeDesc *> &Types;
+  GenericBindings B;
+  std::vector<Link> Links;
+};
+} // namespace
+
+/// What a void * marked E_T(@t) points to when @t is bound to Arg: an
+/// argument that is a pointer type is the field's own type (list<T>* in a
+/// void * val: val is a list *), any other is the pointee (int: the field
+/// points to an int). Instance arguments are dropped (struct list<int> ->
+/// struct list).
+static std::string payloadPointee(StringRef Arg) {
+  std::string Base = Arg.trim().str();
+  size_t Open = Base.find('<');
+  if (Open != std::string::npos) {
+    size_t Close = Base.rfind('>');
+    Base = Base.substr(0, Open) + Base.substr(Close + 1);
+  }
+  StringRef B = StringRef(Base).rtrim(" ");
+  if (B.ends_with("*"))
+    B = B.drop_back().rtrim(" ");
+  return B.str();
 }
 
 //===----------------------------------------------------------------------===//
@@ -248,6 +350,7 @@ private:
   const Spec &S;
   XformOptions Opts;
   std::vector<const TypeDesc *> OldTypes, NewTypes;
+  GenericBindings OldBindings, NewBindings;
 
   // --- the spec, resolved
   struct FieldRule {
@@ -352,6 +455,12 @@ private:
                  const WalkCtx &FC);
   void bitField(std::string &B, const FieldDesc &F, const FieldDesc &G,
                 const WalkCtx &C, std::string &How);
+  const std::set<std::string> *binding(bool NewSide, const TypeDesc *S,
+                                       const std::string &Param);
+  void forceGenericContainers();
+  bool genericField(std::string &B, const TypeDesc *O, const TypeDesc *N,
+                    const FieldDesc &F, const FieldDesc &G, WalkCtx &FC,
+                    std::string &How);
   std::string fresh(StringRef Stem) { return Stem.str() + std::to_string(NextVar++); }
 
   // entries
@@ -1256,6 +1365,137 @@ static std::string fieldLine(const FieldDesc &F, const FieldDesc &G,
   return Line + ": " + How;
 }
 
+/// The arguments E_G(...) binds parameter Param of generic struct S to, in
+/// one version; null when nothing binds it.
+const std::set<std::string> *
+XformGenerator::Impl::binding(bool NewSide, const TypeDesc *S,
+                              const std::string &Param) {
+  auto P = llvm::find(S->GenericParams, Param);
+  const GenericBindings &All = NewSide ? NewBindings : OldBindings;
+  auto It = All.find(S->Name);
+  if (P == S->GenericParams.end() || It == All.end())
+    return nullptr;
+  const std::set<std::string> &Set = It->second[P - S->GenericParams.begin()];
+  return Set.empty() ? nullptr : &Set;
+}
+
+/// A generic struct whose payload type changed is transformed even though its
+/// own layout did not: its E_T void * fields hide the change from the hashes.
+void XformGenerator::Impl::forceGenericContainers() {
+  for (bool Changed = true; Changed;) {
+    Changed = false;
+    for (const TypeDesc *S : OldTypes) {
+      const TypeDesc *SN = S->GenericParams.empty()
+                               ? nullptr
+                               : resolveSpelling(S->Name, true);
+      if (!SN || ForcedOld.count(S->Hash))
+        continue;
+      for (const std::string &P : S->GenericParams) {
+        const std::set<std::string> *OB = binding(false, S, P);
+        const std::set<std::string> *NB = binding(true, SN, P);
+        if (!OB || !NB)
+          continue;
+        // Any payload that changed (or bindings that differ: genericField
+        // then refuses, naming them) makes the container a transformed type.
+        bool Payload = *OB != *NB;
+        for (const std::string &A : *OB) {
+          const TypeDesc *Po = resolveSpelling(payloadPointee(A), false);
+          const TypeDesc *Pn = resolveSpelling(payloadPointee(A), true);
+          Payload |= Po && Pn && need(Po, Pn);
+        }
+        if (Payload) {
+          ForcedOld.insert(S->Hash);
+          ForcedNew.insert(SN->Hash);
+          ReachMemo.clear();
+          Changed = true;
+          break;
+        }
+      }
+    }
+  }
+}
+
+/// A void * field marked E_T(@t) of a transformed generic struct: its payload
+/// is the type E_G(...) binds @t to, the same in every use. [opaque] copies
+/// the pointer (FC becomes OPAQUE and the caller goes on, false); a payload
+/// type that did not change is remapped; one that changed gets new objects,
+/// like a typed pointer. True when handled (or refused).
+bool XformGenerator::Impl::genericField(std::string &B, const TypeDesc *O,
+                                        const TypeDesc *N, const FieldDesc &F,
+                                        const FieldDesc &G, WalkCtx &FC,
+                                        std::string &How) {
+  std::string Spelled = "E_T(" + F.GenericParam + ")";
+  std::string Fix = "bind it with E_G(...) where the container is used, or "
+                    "transform it in a spec rule `" +
+                    FC.RuleHint + " -> " + FC.RuleHint +
+                    " : { XF_PTR($xform(struct T, struct T), $in, $out); }`";
+  const std::set<std::string> *OldB = binding(false, O, F.GenericParam);
+  const std::string &NewParam = G.GenericParam.empty() ? F.GenericParam
+                                                       : G.GenericParam;
+  const std::set<std::string> *NewB = binding(true, N, NewParam);
+  if (!OldB || !NewB) {
+    refuse(FC, "a void * marked " + Spelled + " in a transformed " + O->Name +
+                   ", but no E_G(...) in the " + (OldB ? "new" : "old") +
+                   " version's state binds " + F.GenericParam,
+           Fix);
+    return true;
+  }
+  auto Join = [](const std::set<std::string> &S) {
+    std::string J;
+    for (const std::string &A : S)
+      J += (J.empty() ? "" : ", ") + A;
+    return J;
+  };
+  if (OldB->size() != 1 || NewB->size() != 1) {
+    refuse(FC, "a void * marked " + Spelled + " whose uses bind " +
+                   F.GenericParam + " to different types (" +
+                   Join(OldB->size() != 1 ? *OldB : *NewB) + ")",
+           "one transformer per struct cannot tell them apart; " + Fix);
+    return true;
+  }
+  if (*OldB->begin() == "[opaque]" && *NewB->begin() == "[opaque]") {
+    FC.Annots |= MVEDSUA_ANNOT_OPAQUE;
+    return false;
+  }
+  std::string OldP = payloadPointee(*OldB->begin());
+  std::string NewP = payloadPointee(*NewB->begin());
+  const TypeDesc *Po = resolveSpelling(OldP, false);
+  const TypeDesc *Pn = resolveSpelling(NewP, true);
+  if (!Po || !Pn) {
+    refuse(FC, "a void * marked " + Spelled + " bound to '" +
+                   (Po ? NewP : OldP) + "', a type the " +
+                   (Po ? "new" : "old") + " version's debug info does not have",
+           Fix);
+    return true;
+  }
+  std::string In = "__xf_in + " + std::to_string(F.OffsetBits / 8);
+  std::string Out = "__xf_out + " + std::to_string(G.OffsetBits / 8);
+  if (!need(Po, Pn)) {
+    B += "  memcpy(" + Out + ", " + In +
+         ", sizeof(void *));\n  if (__mvedsua_xf_remap_at(__xf_ctx, " + Out +
+         ")) return -1;\n";
+    How = "payload " + typeName(Po) + " unchanged (E_G): the pointer is kept";
+    return true;
+  }
+  WalkCtx E = FC;
+  E.Deref = true;
+  E.Annots = 0;
+  E.AnnotArg.clear();
+  E.Base = nullptr;
+  E.Entry = nullptr;
+  E.Where = typeName(Po);
+  std::string D = descFor(Po, Pn, E);
+  HeapTypes.insert(typeName(Po));
+  Site &St = Sites[Po->Hash];
+  St.Total++;
+  St.Type = Po;
+  B += "  if (__mvedsua_xf_ptr(__xf_ctx, " + In + ", " + Out + ", 1, &" + D +
+       ")) return -1;\n";
+  How = "payload " + typeName(Po) + " -> " + typeName(Pn) +
+        " (E_G): new objects (old ones freed)";
+  return true;
+}
+
 /// A field rule's block, inline in the struct's transformer: $in/$out are
 /// the fields, $base the old struct.
 void XformGenerator::Impl::fieldRule(std::string &B, TypeNote &Note,
@@ -1315,6 +1555,15 @@ void XformGenerator::Impl::field(std::string &B, TypeNote &Note,
   }
   bool VoidPtr = F->Type && F->Type->Kind == MVEDSUA_TYPE_POINTER &&
                  !F->Type->Target && !(F->Annotations & MVEDSUA_ANNOT_OPAQUE);
+  std::string GenericHow;
+  if (VoidPtr && need(O, N) && !F->GenericParam.empty() &&
+      genericField(B, O, N, *F, G, FC, GenericHow)) {
+    if (!GenericHow.empty())
+      Note.Lines.push_back("field '" + G.Name + "' (" + F->GenericParam +
+                           "): " + GenericHow);
+    return;
+  }
+  VoidPtr &= !(FC.Annots & MVEDSUA_ANNOT_OPAQUE);
   if (VoidPtr && need(O, N)) {
     // What a void * inside a transformed struct points to is unknown, and
     // may be one of the changed types: never guessed.
@@ -1699,12 +1948,18 @@ std::string XformGenerator::Impl::expandWord(StringRef Word,
     error(L.str() + ": error: $" + Word + " is not available in " + Where);
     return "0";
   };
+  // Kitsune's blocks use the objects themselves ($out = $in + 5).
+  auto Obj = [&](const char *Ptr) {
+    return Opts.KitsuneSpec ? "(*" + std::string(Ptr) + ")" : std::string(Ptr);
+  };
   if (Word == "in")
-    return Typed(Env.In, "__xf_tin", "an INIT rule (nothing is old)");
+    return Typed(Env.In, Obj("__xf_tin").c_str(),
+                 "an INIT rule (nothing is old)");
   if (Word == "out")
-    return "__xf_tout";
+    return Obj("__xf_tout");
   if (Word == "base")
-    return Typed(Env.Base, "__xf_tbase", "a rule that is not about a field");
+    return Typed(Env.Base, Obj("__xf_tbase").c_str(),
+                 "a rule that is not about a field");
   if (Word == "oldtype")
     return Env.OldT ? declare(Env.OldT, false, "") : "void";
   if (Word == "newtype")
@@ -1908,9 +2163,12 @@ void XformGenerator::Impl::define(const TypeDesc *T, bool NewSide) {
 bool XformGenerator::Impl::run() {
   OldTypes = reachableTypes(Old);
   NewTypes = reachableTypes(New);
+  OldBindings = BindingCollector(Old, OldTypes).run();
+  NewBindings = BindingCollector(New, NewTypes).run();
   resolveSpec();
   if (!Errors.empty())
     return false;
+  forceGenericContainers();
   planEntries();
   warnCopiedVoidPointers();
   return Errors.empty();
@@ -1973,6 +2231,9 @@ std::string XformGenerator::Impl::code() const {
   OS << StringRef(
 #include "Prelude.inc"
   );
+  if (Opts.KitsuneSpec)
+    OS << "\n/* The spec is in Kitsune's dialect: XF_ASSIGN(target, source). */\n"
+          "#undef XF_ASSIGN\n#define XF_ASSIGN(target, src) ((target) = (src))\n";
   OS << "\n/* Types, for spec blocks. */\n" << Forward << Defs;
   OS << "\n/* Transformers. */\n" << Protos << MapProtos << "\n";
   std::set<uint64_t> Risk = interiorRisks();

@@ -27,6 +27,10 @@ namespace mvedsua {
 struct XformOptions {
   std::string OldName, NewName; // the bitcode, for messages and the summary
   std::string OutputName;       // the C file, for #line directives
+  /// The spec is in Kitsune's dialect (--kitsune): $in, $out and $base are
+  /// the objects themselves, not pointers to them, and XF_ASSIGN takes
+  /// (target, source).
+  bool KitsuneSpec = false;
 };
 
 class XformGenerator {

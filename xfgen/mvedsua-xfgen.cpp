@@ -68,6 +68,12 @@ static cl::opt<bool> Explain("explain",
 static cl::opt<std::string> Output("o", cl::desc("Write the transformer (C)"),
                                    cl::value_desc("file"),
                                    cl::cat(XfgenCategory));
+static cl::opt<bool> KitsuneSpec(
+    "kitsune",
+    cl::desc("The spec is Kitsune's: in its C blocks $in, $out and $base are "
+             "the objects, not pointers to them ($out = $in + 5), and "
+             "XF_ASSIGN takes (target, source)"),
+    cl::cat(XfgenCategory));
 static cl::opt<std::string> SpecPath("x", cl::desc("Transformation spec (.xf)"),
                                      cl::value_desc("file"),
                                      cl::cat(XfgenCategory));
@@ -244,7 +250,8 @@ int main(int argc, char **argv) {
     return 1;
 
   mvedsua::XformOptions Opts{joined(OldList), joined(NewList),
-                             Output.empty() ? "-" : Output.getValue()};
+                             Output.empty() ? "-" : Output.getValue(),
+                             KitsuneSpec};
   std::vector<std::string> Errors = checkAllocator(S, *NewM, Opts.NewName);
   mvedsua::XformGenerator Gen(*Old, *New, S, Opts);
   bool Ok = Gen.run() && Errors.empty();

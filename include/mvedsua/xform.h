@@ -138,7 +138,7 @@ void *__mvedsua_xf_old_local(struct mvedsua_xf_ctx *ctx, const char *key,
 /* Where the transformed value of that copy goes (zeroed, the new type's
  * size): the index-th frame of the local the new version creates during the
  * update receives it. NULL unless `key` is in `keys` and the new version has
- * that local with another type. */
+ * that local (of the same type or another). */
 void *__mvedsua_xf_new_local(struct mvedsua_xf_ctx *ctx, const char *key,
                              uint64_t index);
 /* The new address recorded for an old object, or NULL. */
