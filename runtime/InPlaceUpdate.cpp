@@ -263,6 +263,7 @@ void PerformUpdate(const char *point) {
   }
   g_status.transfer_us = MicrosSince(g_taken) - g_status.load_us;
   RecordStats(stats);
+  PreparePrestartHook(loaded.handle);
   MigrateControl(to, loaded.main, point);
 }
 
@@ -429,7 +430,7 @@ int RunVersions(int version, mvedsua_rt_main_fn main, int argc, char **argv) {
     // An update migrated control here. The previous argv copies are never
     // freed: migrated state may point into them.
     g_args = CopyArgv(g_argc, g_pristine_argv);
-    RunPrestartHook(g_current);
+    RunPrestartHook();
   }
   __atomic_store_n(&g_driver_ready, true, __ATOMIC_RELEASE);
   return g_main(g_argc, g_args, environ);

@@ -45,6 +45,8 @@ char *g_next_version;
 
 int g_live_threads;
 
+void (*g_prestart)(void); // the next version's pre-start hook, if any
+
 // The parts of a registry key: "name", "file.c/name", "file.c/func#name".
 struct KeyParts {
   std::string file, func, name;
@@ -246,9 +248,15 @@ void SetHandLocalIndex(uint64_t index) { g_local_index = index; }
 
 void EndHandXforms() { g_run_from = g_run_to = -1; }
 
-void RunPrestartHook(int version) {
-  auto hook = reinterpret_cast<void (*)(void)>(
-      VersionSymbol(version, "_kitsune_prestart_xform"));
+void PreparePrestartHook(void *handle) {
+  g_prestart = handle ? reinterpret_cast<void (*)(void)>(
+                            dlsym(handle, "_kitsune_prestart_xform"))
+                      : nullptr;
+}
+
+void RunPrestartHook() {
+  void (*hook)(void) = g_prestart;
+  g_prestart = nullptr;
   if (hook)
     hook();
 }

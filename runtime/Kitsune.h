@@ -26,8 +26,11 @@ void SetHandLocalIndex(uint64_t index);
 void EndHandXforms();
 
 // Kitsune's pre-start hook: the new version's _kitsune_prestart_xform, if it
-// defines one, runs once the state moved and before its main starts.
-void RunPrestartHook(int version);
+// defines one, runs once the state moved and before its main starts. Looked
+// up in the loaded object's handle while the update runs (a lookup, no
+// system call), run after control migrated.
+void PreparePrestartHook(void *handle);
+void RunPrestartHook();
 
 // -1 with *reason when threads started with kitsune_pthread_create are
 // running: they would keep running the old version's code.
