@@ -6,12 +6,13 @@
 # three configurations measured in this same run:
 #   native           build/examples/kvd/kvd-native, no plugin, no runtime
 #   single_leader    kvd-1.so under `mvedsua-run --control SOCK`, no follower
-#   outdated_leader  the same process after `mvedsua-ctl update kvd-1.so`: a
+#   outdated_leader  another kvd-1.so, after `mvedsua-ctl update kvd-1.so`: a
 #                    follower of the same version attached and following
-# Each repetition starts a fresh native server, then a fresh supervised one
-# (measured without, then with the follower), so the configurations are
-# interleaved in time; the report is the median of the repetitions (3, or 1
-# with --quick). Before the follower's measurement its stage must be
+# Each repetition starts the three side by side on fresh servers and measures
+# every test on the three in turn (the order rotated from one repetition to
+# the next), so a slow spell of the shared machine falls on all three; the
+# report is the median of the repetitions (5, or 1 with --quick). Before the
+# follower's measurement its stage must be
 # outdated-leader (status --json); afterwards the follower must still be
 # there (same pid, not rolled back), else the repetition is marked invalid
 # and left out of the medians.
@@ -46,13 +47,12 @@ clients=20 pipeline=16 keyspace=100000
 if [ $quick -eq 1 ]; then
   reps=1 n_plain=2000 n_pipe=20000
 else
-  reps=3 n_plain=${KVD_BENCH_N_PLAIN:-250000} n_pipe=${KVD_BENCH_N_PIPE:-3000000}
+  reps=5 n_plain=${KVD_BENCH_N_PLAIN:-250000} n_pipe=${KVD_BENCH_N_PIPE:-3000000}
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/kvd-throughput.XXXXXX")
-server=
 cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
+  stop_all
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -70,55 +70,74 @@ wait_listening() {
   echo "kvd-throughput: server did not start:" >&2; cat "$log" >&2; exit 1
 }
 
-stop_server() {
-  kill "$server" 2>/dev/null || true
-  wait "$server" 2>/dev/null || true
-  server=
+servers=()
+stop_all() {
+  local p
+  for p in "${servers[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${servers[@]}"; do wait "$p" 2>/dev/null || true; done
+  servers=()
 }
 
-# One measurement: SET then GET, plain and pipelined; prints redis-benchmark's
-# CSV rows prefixed by the mode ("plain" or "p16").
-bench() {
-  redis-benchmark -h 127.0.0.1 -p "$port" -c "$clients" -n "$n_plain" \
-    -r "$keyspace" -t set,get --csv 2>/dev/null | grep -v '^"test"' | sed 's/^/"plain",/'
-  redis-benchmark -h 127.0.0.1 -p "$port" -c "$clients" -n "$n_pipe" \
-    -r "$keyspace" -P "$pipeline" -t set,get --csv 2>/dev/null | grep -v '^"test"' | sed 's/^/"p16",/'
+# One test (set or get, plain or p16) against PORT; prints redis-benchmark's
+# CSV row prefixed by the mode ("plain" or "p16").
+bench_one() {
+  local port=$1 mode=$2 test=$3
+  if [ "$mode" = plain ]; then
+    redis-benchmark -h 127.0.0.1 -p "$port" -c "$clients" -n "$n_plain" \
+      -r "$keyspace" -t "$test" --csv 2>/dev/null | grep -v '^"test"' | sed 's/^/"plain",/'
+  else
+    redis-benchmark -h 127.0.0.1 -p "$port" -c "$clients" -n "$n_pipe" \
+      -r "$keyspace" -P "$pipeline" -t "$test" --csv 2>/dev/null | grep -v '^"test"' | sed 's/^/"p16",/'
+  fi
 }
 
-status() { "$ctl" --control "$work/ctl.sock" status --json; }
+status() { "$ctl" --control "$1" status --json; }
 field() { python3 -c 'import json,sys; s=json.load(sys.stdin); print(s.get(sys.argv[1]) if s.get(sys.argv[1]) is not None else "none")' "$1"; }
+
+# Starts a supervised kvd-1.so with control socket SOCK, log LOG; sets $port
+# and appends its pid to servers.
+start_supervised() {
+  local sock=$1 log=$2
+  rm -f "$sock"
+  "$run" --control "$sock" "$kvd/kvd-1.so" --port 0 --bind 127.0.0.1 2>"$log" &
+  servers+=($!)
+  wait_listening "$log"
+  for _ in $(seq 200); do [ -S "$sock" ] && break; sleep 0.025; done
+}
 
 : > "$work/rows.csv"
 : > "$work/checks.jsonl"
+configs=(native single_leader outdated_leader)
 for rep in $(seq 1 "$reps"); do
-  echo "kvd-throughput: repetition $rep of $reps: native" >&2
+  # The three configurations run side by side, each on a fresh server; every
+  # test is measured on the three in turn (the order rotated from one
+  # repetition to the next), so that a slow spell of the machine falls on all.
+  echo "kvd-throughput: repetition $rep of $reps: starting native, single leader, leader + follower" >&2
   "$kvd/kvd-native" --port 0 --bind 127.0.0.1 2>"$work/native.log" &
-  server=$!
+  servers+=($!)
   wait_listening "$work/native.log"
-  bench | sed "s/^/$rep,\"native\",/" >> "$work/rows.csv"
-  stop_server
-
-  echo "kvd-throughput: repetition $rep of $reps: kvd-1.so under mvedsua-run, no follower" >&2
-  rm -f "$work/ctl.sock"
-  "$run" --control "$work/ctl.sock" "$kvd/kvd-1.so" --port 0 --bind 127.0.0.1 2>"$work/mve.log" &
-  server=$!
-  wait_listening "$work/mve.log"
-  for _ in $(seq 200); do [ -S "$work/ctl.sock" ] && break; sleep 0.025; done
-  stage0=$(status | field stage)
-  bench | sed "s/^/$rep,\"single_leader\",/" >> "$work/rows.csv"
-
-  echo "kvd-throughput: repetition $rep of $reps: mvedsua-ctl update kvd-1.so (same-version follower)" >&2
+  declare -A ports=()
+  ports[native]=$port
+  start_supervised "$work/single.sock" "$work/single.log"
+  ports[single_leader]=$port
+  stage0=$(status "$work/single.sock" | field stage)
+  start_supervised "$work/ctl.sock" "$work/mve.log"
+  ports[outdated_leader]=$port
   reply=$("$ctl" --control "$work/ctl.sock" update --timeout 1m "$kvd/kvd-1.so" 2>&1) || true
-  status > "$work/before.json"
+  status "$work/ctl.sock" > "$work/before.json"
   stage_before=$(field stage < "$work/before.json")
-  follower_before=$(field follower_pid < "$work/before.json")
-  if [ "$stage_before" = outdated-leader ]; then
-    bench | sed "s/^/$rep,\"outdated_leader\",/" >> "$work/rows.csv"
-  fi
-  status > "$work/after.json"
-  stage_after=$(field stage < "$work/after.json")
-  follower_after=$(field follower_pid < "$work/after.json")
-  stop_server
+  shift_by=$(( (rep - 1) % 3 ))
+  order=("${configs[@]:$shift_by}" "${configs[@]:0:$shift_by}")
+  for mt in "plain set" "plain get" "p16 set" "p16 get"; do
+    for c in "${order[@]}"; do
+      [ "$c" = outdated_leader ] && [ "$stage_before" != outdated-leader ] && continue
+      echo "kvd-throughput: repetition $rep of $reps: $mt, $c" >&2
+      bench_one "${ports[$c]}" $mt | sed "s/^/$rep,\"$c\",/" >> "$work/rows.csv"
+    done
+  done
+  status "$work/ctl.sock" > "$work/after.json"
+  stop_all
+  unset ports
   python3 - "$rep" "$stage0" "$reply" "$work/before.json" "$work/after.json" >> "$work/checks.jsonl" <<'EOF'
 import json, sys
 rep, stage0, reply = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -192,7 +211,7 @@ doc = {
     "configurations": {
         "native": "build/examples/kvd/kvd-native",
         "single_leader": "kvd-1.so under mvedsua-run --control SOCK, no follower",
-        "outdated_leader": "the same process after mvedsua-ctl update kvd-1.so (same-version follower, stage outdated-leader)"},
+        "outdated_leader": "another kvd-1.so under mvedsua-run, after mvedsua-ctl update kvd-1.so (same-version follower, stage outdated-leader)"},
     "anchors": {"mvedsua_paper_single_leader_slower": "3-9%",
                 "mvedsua_paper_leader_follower_slower": "42-52%",
                 "goal_single_leader": "within 1% of native",
@@ -213,7 +232,8 @@ with open(results + "/kvd-throughput.md", "w") as md:
     md.write("### kvd throughput under redis-benchmark (native, single leader, leader + follower)\n\n")
     md.write("%d cores, %s, Linux %s. %s, %d connections over loopback, random keys "
              "among %d, %d requests per test (%d pipelined with -P %d); median of %d "
-             "repetition(s), the three configurations interleaved in each. "
+             "repetition(s), the three configurations side by side, each test run on the three "
+             "in turn. "
              "Leader + follower: after `mvedsua-ctl update kvd-1.so` (same version), "
              "stage outdated-leader checked before and the follower found still "
              "attached after each measurement (%s).\n\n" % (
