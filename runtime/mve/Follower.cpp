@@ -400,6 +400,22 @@ void ReportOneStage(uint32_t stage) {
   Publish();
 }
 
+// The log's figures for the supervisor's status between stage changes: at
+// most every kRefreshMs, at the update points the supervisor's wake-ups
+// (every 200 ms while a follower exists) make the leader reach.
+constexpr uint64_t kRefreshMs = 200;
+uint64_t g_refreshed_ms;
+
+void RefreshSupervisor() {
+  uint64_t now = MonoMs();
+  if (now - g_refreshed_ms < kRefreshMs)
+    return;
+  g_refreshed_ms = now;
+  Refresh(&g_status);
+  if (g_stage_hook) // not the status file: one line per change there
+    g_stage_hook(&g_status);
+}
+
 // At an update point: say what changed since the last one, each stage
 // passed through once.
 void ReportStage() {
@@ -481,8 +497,10 @@ int LeaderAtPoint(int mode) {
       return next;
   }
   ReportStage();
-  if (!g_leader.lost && !g_leader.reaped)
+  if (!g_leader.lost && !g_leader.reaped) {
+    RefreshSupervisor();
     return mode;
+  }
   if (!g_leader.reaped) {
     int st = 0;
     long r = WaitFollower(g_leader.pid, &st, WNOHANG);

@@ -314,7 +314,18 @@ void UpdateDriver::OnMveLine(const std::string &fields) {
   ReplyStep(&promote_, end);
   EndPolicy(end);
   if (rb_.conn >= 0) {
-    control_.Reply(rb_.conn, "rolled back: follower " +
+    // After promotion the new version (which led) ended and the old one
+    // leads again.
+    bool demoted = previous_leader_ && previous_leader_ != state_.leader &&
+                   r->follower_pid == state_.leader;
+    control_.Reply(rb_.conn,
+                   demoted ? "rolled back: the new version (pid " +
+                                 std::to_string(previous_leader_) +
+                                 ") ended; the old version (pid " +
+                                 std::to_string(state_.leader) +
+                                 ") leads again with " +
+                                 ShortName(state_.version_path) + "\n"
+                           : "rolled back: follower " +
                                  std::to_string(r->follower_pid) +
                                  " ended; the leader (pid " +
                                  std::to_string(state_.leader) +
@@ -362,6 +373,8 @@ bool UpdateDriver::OnProgramLine(const std::string &line) {
     // Another process leads (a promotion, or a follower that took over).
     int leader = 0, follower = 0;
     if (sscanf(rest.c_str(), "%d %d", &leader, &follower) == 2 && leader > 0) {
+      if (leader != state_.leader)
+        previous_leader_ = state_.leader;
       state_.leader = leader;
       state_.follower = follower;
     }

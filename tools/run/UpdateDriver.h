@@ -83,6 +83,7 @@ private:
   uint64_t retry_watch_until_ms_ = 0; // a retry is expected until then
   PendingRollback rb_;
   PendingRollback promote_, finish_;
+  pid_t previous_leader_ = 0; // the process that led before the last switch
   // The unattended policy of the last multi-version update (Request).
   struct Policy {
     int64_t promote_after_ms = -1, finish_after_ms = -1;

@@ -130,6 +130,10 @@ def through_every_stage():
             print("a clients", name, pings(group))
         except OSError as e:
             print("a clients", name, type(e).__name__, e)
+    # The log's figures in status follow the traffic between stage changes.
+    peak0 = st["log"]["peak_backlog_bytes"]
+    st = wait_for(lambda s: s["log"]["peak_backlog_bytes"] > peak0, 10)
+    print("a log figures refreshed under load:", st["log"]["peak_backlog_bytes"] > peak0)
     print("a finish:", ctl_run("finish").replace(str(follower), "F"))
     st = wait_for(lambda s: s["stage"] == "single-leader")
     lu = st["last_update"]
