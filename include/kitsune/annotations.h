@@ -59,17 +59,18 @@
 #define E_NOTELOCALS
 
 /* Kitsune annotations mvedsua has no counterpart for: a build that uses one
- * stops here, saying what to write instead. */
-#define E_IGNORE                                                               \
-  _Pragma("GCC error \"E_IGNORE is not supported by mvedsua: use E_OPAQUE "    \
-          "(copied as bytes, never followed) or E_MANUAL_MIGRATE\"")
-#define E_CUSTOM(MF, FF)                                                       \
-  _Pragma("GCC error \"E_CUSTOM is not supported by mvedsua: name the "        \
-          "allocator in the .xf spec with ALLOCATOR alloc_fn free_fn\"")
-#define E_SZ                                                                   \
-  _Pragma("GCC error \"E_SZ is not supported by mvedsua: use E_ARRAY(n)\"")
-#define E_AUTO                                                                 \
-  _Pragma("GCC error \"E_AUTO is not supported by mvedsua: migration is "      \
-          "automatic; remove it\"")
+ * stops here, saying what to write instead (with E_NOANNOT they vanish, as
+ * in Kitsune). _Pragma takes one string literal: each message is one line. */
+#ifdef E_NOANNOT
+#define E_IGNORE
+#define E_CUSTOM(MF, FF)
+#define E_SZ
+#define E_AUTO
+#else
+#define E_IGNORE _Pragma("GCC error \"E_IGNORE is not supported by mvedsua: use E_OPAQUE (copied as bytes, never followed) or E_MANUAL_MIGRATE\"")
+#define E_CUSTOM(MF, FF) _Pragma("GCC error \"E_CUSTOM is not supported by mvedsua: name the allocator in the .xf spec with ALLOCATOR alloc_fn free_fn\"")
+#define E_SZ _Pragma("GCC error \"E_SZ is not supported by mvedsua: use E_ARRAY(n)\"")
+#define E_AUTO _Pragma("GCC error \"E_AUTO is not supported by mvedsua: migration is automatic; remove it\"")
+#endif
 
 #endif /* KITSUNE_ANNOTATIONS_H */
