@@ -6,7 +6,9 @@
 #   ./bootstrap.sh build   install what is missing and build only
 #
 # Environment: MVEDSUA_BUILD_DIR (default ./build), MVEDSUA_JOBS (default nproc),
-# LIT_ARGS (extra arguments for lit, e.g. "--filter pass").
+# LIT_ARGS (extra arguments for lit, e.g. "--filter pass"), MVEDSUA_PORTS=1
+# (also fetch and build the ports of real servers and run their tests:
+# docs/ports/redis.md; several minutes more).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -40,7 +42,9 @@ install_missing() {
 
 build() {
   say "configuring in $build_dir"
-  cmake -S "$here" -B "$build_dir" >/dev/null
+  local ports=OFF
+  [ "${MVEDSUA_PORTS:-0}" = 1 ] && ports=ON
+  cmake -S "$here" -B "$build_dir" -DMVEDSUA_PORTS=$ports >/dev/null
   say "building (-j$jobs)"
   cmake --build "$build_dir" -j"$jobs"
 }

@@ -65,3 +65,8 @@ if os.geteuid() == 0:
 for client in ["redis-cli", "redis-benchmark"]:
     if shutil.which(client):
         config.available_features.add(client)
+
+# The redis port (ports/redis/build.sh, with -DMVEDSUA_PORTS=ON): its tests run
+# only when its versions were fetched and built into this build tree.
+if os.path.exists(os.path.join(config.mvedsua_obj_root, "ports", "redis", "versions.list")):
+    config.available_features.add("redis-port")

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# ports/redis/build.sh: fetch Debian 12's redis source package, apply the
+# mvedsua port, and build every version listed in versions.txt as an
+# updatable shared object, each with the state transformer from the one
+# before it. See docs/ports/redis.md.
+#
+#   ports/redis/build.sh [-B MVEDSUA_BUILD_DIR] [-j N]
+#
+# MVEDSUA_BUILD_DIR is a configured and built mvedsua tree (default ./build);
+# its plugin, runtime and mvedsua-xfgen are used. Everything goes under
+# MVEDSUA_BUILD_DIR/ports/redis:
+#   src/                the downloaded source package (.dsc, .orig, .debian)
+#   tree/NAME/          each version's build tree, made from a copy of the
+#                       previous one, so a version only compiles what its
+#                       patches changed (and a rebuild what the port changed);
+#                       all rebuilt when MvedsuaPass.so changed (tree.plugin)
+#   NAME.so, NAME.bc    each version, and its bitcode for mvedsua-xfgen
+#   NAME.xform.c        the transformer from the previous version
+#   versions.list       the names built, oldest first (written last)
+#
+# Environment: REDIS_DEB_VERSION (default 5:7.0.15-1~deb12u10, the package
+# whose debian/patches provide the security fixes), REDIS_DEB_MIRROR (default
+# http://deb.debian.org). The machine's apt configuration is not touched:
+# apt-get runs with a private sources list and state directory.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+mbuild=$root/build
+jobs=2
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -B) mbuild=$(cd "$2" && pwd); shift 2 ;;
+    -j) jobs=$2; shift 2 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    *) echo "build.sh: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+
+debver=${REDIS_DEB_VERSION:-5:7.0.15-1~deb12u10}
+mirror=${REDIS_DEB_MIRROR:-http://deb.debian.org}
+llvm=/usr/lib/llvm-19/bin
+plugin=$mbuild/lib/MvedsuaPass.so
+xfgen=$mbuild/bin/mvedsua-xfgen
+for f in "$plugin" "$mbuild/lib/libmvedsua.so" "$xfgen" "$llvm/clang" "$llvm/llvm-link"; do
+  [ -e "$f" ] || { echo "build.sh: $f not found (build mvedsua first)" >&2; exit 1; }
+done
+out=$mbuild/ports/redis
+mkdir -p "$out"
+say() { printf 'redis-port: %s\n' "$*"; }
+
+# 1. The source package, through apt with private state (signatures and
+#    checksums checked by apt against Debian's archive keyring).
+upver=${debver#*:}          # 7.0.15-1~deb12u10
+upstream=${upver%%-*}       # 7.0.15
+dsc=$out/src/redis_${upver}.dsc
+if [ ! -f "$dsc" ]; then
+  say "fetching redis $debver from $mirror"
+  apt=$out/apt
+  mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$apt/etc/sources.list.d" \
+           "$apt/etc/preferences.d" "$out/src"
+  key=/usr/share/keyrings/debian-archive-keyring.gpg
+  cat > "$apt/etc/sources.list" <<EOF
+deb-src [signed-by=$key] $mirror/debian bookworm main
+deb-src [signed-by=$key] $mirror/debian-security bookworm-security main
+EOF
+  aptopts=(-o "Dir::Etc::sourcelist=$apt/etc/sources.list"
+           -o "Dir::Etc::sourceparts=$apt/etc/sources.list.d"
+           -o "Dir::Etc::preferencesparts=$apt/etc/preferences.d"
+           -o "Dir::State=$apt" -o "Dir::State::Lists=$apt/lists"
+           -o "Dir::Cache=$apt/cache" -o "Debug::NoLocking=1"
+           -o "APT::Sandbox::User=root")
+  apt-get "${aptopts[@]}" -qq update
+  (cd "$out/src" && apt-get "${aptopts[@]}" -qq source --download-only "redis=$debver")
+  [ -f "$dsc" ] || { echo "build.sh: apt-get did not download $dsc" >&2; exit 1; }
+fi
+pristine=$out/pristine-$upver
+if [ ! -d "$pristine" ]; then
+  say "unpacking $dsc"
+  rm -rf "$pristine.tmp"
+  # (apt checked the files against the archive's signed index; the .dsc's own
+  # signature is the uploader's, whose key is not on a plain Debian system.)
+  dpkg-source --skip-patches -x "$dsc" "$pristine.tmp" > "$out/dpkg-source.log" 2>&1 ||
+    { cat "$out/dpkg-source.log" >&2; exit 1; }
+  mv "$pristine.tmp" "$pristine"
+fi
+
+# 2. versions.txt must name every patch of the series exactly once, in order.
+series=$(grep -v '^\s*#' "$pristine/debian/patches/series" | sed '/^\s*$/d')
+listed=$(grep -v '^\s*#' "$here/versions.txt" | sed '/^\s*$/d' | awk '{for (i = 2; i <= NF; i++) print $i}')
+if [ "$series" != "$listed" ]; then
+  echo "build.sh: versions.txt does not list the patches of debian/patches/series in order:" >&2
+  diff <(echo "$series") <(echo "$listed") >&2 || true
+  exit 1
+fi
+
+# The port migrates redis' command tables (their run-time counters and dicts
+# live in them): a patch that changed them would be undone by the update.
+for p in $listed; do
+  if grep -qE '^\+\+\+ [^/ ]*/src/commands(\.c|/)' "$pristine/debian/patches/$p"; then
+    echo "build.sh: $p changes redis' command table, which the port migrates;" \
+         "the update would undo it (docs/ports/redis.md)" >&2
+    exit 1
+  fi
+done
+
+# Nothing to do when every version is newer than everything it is made from.
+if [ -f "$out/versions.list" ] &&
+   [ -z "$(find "$here" "$plugin" "$mbuild/lib/libmvedsua.so" "$xfgen" "$root/include" \
+           -newer "$out/versions.list" -type f | head -1)" ]; then
+  say "up to date: $(wc -l < "$out/versions.list") versions in $out"
+  exit 0
+fi
+
+# 3. Each version: the Debian patches so far + the port, synchronised into
+#    the build tree (files whose content changed only), built incrementally.
+makeargs=(MALLOC=libc CC="$llvm/clang" OPTIMIZATION=-O2 CFLAGS="-fPIC -g"
+          "REDIS_CFLAGS=-fpass-plugin=$plugin -I$root/include -fno-eliminate-unused-debug-types"
+          "REDIS_LDFLAGS=-shared -L$mbuild/lib -Wl,--no-as-needed -lmvedsua"
+          MVEDSUA_LLVM_LINK="$llvm/llvm-link")
+debtree=$out/debian-tree
+stage=$out/stage
+rm -rf "$debtree" && cp -a "$pristine" "$debtree"
+# Trees whose objects another plugin compiled are built again from scratch.
+plugin_sum=$(md5sum < "$plugin")
+if [ "$(cat "$out/tree.plugin" 2>/dev/null)" != "$plugin_sum" ]; then
+  rm -rf "$out/tree"
+fi
+mkdir -p "$out/tree"
+echo "$plugin_sum" > "$out/tree.plugin"
+rm -f "$out/versions.list.tmp"
+prev=""
+while read -r name patches; do
+  case "$name" in ''|'#'*) continue ;; esac
+  say "$name"
+  tree=$out/tree/$name
+  if [ ! -d "$tree" ]; then
+    if [ -n "$prev" ]; then cp -a "$out/tree/$prev" "$tree"; else mkdir -p "$tree"; fi
+  fi
+  for p in $patches; do
+    patch -d "$debtree" -p1 -s -N --no-backup-if-mismatch < "$debtree/debian/patches/$p" ||
+      { echo "build.sh: Debian patch $p does not apply" >&2; exit 1; }
+  done
+  rm -rf "$stage" && cp -a "$debtree" "$stage"
+  for p in "$here"/patches/*.patch; do
+    patch -d "$stage" -p1 -s -N --no-backup-if-mismatch < "$p" ||
+      { echo "build.sh: port patch $(basename "$p") does not apply to $name" >&2; exit 1; }
+  done
+  # Copy what differs; unchanged files keep their time stamps (and objects).
+  (cd "$stage" && find . -type f ! -path './debian/*' -print0) |
+    while IFS= read -r -d '' f; do
+      if ! cmp -s "$stage/$f" "$tree/$f"; then
+        mkdir -p "$(dirname "$tree/$f")"
+        cp -p "$stage/$f" "$tree/$f"
+        touch "$tree/$f"
+      fi
+    done
+  rm -f "$tree/src/redis-server"
+  make -C "$tree/src" -j"$jobs" "${makeargs[@]}" redis-server redis-server.bc > "$out/$name.log" 2>&1 ||
+    { echo "build.sh: building $name failed; see $out/$name.log" >&2; tail -20 "$out/$name.log" >&2; exit 1; }
+  cp "$tree/src/redis-server.bc" "$out/$name.bc"
+  if [ -n "$prev" ]; then
+    # The state transformer from the previous version, linked into this one.
+    "$xfgen" "$out/$prev.bc" "$out/$name.bc" -o "$out/$name.xform.c" > "$out/$name.xfgen.log" 2>&1 ||
+      { echo "build.sh: mvedsua-xfgen $prev -> $name refused:" >&2; cat "$out/$name.xfgen.log" >&2; exit 1; }
+    "$llvm/clang" -g -O2 -fPIC -fno-eliminate-unused-debug-types "-fpass-plugin=$plugin" \
+      "-I$root/include" -c "$out/$name.xform.c" -o "$out/$name.xform.o"
+    rm -f "$tree/src/redis-server"
+    make -C "$tree/src" "${makeargs[@]}" MVEDSUA_XFORM_OBJ="$out/$name.xform.o" redis-server >> "$out/$name.log" 2>&1 ||
+      { echo "build.sh: linking $name failed; see $out/$name.log" >&2; exit 1; }
+  fi
+  cp "$tree/src/redis-server" "$out/$name.so"
+  echo "$name" >> "$out/versions.list.tmp"
+  prev=$name
+done < "$here/versions.txt"
+mv "$out/versions.list.tmp" "$out/versions.list"
+say "built $(wc -l < "$out/versions.list") versions in $out"

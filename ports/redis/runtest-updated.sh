@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# ports/redis/runtest-updated.sh [-B MVEDSUA_BUILD_DIR] [UNIT...]
+#
+# Runs redis' own test suite (runtest, in its external-server mode) against a
+# server that was updated in place along the whole chain: the first version
+# of the port is started under mvedsua-run (no persistence), filled with some
+# keys, updated to every later version, and the test units (default: the
+# list below) run against the last version with the test suite of that
+# version's sources. Tests tagged external:skip are skipped by runtest itself.
+# Prints runtest's summary; exits with runtest's status.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+mbuild=$root/build
+if [ "${1:-}" = -B ]; then mbuild=$(cd "$2" && pwd); shift 2; fi
+units=("$@")
+if [ ${#units[@]} -eq 0 ]; then
+  units=(unit/type/string unit/type/incr unit/type/list unit/type/hash unit/type/set
+         unit/type/zset unit/type/stream unit/type/stream-cgroups unit/keyspace unit/expire
+         unit/scan unit/multi unit/pubsub unit/pubsubshard unit/scripting unit/functions
+         unit/acl unit/acl-v2 unit/hyperloglog unit/bitops unit/geo unit/info-command
+         unit/protocol unit/auth unit/dump unit/sort unit/latency-monitor unit/lazyfree)
+fi
+out=$mbuild/ports/redis
+mapfile -t versions < "$out/versions.list"
+last=${versions[-1]}
+work=$(mktemp -d "${TMPDIR:-/tmp}/redis-runtest.XXXXXX")
+server=
+cleanup() {
+  if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+port=$(python3 "$root/test/lib/free-port.py")
+"$mbuild/bin/mvedsua-run" --control "$work/ctl.sock" "$out/${versions[0]}.so" --port "$port" \
+  --bind 127.0.0.1 --save '' --appendonly no --enable-debug-command yes --dir "$work" \
+  > "$work/server.log" 2>&1 & server=$!
+for _ in $(seq 200); do [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && break; sleep 0.05; done
+redis-cli -p "$port" debug populate 10000 > /dev/null
+for v in "${versions[@]:1}"; do
+  "$mbuild/bin/mvedsua-ctl" --control "$work/ctl.sock" update --inplace "$out/$v.so" | cut -c1-80
+done
+"$mbuild/bin/mvedsua-ctl" --control "$work/ctl.sock" status | head -2
+# The test suite of the last version's sources (its tests/ and the helpers
+# runtest starts: redis-cli and redis-benchmark are only needed by tests
+# that external mode skips).
+tests=$out/tree/$last
+args=()
+for u in "${units[@]}"; do args+=(--single "$u"); done
+set +e
+(cd "$tests" && ./runtest --host 127.0.0.1 --port "$port" --clients 1 --timeout 600 "${args[@]}") \
+  > "$work/runtest.log" 2>&1
+rc=$?
+set -e
+sed 's/\x1b\[[0-9;]*m//g' "$work/runtest.log" > "$work/runtest.txt"
+grep -E '^\[(ok|err|exception|skip|ignore)\]' "$work/runtest.txt" |
+  awk '/^\[ok\]/ { ok++; next } /^\[skip\]|^\[ignore\]/ { skip++; next } { bad++; print } END { printf "runtest: %d ok, %d failed, %d skipped\n", ok, bad, skip }'
+grep -E 'All tests passed|tests? failed|Killing|exception' "$work/runtest.txt" | head -5
+echo "server still running the last version: $(redis-cli -p "$port" ping)"
+exit $rc
