@@ -26,7 +26,7 @@
 # --quick; RULES_BENCH_REPS and RULES_BENCH_N set the repetitions and the
 # requests per test); the report is the median. Before each measurement the
 # follower must be in the outdated-leader stage and still there afterwards
-# (same pid), else the repetition is left out. Writes RESULTS/rules-overhead.json
+# (same pid), else it is tried once more, then left out. Writes RESULTS/rules-overhead.json
 # and rules-overhead.md. Timing is reported, never checked.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -177,6 +177,8 @@ for rep in range(reps):
     order = replay_configs[rep % 4:] + replay_configs[:rep % 4]
     for name, so in order:
         t = run_ns(so, writes)
+        if t is None:  # one more try: the machine is shared
+            t = run_ns(so, writes)
         if t is not None:
             replay_raw[name].append(t)
 replay_median = {name: statistics.median(v) if v else None for name, v in replay_raw.items()}
@@ -195,6 +197,9 @@ try:
         order = configs[rep % len(configs):] + configs[:rep % len(configs)]
         for name, rules in order:
             m, why = measure(port, rules)
+            if m is None:  # one more try: the machine is shared
+                notes.append("repetition %d, %s tried again: %s" % (rep + 1, name, why))
+                m, why = measure(port, rules)
             if m is None:
                 notes.append("repetition %d, %s left out: %s" % (rep + 1, name, why))
             else:
@@ -262,7 +267,7 @@ for name, _ in replay_configs:
               "%.2f" % (per / count) if count else "-"))
 md += ["", "Machine: %d CPUs, Linux %s, load average at the end %.1f %.1f %.1f." % (
     os.cpu_count(), platform.release(), *os.getloadavg())]
-md += ["", "Left out: " + "; ".join(notes)] if notes else []
+md += ["", "Notes: " + "; ".join(notes)] if notes else []
 open(results + "/rules-overhead.md", "w").write("\n".join(md) + "\n")
 print("\n".join(md))
 PY
