@@ -65,6 +65,17 @@ def following():
     return st["stage"] == "outdated-leader" and bool(st["follower_pid"])
 
 
+def lines_in(path, n, seconds=30):
+    """Waits until `path` holds `n` lines (the follower, which writes them,
+    may lag behind the leader on a loaded machine); returns them."""
+    end = time.time() + seconds
+    while True:
+        lines = open(path).read().splitlines() if os.path.exists(path) else []
+        if len(lines) >= n or time.time() > end:
+            return lines
+        time.sleep(0.05)
+
+
 def update(name, version, rules_file=None):
     args = ["update"]
     if rules_file:
@@ -93,13 +104,15 @@ def scenario_without(name, version, action):
           lines[0] if lines else "")
 
 
-def scenario_with(name, version, rules_file, action):
+def scenario_with(name, version, rules_file, action, before_rollback=None):
     if not update(name, version, rules_file):
         return
     print(name, "with rules, client:", action())
     print(name, "with rules, following:", following())
     print(name, "with rules, more traffic:", cli("SET", "k-" + name, "v"),
           cli("GET", "k-" + name), following())
+    if before_rollback:
+        before_rollback()
     rollback(name)
 
 
@@ -133,11 +146,12 @@ def main():
     logfile = os.path.join(work, "kvd-connections.log")
     scenario_without("connlog", "kvd-1-connlog", connect)
     print("connlog without rules, log file written:", os.path.exists(logfile))
+    # The follower writes one line per connection made while it follows:
+    # the PING client and each redis-cli, 5 in all.
+    lines = []
     scenario_with("connlog", "kvd-1-connlog",
-                  os.path.join(rules, "kvd-1-connlog.rules"), connect)
-    lines = open(logfile).read().splitlines() if os.path.exists(logfile) else []
-    # The follower wrote one line per connection made while it followed:
-    # the PING client and each redis-cli.
+                  os.path.join(rules, "kvd-1-connlog.rules"), connect,
+                  lambda: lines.extend(lines_in(logfile, 5)))
     print("connlog with rules, log file lines:", len(lines),
           set(l.split(" fd ")[0] for l in lines))
 
