@@ -38,8 +38,9 @@ def machine_line(m):
 pause = os.path.join(res, "update-pause.json")
 if os.path.exists(pause):
     doc = json.load(open(pause))
-    names = {"none": "no update", "inplace": "in place", "mve": "multi-version"}
-    colours = {"none": "#808080", "inplace": "#d62728", "mve": "#1f77b4"}
+    names = {"none": "no update", "inplace": "in place", "mve": "multi-version",
+             "promote": "multi-version, promote, finish"}
+    colours = {"none": "#808080", "inplace": "#d62728", "mve": "#1f77b4", "promote": "#2ca02c"}
     for n, t in sorted(doc["timelines"].items(), key=lambda x: int(x[0])):
         csv = os.path.join(res, t["csv"])
         with open(csv) as f:
@@ -62,27 +63,27 @@ if os.path.exists(pause):
                 "plot %s\n" % (int(n), machine_line(doc["machine"]), arrows, plots),
                 os.path.join(res, "update-pause-%s.png" % n))
     dat = os.path.join(res, "update-pause-bars.dat")
+    bmodes = [m for m in ("none", "inplace", "mve", "promote") if m in doc["results"][0]]
     with open(dat, "w") as f:
         f.write("# machine: %s\n" % machine_line(doc["machine"]))
-        f.write("# keys none_max inplace_max mve_max none_p99 inplace_p99 mve_p99 (ms)\n")
+        f.write("# keys, then the max and the p99 (ms) of: %s\n" % " ".join(bmodes))
         for s in doc["results"]:
             f.write("%s %s\n" % ("%dk" % (s["keys"] // 1000) if s["keys"] >= 1000 else s["keys"],
                                  " ".join(str(s[m][k] if s[m][k] is not None else "NaN")
-                                          for k in ("max_ms", "p99_ms")
-                                          for m in ("none", "inplace", "mve"))))
+                                          for k in ("max_ms", "p99_ms") for m in bmodes)))
+
+    def bars(first):
+        return ", ".join("'%s' using %d%s title '%s' lc rgb '%s'" % (
+            dat if i == 0 else "", first + i, ":xtic(1)" if i == 0 else "", names[m], colours[m])
+            for i, m in enumerate(bmodes))
     gnuplot("set style data histograms\nset style histogram clustered gap 1\n"
             "set style fill solid 0.8 border -1\nset logscale y\nset grid ytics\n"
-            "set ylabel 'ms'\nset xlabel 'keys'\nset key top left\n"
+            "set ylabel 'ms'\nset xlabel 'keys'\nset key below\n"
             "set multiplot layout 1,2 title \"Client latency in the window around the update "
             "(median of %d)\\n%s\"\n"
-            "set title 'max'\n"
-            "plot '%s' using 2:xtic(1) title 'no update' lc rgb '#808080', "
-            "'' using 3 title 'in place' lc rgb '#d62728', '' using 4 title 'multi-version' lc rgb '#1f77b4'\n"
-            "set title 'p99'\n"
-            "plot '%s' using 5:xtic(1) title 'no update' lc rgb '#808080', "
-            "'' using 6 title 'in place' lc rgb '#d62728', '' using 7 title 'multi-version' lc rgb '#1f77b4'\n"
-            "unset multiplot\n" % (doc["workload"]["repetitions"], machine_line(doc["machine"]),
-                                   dat, dat),
+            "set title 'max'\nplot %s\nset title 'p99'\nplot %s\nunset multiplot\n" % (
+                doc["workload"]["repetitions"], machine_line(doc["machine"]),
+                bars(2), bars(2 + len(bmodes))),
             os.path.join(res, "update-pause.png"))
 
 thr = os.path.join(res, "kvd-throughput.json")

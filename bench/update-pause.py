@@ -18,6 +18,8 @@ three things happens:
              at an update point applies the update and catches up while the
              leader serves; the command returns once it caught up). Once the
              window is over: mvedsua-ctl rollback.
+  promote    the whole multi-version update: mvedsua-ctl update kvd-2.so,
+             promote as soon as it returned, then finish (kvd-2 alone).
 
 kvd-1 -> kvd-2 transforms every entry (examples/kvd/kvd-1-2.xf). Reported per
 mode and size, from the window [request, request + WINDOW]: the probe's max,
@@ -253,6 +255,17 @@ class Run:
                                      a.kvd + "/kvd-2.so")
             elif self.mode == "mve":
                 rc, reply = self.ctl("update", "--timeout", "2m", a.kvd + "/kvd-2.so")
+            elif self.mode == "promote":
+                # the whole update: caught up, promoted at once, finished
+                rc, reply = self.ctl("update", "--timeout", "2m", a.kvd + "/kvd-2.so")
+                st1 = self.status()
+                r["t_caught_up_s"] = round(time.time() - t_req, 3)
+                r["peak_backlog_bytes"] = (st1.get("log") or {}).get("peak_backlog_bytes")
+                prc, preply = self.ctl("promote")
+                r["t_promoted_s"] = round(time.time() - t_req, 3)
+                frc, freply = self.ctl("finish")
+                r["promote_reply"], r["finish_reply"] = preply, freply
+                rc = rc or prc or frc
             else:
                 rc, reply = 0, ""
             t_ret = time.time()
@@ -288,6 +301,12 @@ class Run:
                 u = st.get("last_update") or {}
                 r["outcome"] = u.get("outcome")
                 r["runtime_pause_ms"] = u.get("pause_ms")
+            if self.mode == "promote":
+                u = st.get("last_update") or {}
+                r["outcome"], r["stage_after_window"] = u.get("outcome"), st.get("stage")
+                r["version_after"] = os.path.basename(st.get("version") or "")
+                r["peak_backlog_bytes"] = max(r["peak_backlog_bytes"] or 0, (
+                    st.get("log") or {}).get("peak_backlog_bytes") or 0)
             # the probe's timeline, relative to the update request
             p = json.load(open(out))
             off = p["wall0"] - t_req
@@ -316,6 +335,12 @@ class Run:
                       and r["stage_after_window"] == "outdated-leader"
                       and r["outcome_after_rollback"] == "rolled-back"
                       and "requested by the operator" in json.dumps(st2.get("last_update")))
+            if self.mode == "promote":
+                ok = (ok and rc == 0 and reply.startswith("caught up")
+                      and r["promote_reply"].startswith("promoted")
+                      and r["finish_reply"].startswith("finished")
+                      and r["stage_after_window"] == "single-leader"
+                      and r["version_after"] == "kvd-2.so" and r["outcome"] == "finished")
             r["valid"] = bool(ok)
         except Exception as e:  # reported in the JSON, the run left out
             r["valid"], r["error"] = False, repr(e)
@@ -367,6 +392,10 @@ def summarise(runs, sizes, modes):
                 e["leader_rss_kb"] = med((r["leader_before"] or {}).get("rss_kb") for r in rs)
             if mode == "inplace":
                 e["runtime_pause_ms"] = med(r.get("runtime_pause_ms") for r in rs)
+            if mode == "promote":
+                e["peak_backlog_bytes"] = max((r["peak_backlog_bytes"] or 0 for r in rs), default=None)
+                e["t_caught_up_s"] = med(r.get("t_caught_up_s") for r in rs)
+                e["t_promoted_s"] = med(r.get("t_promoted_s") for r in rs)
             row[mode] = e
         # ratios: per repetition against the no-update run of the same
         # repetition (adjacent in time), then the median
@@ -466,6 +495,22 @@ def write_md(doc, path):
             s["keys"], fr(s["none"]), fr(s["inplace"]), fx(s["inplace"]), fr(s["mve"]),
             fx(s["mve"])))
     L.append("")
+    if "promote" in doc["results"][0]:
+        L.append("The whole multi-version update (`update`, then `promote` as soon as it "
+                 "returned, then `finish`: kvd-2 alone at the end), same window and load:\n")
+        L.append("| keys | max / p99 | ratio to no update | load throughput, ratio | "
+                 "caught up / promoted / finished after | log peak |")
+        L.append("|---:|---:|---:|---:|---:|---:|")
+        for s in doc["results"]:
+            e = s["promote"]
+            L.append("| %d | %s | %s | %s | %s | %s |" % (
+                s["keys"], mp(e), rt(e), fx(e),
+                "n/a" if e["update_s"] is None else "%.2f / %.2f / %.2f s" % (
+                    e["t_caught_up_s"], e["t_promoted_s"], e["update_s"]),
+                "n/a" if not e.get("peak_backlog_bytes") else "%.1f MB" % (
+                    e["peak_backlog_bytes"] / 2**20)))
+        L.append("| *MVEDSUa, 1M keys, promoting at once* | *3000 ms* | *x30* | | | |")
+        L.append("")
     L.append("Memory of the multi-version update (the follower applying kvd-1 -> kvd-2, then "
              "following): the log's peak backlog (`status --json`), and the follower's peak "
              "resident memory sampled every 50 ms from `/proc/PID/smaps_rollup`: *private* is "
@@ -516,7 +561,7 @@ def main():
             sys.exit("update-pause: needs " + tool)
     os.makedirs(a.results, exist_ok=True)
     sizes = [int(x) for x in a.keys.split()]
-    modes = ["none", "inplace", "mve"]
+    modes = ["none", "inplace", "mve", "promote"]
     if a.quick:
         global PRE
         a.reps, PRE = 1, 0.5
