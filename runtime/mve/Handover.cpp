@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
@@ -195,6 +197,40 @@ const char *Install(int fd, int number, bool cloexec, bool force) {
   return nullptr;
 }
 
+// Calls f(fd) for each open descriptor of the program, read from
+// /proc/self/fd with raw getdents64 (no allocation), in increasing order
+// within each batch. Probing every possible number instead would cost tens
+// of thousands of system calls, a pause the leader's clients would see.
+// Without /proc: the numbers below the descriptor limit are probed.
+template <class F> void ForEachProgramFd(F f) {
+  long dir = RawSyscall(SYS_openat, AT_FDCWD, long("/proc/self/fd"),
+                        O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) {
+    struct rlimit lim = {kMaxTracked, kMaxTracked};
+    RawSyscall(SYS_getrlimit, RLIMIT_NOFILE, long(&lim));
+    for (long fd = 0; fd < long(lim.rlim_cur) && fd < kMaxTracked; ++fd)
+      if (ProgramFd(int(fd)) && FdOpen(int(fd)))
+        f(int(fd));
+    return;
+  }
+  alignas(8) static char buf[8192];
+  long n;
+  while ((n = RawSyscall(SYS_getdents64, dir, long(buf), sizeof buf)) > 0) {
+    for (long at = 0; at < n;) {
+      auto *d = reinterpret_cast<struct dirent64 *>(buf + at);
+      at += d->d_reclen;
+      if (d->d_name[0] < '0' || d->d_name[0] > '9')
+        continue;
+      long fd = 0;
+      for (const char *c = d->d_name; *c; ++c)
+        fd = fd * 10 + (*c - '0');
+      if (fd != dir && fd < kMaxTracked && ProgramFd(int(fd)))
+        f(int(fd));
+    }
+  }
+  RawSyscall(SYS_close, dir);
+}
+
 } // namespace
 
 bool HandoverIsRuntimeFd(int fd) { return !ProgramFd(fd); }
@@ -240,18 +276,20 @@ bool HandoverHoldsAll() { return g_holds_all; }
 
 int HandoverSendTable() {
   static int fds[kPerMessage];
-  int n = 0, sent = 0;
-  for (int fd = 0; fd < kMaxTracked; ++fd) {
-    if (!ProgramFd(fd) || !FdOpen(fd))
-      continue;
+  int n = 0, sent = 0, failed = 0;
+  ForEachProgramFd([&](int fd) {
+    if (failed)
+      return;
     fds[n++] = fd;
-    if (n == kPerMessage) {
-      int r = SendFds(fds, fds, n);
-      if (r < 0)
-        return r;
-      sent += n, n = 0;
-    }
-  }
+    if (n < kPerMessage)
+      return;
+    int r = SendFds(fds, fds, n);
+    if (r < 0)
+      failed = r;
+    sent += n, n = 0;
+  });
+  if (failed)
+    return failed;
   int r = n ? SendFds(fds, fds, n) : 0;
   if (r < 0)
     return r;
@@ -274,9 +312,7 @@ int HandoverSendOne(int fd, int as_number) {
 void HandoverNoteInherited() {
   memset(g_mirror, 0, sizeof g_mirror);
   g_holds_all = false;
-  for (int fd = 0; fd < kMaxTracked; ++fd)
-    if (ProgramFd(fd) && FdOpen(fd))
-      SetMirror(fd, true);
+  ForEachProgramFd([](int fd) { SetMirror(fd, true); });
 }
 
 void HandoverMirrorAll() {
