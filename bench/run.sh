@@ -114,6 +114,14 @@ bench_update_pause() {
   fi
 }
 
+# 5. The state transformation against a plain copy, and the shim's fast path
+#    against a plain system call (bench/micro.sh).
+bench_micro() {
+  local q=()
+  [ $quick -eq 1 ] && q=(--quick)
+  "$here/micro.sh" --build "$build" --results "$results" "${q[@]}"
+}
+
 ensure_gnuplot
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 rm -f "$results"/*.png "$results"/update-pause-*.csv
@@ -121,6 +129,7 @@ bench_update_point
 bench_inplace_pause
 bench_kvd_throughput
 bench_update_pause
+bench_micro
 plots=$(python3 "$here/plot.py" "$results")
 {
   echo "# mvedsua benchmark results"
@@ -139,6 +148,8 @@ plots=$(python3 "$here/plot.py" "$results")
   echo
   [ -e "$results/kvd-throughput.png" ] && echo '![kvd throughput relative to native](kvd-throughput.png)' && echo
   cat "$results/update-pause.md"
+  echo
+  cat "$results/micro.md"
   echo
   if [ -n "$plots" ]; then
     for p in $plots; do
