@@ -302,6 +302,12 @@ def main():
         # CVE-2025-67733 (deb12u7): CR and LF in error replies become blanks.
         check("the last version's fix answers", new_reply == b"-ERR Unknown argument X  +INJECTED")
 
+        # CVE-2025-46817 (deb12u6) is fixed in the bundled Lua: the new
+        # interpreter is the last version's Lua (the first one's crashes).
+        r = c.ask("EVAL", "return {unpack({1,2,3}, -2, 2147483647)}", 0)
+        ok = isinstance(r, RespError) and "too many results to unpack" in r
+        check("the last version's Lua answers", ok, "" if ok else repr(r))
+
         # Background threads: the new version's lazy free thread frees.
         info = lambda: dict(l.split(":", 1) for l in c.ask("INFO", "memory").decode().split("\r\n") if ":" in l)
         freed = int(info()["lazyfreed_objects"])

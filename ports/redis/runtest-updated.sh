@@ -7,7 +7,8 @@
 # keys, updated to every later version, and the test units (default: the
 # list below) run against the last version with the test suite of that
 # version's sources. Tests tagged external:skip are skipped by runtest itself.
-# Prints runtest's summary; exits with runtest's status.
+# Prints runtest's summary (RUNTEST_LOG=FILE keeps its whole output); exits
+# with runtest's status.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -47,12 +48,19 @@ done
 tests=$out/tree/$last
 args=()
 for u in "${units[@]}"; do args+=(--single "$u"); done
+# Tests of 7.0.15's suite that are not ready for an external server although
+# not tagged external:skip: the first asks for the server's pid; the second
+# fails the same way against a native redis-server given the same units (an
+# earlier unit leaves the server's hash encoding settings changed).
+args+=(--skiptest "SRANDMEMBER with a dict containing long chain"
+       --skiptest "HSCAN with encoding listpack")
 set +e
 (cd "$tests" && ./runtest --host 127.0.0.1 --port "$port" --clients 1 --timeout 600 "${args[@]}") \
   > "$work/runtest.log" 2>&1
 rc=$?
 set -e
 sed 's/\x1b\[[0-9;]*m//g' "$work/runtest.log" > "$work/runtest.txt"
+[ -n "${RUNTEST_LOG:-}" ] && cp "$work/runtest.txt" "$RUNTEST_LOG"
 grep -E '^\[(ok|err|exception|skip|ignore)\]' "$work/runtest.txt" |
   awk '/^\[ok\]/ { ok++; next } /^\[skip\]|^\[ignore\]/ { skip++; next } { bad++; print } END { printf "runtest: %d ok, %d failed, %d skipped\n", ok, bad, skip }'
 grep -E 'All tests passed|tests? failed|Killing|exception' "$work/runtest.txt" | head -5
