@@ -9,7 +9,7 @@ v1's behaviour, one of them asking for the multi-version update part-way.
   --rollback-at R   client 0 sends "rollback" at round R -> "rollback: requested"
   --cycle N,K       client 0 sends "update" at each round R with R % N == 0 and
                     "rollback" when R % N == K (successive updates)
-  --ping-from R     also "ping" -> "pong" from round R on
+  --ping-from R     also "ping" -> "pong" from round R on (once client 0 is there)
   --del-from R      also "del" of a missing key -> "missing" from round R on
   --drop            client 0 ends with "drop" (dup2 over its socket), not "quit"
   --status          ask "mvstatus" once the clients are done; print the reply
@@ -51,6 +51,7 @@ def connect():
 
 
 errors, replies = [], [0]
+round0 = [0]  # the round client 0 is at (--ping-from counts on it)
 lock = threading.Lock()
 
 
@@ -91,9 +92,14 @@ def client(c):
                     errors.append("client %d: %r -> %r, want %r" % (c, line, got, want))
 
         for r in range(args.rounds):
+            if c == 0:
+                round0[0] = r
             ask("set k%d_%d v%d" % (c, r % 50, r), "ok")
             ask("get k%d_%d" % (c, r % 50), "value v%d" % r)
-            if 0 <= args.ping_from <= r:
+            # From the round given, counted on client 0 (which asks for the
+            # update and checks the follower): a faster client must not ping
+            # before client 0 got there, whatever the machine's load.
+            if 0 <= args.ping_from <= min(r, round0[0]):
                 ask("ping", "pong")
             if 0 <= args.del_from <= r:
                 ask("del nokey%d" % c, "missing")
