@@ -36,6 +36,10 @@ int mvedsua_rt_run_main(const struct mvedsua_rt_loaded *v, int argc,
 /* The signal the supervisor sends the program to make it stop at its next
  * update point (it sets __mvedsua_update_pending). */
 #define MVEDSUA_WAKE_SIGNAL (SIGRTMIN + 6)
+/* The signals that end a process as a crash: the follower's and the
+ * leader's reports catch them, and the supervisor hands the service to the
+ * partner of a leader they ended (docs/mve.md). */
+#define MVEDSUA_FATAL_SIGNALS SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP
 
 /* In the program's process, before loading: `fd` is the program's end of the
  * channel to the supervisor; installs the handler of MVEDSUA_WAKE_SIGNAL.

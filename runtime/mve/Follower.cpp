@@ -631,7 +631,7 @@ void InstallCrashHandlers() {
   sa.sa_sigaction = OnFatal;
   sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND;
   sigfillset(&sa.sa_mask);
-  for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP})
+  for (int sig : {MVEDSUA_FATAL_SIGNALS})
     sigaction(sig, &sa, nullptr);
 }
 
@@ -794,7 +794,7 @@ pid_t SpawnFollower(int *pidfd) {
 
 // Crash handlers of a leader, for the fatal signals the program leaves at
 // their default action (its own handlers are its business).
-const int kFatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP};
+const int kFatal[] = {MVEDSUA_FATAL_SIGNALS};
 uint32_t g_leader_handlers; // bit per kFatal entry installed
 
 void OnLeaderFatal(int sig, siginfo_t *si, void *) {

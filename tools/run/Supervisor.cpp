@@ -17,6 +17,7 @@
 #include "Request.h"
 #include "ServiceState.h"
 #include "StatusFormat.h"
+#include "ToolApi.h"
 #include "UpdateDriver.h"
 #include "VersionFile.h"
 
@@ -129,7 +130,7 @@ bool FollowerTakesOver(const Supervisor &s, int status) {
   if (!s.state.follower || !WIFSIGNALED(status) ||
       kill(s.state.follower, 0) != 0)
     return false;
-  for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP})
+  for (int sig : {MVEDSUA_FATAL_SIGNALS})
     if (WTERMSIG(status) == sig)
       return true;
   return false;

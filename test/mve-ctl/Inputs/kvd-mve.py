@@ -10,7 +10,6 @@ background) and connected clients use the service:
       back with the signal; kvd-1 answered the TYPE.
 Prints one fact per line.
 """
-import json
 import os
 import re
 import subprocess
@@ -25,6 +24,7 @@ KEYS = 2000
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
 from resp import Conn as _Conn, checksum as _checksum, resp  # noqa: E402
+from supervised import Control, bench_result as _bench_result  # noqa: E402
 
 
 def Conn():
@@ -36,16 +36,8 @@ def checksum(c):
     return _checksum(c, KEYS)
 
 
-def ctl_run(*args):
-    r = subprocess.run([ctl, "--control", sock] + list(args),
-                       capture_output=True, text=True)
-    return "exit %d: %s" % (r.returncode, (r.stdout + r.stderr).strip())
-
-
-def status():
-    r = subprocess.run([ctl, "--control", sock, "status", "--json"],
-                       capture_output=True, text=True)
-    return json.loads(r.stdout)
+control = Control(ctl, sock)
+ctl_run, status, wait_stage = control.ask, control.status, control.wait_for
 
 
 def cli(*args):
@@ -63,9 +55,7 @@ def bench(tests):
 
 
 def bench_result(b):
-    out = b.communicate()[0].replace("\r", "\n")
-    errors = [l for l in out.splitlines() if "rror" in l or "ERR" in l]
-    return "redis-benchmark: exit %d, %d error lines" % (b.returncode, len(errors))
+    return "redis-benchmark: " + _bench_result(b)
 
 
 def describe(st):
@@ -80,25 +70,9 @@ def describe(st):
 
 
 def wait_outcome(outcome, c, seconds=20):
-    """Polls the status until the last update's outcome is `outcome` (the
-    supervisor wakes an idle leader to look at its follower)."""
-    end = time.time() + seconds
-    while time.time() < end:
-        st = status()
-        if st["last_update"]["outcome"] == outcome:
-            return st
-        time.sleep(0.1)
-    return status()
-
-
-def wait_stage(pred, seconds=20):
-    end = time.time() + seconds
-    while time.time() < end:
-        st = status()
-        if pred(st):
-            return st
-        time.sleep(0.1)
-    return status()
+    """Until the last update's outcome is `outcome`."""
+    return control.wait_for(
+        lambda st: st["last_update"]["outcome"] == outcome, seconds)
 
 
 def clients_ok(clients):

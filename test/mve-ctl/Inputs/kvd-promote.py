@@ -13,7 +13,6 @@ connections opened at each stage stay in use:
       finished) under redis-benchmark: one command, every stage.
 Prints one fact per line.
 """
-import json
 import os
 import subprocess
 import sys
@@ -26,32 +25,15 @@ KEYS = 2000
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
 from resp import Conn as _Conn, checksum as _checksum  # noqa: E402
+from supervised import Control, bench_result  # noqa: E402
 
 
 def Conn():
     return _Conn(port)
 
 
-def ctl_run(*args):
-    r = subprocess.run([ctl, "--control", sock] + list(args),
-                       capture_output=True, text=True)
-    return "exit %d: %s" % (r.returncode, (r.stdout + r.stderr).strip())
-
-
-def status():
-    r = subprocess.run([ctl, "--control", sock, "status", "--json"],
-                       capture_output=True, text=True)
-    return json.loads(r.stdout)
-
-
-def wait_for(pred, seconds=20):
-    end = time.time() + seconds
-    while time.time() < end:
-        st = status()
-        if pred(st):
-            return st
-        time.sleep(0.1)
-    return status()
+control = Control(ctl, sock)
+ctl_run, status, wait_for = control.ask, control.status, control.wait_for
 
 
 def bench():
@@ -59,12 +41,6 @@ def bench():
         ["redis-benchmark", "-p", str(port), "-n", "60000", "-c", "4", "-r",
          "1000", "-t", "set,get", "-q"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def bench_result(b):
-    out = b.communicate()[0].replace("\r", "\n")
-    errors = [l for l in out.splitlines() if "rror" in l or "ERR" in l]
-    return "exit %d, %d error lines" % (b.returncode, len(errors))
 
 
 def pings(clients):

@@ -12,7 +12,6 @@ update first without its rules (rolled back by a divergence), then with them
            and with the %reverse rule (a server of its own each)
 Prints one fact per line.
 """
-import json
 import os
 import socket
 import subprocess
@@ -26,18 +25,15 @@ sock = os.path.join(work, "kvd.sock")
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "..", "..", "lib"))
 from resp import Conn  # noqa: E402
+from supervised import Control  # noqa: E402
+
+
+control = Control(ctl, sock)
+status = control.status
 
 
 def ctl_run(*args):
-    r = subprocess.run([ctl, "--control", sock] + list(args),
-                       capture_output=True, text=True, timeout=120)
-    return r.returncode, (r.stdout + r.stderr).strip()
-
-
-def status():
-    r = subprocess.run([ctl, "--control", sock, "status", "--json"],
-                       capture_output=True, text=True)
-    return json.loads(r.stdout)
+    return control.run(*args, timeout=120)
 
 
 def cli(*args):
@@ -47,13 +43,8 @@ def cli(*args):
 
 
 def wait_rolled_back(seconds=30):
-    end = time.time() + seconds
-    while time.time() < end:
-        st = status()
-        if st["last_update"]["outcome"] == "rolled-back":
-            return st
-        time.sleep(0.1)
-    return status()
+    return control.wait_for(
+        lambda st: st["last_update"]["outcome"] == "rolled-back", seconds)
 
 
 def following():
@@ -194,6 +185,7 @@ def reverse(tag, rules_file):
     own (the update ends with kvd-2 leading)."""
     global sock, port
     sock, port = os.path.join(work, tag + ".sock"), free_port()
+    control.sock = sock
     log = open(os.path.join(work, tag + ".log"), "w")
     server = subprocess.Popen([run, "--control", sock,
                                os.path.join(kvd, "kvd-1.so"), "--port", str(port)],

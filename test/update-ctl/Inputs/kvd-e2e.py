@@ -19,6 +19,7 @@ KEYS = 20000
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
 from resp import Conn as _Conn, checksum as _checksum, resp  # noqa: E402
+from supervised import Control, bench_result as _bench_result  # noqa: E402
 
 
 def Conn():
@@ -35,10 +36,7 @@ def version(c):
     return [l for l in info.split("\r\n") if l.startswith("kvd_version:")][0]
 
 
-def ctl_run(*args):
-    r = subprocess.run([ctl, "--control", sock] + list(args),
-                       capture_output=True, text=True)
-    return "exit %d: %s" % (r.returncode, (r.stdout + r.stderr).strip())
+ctl_run = Control(ctl, sock).ask
 
 
 def bench():
@@ -49,9 +47,7 @@ def bench():
 
 
 def bench_result(b):
-    out = b.communicate()[0].replace("\r", "\n")
-    errors = [l for l in out.splitlines() if "rror" in l or "ERR" in l]
-    return "redis-benchmark: exit %d, %d error lines" % (b.returncode, len(errors))
+    return "redis-benchmark: " + _bench_result(b)
 
 
 def under_load(clients, *ctl_args):
