@@ -21,6 +21,7 @@ packages=(
   llvm-19-dev clang-19 llvm-19-tools lld-19 libclang-rt-19-dev libzstd-dev
   libabsl-dev libffi-dev
   redis-tools procps bc
+  libevent-dev libmemcached-tools lftp curl
 )
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }

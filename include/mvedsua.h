@@ -20,6 +20,8 @@
 #ifndef MVEDSUA_H
 #define MVEDSUA_H
 
+#include <pthread.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -33,6 +35,14 @@ int __mvedsua_rt_request_update(const char *path) __attribute__((weak));
 void __mvedsua_rt_on_abort(void (*callback)(void)) __attribute__((weak));
 void __mvedsua_rt_migrate_local(const char *name, void *addr,
                                 unsigned long size) __attribute__((weak));
+int __mvedsua_rt_thread_create(pthread_t *thread, const pthread_attr_t *attr,
+                               void *(*start)(void *), void *arg)
+    __attribute__((weak));
+int __mvedsua_rt_cond_wait(const char *point, pthread_cond_t *cond,
+                           pthread_mutex_t *mutex,
+                           const struct timespec *abstime)
+    __attribute__((weak));
+void __mvedsua_rt_wait_points(int mask) __attribute__((weak));
 
 /* An update may take effect here. With the plugin this call is replaced by a
  * load of one flag and a branch; the name must be a string literal. */
@@ -81,6 +91,60 @@ static inline void __mvedsua_migrate_local(const char *name, void *addr,
 }
 #define MVEDSUA_MIGRATE_LOCAL(var)                                             \
   __mvedsua_migrate_local(#var, (void *)&(var), sizeof(var))
+
+/* ---- threads ------------------------------------------------------------
+ * A thread takes part in updates when it is started here. At an update every
+ * such thread must reach one of its update points (quiescence); the update
+ * then relaunches it in the new version: the new version's function of the
+ * same name as `start` runs with the same `arg` (remapped when it pointed
+ * into the old version's globals), while mvedsua_is_updating() is true for
+ * it, until it reaches the update point it stopped at. Its migrated locals
+ * follow it. Same pthread_t, same thread id when the update runs in place.
+ * Without the runtime this is pthread_create. See docs/threads.md. */
+static inline int mvedsua_thread_create(pthread_t *thread,
+                                        const pthread_attr_t *attr,
+                                        void *(*start)(void *), void *arg) {
+  if (__mvedsua_rt_thread_create)
+    return __mvedsua_rt_thread_create(thread, attr, start, arg);
+  return pthread_create(thread, attr, start, arg);
+}
+
+/* pthread_cond_wait that is also an update point named `point`: when an
+ * update needs this thread it stops inside the wait, with `mutex` released
+ * (as the wait has it). If the update does not happen the call returns 0 (a
+ * spurious wakeup, which a cond-wait loop already allows) holding `mutex`.
+ * The timed form returns ETIMEDOUT at `abstime` like pthread's. */
+static inline int mvedsua_cond_wait_at(const char *point,
+                                       pthread_cond_t *cond,
+                                       pthread_mutex_t *mutex) {
+  if (__mvedsua_rt_cond_wait)
+    return __mvedsua_rt_cond_wait(point, cond, mutex, 0);
+  return pthread_cond_wait(cond, mutex);
+}
+static inline int mvedsua_cond_timedwait_at(const char *point,
+                                            pthread_cond_t *cond,
+                                            pthread_mutex_t *mutex,
+                                            const struct timespec *abstime) {
+  if (__mvedsua_rt_cond_wait)
+    return __mvedsua_rt_cond_wait(point, cond, mutex, abstime);
+  return pthread_cond_timedwait(cond, mutex, abstime);
+}
+
+/* Blocking event waits that act as update points, for event loops that live
+ * inside a library (libevent's event_base_loop): in the threads started
+ * above and in main, a wait of a kind in `mask` is an update point named
+ * after the call ("epoll_wait", "poll", "select", "accept"), taken before it
+ * blocks and again when an update interrupts it (the program never sees that
+ * interruption). Also set from the command line: mvedsua-run --wait-points
+ * epoll_wait,poll,select,accept (or MVEDSUA_WAIT_POINTS). */
+#define MVEDSUA_WAIT_EPOLL 1  /* epoll_wait, epoll_pwait */
+#define MVEDSUA_WAIT_POLL 2   /* poll, ppoll */
+#define MVEDSUA_WAIT_SELECT 4 /* select, pselect */
+#define MVEDSUA_WAIT_ACCEPT 8 /* accept, accept4 on a blocking socket */
+static inline void mvedsua_wait_points(int mask) {
+  if (__mvedsua_rt_wait_points)
+    __mvedsua_rt_wait_points(mask);
+}
 
 /* Type and variable annotations. Each is a btf_decl_tag, which reaches debug
  * info on globals, statics, locals and fields, where the plugin and xfgen read
