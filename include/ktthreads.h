@@ -1,17 +1,14 @@
 /*
- * ktthreads.h: Kitsune's thread API on mvedsua, as far as it exists today.
+ * ktthreads.h: Kitsune's thread API on mvedsua (docs/threads.md).
  *
- * mvedsua updates a program at an update point of the thread that runs main;
- * it cannot yet stop other threads at their update points and relaunch them
- * in the new version (Kitsune's quiescence). So:
- *   - kitsune_pthread_create starts the thread (pthread_create) and counts
- *     it while it runs; an update requested while any such thread runs is
- *     refused, saying so, instead of leaving it in the old version's code.
- *     A program can update once its worker threads have ended.
- *   - kitsune_update() in another thread is an ordinary update point that
- *     never takes an update.
- *   - the condition-wait wrappers wait (they do not quiesce).
- * A multi-version update refuses any multi-threaded process. See
+ *   - kitsune_pthread_create is mvedsua_thread_create: the thread takes part
+ *     in updates. At an update it stops at one of its update points
+ *     (kitsune_update, or one of the waits below), and it is relaunched in
+ *     the new version: the new version's function of the same name, with the
+ *     same argument, until it reaches the point it stopped at.
+ *   - the condition-wait wrappers and ktthreads_ms_sleep are update points
+ *     inside the wait, named after themselves: an update wakes them.
+ * A multi-version update refuses any multi-threaded process (for now). See
  * docs/kitsune.md.
  */
 #ifndef KTTHREADS_H

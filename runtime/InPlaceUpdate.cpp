@@ -11,6 +11,7 @@
 // the same code can run in a forked follower.
 #include "Kitsune.h"
 #include "StateTransfer.h"
+#include "Threads.h"
 #include "ToolApi.h"
 #include "mve/Follower.h"
 #include "mve/Raw.h"
@@ -111,6 +112,7 @@ void Finish(int state, const char *reason) {
 
 // A refused or failed update: the old version carries on, and says so.
 void Fail(const std::string &reason) {
+  ReleaseThreads(); // parked threads go on in the old version
   Report("%s; still running %s", reason.c_str(),
          BaseName(g_status.from_path));
   Finish(MVEDSUA_RT_UPDATE_FAILED, reason.c_str());
@@ -257,6 +259,7 @@ void PerformUpdate(const char *point) {
   SnapshotLocals(from);
   TransferStats stats;
   if (PlanTransfer(from, to, BaseName(g_request_path), &reason) < 0 ||
+      RemapThreadStarts(&reason) < 0 ||
       CommitTransfer(&stats, &reason) < 0) {
     AbandonTransfer();
     return Fail(reason);
@@ -277,7 +280,12 @@ void EndUpdating() {
 // rolled back: it keeps running, no longer updating, and updates are
 // accepted again.
 void TimeOut() {
+  // Threads parked for this update start the new version anyway (it keeps
+  // running); they are not waited for.
+  std::string ignored;
+  LaunchThreads(1, &ignored);
   EndUpdating();
+  EndThreadUpdate();
   std::string reason = std::string("update failed: ") +
                        BaseName(g_status.to_path) +
                        " did not reach update point '" + g_from_point +
@@ -290,8 +298,20 @@ void TimeOut() {
   __atomic_store_n(&g_request, kIdle, __ATOMIC_RELEASE);
 }
 
+// The relaunched threads did not all reach their points: like TimeOut, the
+// new version keeps running; the update is reported failed.
+void ThreadsTimedOut(const std::string &reason) {
+  EndUpdating();
+  EndThreadUpdate();
+  Report("%s", reason.c_str());
+  Finish(MVEDSUA_RT_UPDATE_FAILED, reason.c_str());
+  AnnounceVersion(g_current, VersionDisplayPath(g_current));
+  __atomic_store_n(&g_request, kIdle, __ATOMIC_RELEASE);
+}
+
 void CompleteUpdate() {
   EndUpdating();
+  EndThreadUpdate(); // the relaunched threads, waiting at their points
   Finish(MVEDSUA_RT_UPDATE_FINISHED, "");
   Report("update to %s finished at update point '%s': pause %llu us, %llu "
          "entries (%llu bytes) transferred, %llu pointers remapped, %llu "
@@ -310,8 +330,12 @@ void CompleteUpdate() {
 
 void OnPointWhileUpdating(const char *name) {
   if (!pthread_equal(pthread_self(), g_driver_thread))
-    return;
-  if (name && strcmp(name, g_from_point) == 0)
+    return ThreadAtPoint(name); // a relaunched thread reaching its point
+  std::string reason;
+  if (name && strcmp(name, g_from_point) == 0 &&
+      LaunchThreads(g_timeout_ms, &reason) < 0)
+    ThreadsTimedOut(reason);
+  else if (name && strcmp(name, g_from_point) == 0)
     CompleteUpdate();
   else if (g_timeout_ms && MicrosSince(g_taken) / 1000 >= g_timeout_ms)
     TimeOut();
@@ -336,6 +360,16 @@ bool TakeInFollower(const char *point) {
     return true;
   __atomic_store_n(&g_request, kIdle, __ATOMIC_RELEASE);
   return false;
+}
+
+// In place, every managed thread first stops at one of its update points.
+void QuiesceAndUpdate(const char *point) {
+  std::string reason;
+  if (QuiesceThreads(&reason) < 0) {
+    BeginStatus(point);
+    return Fail(reason);
+  }
+  PerformUpdate(point);
 }
 
 } // namespace
@@ -385,9 +419,11 @@ void HandleUpdatePoint(const char *name) {
   if (__atomic_load_n(&g_updating, __ATOMIC_ACQUIRE))
     return OnPointWhileUpdating(name);
   // Control can only migrate from the thread that runs main (the driver's
-  // frame is on its stack); other threads leave the request to it.
+  // frame is on its stack); other threads leave the request to it, and stop
+  // here once it quiesces them (Threads.cpp).
   if (!g_driver_ready || !pthread_equal(pthread_self(), g_driver_thread)) {
-    if (__atomic_load_n(&g_request, __ATOMIC_ACQUIRE) != kPending)
+    ThreadAtPoint(name);
+    if (__atomic_load_n(&g_request, __ATOMIC_ACQUIRE) == kIdle)
       __atomic_store_n(&__mvedsua_update_pending, 0, __ATOMIC_RELAXED);
     return;
   }
@@ -397,15 +433,22 @@ void HandleUpdatePoint(const char *name) {
   if (g_poll_hook)
     g_poll_hook();
   int pending = kPending;
-  if (__atomic_compare_exchange_n(&g_request, &pending, kTaken, false,
-                                  __ATOMIC_ACQUIRE, __ATOMIC_RELAXED) &&
-      (g_request_mode == kUpdateInPlace || TakeInFollower(name ? name : "")))
+  if (!__atomic_compare_exchange_n(&g_request, &pending, kTaken, false,
+                                   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+    return;
+  if (g_request_mode == kUpdateInPlace)
+    return QuiesceAndUpdate(name ? name : "");
+  if (TakeInFollower(name ? name : ""))
     PerformUpdate(name ? name : "");
 }
 
 int IsUpdating() { return __atomic_load_n(&g_updating, __ATOMIC_ACQUIRE); }
 
-const char *UpdatingFrom() { return IsUpdating() ? g_from_point : nullptr; }
+const char *UpdatingFrom() {
+  if (ThreadSlot() > 0)
+    return ThreadUpdatingFrom();
+  return IsUpdating() ? g_from_point : nullptr;
+}
 
 int CurrentVersion() { return g_current; }
 
@@ -423,6 +466,7 @@ int RunVersions(int version, mvedsua_rt_main_fn main, int argc, char **argv) {
   g_argc = argc;
   g_pristine_argv = CopyArgv(argc, argv);
   g_driver_thread = pthread_self();
+  SetDriverThread();
   ReadTimeout();
   g_args = argv;
   // Globals only from here: locals of this frame are unreliable after longjmp.

@@ -12,6 +12,7 @@
 #include "Kitsune.h"
 
 #include "StateTransfer.h"
+#include "Threads.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -43,7 +44,6 @@ pthread_mutex_t g_request_lock = PTHREAD_MUTEX_INITIALIZER;
 bool g_signalled;
 char *g_next_version;
 
-int g_live_threads;
 
 void (*g_prestart)(void); // the next version's pre-start hook, if any
 
@@ -167,23 +167,6 @@ void MaybeRequest() {
   free(path);
 }
 
-struct ThreadStart {
-  void *(*fn)(void *);
-  void *arg;
-};
-
-void ThreadGone(void *) { __atomic_sub_fetch(&g_live_threads, 1, __ATOMIC_ACQ_REL); }
-
-void *ThreadMain(void *raw) {
-  ThreadStart start = *static_cast<ThreadStart *>(raw);
-  free(raw);
-  void *result;
-  pthread_cleanup_push(ThreadGone, nullptr);
-  result = start.fn(start.arg);
-  pthread_cleanup_pop(1);
-  return result;
-}
-
 // Copies an E_MANUAL_MIGRATE variable from the old version at its MIGRATE_*
 // call: its hand-written transformer, or the bytes when its type is the same.
 int MigrateManual(const struct mvedsua_entry &e, int from, int to) {
@@ -259,18 +242,6 @@ void RunPrestartHook() {
   g_prestart = nullptr;
   if (hook)
     hook();
-}
-
-int CheckKitsuneThreads(std::string *reason) {
-  int n = __atomic_load_n(&g_live_threads, __ATOMIC_ACQUIRE);
-  if (n == 0)
-    return 0;
-  *reason = "update refused: " + std::to_string(n) +
-            " thread(s) started with kitsune_pthread_create are running; "
-            "they would go on running the old version's code (updates of "
-            "multi-threaded programs are not supported yet: end them before "
-            "the update, see docs/kitsune.md)";
-  return -1;
 }
 
 } // namespace mvedsua
@@ -394,36 +365,43 @@ MVEDSUA_EXPORT void __kitsune_rt_register_xform(const char *file,
   g_xforms[g_n_xforms++] = {file, func, name, fn, info.dli_fbase};
 }
 
+// Kitsune's threads are mvedsua's managed threads (Threads.h): they stop at
+// their update points for an update and are relaunched in the new version.
+// Kitsune's condition-wait wrapper quiesces inside the wait: an update point
+// of its own, named after it, which the relaunched thread's code reaches
+// again in the new version.
 MVEDSUA_EXPORT int kitsune_pthread_create(pthread_t *thread,
                                           const pthread_attr_t *attr,
                                           void *(*fn)(void *), void *arg) {
-  auto *start = static_cast<ThreadStart *>(malloc(sizeof(ThreadStart)));
-  if (!start)
-    return ENOMEM;
-  *start = {fn, arg};
-  __atomic_add_fetch(&g_live_threads, 1, __ATOMIC_ACQ_REL);
-  int rc = pthread_create(thread, attr, ThreadMain, start);
-  if (rc != 0) {
-    __atomic_sub_fetch(&g_live_threads, 1, __ATOMIC_ACQ_REL);
-    free(start);
-  }
-  return rc;
+  return __mvedsua_rt_thread_create(thread, attr, fn, arg);
 }
 
 MVEDSUA_EXPORT int ktthreads_pthread_cond_wait(void *cond, void *mutex) {
-  return pthread_cond_wait(static_cast<pthread_cond_t *>(cond),
-                           static_cast<pthread_mutex_t *>(mutex));
+  return __mvedsua_rt_cond_wait("ktthreads_pthread_cond_wait",
+                                static_cast<pthread_cond_t *>(cond),
+                                static_cast<pthread_mutex_t *>(mutex), nullptr);
 }
 
 MVEDSUA_EXPORT int ktthreads_pthread_cond_timedwait(void *cond, void *mutex,
                                                     const void *timeout) {
-  return pthread_cond_timedwait(static_cast<pthread_cond_t *>(cond),
-                                static_cast<pthread_mutex_t *>(mutex),
-                                static_cast<const struct timespec *>(timeout));
+  return __mvedsua_rt_cond_wait(
+      "ktthreads_pthread_cond_timedwait", static_cast<pthread_cond_t *>(cond),
+      static_cast<pthread_mutex_t *>(mutex),
+      static_cast<const struct timespec *>(timeout));
 }
 
+// Kitsune slept in a timed condition wait, so that an update could wake it
+// early; so does this one (the wait is an update point).
 MVEDSUA_EXPORT void ktthreads_ms_sleep(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
+  pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+  pthread_cond_t c = PTHREAD_COND_INITIALIZER;
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += ms / 1000;
+  until.tv_nsec += (long)(ms % 1000) * 1000000L;
+  until.tv_sec += until.tv_nsec / 1000000000L;
+  until.tv_nsec %= 1000000000L;
+  pthread_mutex_lock(&m);
+  __mvedsua_rt_cond_wait("ktthreads_ms_sleep", &c, &m, &until); // early when an
+  pthread_mutex_unlock(&m);                                    // update woke it
 }

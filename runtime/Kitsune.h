@@ -32,9 +32,6 @@ void EndHandXforms();
 void PreparePrestartHook(void *handle);
 void RunPrestartHook();
 
-// -1 with *reason when threads started with kitsune_pthread_create are
-// running: they would keep running the old version's code.
-int CheckKitsuneThreads(std::string *reason);
 
 } // namespace mvedsua
 

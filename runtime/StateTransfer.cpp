@@ -15,6 +15,7 @@
 // the commit applies them. This file runs on the update's slow path only, so
 // it allocates freely.
 #include "StateTransfer.h"
+#include "Threads.h"
 
 #include "Kitsune.h"
 #include "Transformers.h"
@@ -34,8 +35,14 @@ int g_restoring_locals;
 
 namespace {
 
-// The thread whose frames were saved: only its new frames restore them.
-pthread_t g_restoring_thread;
+// Saved locals are matched to the thread (Threads.h's slot) whose frames
+// they came from; relaunched threads restore theirs concurrently.
+pthread_mutex_t g_locals_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct LocalsLock {
+  LocalsLock() { pthread_mutex_lock(&g_locals_lock); }
+  ~LocalsLock() { pthread_mutex_unlock(&g_locals_lock); }
+};
 
 struct Copy {
   const struct mvedsua_entry *from;
@@ -45,9 +52,10 @@ struct Copy {
 // A migrated local saved from the old frames. Plugin locals have an entry;
 // noted ones (no plugin) only a name.
 struct SavedLocal {
-  const struct mvedsua_entry *entry;
-  const char *name;
+  const struct mvedsua_entry *entry = nullptr;
+  const char *name = nullptr;
   std::vector<char> bytes;
+  int thread = 0; // Threads.h's slot of the frame's thread (0: main)
   bool consumed = false;
   // A local whose type changed, written by the state transformer: the new
   // version's entry, and the value the transformer wrote (has_new).
@@ -82,6 +90,8 @@ struct Plan {
 };
 
 Plan *g_plan;
+// Locals saved by managed threads as they parked, before the plan exists.
+std::vector<SavedLocal> g_staged;
 
 // ---- entries --------------------------------------------------------------
 
@@ -337,6 +347,9 @@ public:
 
   // A transformer's __mvedsua_xf_remap: the same rules, applied at once.
   static void *RemapNow(void *self, void *old_ptr);
+  // The same for the runtime: 1 remapped, 0 not in an old version (kept),
+  // -1 a function the new version lacks.
+  int RemapFor(void *old_ptr, void **out) const;
 
 private:
   void IndexOldObjects(int to);
@@ -451,6 +464,17 @@ void *Walker::RemapNow(void *self, void *old_ptr) {
     return off == 0 ? o->target : old_ptr;
   return o->same_type || off == 0 ? static_cast<char *>(o->target) + off
                                   : old_ptr;
+}
+
+int Walker::RemapFor(void *old_ptr, void **out) const {
+  const OldObject *o = FindOld(uintptr_t(old_ptr));
+  *out = old_ptr;
+  if (!o)
+    return 0;
+  if (o->old_entry->kind == MVEDSUA_ENTRY_FUNCTION && !o->target)
+    return -1;
+  *out = RemapNow(const_cast<Walker *>(this), old_ptr);
+  return 1;
 }
 
 // Rules (i) and (ii) of docs/updates.md. True when p pointed into an old
@@ -712,32 +736,80 @@ void WalkOldState(Plan &plan, Walker &w) {
   }
 }
 
+// The calling thread's live locals, appended to `out` as thread `thread`'s.
+void SaveLocal(const LocalView &l, const char *name, int thread,
+               std::vector<SavedLocal> *out) {
+  const char *p = static_cast<const char *>(l.addr);
+  out->emplace_back();
+  SavedLocal &s = out->back();
+  s.entry = l.entry;
+  s.name = name;
+  s.bytes.assign(p, p + l.size);
+  s.thread = thread;
+}
+
+void SaveOwnLocals(int thread, std::vector<SavedLocal> *out) {
+  for (int i = 0; i < LiveLocalCount(); ++i) {
+    LocalView l = LiveLocalAt(i);
+    SaveLocal(l, l.entry->key, thread, out);
+  }
+  for (int i = 0; i < NotedLocalCount(); ++i) {
+    LocalView l = NotedLocalAt(i);
+    SaveLocal(l, l.name, thread, out);
+  }
+}
+
 } // namespace
+
+void StageThreadLocals(int thread) {
+  std::vector<SavedLocal> mine;
+  SaveOwnLocals(thread, &mine);
+  pthread_mutex_lock(&g_locals_lock);
+  for (SavedLocal &l : mine)
+    g_staged.push_back(std::move(l));
+  pthread_mutex_unlock(&g_locals_lock);
+}
+
+void DropStagedLocals() {
+  pthread_mutex_lock(&g_locals_lock);
+  g_staged.clear();
+  pthread_mutex_unlock(&g_locals_lock);
+}
 
 void SnapshotLocals(int from) {
   AbandonTransfer();
   g_plan = new Plan;
   g_plan->from = from;
-  for (int i = 0; i < LiveLocalCount(); ++i) {
-    LocalView l = LiveLocalAt(i);
-    const char *p = static_cast<const char *>(l.addr);
-    g_plan->locals.push_back(
-        {l.entry, l.entry->key, {p, p + l.size}, false, nullptr, {}, false});
+  SaveOwnLocals(0, &g_plan->locals);
+  pthread_mutex_lock(&g_locals_lock);
+  for (SavedLocal &l : g_staged)
+    g_plan->locals.push_back(std::move(l));
+  g_staged.clear();
+  pthread_mutex_unlock(&g_locals_lock);
+}
+
+const char *RegisteredFunctionKey(const void *fn) {
+  for (int m = 0; m < ModuleCount(); ++m) {
+    const struct mvedsua_module *mod = GetModule(m);
+    for (uint64_t i = 0; i < mod->n_entries; ++i)
+      if (mod->entries[i].kind == MVEDSUA_ENTRY_FUNCTION &&
+          mod->entries[i].addr == fn)
+        return mod->entries[i].key;
   }
-  for (int i = 0; i < NotedLocalCount(); ++i) {
-    LocalView l = NotedLocalAt(i);
-    const char *p = static_cast<const char *>(l.addr);
-    g_plan->locals.push_back(
-        {nullptr, l.name, {p, p + l.size}, false, nullptr, {}, false});
-  }
+  return nullptr;
+}
+
+int RemapOldPointer(void *old_ptr, void **out) {
+  *out = old_ptr;
+  if (!g_plan || !g_plan->walker || !old_ptr)
+    return 0;
+  return g_plan->walker->RemapFor(old_ptr, out);
 }
 
 int PlanTransfer(int from, int to, const char *to_name, std::string *reason) {
   Plan &plan = *g_plan;
   plan.from = from;
   plan.to = to;
-  if (CheckKitsuneThreads(reason) < 0)
-    return -1;
   plan.xform = FindTransformer(to);
   if (plan.xform && CheckTransformer(plan.xform, from, to, to_name, reason) < 0) {
     *reason = "update refused: " + *reason;
@@ -842,7 +914,6 @@ int CommitTransfer(TransferStats *stats, std::string *reason) {
   stats->remapped = plan.fixups.size();
   stats->visited = plan.visited;
   stats->locals = plan.locals.size();
-  g_restoring_thread = pthread_self();
   __atomic_store_n(&g_restoring_locals, 1, __ATOMIC_RELEASE);
   return 0;
 }
@@ -858,9 +929,12 @@ void AbandonTransfer() {
 // The k-th frame of a function to enter receives the k-th saved copy of its
 // local (outermost first), so recursion restores frame by frame.
 bool RestoreLocal(const struct mvedsua_entry *e, void *addr) {
-  if (!g_plan || !e || !e->key || !pthread_equal(pthread_self(), g_restoring_thread))
+  if (!g_plan || !e || !e->key)
     return false;
+  LocalsLock lock;
   for (SavedLocal &l : g_plan->locals) {
+    if (l.thread != ThreadSlot())
+      continue;
     if (l.to_entry) { // transformed: the new type's value, if it was written
       if (l.consumed || strcmp(l.to_entry->key, e->key) != 0 ||
           TypeHash(l.to_entry) != TypeHash(e) || l.to_entry->size != e->size)
@@ -909,10 +983,11 @@ void *SavedLocalNew(const char *key, uint64_t index) {
 }
 
 bool RestoreNotedLocal(const char *name, void *addr, unsigned long size) {
-  if (!g_plan || !name || !pthread_equal(pthread_self(), g_restoring_thread))
+  if (!g_plan || !name)
     return false;
+  LocalsLock lock;
   for (SavedLocal &l : g_plan->locals) {
-    if (l.consumed || l.entry || strcmp(l.name, name) != 0 ||
+    if (l.thread != ThreadSlot() || l.consumed || l.entry || strcmp(l.name, name) != 0 ||
         l.bytes.size() != size)
       continue;
     memcpy(addr, l.bytes.data(), size);

@@ -30,8 +30,26 @@ struct TransferStats {
 };
 
 // Copies the bytes of the calling thread's live migrated locals (plugin and
-// noted ones) so they survive the unwinding of the old frames.
+// noted ones) so they survive the unwinding of the old frames, with the
+// locals the managed threads staged.
 void SnapshotLocals(int from);
+
+// A managed thread stopping for an update saves its own frames' locals
+// (slot `thread`, Threads.h) before the plan exists; the next
+// SnapshotLocals takes them, DropStagedLocals forgets them (no update).
+void StageThreadLocals(int thread);
+void DropStagedLocals();
+
+// Between PlanTransfer and FinishTransfer: where an old version's pointer
+// goes in the new one (a function to its counterpart, a global to the new
+// global). *out = the new pointer; returns 1 when remapped, 0 when it does
+// not point into an old version (kept), -1 for a function the new version
+// lacks.
+int RemapOldPointer(void *old_ptr, void **out);
+
+// The registry key of a registered function ("file.c/name" for a static
+// one), or null.
+const char *RegisteredFunctionKey(const void *fn);
 
 // 0 when the state of version `from` can move into version `to` (named
 // `to_name` in messages); -1 with the refusal in *reason. Entries whose type

@@ -48,6 +48,7 @@
 // handler only sets __mvedsua_update_pending: the program reads the request
 // at its next update point (the poll hook), outside any signal handler.
 #include "Runtime.h"
+#include "Threads.h"
 #include "ToolApi.h"
 #include "mve/Rules.h"
 
@@ -70,6 +71,7 @@ size_t g_in_len;
 
 void OnWake(int) {
   __atomic_store_n(&__mvedsua_update_pending, 1, __ATOMIC_RELAXED);
+  NoteWakeSignal(); // passes it on to the thread that runs main
 }
 
 bool WriteAll(int fd, const char *buf, size_t len) {

@@ -24,6 +24,7 @@
 // Each entry: the libc signature, the kernel call glibc makes for it on
 // x86-64 (the record's number: Schema.def) and that call's arguments.
 #include "../Runtime.h"
+#include "../Threads.h"
 #include "Shim.h"
 #include "Sud.h"
 
@@ -67,8 +68,43 @@ void *Resolve(const char *name) {
     return real_##name args;                                                   \
   }                                                                            \
   }                                                                            \
+  MVE_SHIM_BODY(ret, name, params, args, nr, k0, k1, k2, k3, k4, k5)          \
+  extern "C" MVEDSUA_EXPORT ret mve_##name params __asm__(#name);              \
+  ret mve_##name params { return shim_##name args; }
+
+// A blocking wait that may be an update point (mvedsua_wait_points): the
+// point is taken before the wait and, when an update's wake-up interrupted
+// it, again before the wait is made anew (Threads.h).
+#define MVE_INTERPOSE_WAIT(kind, ret, name, params, args, nr, k0, k1, k2, k3,  \
+                           k4, k5)                                             \
+  namespace {                                                                  \
+  ret first_##name params;                                                     \
+  ret(*real_##name) params = first_##name;                                     \
+  ret first_##name params {                                                    \
+    real_##name = reinterpret_cast<ret(*) params>(Resolve(#name));             \
+    return real_##name args;                                                   \
+  }                                                                            \
+  }                                                                            \
+  MVE_SHIM_BODY(ret, name, params, args, nr, k0, k1, k2, k3, k4, k5)          \
   extern "C" MVEDSUA_EXPORT ret mve_##name params __asm__(#name);              \
   ret mve_##name params {                                                      \
+    if (__builtin_expect(!(mvedsua::g_wait_points & (kind)), 1))               \
+      return shim_##name args;                                                 \
+    for (;;) {                                                                 \
+      mvedsua::WaitPointEnter(#name);                                          \
+      ret result = shim_##name args;                                           \
+      int saved = errno;                                                       \
+      if (!mvedsua::WaitPointInterrupted(saved) || result != ret(-1)) {        \
+        errno = saved;                                                         \
+        return result;                                                         \
+      }                                                                        \
+    }                                                                          \
+  }
+
+// The shim's path of one call: off, replayed (follower) or recorded (leader).
+#define MVE_SHIM_BODY(ret, name, params, args, nr, k0, k1, k2, k3, k4, k5)    \
+  namespace {                                                                  \
+  __attribute__((always_inline)) inline ret shim_##name params {               \
     if (ShimOff())                                                             \
       return real_##name args;                                                 \
     CallView c;                                                                \
@@ -80,6 +116,7 @@ void *Resolve(const char *name) {
     SudBlock();                                                                \
     Record(c, long(result));                                                   \
     return result;                                                             \
+  }                                                                            \
   }
 MVE_INTERPOSE(ssize_t, read, (int fd, void *buf, size_t n), (fd, buf, n), SYS_read, fd, buf, n, 0, 0, 0)
 MVE_INTERPOSE(ssize_t, write, (int fd, const void *buf, size_t n), (fd, buf, n), SYS_write, fd, buf, n, 0, 0, 0)
@@ -93,8 +130,6 @@ MVE_INTERPOSE(ssize_t, recvmsg, (int fd, struct msghdr *msg, int flags), (fd, ms
 MVE_INTERPOSE(ssize_t, send, (int fd, const void *buf, size_t n, int flags), (fd, buf, n, flags), SYS_sendto, fd, buf, n, flags, 0, 0)
 MVE_INTERPOSE(ssize_t, sendto, (int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr, socklen_t len), (fd, buf, n, flags, addr, len), SYS_sendto, fd, buf, n, flags, addr, len)
 MVE_INTERPOSE(ssize_t, sendmsg, (int fd, const struct msghdr *msg, int flags), (fd, msg, flags), SYS_sendmsg, fd, msg, flags, 0, 0, 0)
-MVE_INTERPOSE(int, accept, (int fd, struct sockaddr *addr, socklen_t *len), (fd, addr, len), SYS_accept, fd, addr, len, 0, 0, 0)
-MVE_INTERPOSE(int, accept4, (int fd, struct sockaddr *addr, socklen_t *len, int flags), (fd, addr, len, flags), SYS_accept4, fd, addr, len, flags, 0, 0)
 MVE_INTERPOSE(int, connect, (int fd, const struct sockaddr *addr, socklen_t len), (fd, addr, len), SYS_connect, fd, addr, len, 0, 0, 0)
 MVE_INTERPOSE(int, socket, (int domain, int type, int proto), (domain, type, proto), SYS_socket, domain, type, proto, 0, 0, 0)
 MVE_INTERPOSE(int, socketpair, (int domain, int type, int proto, int *fds), (domain, type, proto, fds), SYS_socketpair, domain, type, proto, fds, 0, 0)
@@ -114,11 +149,50 @@ MVE_INTERPOSE(int, dup3, (int fd, int to, int flags), (fd, to, flags), SYS_dup3,
 MVE_INTERPOSE(int, epoll_create, (int size), (size), SYS_epoll_create, size, 0, 0, 0, 0, 0)
 MVE_INTERPOSE(int, epoll_create1, (int flags), (flags), SYS_epoll_create1, flags, 0, 0, 0, 0, 0)
 MVE_INTERPOSE(int, epoll_ctl, (int fd, int op, int target, struct epoll_event *ev), (fd, op, target, ev), SYS_epoll_ctl, fd, op, target, ev, 0, 0)
-MVE_INTERPOSE(int, epoll_wait, (int fd, struct epoll_event *evs, int max, int timeout), (fd, evs, max, timeout), SYS_epoll_wait, fd, evs, max, timeout, 0, 0)
-MVE_INTERPOSE(int, epoll_pwait, (int fd, struct epoll_event *evs, int max, int timeout, const sigset_t *mask), (fd, evs, max, timeout, mask), SYS_epoll_pwait, fd, evs, max, timeout, mask, 0)
-MVE_INTERPOSE(int, poll, (struct pollfd *fds, nfds_t n, int timeout), (fds, n, timeout), SYS_poll, fds, n, timeout, 0, 0, 0)
-MVE_INTERPOSE(int, ppoll, (struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask), (fds, n, ts, mask), SYS_ppoll, fds, n, ts, mask, 0, 0)
-MVE_INTERPOSE(int, select, (int n, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv), (n, rd, wr, ex, tv), SYS_select, n, rd, wr, ex, tv, 0)
+MVE_INTERPOSE_WAIT(mvedsua::kWaitEpoll, int, epoll_wait, (int fd, struct epoll_event *evs, int max, int timeout), (fd, evs, max, timeout), SYS_epoll_wait, fd, evs, max, timeout, 0, 0)
+MVE_INTERPOSE_WAIT(mvedsua::kWaitEpoll, int, epoll_pwait, (int fd, struct epoll_event *evs, int max, int timeout, const sigset_t *mask), (fd, evs, max, timeout, mask), SYS_epoll_pwait, fd, evs, max, timeout, mask, 0)
+MVE_INTERPOSE_WAIT(mvedsua::kWaitPoll, int, poll, (struct pollfd *fds, nfds_t n, int timeout), (fds, n, timeout), SYS_poll, fds, n, timeout, 0, 0, 0)
+MVE_INTERPOSE_WAIT(mvedsua::kWaitPoll, int, ppoll, (struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask), (fds, n, ts, mask), SYS_ppoll, fds, n, ts, mask, 0, 0)
+MVE_INTERPOSE_WAIT(mvedsua::kWaitSelect, int, select, (int n, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv), (n, rd, wr, ex, tv), SYS_select, n, rd, wr, ex, tv, 0)
+
+// accept on a blocking socket is restarted by the kernel after the wake
+// signal (SA_RESTART), so as a wait point it first waits in poll, which an
+// update's wake-up interrupts; then it accepts (and may still block when
+// another thread took the connection, as accept would).
+namespace {
+void AcceptWaitPoint(int fd) {
+  if (__builtin_expect(!(mvedsua::g_wait_points & mvedsua::kWaitAccept), 1))
+    return;
+  int saved = errno;
+  int flags = fcntl(fd, F_GETFL);
+  struct pollfd p = {fd, POLLIN, 0};
+  while (flags >= 0 && !(flags & O_NONBLOCK)) {
+    mvedsua::WaitPointEnter("accept");
+    int r = shim_poll(&p, 1, -1);
+    if (!mvedsua::WaitPointInterrupted(errno) || r != -1)
+      break;
+  }
+  errno = saved;
+}
+} // namespace
+
+#define MVE_INTERPOSE_ACCEPT(name, params, args, nr, k0, k1, k2, k3)          \
+  namespace {                                                                  \
+  int first_##name params;                                                     \
+  int(*real_##name) params = first_##name;                                     \
+  int first_##name params {                                                    \
+    real_##name = reinterpret_cast<int(*) params>(Resolve(#name));             \
+    return real_##name args;                                                   \
+  }                                                                            \
+  }                                                                            \
+  MVE_SHIM_BODY(int, name, params, args, nr, k0, k1, k2, k3, 0, 0)            \
+  extern "C" MVEDSUA_EXPORT int mve_##name params __asm__(#name);              \
+  int mve_##name params {                                                      \
+    AcceptWaitPoint(fd);                                                       \
+    return shim_##name args;                                                   \
+  }
+MVE_INTERPOSE_ACCEPT(accept, (int fd, struct sockaddr *addr, socklen_t *len), (fd, addr, len), SYS_accept, fd, addr, len, 0)
+MVE_INTERPOSE_ACCEPT(accept4, (int fd, struct sockaddr *addr, socklen_t *len, int flags), (fd, addr, len, flags), SYS_accept4, fd, addr, len, flags)
 MVE_INTERPOSE(int, eventfd, (unsigned int init, int flags), (init, flags), SYS_eventfd2, init, flags, 0, 0, 0, 0)
 MVE_INTERPOSE(int, timerfd_create, (int clock, int flags), (clock, flags), SYS_timerfd_create, clock, flags, 0, 0, 0, 0)
 MVE_INTERPOSE(int, timerfd_settime, (int fd, int flags, const struct itimerspec *val, struct itimerspec *old), (fd, flags, val, old), SYS_timerfd_settime, fd, flags, val, old, 0, 0)

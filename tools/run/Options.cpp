@@ -2,7 +2,10 @@
 #include "Options.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <string>
 
 static const char kUsage[] =
     "usage: mvedsua-run [--control SOCKET] APP.so [ARGS...]\n"
@@ -12,6 +15,10 @@ static const char kUsage[] =
     "gets argv[0] = APP.so as given and ARGS, and its exit status is ours.\n"
     "\n"
     "  --control SOCKET  serve the control socket SOCKET (see mvedsua-ctl)\n"
+    "  --wait-points LIST  make these blocking waits update points, in main\n"
+    "                    and in threads started by mvedsua_thread_create:\n"
+    "                    a comma-separated list of epoll_wait, poll, select,\n"
+    "                    accept, or all (docs/threads.md)\n"
     "  --list-state      print APP.so's state registry and exit\n"
     "  --json            with --list-state: print it as JSON\n"
     "  --help            print this help\n";
@@ -21,6 +28,22 @@ static int UsageError(const char *fmt, const char *arg) {
   fprintf(stderr, fmt, arg);
   fprintf(stderr, " (see mvedsua-run --help)\n");
   return -1;
+}
+
+// The list --wait-points takes; the runtime reads it from the environment.
+static bool ValidWaitPoints(const char *list) {
+  std::string s(list);
+  size_t at = 0;
+  for (;;) {
+    size_t comma = s.find(',', at);
+    std::string w = s.substr(at, comma == std::string::npos ? comma : comma - at);
+    if (w != "epoll_wait" && w != "poll" && w != "select" && w != "accept" &&
+        w != "all")
+      return false;
+    if (comma == std::string::npos)
+      return true;
+    at = comma + 1;
+  }
 }
 
 // Consumes the option at argv[*i]; -1 on a usage error, 1 on --help.
@@ -40,6 +63,12 @@ static int ParseOption(int argc, char **argv, int *i, RunOptions *opts) {
     opts->control = argv[++*i];
   } else if (strncmp(arg, "--control=", 10) == 0 && arg[10]) {
     opts->control = arg + 10;
+  } else if (strcmp(arg, "--wait-points") == 0) {
+    if (*i + 1 >= argc || !ValidWaitPoints(argv[*i + 1]))
+      return UsageError("%s needs a list of epoll_wait, poll, select, accept "
+                        "or all, separated by commas",
+                        arg);
+    setenv("MVEDSUA_WAIT_POINTS", argv[++*i], 1);
   } else {
     return UsageError("unknown option '%s'", arg);
   }

@@ -1,0 +1,509 @@
+// Threads.cpp: managed threads, their quiescence and their relaunch
+// (Threads.h has the protocol).
+//
+// One lock and one condition variable order everything; none of it is on a
+// hot path: a managed thread takes the lock only when it creates or ends a
+// thread, parks, arrives, or registers a condition wait for wake-ups. The
+// update-point fast path stays the single flag check.
+#include "Threads.h"
+#include "Runtime.h"
+#include "StateTransfer.h"
+#include "ToolApi.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+extern "C" volatile int __mvedsua_update_pending;
+extern "C" void __mvedsua_rt_update_point_slow(const char *name);
+
+namespace mvedsua {
+
+int g_wait_points;
+
+namespace {
+
+constexpr int kMaxThreads = 256;
+constexpr uint64_t kDefaultQuiesceMs = 2000;
+constexpr long kKickEveryMs = 10;
+
+enum SlotState : int {
+  kFree = 0,
+  kRunning,    // the old (or only) version's code
+  kParked,     // stopped at `point` for an update
+  kRelaunched, // runs the new version's function, not yet at `point`
+  kArrived,    // reached `point` in the new version; waits for the others
+  kFresh,      // created by the new version while it updates
+};
+
+struct Slot {
+  int state;
+  pid_t tid;
+  void *(*fn)(void *);
+  void *arg;
+  void *(*new_fn)(void *); // after RemapThreadStarts
+  void *new_arg;
+  const char *point;      // where it parked
+  const char *last_point; // the last update point it passed, for messages
+  pthread_cond_t *cond;   // a condition wait it is in (mvedsua_cond_wait_at)
+  int in_wait;            // in a wait point's blocking call
+  sigjmp_buf start;       // its ThreadMain frame, to relaunch from
+  char name[64];          // the start function's symbol, for messages
+};
+
+Slot g_slots[kMaxThreads];
+pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_cond_t g_cv; // CLOCK_MONOTONIC, set up by the constructor
+pthread_key_t g_exit_key;
+
+enum Phase : int { kIdle = 0, kQuiescing, kLaunched };
+int g_phase;
+pid_t g_driver_tid;
+
+#define MVEDSUA_TLS __thread __attribute__((tls_model("initial-exec")))
+MVEDSUA_TLS int t_slot = -1;
+MVEDSUA_TLS int t_woken; // the wake signal interrupted this thread
+
+pid_t Gettid() { return pid_t(syscall(SYS_gettid)); }
+
+uint64_t NowMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1000000;
+}
+
+// Whether a wait that is an update point takes it now: the driver whenever
+// an update is pending; a managed thread only once the driver has started
+// one (before that a pending request is the driver's to take, and taking
+// the point would turn the thread's wait loop into a spin).
+bool TakeWaitPoint(int k) {
+  if (k < 0 || !__mvedsua_update_pending)
+    return false;
+  return k == 0 || __atomic_load_n(&g_phase, __ATOMIC_ACQUIRE) != kIdle;
+}
+
+// Waits on g_cv (g_lock held) for at most `ms`.
+void WaitMs(long ms) {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  ts.tv_nsec += ms * 1000000;
+  ts.tv_sec += ts.tv_nsec / 1000000000;
+  ts.tv_nsec %= 1000000000;
+  pthread_cond_timedwait(&g_cv, &g_lock, &ts);
+}
+
+uint64_t QuiesceTimeoutMs() {
+  const char *env = getenv("MVEDSUA_QUIESCE_TIMEOUT_MS");
+  char *end;
+  unsigned long long ms = env && *env ? strtoull(env, &end, 10) : 0;
+  return env && *env && *end == '\0' && ms > 0 ? ms : kDefaultQuiesceMs;
+}
+
+int CountIn(SlotState st) {
+  int n = 0;
+  for (Slot &s : g_slots)
+    n += s.state == st;
+  return n;
+}
+
+// "thread 2 (worker_main, tid 1234, last at update point 'x')".
+std::string Describe(int k) {
+  const Slot &s = g_slots[k];
+  std::string d = "thread " + std::to_string(k) + " (" +
+                  (s.name[0] ? s.name : "?") + ", tid " +
+                  std::to_string(s.tid);
+  // Inline update points are seen only on their slow path (while an update
+  // is pending); wait points always.
+  d += s.last_point ? std::string(", last seen at update point '") +
+                          s.last_point + "'"
+                    : std::string(", not seen at an update point");
+  return d + ")";
+}
+
+std::string DescribeAll(SlotState st, int *count) {
+  std::string out;
+  *count = 0;
+  for (int k = 1; k < kMaxThreads; ++k)
+    if (g_slots[k].state == st) {
+      out += (*count ? ", " : "") + Describe(k);
+      ++*count;
+    }
+  return out;
+}
+
+// Wakes the running threads that wait: a condition wait's variable, or the
+// wake signal for a wait point's blocking call (which then returns EINTR).
+void KickRunning() {
+  pid_t pid = getpid();
+  for (Slot &s : g_slots) {
+    if (s.state != kRunning)
+      continue;
+    if (s.cond)
+      pthread_cond_broadcast(s.cond);
+    if (__atomic_load_n(&s.in_wait, __ATOMIC_ACQUIRE) && s.tid > 0)
+      syscall(SYS_tgkill, pid, s.tid, MVEDSUA_WAKE_SIGNAL);
+  }
+}
+
+void OnThreadExit(void *raw) {
+  int k = int(reinterpret_cast<intptr_t>(raw)) - 1;
+  pthread_mutex_lock(&g_lock);
+  g_slots[k].state = kFree;
+  g_slots[k].cond = nullptr;
+  pthread_cond_broadcast(&g_cv);
+  pthread_mutex_unlock(&g_lock);
+}
+
+void *ThreadMain(void *raw) {
+  int k = int(reinterpret_cast<intptr_t>(raw));
+  Slot &s = g_slots[k];
+  t_slot = k;
+  s.tid = Gettid();
+  pthread_setspecific(g_exit_key, reinterpret_cast<void *>(intptr_t(k) + 1));
+  // A relaunch comes back here with the new version's function in the slot.
+  sigsetjmp(s.start, 1);
+  return s.fn(s.arg);
+}
+
+int ReserveSlot(void *(*fn)(void *), void *arg) {
+  pthread_mutex_lock(&g_lock);
+  int k = 1;
+  while (k < kMaxThreads && g_slots[k].state != kFree)
+    ++k;
+  if (k < kMaxThreads) {
+    Slot &s = g_slots[k];
+    memset(&s, 0, sizeof s);
+    s.state = IsUpdating() ? kFresh : kRunning;
+    s.fn = fn;
+    s.arg = arg;
+    Dl_info info;
+    if (const char *key = RegisteredFunctionKey(reinterpret_cast<void *>(fn)))
+      snprintf(s.name, sizeof s.name, "%s", key);
+    else if (dladdr(reinterpret_cast<void *>(fn), &info) && info.dli_sname)
+      snprintf(s.name, sizeof s.name, "%s", info.dli_sname);
+  }
+  pthread_mutex_unlock(&g_lock);
+  return k < kMaxThreads ? k : -1;
+}
+
+// A running managed thread stops at `name` until the driver decides: back
+// to its caller in the old version, or a relaunch in the new one.
+void Park(int k, const char *name) {
+  Slot &s = g_slots[k];
+  StageThreadLocals(k); // its own frames' migrated locals, while they live
+  pthread_mutex_lock(&g_lock);
+  s.point = name;
+  s.state = kParked;
+  pthread_cond_broadcast(&g_cv);
+  while (g_phase == kQuiescing)
+    pthread_cond_wait(&g_cv, &g_lock);
+  bool relaunch = s.state == kRelaunched;
+  if (!relaunch)
+    s.state = kRunning;
+  pthread_mutex_unlock(&g_lock);
+  if (!relaunch)
+    return;
+  ForgetLocals();
+  siglongjmp(s.start, 1);
+}
+
+void Arrive(Slot &s) {
+  pthread_mutex_lock(&g_lock);
+  s.state = kArrived;
+  pthread_cond_broadcast(&g_cv);
+  while (g_phase == kLaunched && s.state == kArrived)
+    pthread_cond_wait(&g_cv, &g_lock);
+  pthread_mutex_unlock(&g_lock);
+}
+
+int ParseWaitPoints(const char *list) {
+  int mask = 0;
+  std::string s(list);
+  size_t at = 0;
+  while (at <= s.size()) {
+    size_t comma = s.find(',', at);
+    std::string w = s.substr(at, comma == std::string::npos ? std::string::npos
+                                                            : comma - at);
+    if (w == "epoll_wait" || w == "epoll")
+      mask |= kWaitEpoll;
+    else if (w == "poll")
+      mask |= kWaitPoll;
+    else if (w == "select")
+      mask |= kWaitSelect;
+    else if (w == "accept")
+      mask |= kWaitAccept;
+    else if (w == "all")
+      mask |= kWaitAll;
+    else if (!w.empty())
+      Report("warning: MVEDSUA_WAIT_POINTS: unknown wait '%s' (known: "
+             "epoll_wait, poll, select, accept, all)",
+             w.c_str());
+    if (comma == std::string::npos)
+      break;
+    at = comma + 1;
+  }
+  return mask;
+}
+
+__attribute__((constructor(102))) void InitThreads() {
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  pthread_cond_init(&g_cv, &attr);
+  pthread_key_create(&g_exit_key, OnThreadExit);
+}
+
+} // namespace
+
+int ThreadSlot() { return t_slot; }
+
+void SetDriverThread() {
+  t_slot = 0;
+  g_driver_tid = Gettid();
+  // Read here, not in a constructor: mvedsua-run sets it from --wait-points
+  // after the runtime is loaded. The program may add more.
+  if (const char *env = getenv("MVEDSUA_WAIT_POINTS"))
+    __atomic_or_fetch(&g_wait_points, ParseWaitPoints(env), __ATOMIC_RELAXED);
+}
+
+int ManagedThreadCount() {
+  pthread_mutex_lock(&g_lock);
+  int n = 0;
+  for (int k = 1; k < kMaxThreads; ++k)
+    n += g_slots[k].state != kFree;
+  pthread_mutex_unlock(&g_lock);
+  return n;
+}
+
+void ThreadAtPoint(const char *name) {
+  int k = t_slot;
+  if (k <= 0)
+    return;
+  Slot &s = g_slots[k];
+  s.last_point = name;
+  int st = __atomic_load_n(&s.state, __ATOMIC_ACQUIRE);
+  if (st == kRelaunched) {
+    if (name && s.point && strcmp(name, s.point) == 0)
+      Arrive(s);
+    return;
+  }
+  if (st == kRunning && __atomic_load_n(&g_phase, __ATOMIC_ACQUIRE) == kQuiescing)
+    Park(k, name);
+}
+
+int QuiesceThreads(std::string *reason) {
+  pthread_mutex_lock(&g_lock);
+  if (CountIn(kRunning) == 0) {
+    pthread_mutex_unlock(&g_lock);
+    return 0;
+  }
+  __atomic_store_n(&g_phase, kQuiescing, __ATOMIC_RELEASE);
+  // Other threads' update points take the slow path from now on.
+  __atomic_store_n(&__mvedsua_update_pending, 1, __ATOMIC_RELEASE);
+  uint64_t limit = QuiesceTimeoutMs(), t0 = NowMs();
+  while (CountIn(kRunning) > 0 && NowMs() - t0 < limit) {
+    KickRunning(); // again each round: a wake-up can land before a wait
+    WaitMs(kKickEveryMs);
+  }
+  int missing = 0;
+  std::string who = DescribeAll(kRunning, &missing);
+  if (missing == 0) {
+    pthread_mutex_unlock(&g_lock);
+    return 0;
+  }
+  int parked = CountIn(kParked);
+  *reason = "update failed: " + std::to_string(missing) + " of " +
+            std::to_string(missing + parked) +
+            " threads did not reach an update point within " +
+            std::to_string(limit) + " ms: " + who +
+            "; the program goes on in the old version";
+  __atomic_store_n(&g_phase, kIdle, __ATOMIC_RELEASE);
+  pthread_cond_broadcast(&g_cv);
+  pthread_mutex_unlock(&g_lock);
+  DropStagedLocals();
+  return -1;
+}
+
+void ReleaseThreads() {
+  pthread_mutex_lock(&g_lock);
+  if (g_phase == kQuiescing) {
+    __atomic_store_n(&g_phase, kIdle, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&g_cv);
+  }
+  pthread_mutex_unlock(&g_lock);
+  DropStagedLocals();
+}
+
+int RemapThreadStarts(std::string *reason) {
+  pthread_mutex_lock(&g_lock);
+  int rc = 0;
+  for (int k = 1; k < kMaxThreads && rc == 0; ++k) {
+    Slot &s = g_slots[k];
+    if (s.state != kParked)
+      continue;
+    void *fn = nullptr;
+    if (RemapOldPointer(reinterpret_cast<void *>(s.fn), &fn) < 0) {
+      *reason = "update refused: the new version has no function '" +
+                std::string(s.name[0] ? s.name : "?") + "' for " +
+                Describe(k) +
+                " to run (a thread's start function must be registered in "
+                "both versions: it is when the version passes it to "
+                "mvedsua_thread_create)";
+      rc = -1;
+      break;
+    }
+    s.new_fn = reinterpret_cast<void *(*)(void *)>(fn);
+    RemapOldPointer(s.arg, &s.new_arg);
+  }
+  pthread_mutex_unlock(&g_lock);
+  return rc;
+}
+
+int LaunchThreads(uint64_t timeout_ms, std::string *reason) {
+  pthread_mutex_lock(&g_lock);
+  bool any = false;
+  for (Slot &s : g_slots)
+    if (s.state == kParked) {
+      s.fn = s.new_fn ? s.new_fn : s.fn;
+      s.arg = s.new_fn ? s.new_arg : s.arg;
+      s.state = kRelaunched;
+      any = true;
+    }
+  __atomic_store_n(&g_phase, any ? kLaunched : kIdle, __ATOMIC_RELEASE);
+  pthread_cond_broadcast(&g_cv);
+  uint64_t t0 = NowMs();
+  while (CountIn(kRelaunched) > 0 &&
+         (timeout_ms == 0 || NowMs() - t0 < timeout_ms))
+    WaitMs(50);
+  int missing = 0;
+  std::string who = DescribeAll(kRelaunched, &missing);
+  pthread_mutex_unlock(&g_lock);
+  if (missing == 0)
+    return 0;
+  *reason = "update failed: " + std::to_string(missing) +
+            " relaunched thread(s) did not reach the update point they "
+            "stopped at within " +
+            std::to_string(timeout_ms) + " ms: " + who +
+            "; they keep running the new version";
+  return -1;
+}
+
+void EndThreadUpdate() {
+  pthread_mutex_lock(&g_lock);
+  for (Slot &s : g_slots)
+    if (s.state == kArrived || s.state == kRelaunched || s.state == kFresh)
+      s.state = kRunning;
+  __atomic_store_n(&g_phase, kIdle, __ATOMIC_RELEASE);
+  pthread_cond_broadcast(&g_cv);
+  pthread_mutex_unlock(&g_lock);
+}
+
+const char *ThreadUpdatingFrom() {
+  int k = t_slot;
+  return k > 0 && g_slots[k].state == kRelaunched ? g_slots[k].point : nullptr;
+}
+
+bool ThreadIsUpdating() {
+  int k = t_slot;
+  return k > 0 && __atomic_load_n(&g_slots[k].state, __ATOMIC_ACQUIRE) == kRelaunched;
+}
+
+void WaitPointEnter(const char *point) {
+  int k = t_slot;
+  if (k < 0)
+    return; // a thread the runtime does not manage: no update point here
+  t_woken = 0;
+  if (k > 0)
+    g_slots[k].last_point = point;
+  if (TakeWaitPoint(k))
+    __mvedsua_rt_update_point_slow(point);
+  if (k > 0)
+    __atomic_store_n(&g_slots[k].in_wait, 1, __ATOMIC_RELEASE);
+}
+
+bool WaitPointInterrupted(int saved_errno) {
+  int k = t_slot;
+  if (k < 0)
+    return false;
+  if (k > 0)
+    __atomic_store_n(&g_slots[k].in_wait, 0, __ATOMIC_RELEASE);
+  return saved_errno == EINTR && t_woken;
+}
+
+// The supervisor's wake signal goes to the process: whichever thread takes
+// it passes it on to the driver, which is the one that must look at the
+// request (a thread it kicked during quiescence does not).
+void NoteWakeSignal() {
+  t_woken = 1;
+  if (t_slot != 0 && g_driver_tid > 0 &&
+      __atomic_load_n(&g_phase, __ATOMIC_RELAXED) == kIdle)
+    syscall(SYS_tgkill, getpid(), g_driver_tid, MVEDSUA_WAKE_SIGNAL);
+}
+
+} // namespace mvedsua
+
+using namespace mvedsua;
+
+MVEDSUA_EXPORT int __mvedsua_rt_thread_create(pthread_t *thread,
+                                              const pthread_attr_t *attr,
+                                              void *(*start)(void *),
+                                              void *arg) {
+  int k = ReserveSlot(start, arg);
+  if (k < 0) {
+    Report("error: more than %d threads started through mvedsua; this one "
+           "runs unmanaged (it will not take part in updates)",
+           kMaxThreads - 1);
+    return pthread_create(thread, attr, start, arg);
+  }
+  int rc = pthread_create(thread, attr, ThreadMain,
+                          reinterpret_cast<void *>(intptr_t(k)));
+  if (rc != 0)
+    OnThreadExit(reinterpret_cast<void *>(intptr_t(k) + 1));
+  return rc;
+}
+
+// The condition wait is the update point `point`: taken with the mutex
+// released, before the wait and when an update wakes it; either way the
+// call then returns 0 (a spurious wakeup) with the mutex held again.
+MVEDSUA_EXPORT int __mvedsua_rt_cond_wait(const char *point,
+                                          pthread_cond_t *cond,
+                                          pthread_mutex_t *mutex,
+                                          const struct timespec *abstime) {
+  int k = t_slot;
+  if (TakeWaitPoint(k)) {
+    pthread_mutex_unlock(mutex);
+    __mvedsua_rt_update_point_slow(point);
+    pthread_mutex_lock(mutex);
+    return 0;
+  }
+  if (k > 0) {
+    pthread_mutex_lock(&g_lock);
+    g_slots[k].cond = cond;
+    pthread_mutex_unlock(&g_lock);
+  }
+  int rc = abstime ? pthread_cond_timedwait(cond, mutex, abstime)
+                   : pthread_cond_wait(cond, mutex);
+  if (k > 0) {
+    pthread_mutex_lock(&g_lock);
+    g_slots[k].cond = nullptr;
+    pthread_mutex_unlock(&g_lock);
+  }
+  if (TakeWaitPoint(k)) {
+    pthread_mutex_unlock(mutex);
+    __mvedsua_rt_update_point_slow(point);
+    pthread_mutex_lock(mutex);
+    return 0;
+  }
+  return rc;
+}
+
+MVEDSUA_EXPORT void __mvedsua_rt_wait_points(int mask) {
+  __atomic_store_n(&g_wait_points, mask & kWaitAll, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,121 @@
+// pool.c: a threaded line server for the thread tests. main accepts in an
+// epoll loop and hands each connection round-robin to one of WORKERS worker
+// threads (mvedsua_thread_create) through the worker's pipe; each worker
+// serves its connections in its own epoll loop. Every wait is epoll_wait(-1),
+// made an update point by mvedsua_wait_points: nothing in the program polls.
+// A line "hit" is answered "vVERSION wK hits=N" (N: that worker's count).
+// -DSTUCK_WORKER: a line "block" makes its worker answer "blocking" and then
+// block in a read() that no update can interrupt.
+#include <mvedsua.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define WORKERS 2
+
+struct worker {
+  int id;
+  int notify[2]; // main writes a connection's fd here
+  int epfd;
+  long hits;
+};
+struct worker workers[WORKERS];
+int listen_fd, main_epfd, next_worker;
+int stuck_pipe[2];
+
+static void serve_line(struct worker *w, int fd) {
+  char buf[256];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  if (n <= 0) {
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+    close(fd);
+    return;
+  }
+#ifdef STUCK_WORKER
+  if (strncmp(buf, "block", 5) == 0) {
+    char c;
+    write(fd, "blocking\n", 9);
+    read(stuck_pipe[0], &c, 1);
+  }
+#endif
+  w->hits++;
+  char out[64];
+  int len = snprintf(out, sizeof out, "v%d w%d hits=%ld\n", VERSION, w->id,
+                     w->hits);
+  write(fd, out, (size_t)len);
+}
+
+static void *worker_main(void *arg) {
+  struct worker *w = arg;
+  for (;;) {
+    struct epoll_event evs[16];
+    int n = epoll_wait(w->epfd, evs, 16, -1);
+    for (int i = 0; i < n; ++i) {
+      int fd = evs[i].data.fd;
+      if (fd == w->notify[0]) {
+        int conn;
+        if (read(fd, &conn, sizeof conn) == sizeof conn) {
+          struct epoll_event ev = {EPOLLIN, {.fd = conn}};
+          epoll_ctl(w->epfd, EPOLL_CTL_ADD, conn, &ev);
+        }
+      } else {
+        serve_line(w, fd);
+      }
+    }
+  }
+  return NULL;
+}
+
+static void setup(int port) {
+  listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (bind(listen_fd, (struct sockaddr *)&a, sizeof a) || listen(listen_fd, 64)) {
+    perror("bind");
+    exit(1);
+  }
+  main_epfd = epoll_create1(0);
+  struct epoll_event ev = {EPOLLIN, {.fd = listen_fd}};
+  epoll_ctl(main_epfd, EPOLL_CTL_ADD, listen_fd, &ev);
+  pipe(stuck_pipe);
+  for (int i = 0; i < WORKERS; ++i) {
+    struct worker *w = &workers[i];
+    w->id = i + 1;
+    pipe(w->notify);
+    w->epfd = epoll_create1(0);
+    struct epoll_event nev = {EPOLLIN, {.fd = w->notify[0]}};
+    epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->notify[0], &nev);
+  }
+}
+
+int main(int argc, char **argv) {
+#ifndef WAIT_POINTS_FROM_COMMAND_LINE // else mvedsua-run --wait-points
+  mvedsua_wait_points(MVEDSUA_WAIT_EPOLL);
+#endif
+  if (!mvedsua_is_updating()) {
+    setup(atoi(argv[1]));
+    for (int i = 0; i < WORKERS; ++i) {
+      pthread_t t;
+      mvedsua_thread_create(&t, NULL, worker_main, &workers[i]);
+    }
+    printf("ready\n");
+    fflush(stdout);
+  }
+  for (;;) {
+    struct epoll_event ev;
+    if (epoll_wait(main_epfd, &ev, 1, -1) != 1)
+      continue;
+    int conn = accept(listen_fd, NULL, NULL);
+    if (conn < 0)
+      continue;
+    struct worker *w = &workers[next_worker++ % WORKERS];
+    write(w->notify[1], &conn, sizeof conn);
+  }
+}
