@@ -24,6 +24,7 @@
 #include "Rules.h"
 #include "mvedsua/rules_abi.h"
 #include "Shim.h"
+#include "Signals.h"
 #include "Sud.h"
 #include "mvedsua/rules_abi.h"
 
@@ -1070,6 +1071,7 @@ bool FollowerTakeOver(int kind) {
              g_leader_pid, d ? d->text : "");
   g_pending = kTookOver;
   RequestLook();
+  SigStop(); // last: the program's handlers are its own again
   return true;
 }
 

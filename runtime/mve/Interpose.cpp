@@ -26,6 +26,7 @@
 #include "../Runtime.h"
 #include "../Threads.h"
 #include "Shim.h"
+#include "Signals.h"
 #include "Sud.h"
 
 #include <dlfcn.h>
@@ -111,9 +112,12 @@ void *Resolve(const char *name) {
     if (Prepare(c, nr, long(k0), long(k1), long(k2), long(k3), long(k4),       \
                 long(k5)))                                                     \
       return ret(Replay(c));                                                   \
-    SudAllow(); /* the hot call itself does not trap */                        \
-    ret result = real_##name args;                                             \
-    SudBlock();                                                                \
+    ret result;                                                                \
+    do {                                                                       \
+      SudAllow(); /* the hot call itself does not trap */                      \
+      result = real_##name args;                                               \
+      SudBlock();                                                              \
+    } while (SigRestart(nr, long(result), true)); /* Signals.h */              \
     Record(c, long(result));                                                   \
     return result;                                                             \
   }                                                                            \
@@ -256,9 +260,12 @@ int mve_openat(int dir, const char *path, int flags, ...) {
   CallView c;
   if (Prepare(c, SYS_openat, dir, long(path), flags, mode, 0, 0))
     return int(Replay(c));
-  SudAllow();
-  int r = real_openat(dir, path, flags, mode);
-  SudBlock();
+  int r;
+  do {
+    SudAllow();
+    r = real_openat(dir, path, flags, mode);
+    SudBlock();
+  } while (SigRestart(SYS_openat, r, true));
   Record(c, r);
   return r;
 }
@@ -279,9 +286,12 @@ int mve_open(const char *path, int flags, ...) {
   CallView c;
   if (Prepare(c, SYS_openat, AT_FDCWD, long(path), flags, mode, 0, 0))
     return int(Replay(c));
-  SudAllow();
-  int r = real_open(path, flags, mode);
-  SudBlock();
+  int r;
+  do {
+    SudAllow();
+    r = real_open(path, flags, mode);
+    SudBlock();
+  } while (SigRestart(SYS_openat, r, true));
   Record(c, r);
   return r;
 }
@@ -299,9 +309,12 @@ int mve_fcntl(int fd, int cmd, ...) {
   CallView c;
   if (Prepare(c, SYS_fcntl, fd, cmd, arg, 0, 0, 0))
     return int(Replay(c));
-  SudAllow();
-  int r = real_fcntl(fd, cmd, arg);
-  SudBlock();
+  int r;
+  do {
+    SudAllow();
+    r = real_fcntl(fd, cmd, arg);
+    SudBlock();
+  } while (SigRestart(SYS_fcntl, r, true));
   Record(c, r);
   return r;
 }
@@ -319,9 +332,12 @@ int mve_ioctl(int fd, unsigned long req, ...) {
   CallView c;
   if (Prepare(c, SYS_ioctl, fd, long(req), arg, 0, 0, 0))
     return int(Replay(c));
-  SudAllow();
-  int r = real_ioctl(fd, req, arg);
-  SudBlock();
+  int r;
+  do {
+    SudAllow();
+    r = real_ioctl(fd, req, arg);
+    SudBlock();
+  } while (SigRestart(SYS_ioctl, r, true));
   Record(c, r);
   return r;
 }

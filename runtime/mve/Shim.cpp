@@ -19,6 +19,7 @@
 #include "Log.h"
 #include "Raw.h"
 #include "Rules.h"
+#include "Signals.h"
 #include "Sud.h"
 #include "mvedsua/rules_abi.h"
 
@@ -101,6 +102,7 @@ void LeaderAlone() {
   if (LogGetState(g_log) == kLogAbandoned && g_follower_pid > 0)
     RawSyscall(SYS_kill, g_follower_pid, SIGKILL);
   LeaderLostFollower(); // reaped and reported at the next update point
+  SigStop(); // last: a signal noted meanwhile runs the program's handler now
 }
 
 // ---- follower -------------------------------------------------------------
@@ -180,6 +182,7 @@ const char *KindText(uint32_t kind) {
   case kDivLength: return "one sent more bytes than the other";
   case kDivOutput: return "an output does not fit";
   case kDivExtra: return "the follower made a call after the leader's last";
+  case kDivSignal: return "the leader handled a signal the follower cannot";
   default: return "the leader made a call the follower did not";
   }
 }
@@ -214,7 +217,7 @@ void FormatReport(DivergenceReport *r) {
 [[noreturn]] void Diverge(DivergenceReport *r) {
   r->follower_pid = int32_t(RawSyscall(SYS_getpid));
   r->record = g_seq;
-  if (r->kind != kDivRule) // a rule error comes with its text
+  if (r->kind != kDivRule && r->kind != kDivSignal) // these come with a text
     FormatReport(r);
   if (g_rules)
     RulesAnnotate(r->text, sizeof r->text);
@@ -254,16 +257,43 @@ DivergenceReport *StartReport(uint32_t kind, const RecHead *h,
 }
 
 // A control record between two calls. False when this process leads now.
+// A signal's handler runs later (RunRecordedSignals), outside the reader.
 bool Control(const RecHead &h) {
   const char *why = nullptr;
   if (h.nr == kCtlTable)
     why = HandoverReceiveTable(h.n_fds);
+  if (h.nr == kCtlSignal) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    LogRead(g_log, &info, h.in_len < sizeof info ? h.in_len : sizeof info);
+    SigNoteRecorded(int(h.args[0]), &info);
+  }
   LogFinishRecord(g_log);
   if (why)
     FollowerAbort(why);
   if (h.nr == kCtlSwitch)
     return !FollowerSwitchToLeader(int(h.args[0]));
   return true;
+}
+
+// The handlers of the signals the leader delivered here, in the follower's
+// program. Their own calls are replayed (nested in the call that read the
+// records), so the takeover point of the call that read them is kept.
+void RunRecordedSignals() {
+  jmp_buf saved;
+  memcpy(saved, g_takeover_jmp, sizeof saved);
+  char why[256];
+  bool ok = SigRunRecorded(why, sizeof why);
+  memcpy(g_takeover_jmp, saved, sizeof saved);
+  if (!ok) {
+    DivergenceReport *r = Report();
+    memset(r, 0, sizeof *r);
+    r->kind = kDivSignal;
+    r->leader_nr = r->follower_nr = -1;
+    snprintf(r->text, sizeof r->text, "divergence at record %llu: %s\n",
+             (unsigned long long)g_seq, why);
+    Diverge(r);
+  }
 }
 
 // Waits for the next call's record. No record: the leader ended, vanished
@@ -288,6 +318,8 @@ bool NextRecord(RecHead *h, const CallView *c) {
       return true;
     if (!Control(*h))
       return false;
+    if (__builtin_expect(SigRecordedPending(), 0))
+      RunRecordedSignals();
   }
 }
 
@@ -485,10 +517,11 @@ void ShimSwapLogs() {
   g_seq = 0;
 }
 
-bool ShimAppendControl(uint32_t kind, uint32_t n_fds, int64_t arg0) {
-  RecHead h = {kind, n_fds, g_seq, {arg0}, 0, 0};
-  Piece p = {&h, sizeof h};
-  return LogAppend(g_log, &p, 1);
+bool ShimAppendControl(uint32_t kind, uint32_t n_fds, int64_t arg0,
+                       const void *data, uint64_t len) {
+  RecHead h = {kind, n_fds, g_seq, {arg0}, 0, len};
+  Piece p[2] = {{&h, sizeof h}, {data, len}};
+  return LogAppend(g_log, p, len ? 2 : 1);
 }
 uint64_t ShimSeq() { return g_seq; }
 int ShimFollowerPid() { return g_follower_pid; }
@@ -498,6 +531,7 @@ void ShimLead(int follower) {
   g_seq = 0;
   g_tick = kTickEvery;
   g_follower_pid = follower;
+  SigLead();
   __atomic_store_n(&g_mode, kLeader, __ATOMIC_RELAXED);
   SudArm();
 }
@@ -515,11 +549,13 @@ void ShimFollow(int leader, int leader_pidfd, int direction) {
   const char *summary = getenv("MVEDSUA_MVE_SUMMARY");
   snprintf(g_summary_path, sizeof g_summary_path, "%s", summary ? summary : "");
   RulesActivate(direction); // the expected differences, if any were given
+  SigFollow(leader);
   __atomic_store_n(&g_mode, kFollower, __ATOMIC_RELAXED);
   SudArm();
 }
 
 void ShimForgetFollower() {
+  SigStop();
   g_follower_pid = 0;
   for (Log **l : {&g_log, &g_other_log}) {
     if (*l)
@@ -538,6 +574,9 @@ bool Prepare(CallView &c, long nr, long a0, long a1, long a2, long a3,
   c.nr = nr;
   c.a[0] = a0, c.a[1] = a1, c.a[2] = a2, c.a[3] = a3, c.a[4] = a4, c.a[5] = a5;
   c.ret = 0;
+  // A signal the leader noted is delivered here, before the call.
+  if (__builtin_expect(__atomic_load_n(&g_sig_pending, __ATOMIC_RELAXED), 0))
+    SigAtEntry();
   CaptureBefore(c);
   return __atomic_load_n(&g_mode, __ATOMIC_RELAXED) == kFollower;
 }
@@ -604,8 +643,11 @@ long ReplayRaw(CallView &c) {
   if (__builtin_expect(g_takeover_on_divergence || g_rules != nullptr, 0) &&
       setjmp(g_takeover_jmp))
     return g_takeover_sent >= 0 ? long(g_takeover_sent) : RunForReal(c);
-  if (__builtin_expect(g_rules != nullptr, 0))
+  if (__builtin_expect(g_rules != nullptr, 0)) {
+    if (SigRecordedPending()) // read during the matcher's look-ahead
+      RunRecordedSignals();
     return RulesReplay(c);
+  }
   RecHead h;
   if (!NextRecord(&h, &c))
     return RunForReal(c);
@@ -748,13 +790,19 @@ long TrapDispatch(long nr, const long a[6]) {
     break;
   }
   int mode = __atomic_load_n(&g_mode, __ATOMIC_RELAXED);
-  if (mode == kOff || SpecOf(nr).cls == kLocal)
-    return RawCall(nr, a);
+  if (mode == kOff || SpecOf(nr).cls == kLocal) {
+    long ret;
+    while ((ret = RawCall(nr, a)) == -EINTR && SigRestartLocal(nr, ret)) {
+    }
+    return ret;
+  }
   CallView c;
   Prepare(c, nr, a[0], a[1], a[2], a[3], a[4], a[5]);
   if (mode == kFollower)
     return ReplayRaw(c);
-  long ret = RawCall(nr, a);
+  long ret;
+  while (SigRestart(nr, ret = RawCall(nr, a), false)) {
+  }
   RecordRaw(c, ret);
   return ret;
 }
@@ -793,11 +841,13 @@ MVEDSUA_EXPORT int mvedsua_rt_mve_start_follower(void) {
   g_seq = 0;
   if (pid == 0) {
     g_leader_pid = parent;
+    SigFollow(parent);
     __atomic_store_n(&g_mode, kFollower, __ATOMIC_RELAXED);
     SudArm();
     return MVEDSUA_MVE_FOLLOWER;
   }
   g_follower_pid = pid;
+  SigLead();
   __atomic_store_n(&g_mode, kLeader, __ATOMIC_RELAXED);
   SudArm();
   return MVEDSUA_MVE_LEADER;

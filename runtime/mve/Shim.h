@@ -63,9 +63,12 @@ constexpr uint32_t kCtlBase = 0xffff0000;
 constexpr uint32_t kCtlTable = kCtlBase + 1;  // n_fds: the leader's whole table
 constexpr uint32_t kCtlSwitch = kCtlBase + 2; // promotion: args[0] the
                                               // channel's number, n_fds 1
-// Leader: appends one (after sending its descriptors); false when the log
-// is no longer active.
-bool ShimAppendControl(uint32_t kind, uint32_t n_fds, int64_t arg0);
+constexpr uint32_t kCtlSignal = kCtlBase + 3; // args[0] the signal, then its
+                                              // siginfo_t (Signals.h)
+// Leader: appends one (after sending its descriptors), with `len` bytes of
+// `data` after the head; false when the log is no longer active.
+bool ShimAppendControl(uint32_t kind, uint32_t n_fds, int64_t arg0,
+                       const void *data = nullptr, uint64_t len = 0);
 uint64_t ShimSeq();          // records appended (leader) or replayed (follower)
 int ShimFollowerPid();       // leader: its follower until reaped, else 0
 void ShimLead(int follower); // parent after the fork: record from now on
@@ -93,6 +96,7 @@ enum DivergenceKind : uint32_t {
   kDivOutput,     // an output's recorded size does not fit (a bug)
   kDivExtra,      // the follower made a call after the leader's last
   kDivRule,       // a rule failed (its C code crashed, it cannot load)
+  kDivSignal,     // the leader handled a signal the follower cannot
 };
 
 struct DivergenceReport {

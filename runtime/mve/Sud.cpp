@@ -13,6 +13,7 @@
 #include "../Runtime.h"
 #include "Raw.h"
 #include "Shim.h"
+#include "Signals.h"
 
 #include <signal.h>
 #include <stdlib.h>
@@ -83,6 +84,9 @@ void RewriteInstalledHandlers() {
 long TrappedSigaction(const long a[6]) {
   if (a[0] == SIGSYS && a[1])
     return -22; // EINVAL: the catch-all owns SIGSYS while a follower exists
+  long ret;
+  if (SigAction(a, &ret)) // a signal the runtime defers: its saved table
+    return ret;
   KSigaction copy;
   long act = a[1];
   if (act) {
