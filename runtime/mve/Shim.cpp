@@ -763,6 +763,7 @@ long TrappedFork(const long a[6]) {
     __atomic_store_n(&g_mode, kOff, __ATOMIC_RELAXED);
     g_sud_armed = false;
     g_follower_pid = 0;
+    SigForget(); // the child's signals are its own, delivered by the kernel
     return 0;
   }
   RecordRaw(c, ret);

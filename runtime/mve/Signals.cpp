@@ -307,6 +307,13 @@ void SigStop() {
   SetMask(SIG_SETMASK, old, nullptr); // the queued ones are delivered here
 }
 
+void SigForget() {
+  if (!g_active)
+    return;
+  __atomic_store_n(&g_sig_pending, 0, __ATOMIC_RELAXED);
+  SigStop();
+}
+
 void SigAtEntry() {
   if (!Leading())
     return;

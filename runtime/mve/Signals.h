@@ -39,6 +39,10 @@ void SigFollow(int leader);
 // are queued again to this process, for its own handlers.
 void SigStop();
 
+// A child the leader forked (not followed): the program's handlers are
+// back, nothing is pending (the kernel clears a child's pending signals).
+void SigForget();
+
 // Leader, at the entry of a recorded call (Prepare): delivers what is
 // pending (a kCtlSignal record, then the program's handler).
 void SigAtEntry();

@@ -137,6 +137,15 @@ def signals_round(tag, server, c, prefix, usr2_prefix, usr1_before):
     print("%s fork: %s" % (tag, c.ask("fork")))
     print("%s chld: %s" % (tag, wait_reply(c, "chld", lambda r: r.startswith("reaped %d " % (reaped + 1)))
                            .replace("reaped %d" % (reaped + 1), "reaped one more")))
+    child = int(c.ask("forkwait").split()[1])
+    time.sleep(0.05)
+    os.kill(child, signal.SIGTERM)
+    print("%s forkwait: %s" % (tag, wait_reply(c, "chld", lambda r: r.startswith("reaped %d " % (reaped + 2)))
+                               .replace("reaped %d" % (reaped + 2), "reaped one more")))
+    alarms = int(c.ask("alarms").split()[1])
+    print("%s alarm: %s" % (tag, c.ask("alarm")))
+    print("%s alarms: %s" % (tag, wait_reply(c, "alarms", lambda r: r == "alarms %d" % (alarms + 1))
+                             .replace("alarms %d" % (alarms + 1), "one more")))
 
 
 def stages():
@@ -162,6 +171,8 @@ def stages():
     print("finished:", stage(st))
     print("version:", c.ask("version"))
     signals_round("alone", server, c, "zeta", "eta", 4)
+    time.sleep(0.1)
+    print("alarms in the end:", c.ask("alarms"))
     print("load:", load.finish())
     print("reloads:", c.ask("reloads"))
     send(server, signal.SIGTERM)

@@ -15,9 +15,14 @@
  *            last status (SA_RESTART | SA_NOCLDSTOP)
  *   SIGTERM  the handler sets a flag; the loop ends and the program exits
  *            with status 5
+ *   SIGALRM  counted (a one-shot timer the "alarm" command arms: the leader
+ *            and the follower arm it alike, only the leader's counts)
  * Commands, one per line: "get" -> "PREFIX N" (N: gets served on this
  * connection), "usr1" -> "usr1 N", "fork" -> "forked" (a child that exits
- * with status 7 at once), "chld" -> "reaped N status S", "reloads" ->
+ * with status 7 at once), "forkwait" -> "forked PID" (a child that waits in
+ * pause() until its SIGTERM handler ran, then exits with status 9: a child
+ * of the leader gets its signals itself), "chld" -> "reaped N status S",
+ * "alarm" -> "armed", "alarms" -> "alarms N", "reloads" ->
  * "reloads N", "version" -> "v1"/"v2" (only asked once one version runs).
  * Version 2 (-DV=2) builds its replies with other code, the same bytes.
  */
@@ -31,6 +36,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,7 +45,7 @@ const char *config_path;
 int listen_fd = -1, ep = -1;
 int gets_on[1024];
 int reloads;
-volatile sig_atomic_t want_reload, stop, usr1_count, reaped, last_status;
+volatile sig_atomic_t want_reload, stop, usr1_count, reaped, last_status, alarms;
 
 static void read_config(void) {
   int fd = open(config_path, O_RDONLY);
@@ -78,6 +84,7 @@ static void on_chld(int sig) {
   errno = saved;
 }
 static void on_term(int sig) { (void)sig; stop = 1; }
+static void on_alrm(int sig) { (void)sig; alarms++; }
 
 static void handle(int sig, void (*h)(int), int flags) {
   struct sigaction sa;
@@ -93,6 +100,7 @@ static void install_handlers(void) {
   handle(SIGUSR2, on_usr2, SA_RESTART);
   handle(SIGCHLD, on_chld, SA_RESTART | SA_NOCLDSTOP);
   handle(SIGTERM, on_term, 0);
+  handle(SIGALRM, on_alrm, SA_RESTART);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = on_usr1;
@@ -138,7 +146,21 @@ static void serve(int fd) {
       if (p == 0)
         _exit(7);
       snprintf(line, sizeof line, p > 0 ? "forked" : "fork failed");
-    } else if (!strcmp(cmd, "chld"))
+    } else if (!strcmp(cmd, "forkwait")) {
+      pid_t p = fork();
+      if (p == 0) {
+        while (!stop)
+          pause();
+        _exit(9);
+      }
+      snprintf(line, sizeof line, "forked %d", (int)p);
+    } else if (!strcmp(cmd, "alarm")) {
+      struct itimerval it = {{0, 0}, {0, 30000}};
+      setitimer(ITIMER_REAL, &it, NULL);
+      snprintf(line, sizeof line, "armed");
+    } else if (!strcmp(cmd, "alarms"))
+      snprintf(line, sizeof line, "alarms %d", (int)alarms);
+    else if (!strcmp(cmd, "chld"))
       snprintf(line, sizeof line, "reaped %d status %d", (int)reaped,
                (int)last_status);
     else if (!strcmp(cmd, "version"))
