@@ -32,6 +32,7 @@ namespace mvedsua {
 namespace mve {
 
 uint64_t g_sig_pending;
+uint64_t g_sig_deliveries;
 
 namespace {
 
@@ -200,24 +201,26 @@ void RunHandler(int sig, siginfo_t *info, uint64_t mask) {
   SetMask(SIG_SETMASK, mask, nullptr);
 }
 
-// Leader: every pending signal the program's mask lets through, lowest
-// number first, each recorded then handled. Returns how many; *restart is
-// cleared when one of their handlers lacks SA_RESTART.
-int Deliver(bool *restart) {
+// Leader: every pending signal the program's mask (or `under`, the mask of
+// a sigsuspend) lets through, lowest number first, each recorded then
+// handled. Returns how many; *restart is cleared when one of their handlers
+// lacks SA_RESTART.
+int Deliver(bool *restart, const uint64_t *under = nullptr) {
   int n = 0;
   for (;;) {
-    uint64_t old;
-    SetMask(SIG_BLOCK, g_kept, &old);
+    uint64_t real, old;
+    SetMask(SIG_BLOCK, g_kept, &real);
+    old = under ? *under : real;
     uint64_t ready = __atomic_load_n(&g_sig_pending, __ATOMIC_ACQUIRE) & ~old;
     if (!ready) {
-      SetMask(SIG_SETMASK, old, nullptr);
+      SetMask(SIG_SETMASK, real, nullptr);
       return n;
     }
     int sig = __builtin_ctzll(ready) + 1;
     siginfo_t info = g_info[sig];
     __atomic_fetch_and(&g_sig_pending, ~Bit(sig), __ATOMIC_RELAXED);
     if (!(g_deferred & Bit(sig))) { // no handler any more: nothing to do
-      SetMask(SIG_SETMASK, old, nullptr);
+      SetMask(SIG_SETMASK, real, nullptr);
       continue;
     }
     if (!(g_prog[sig].flags & SA_RESTART))
@@ -228,7 +231,10 @@ int Deliver(bool *restart) {
         !ShimAppendControl(kCtlSignal, 0, sig, &info, sizeof info))
       ShimStopLeading();
     RunHandler(sig, &info, old);
+    if (under)
+      SetMask(SIG_SETMASK, real, nullptr);
     n++;
+    g_sig_deliveries++;
   }
 }
 
@@ -330,6 +336,18 @@ bool SigInterrupted(long nr, long r, bool libc) {
   int n = Deliver(&restart);
   errno = saved;
   return n > 0 && restart && Restartable(nr);
+}
+
+long SigWait(long nr, const long a[6], const uint64_t *mask) {
+  bool restart = true;
+  if (!Leading())
+    return RawSyscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+  if (mask && Deliver(&restart, mask) > 0)
+    return -EINTR;
+  long r = RawSyscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+  if (r == -EINTR)
+    Deliver(&restart, mask);
+  return r;
 }
 
 bool SigRestartLocal(long nr, long r) {

@@ -56,6 +56,16 @@ inline bool SigRestart(long nr, long r, bool libc) {
              __atomic_load_n(&g_sig_pending, __ATOMIC_RELAXED) != 0, 0) &&
          SigInterrupted(nr, r, libc);
 }
+// Leader: pause (mask null) or rt_sigsuspend (`mask`: the one it waits
+// with), recorded calls while signals are deferred: a handler delivered at
+// the call's entry (or, for rt_sigsuspend, one a signal blocked until now
+// but let through by `mask` needs) makes it return EINTR at once, as it would
+// have natively; else it waits, and what interrupts it is delivered under
+// `mask`. Returns the kernel's result.
+long SigWait(long nr, const long a[6], const uint64_t *mask);
+// Deliveries made so far (for SigWait's caller).
+extern uint64_t g_sig_deliveries;
+
 // A local call (not recorded) interrupted by a deferred signal: true when
 // it is to be made again (the program's handler has SA_RESTART and the call
 // restarts); the handler itself runs at the next recorded call.

@@ -45,11 +45,42 @@ struct KSigaction {
 };
 constexpr unsigned long kSaRestorer = 0x04000000;
 
+// rt_sigprocmask made in this handler would be undone by its own
+// rt_sigreturn, which restores the mask saved in the frame: the change is
+// made to that saved mask instead. SIGSYS stays unblocked (a blocked SIGSYS
+// at the next trap would kill the process).
+long TrappedSigprocmask(ucontext_t *uc, const long a[6]) {
+  if (a[3] != 8)
+    return -22; // EINVAL
+  uint64_t *mask = reinterpret_cast<uint64_t *>(&uc->uc_sigmask);
+  uint64_t old = *mask, set = 0;
+  if (a[1]) {
+    memcpy(&set, reinterpret_cast<const void *>(a[1]), 8);
+    uint64_t keep = (1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1)) |
+                    (1ull << (SIGSYS - 1));
+    if (a[0] == SIG_BLOCK)
+      *mask = old | (set & ~keep);
+    else if (a[0] == SIG_UNBLOCK)
+      *mask = old & ~set;
+    else if (a[0] == SIG_SETMASK)
+      *mask = set & ~keep;
+    else
+      return -22;
+  }
+  if (a[2])
+    memcpy(reinterpret_cast<void *>(a[2]), &old, 8);
+  return 0;
+}
+
 void OnSigsys(int, siginfo_t *info, void *ctx) {
-  greg_t *g = static_cast<ucontext_t *>(ctx)->uc_mcontext.gregs;
+  ucontext_t *uc = static_cast<ucontext_t *>(ctx);
+  greg_t *g = uc->uc_mcontext.gregs;
   long a[6] = {long(g[REG_RDI]), long(g[REG_RSI]), long(g[REG_RDX]),
                long(g[REG_R10]), long(g[REG_R8]), long(g[REG_R9])};
-  g[REG_RAX] = TrapDispatch(info->si_syscall, a);
+  if (info->si_syscall == SYS_rt_sigprocmask)
+    g[REG_RAX] = TrappedSigprocmask(uc, a);
+  else
+    g[REG_RAX] = TrapDispatch(info->si_syscall, a);
 }
 
 bool InstallHandler() {

@@ -1,0 +1,89 @@
+/* waits.c: waiting for signals while a follower of the same version
+ * replays (mvedsua_rt_mve_start_follower). The signals come from the
+ * program's own kill(getpid(), ...), a recorded call: the leader's kernel
+ * delivers them, the follower's kill is replayed and sends nothing, so the
+ * follower only gets them as the leader's control records.
+ *   sigsuspend  SIGUSR1 blocked and sent: sigsuspend with an empty mask
+ *               lets it through; the handler runs, sigsuspend returns EINTR
+ *   pause       SIGUSR2 sent while unblocked (noted by the runtime): pause
+ *               returns at once after the handler ran, as it would natively
+ *   sigwaitinfo SIGHUP blocked and sent: taken with its siginfo (si_pid)
+ *   nested      SIGUSR1 sent from the SIGUSR2 handler, whose sa_mask blocks
+ *               SIGUSR1: it runs after the SIGUSR2 handler, then pause
+ *               returns
+ * Each step writes a line; the follower's writes are compared with the
+ * leader's.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int mvedsua_rt_mve_start_follower(void);
+
+static volatile sig_atomic_t usr1, usr2, order[8], n_order;
+
+static void on_usr1(int sig) { (void)sig; usr1++; order[n_order++ & 7] = 1; }
+static void on_usr2(int sig) {
+  (void)sig;
+  usr2++;
+  order[n_order++ & 7] = 2;
+  if (usr2 == 2)
+    kill(getpid(), SIGUSR1); /* blocked here by this handler's sa_mask */
+}
+
+static void say(const char *what, long r, int err) {
+  char line[160];
+  int n = snprintf(line, sizeof line, "%s: r %ld errno %s usr1 %d usr2 %d\n",
+                   what, r, r < 0 ? strerror(err) : "-", (int)usr1, (int)usr2);
+  if (write(1, line, (size_t)n) != n)
+    _exit(1);
+}
+
+int main(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_usr1;
+  sigaction(SIGUSR1, &sa, NULL);
+  sa.sa_handler = on_usr2;
+  sigaddset(&sa.sa_mask, SIGUSR1);
+  sigaction(SIGUSR2, &sa, NULL);
+  if (mvedsua_rt_mve_start_follower() < 0) {
+    perror("waits: start_follower");
+    return 3;
+  }
+
+  sigset_t usr1_set, empty, hup;
+  sigemptyset(&empty);
+  sigemptyset(&usr1_set);
+  sigaddset(&usr1_set, SIGUSR1);
+  sigprocmask(SIG_BLOCK, &usr1_set, NULL);
+  kill(getpid(), SIGUSR1);
+  int r = sigsuspend(&empty);
+  say("sigsuspend", r, errno);
+  sigprocmask(SIG_UNBLOCK, &usr1_set, NULL);
+
+  kill(getpid(), SIGUSR2);
+  r = pause();
+  say("pause", r, errno);
+
+  sigemptyset(&hup);
+  sigaddset(&hup, SIGHUP);
+  sigprocmask(SIG_BLOCK, &hup, NULL);
+  kill(getpid(), SIGHUP);
+  siginfo_t si;
+  r = sigwaitinfo(&hup, &si);
+  say(r == SIGHUP && si.si_pid == getpid() ? "sigwaitinfo SIGHUP from self"
+                                           : "sigwaitinfo wrong",
+      r, errno);
+
+  kill(getpid(), SIGUSR2);
+  r = pause();
+  say("nested", r, errno);
+  printf("order:");
+  for (int i = 0; i < n_order; ++i)
+    printf(" %d", (int)order[i]);
+  printf("\n");
+  return 0;
+}
