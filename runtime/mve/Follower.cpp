@@ -18,6 +18,7 @@
 #include "Follower.h"
 #include "../Runtime.h"
 #include "../ToolApi.h"
+#include "EpollMap.h"
 #include "Handover.h"
 #include "Log.h"
 #include "Raw.h"
@@ -842,6 +843,7 @@ void RejoinChannel() {
 // The update is over (every way it can end): logs, pidfd, hand-over.
 void EndUpdate() {
   ShimForgetFollower();
+  EpollForget();
   if (g_leader.pidfd >= 0)
     CloseRuntimeFd(g_leader.pidfd);
   if (g_leader_pidfd >= 0)
@@ -1025,6 +1027,9 @@ bool FollowerSwitchToLeader(int channel) {
   g_hidden_channel = -1;
   InstallLeaderCrashHandlers();
   ShimLead(old);
+  // Before the first real call: the kernel's registrations get this
+  // version's data, and the old version the map the other way round.
+  EpollBecomeLeader(true);
   RejoinSupervisorChannel();
   SendLineToSupervisor("leader %d %d", OwnPid(), old);
   g_pending = kSwitched;
@@ -1048,6 +1053,7 @@ bool FollowerTakeOver(int kind) {
   LogCloseReader(ShimLog());
   g_is_follower = false;
   HandoverForgetMirrors();
+  EpollBecomeLeader(false); // the registrations get this version's data
   ShimTakeOverOnDivergence(false);
   RejoinChannel();
   SendLineToSupervisor("leader %d 0", OwnPid());
@@ -1209,9 +1215,12 @@ int ForkUpdateFollower(const char *path, const char *point) {
   }
   StoreU32(&Shared()->stage, kUpdating);
   fflush(nullptr); // nothing buffered may be written by both processes
+  EpollSnapshotInherited(); // the follower's from the fork on (EpollMap.h)
   int leader = OwnPid();
   int pidfd = -1;
   pid_t pid = SpawnFollower(&pidfd);
+  if (pid != 0)
+    EpollForget(); // a leader keeps no map
   if (pid < 0) {
     snprintf(err, sizeof err, "fork: %s", strerror(errno));
     ShimForgetFollower();

@@ -19,6 +19,7 @@
 // after RulesActivate; records live in a preallocated arena.
 #include "Rules.h"
 #include "../Runtime.h"
+#include "EpollMap.h"
 #include "Follower.h"
 #include "Handover.h"
 #include "Log.h"
@@ -787,6 +788,7 @@ void Learn(const Rec &r, const CallView &c, const char *what, uint64_t at,
 // a different call ends it as usual (nothing to go on with).
 long ReplayExact(CallView &c, Rec *r) {
   Matcher &m = g_matcher;
+  EpollTakeLeaderData(r->h); // data is mapped, not compared (EpollMap.h)
   if (r->h.nr != uint32_t(c.nr))
     ShimDiverge(StartReport(kDivCall, r, c));
   uint64_t own = 0;

@@ -14,6 +14,7 @@
 #include "Shim.h"
 #include "../Runtime.h"
 #include "../ToolApi.h"
+#include "EpollMap.h"
 #include "Follower.h"
 #include "Handover.h"
 #include "Log.h"
@@ -217,7 +218,8 @@ void FormatReport(DivergenceReport *r) {
 [[noreturn]] void Diverge(DivergenceReport *r) {
   r->follower_pid = int32_t(RawSyscall(SYS_getpid));
   r->record = g_seq;
-  if (r->kind != kDivRule && r->kind != kDivSignal) // these come with a text
+  if (r->kind != kDivRule && r->kind != kDivSignal &&
+      r->kind != kDivEpoll) // these come with a text
     FormatReport(r);
   if (g_rules)
     RulesAnnotate(r->text, sizeof r->text);
@@ -262,6 +264,8 @@ bool Control(const RecHead &h) {
   const char *why = nullptr;
   if (h.nr == kCtlTable)
     why = HandoverReceiveTable(h.n_fds);
+  if (h.nr == kCtlEpollMap)
+    EpollReceiveMap(h);
   if (h.nr == kCtlSignal) {
     siginfo_t info;
     memset(&info, 0, sizeof info);
@@ -598,6 +602,8 @@ void RecordRaw(CallView &c, long ret) {
   }
   RecHead h = {uint32_t(c.nr), uint32_t(fds), g_seq, {}, c.ret, 0};
   CompareValues(c, h.args);
+  if (__builtin_expect(c.nr == SYS_epoll_ctl, 0)) // not compared: EpollMap.h
+    h.args[kEpollDataArg] = EpollCallData(c);
   VisitIn(c, AddLen, &h.in_len);
   uint64_t out_len = 0;
   VisitOut(c, AddOutLen, &out_len);
@@ -654,7 +660,9 @@ long ReplayRaw(CallView &c) {
   return ShimReplayRecord(c, h);
 }
 
-long ShimReplayRecord(CallView &c, const RecHead &h) {
+long ShimReplayRecord(CallView &c, const RecHead &rec) {
+  RecHead h = rec;
+  EpollTakeLeaderData(h);
   CompareCall(c, h);
   c.ret = h.ret;
   Comparer k = {&c, &h, 0, 0, 0};
@@ -668,6 +676,8 @@ long ShimReplayRecord(CallView &c, const RecHead &h) {
 }
 
 void ShimRecordDone(const CallView *c, int64_t ret) {
+  if (c)
+    EpollReplayed(*c, ret); // may diverge: before g_seq moves on
   g_seq++;
   if (c)
     ReleaseClosedFd(*c, ret);
@@ -846,8 +856,11 @@ MVEDSUA_EXPORT int mvedsua_rt_mve_start_follower(void) {
   const char *summary = getenv("MVEDSUA_MVE_SUMMARY");
   snprintf(g_summary_path, sizeof g_summary_path, "%s", summary ? summary : "");
   fflush(nullptr); // nothing buffered may be written twice
+  EpollSnapshotInherited(); // the registrations both inherit (the follower's)
   pid_t parent = getpid();
   pid_t pid = fork();
+  if (pid > 0 || pid < 0)
+    EpollForget();
   if (pid < 0)
     return -1;
   g_seq = 0;

@@ -69,6 +69,8 @@ constexpr uint32_t kCtlSignal = kCtlBase + 3; // args[0] the signal, then its
 // `data` after the head; false when the log is no longer active.
 bool ShimAppendControl(uint32_t kind, uint32_t n_fds, int64_t arg0,
                        const void *data = nullptr, uint64_t len = 0);
+constexpr uint32_t kCtlEpollMap = kCtlBase + 4; // promoted leader's epoll
+                                                // map (EpollMap.h)
 uint64_t ShimSeq();          // records appended (leader) or replayed (follower)
 int ShimFollowerPid();       // leader: its follower until reaped, else 0
 void ShimLead(int follower); // parent after the fork: record from now on
@@ -97,6 +99,7 @@ enum DivergenceKind : uint32_t {
   kDivExtra,      // the follower made a call after the leader's last
   kDivRule,       // a rule failed (its C code crashed, it cannot load)
   kDivSignal,     // the leader handled a signal the follower cannot
+  kDivEpoll,      // an epoll event's data maps to nothing (EpollMap.h)
 };
 
 struct DivergenceReport {
