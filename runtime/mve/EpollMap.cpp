@@ -2,8 +2,7 @@
 // follower's (EpollMap.h; docs/mve.md, "epoll_event.data").
 //
 // Only followers hold entries; the leader's only cost is one compare on its
-// record path (Shim.cpp: args[4] of epoll_ctl) and, at the fork, the
-// snapshot of the registrations both processes inherit.
+// record path (Shim.cpp: args[4] of epoll_ctl).
 #include "EpollMap.h"
 #include "../Runtime.h"
 #include "Log.h"
@@ -12,8 +11,6 @@
 
 #include "absl/container/flat_hash_map.h"
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,9 +59,11 @@ struct Map {
   // kMaxClosed.
   absl::flat_hash_map<std::pair<int32_t, uint64_t>, uint64_t> closed;
   std::vector<int32_t> epfds; // the epoll instances with entries
-  // No snapshot of the inherited registrations could be taken: a leader
-  // value with no entry is passed through (it may be an inherited one).
-  bool lenient = false;
+  // The epoll instances created since the fork (replayed epoll_create):
+  // every registration of theirs was seen, so a leader value with no entry
+  // is a divergence. Elsewhere it may be a registration inherited at the
+  // fork, which holds the same value in both processes: passed through.
+  std::vector<int32_t> strict;
   // MVEDSUA_MVE_EPOLL_MAP=0: the leader's values are passed through as they
   // are (what the follower got before the map; the tests show the gap).
   bool off = false;
@@ -76,9 +75,19 @@ Map *g_map; // allocated on first use (the leader's snapshot, a follower)
 int64_t g_leader_data; // the record being replayed: the leader's data
 
 Map &M() {
-  if (!g_map)
+  if (!g_map) {
     g_map = new Map();
+    const char *env = getenv("MVEDSUA_MVE_EPOLL_MAP");
+    g_map->off = env && strcmp(env, "0") == 0;
+  }
   return *g_map;
+}
+
+bool Strict(const Map &m, int epfd) {
+  for (int32_t x : m.strict)
+    if (x == epfd)
+      return true;
+  return false;
 }
 
 void IndexValue(Map &m, const Entry &e) {
@@ -153,6 +162,9 @@ void Drop(Map &m, int epfd, int fd, bool closed = false) {
 // only by open file description (a dup of the descriptor keeps the
 // registration alive); docs/mve.md.
 void DropFd(Map &m, int fd) {
+  for (size_t i = 0; i < m.strict.size(); ++i)
+    if (m.strict[i] == fd)
+      m.strict.erase(m.strict.begin() + long(i--));
   for (int32_t epfd : m.epfds)
     Drop(m, epfd, fd, true);
   for (size_t i = 0; i < m.epfds.size(); ++i) {
@@ -191,8 +203,8 @@ void DropFd(Map &m, int fd) {
            (unsigned long long)value, epfd,
            ambiguous ? "two descriptors registered that value here, with "
                        "different data in this version"
-                     : "no registration holds it (none since the fork, none "
-                       "inherited, and no descriptor closed with it)");
+                     : "the instance was created after the fork and none of "
+                       "its registrations, live or closed, holds it");
   ShimDiverge(r);
 }
 
@@ -212,81 +224,17 @@ void RewriteEvents(const CallView &c, int64_t ret) {
         continue;
       }
     }
-    if (it == m.by_value.end() || it->second < 0) {
-      if (m.lenient && it == m.by_value.end())
-        continue;
+    if (it == m.by_value.end() && !Strict(m, epfd))
+      continue; // inherited from before the fork: the same in both
+    if (it == m.by_value.end() || it->second < 0)
       Unmapped(c, ret, epfd, v, it != m.by_value.end());
-    }
     auto e = m.by_fd.find(FdKey(epfd, it->second));
-    if (e == m.by_fd.end()) {
-      if (m.lenient)
-        continue;
-      Unmapped(c, ret, epfd, v, false);
-    }
+    if (e == m.by_fd.end())
+      Unmapped(c, ret, epfd, v, false); // (the indexes disagree: a bug)
     evs[i].data.u64 = e->second.mine;
     if (e->second.events & EPOLLONESHOT)
       e->second.fired = 1;
   }
-}
-
-// /proc/self/fd, raw: the program's descriptors.
-template <class F> bool ForEachFd(F f) {
-  long dir = RawSyscall(SYS_openat, AT_FDCWD, long("/proc/self/fd"),
-                        O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir < 0)
-    return false;
-  alignas(8) static char buf[8192];
-  long n;
-  while ((n = RawSyscall(SYS_getdents64, dir, long(buf), sizeof buf)) > 0) {
-    for (long at = 0; at < n;) {
-      auto *d = reinterpret_cast<struct dirent64 *>(buf + at);
-      at += d->d_reclen;
-      if (d->d_name[0] < '0' || d->d_name[0] > '9')
-        continue;
-      long fd = atol(d->d_name);
-      if (fd != dir && !IsRuntimeFd(int(fd)))
-        f(int(fd));
-    }
-  }
-  RawSyscall(SYS_close, dir);
-  return true;
-}
-
-// An epoll descriptor's registrations, from /proc/self/fdinfo/N:
-//   tfd:        5 events:       19 data:                5  pos:0 ino:... sdev:...
-bool ReadRegistrations(Map &m, int epfd) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", epfd);
-  long fd = RawSyscall(SYS_openat, AT_FDCWD, long(path), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return false;
-  std::vector<char> text;
-  char buf[4096];
-  long n;
-  while ((n = RawSyscall(SYS_read, fd, long(buf), sizeof buf)) > 0)
-    text.insert(text.end(), buf, buf + n);
-  RawSyscall(SYS_close, fd);
-  text.push_back(0);
-  for (const char *p = text.data(); (p = strstr(p, "tfd:"));) {
-    char *end;
-    Entry e = {};
-    e.epfd = epfd;
-    e.fd = int32_t(strtol(p + 4, &end, 10));
-    const char *ev = strstr(end, "events:");
-    const char *da = ev ? strstr(ev, "data:") : nullptr;
-    if (!da)
-      break;
-    e.events = uint32_t(strtoul(ev + 7, nullptr, 16));
-    e.theirs = e.mine = strtoull(da + 5, &end, 16);
-    // A fired EPOLLONESHOT keeps only the flags: nothing to re-register.
-    constexpr uint32_t kFlags = EPOLLONESHOT | EPOLLET | EPOLLWAKEUP |
-                                EPOLLEXCLUSIVE;
-    if ((e.events & EPOLLONESHOT) && !(e.events & ~kFlags))
-      e.fired = 1;
-    Put(m, e);
-    p = end;
-  }
-  return true;
 }
 
 // On stderr with a raw write: this process may be recording or replaying
@@ -320,7 +268,7 @@ void EpollTakeLeaderData(RecHead &h) {
 }
 
 void EpollReplayed(const CallView &c, int64_t ret) {
-  if (g_map && g_map->off)
+  if (M().off)
     return;
   switch (c.nr) {
   case SYS_epoll_ctl: {
@@ -339,6 +287,14 @@ void EpollReplayed(const CallView &c, int64_t ret) {
   case SYS_epoll_wait:
   case SYS_epoll_pwait:
     return RewriteEvents(c, ret);
+  case SYS_epoll_create:
+  case SYS_epoll_create1:
+    if (ret >= 0) {
+      Map &m = M();
+      DropFd(m, int(ret)); // (its close was replayed already)
+      m.strict.push_back(int32_t(ret));
+    }
+    return;
   case SYS_close:
     if (g_map && (ret == 0 || ret == -EINTR))
       DropFd(*g_map, int(c.a[0]));
@@ -351,27 +307,6 @@ void EpollReplayed(const CallView &c, int64_t ret) {
   default:
     return;
   }
-}
-
-void EpollSnapshotInherited() {
-  EpollForget();
-  Map &m = M();
-  const char *env = getenv("MVEDSUA_MVE_EPOLL_MAP");
-  m.off = env && strcmp(env, "0") == 0;
-  char target[64];
-  bool ok = ForEachFd([&](int fd) {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    long n = RawSyscall(SYS_readlinkat, AT_FDCWD, long(path), long(target),
-                        sizeof target - 1);
-    if (n <= 0)
-      return;
-    target[n] = 0;
-    if (strcmp(target, "anon_inode:[eventpoll]") == 0 &&
-        !ReadRegistrations(m, fd))
-      m.lenient = true;
-  });
-  m.lenient |= !ok;
 }
 
 int EpollBecomeLeader(bool send) {
@@ -405,9 +340,9 @@ int EpollBecomeLeader(bool send) {
            "version's data (%zu mapped%s)",
            moved, m.by_fd.size(), gone ? ", some gone already" : "");
   if (send) {
-    uint64_t len = (m.by_fd.size() + m.closed.size()) * sizeof(WireEntry);
-    RecHead h = {kCtlEpollMap, 0, ShimSeq(),
-                 {int64_t(m.by_fd.size()), m.lenient ? 1 : 0}, 0, len};
+    uint64_t len = (m.by_fd.size() + m.closed.size() + m.strict.size()) *
+                   sizeof(WireEntry);
+    RecHead h = {kCtlEpollMap, 0, ShimSeq(), {int64_t(m.by_fd.size())}, 0, len};
     uint64_t cursor;
     if (LogBegin(ShimLog(), sizeof h + len, &cursor)) {
       LogPut(ShimLog(), &cursor, &h, sizeof h);
@@ -420,6 +355,10 @@ int EpollBecomeLeader(bool send) {
         WireEntry w = {kv.first.first, -1, 0, 0, kv.first.second, kv.second};
         LogPut(ShimLog(), &cursor, &w, sizeof w);
       }
+      for (int32_t epfd : m.strict) { // fd -2: created since the fork
+        WireEntry w = {epfd, -2, 0, 0, 0, 0};
+        LogPut(ShimLog(), &cursor, &w, sizeof w);
+      }
       LogCommit(ShimLog(), sizeof h + len);
     }
   }
@@ -430,13 +369,14 @@ int EpollBecomeLeader(bool send) {
 void EpollReceiveMap(const RecHead &h) {
   EpollForget();
   Map &m = M();
-  m.lenient = h.args[1] != 0;
   uint64_t len = h.in_len;
   for (uint64_t at = 0; at + sizeof(WireEntry) <= len; at += sizeof(WireEntry)) {
     WireEntry w;
     LogRead(ShimLog(), &w, sizeof w);
     // The other way round: the new leader's data is the leader's now.
-    if (w.fd < 0)
+    if (w.fd == -2)
+      m.strict.push_back(w.epfd);
+    else if (w.fd < 0)
       m.closed[std::make_pair(w.epfd, w.mine)] = w.theirs;
     else
       Put(m, Entry{w.epfd, w.fd, w.events, w.fired, w.mine, w.theirs});

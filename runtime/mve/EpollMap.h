@@ -6,7 +6,10 @@
 // value (RecHead.args[4]: the record keeps its size); the follower compares
 // epoll_ctl on everything but data and keeps a map
 //   (epfd, leader's data) -> (its own data, fd, events)
-// with which it rewrites the events its epoll_wait replays. When a follower
+// with which it rewrites the events its epoll_wait replays (registrations
+// inherited at the fork hold the same value in both processes: a value of
+// an epoll instance older than the fork with no entry is passed through;
+// in an instance created since, it is a divergence). When a follower
 // comes to lead (promotion, a takeover), the kernel's registrations still
 // carry the other process's data: it re-registers every mapped (epfd, fd)
 // with EPOLL_CTL_MOD and its own data before its first real call, and a
@@ -40,10 +43,6 @@ void EpollTakeLeaderData(RecHead &h);
 // close/dup2/dup3 drop the entries of the descriptor closed.
 void EpollReplayed(const CallView &c, int64_t ret);
 
-// Before the fork, in the process that will lead: the registrations every
-// epoll descriptor already holds (from /proc/self/fdinfo), kept as identity
-// entries: both processes inherit them with the same data.
-void EpollSnapshotInherited();
 // This process now leads (after the switch of a promotion, or a takeover):
 // every mapped registration whose data differs is re-registered with
 // EPOLL_CTL_MOD, this version's data and its recorded events. Then, when

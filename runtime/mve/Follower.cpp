@@ -1215,12 +1215,9 @@ int ForkUpdateFollower(const char *path, const char *point) {
   }
   StoreU32(&Shared()->stage, kUpdating);
   fflush(nullptr); // nothing buffered may be written by both processes
-  EpollSnapshotInherited(); // the follower's from the fork on (EpollMap.h)
   int leader = OwnPid();
   int pidfd = -1;
   pid_t pid = SpawnFollower(&pidfd);
-  if (pid != 0)
-    EpollForget(); // a leader keeps no map
   if (pid < 0) {
     snprintf(err, sizeof err, "fork: %s", strerror(errno));
     ShimForgetFollower();

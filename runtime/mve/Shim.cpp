@@ -856,11 +856,8 @@ MVEDSUA_EXPORT int mvedsua_rt_mve_start_follower(void) {
   const char *summary = getenv("MVEDSUA_MVE_SUMMARY");
   snprintf(g_summary_path, sizeof g_summary_path, "%s", summary ? summary : "");
   fflush(nullptr); // nothing buffered may be written twice
-  EpollSnapshotInherited(); // the registrations both inherit (the follower's)
   pid_t parent = getpid();
   pid_t pid = fork();
-  if (pid > 0 || pid < 0)
-    EpollForget();
   if (pid < 0)
     return -1;
   g_seq = 0;

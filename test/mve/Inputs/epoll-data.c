@@ -14,6 +14,11 @@
  *                            value of the first and another value in the
  *                            follower: the leader's value no longer says
  *                            which (a divergence)
+ *   epoll-data.so dupep      as basic, then an epoll instance created after
+ *                            the fork gets a registration through a dup of
+ *                            its descriptor: the map knows it under the
+ *                            dup's number only, and the instance's event
+ *                            maps to nothing (a divergence)
  *
  * Each event is printed as "wait N: KIND ok" or "wait N: KIND WRONG 0x...":
  * a follower given the leader's values prints other bytes (a divergence).
@@ -57,6 +62,7 @@ static void wait_once(int n) {
 
 int main(int argc, char **argv) {
   int ambiguous = argc > 1 && strcmp(argv[1], "ambiguous") == 0;
+  int dupep = argc > 1 && strcmp(argv[1], "dupep") == 0;
   int before[2], after[2];
   ep = epoll_create1(0);
   pipe(before);
@@ -90,6 +96,17 @@ int main(int argc, char **argv) {
     epoll_ctl(ep, EPOLL_CTL_ADD, third[0], &ev);
     write(third[1], "z", 1);
     wait_once(4);
+  }
+  if (dupep) {
+    int ep2 = epoll_create1(0), alias = dup(ep2), q[2];
+    pipe(q);
+    ev.data.u64 = want_new = base + 0x900;
+    epoll_ctl(alias, EPOLL_CTL_ADD, q[0], &ev);
+    write(q[1], "w", 1);
+    int saved = ep;
+    ep = ep2;
+    wait_once(4);
+    ep = saved;
   }
   int copy = dup(after[0]);
   close(after[0]); /* the registration lives on through the copy */
