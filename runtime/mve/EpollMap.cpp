@@ -255,11 +255,6 @@ void RawReport(const char *fmt, ...) {
 
 } // namespace
 
-int64_t EpollCallData(const CallView &c) {
-  const epoll_event *ev = reinterpret_cast<const epoll_event *>(c.a[3]);
-  return ev && c.a[1] != EPOLL_CTL_DEL ? int64_t(ev->data.u64) : 0;
-}
-
 void EpollTakeLeaderData(RecHead &h) {
   if (h.nr != SYS_epoll_ctl)
     return;

@@ -22,6 +22,7 @@
 #include "Schema.h"
 
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/syscall.h>
 
 namespace mvedsua {
@@ -31,7 +32,10 @@ struct RecHead;
 
 // Leader: the data of an epoll_ctl's event (0 when there is none), for the
 // record's args[4], which the schema leaves unused (X) for epoll_ctl.
-int64_t EpollCallData(const CallView &c);
+inline int64_t EpollCallData(const CallView &c) {
+  const epoll_event *ev = reinterpret_cast<const epoll_event *>(c.a[3]);
+  return ev && c.a[1] != EPOLL_CTL_DEL ? int64_t(ev->data.u64) : 0;
+}
 constexpr int kEpollDataArg = 4;
 
 // Follower, before comparing a record: an epoll_ctl's recorded data is taken
