@@ -47,12 +47,20 @@
 // The supervisor writes a request, then sends MVEDSUA_WAKE_SIGNAL, whose
 // handler only sets __mvedsua_update_pending: the program reads the request
 // at its next update point (the poll hook), outside any signal handler.
+//
+// The channel belongs to the process mvedsua-run started (and, after a
+// promotion or a takeover, to the process that leads). A child the program
+// forks (a forking server's session) inherits the descriptor, the hooks and
+// the update flag; it leaves the channel in a pthread_atfork handler
+// (LeaveChannelInChild below), so it never reads the leader's requests nor
+// speaks for the program.
 #include "Runtime.h"
 #include "Threads.h"
 #include "ToolApi.h"
 #include "mve/Rules.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +71,10 @@ namespace mvedsua {
 namespace {
 
 int g_supervisor_fd = -1;
+
+// True in a child the program forked: it left the channel (LeaveChannelInChild)
+// and must not write on it. Cleared when a process rejoins the channel.
+bool g_left_channel;
 
 // Received bytes not yet forming a whole line. A request line is at most
 // "update " + a path; anything longer is dropped with a message.
@@ -89,6 +101,8 @@ bool WriteAll(int fd, const char *buf, size_t len) {
 
 // One line to the supervisor; `a` and `b` are joined without a separator.
 void SendLine(const char *a, const char *b = "") {
+  if (g_left_channel)
+    return;
   char line[kMaxPath + 1200];
   int n = snprintf(line, sizeof line, "%s%s\n", a, b);
   if (n < 0 || size_t(n) >= sizeof line) // never cut a line: end it
@@ -144,6 +158,8 @@ void SendMveStage(const struct mvedsua_rt_mve_status *s) {
     }
   }
   line[len++] = '\n';
+  if (g_left_channel)
+    return;
   if (!WriteAll(g_supervisor_fd, line, len))
     Report("error: cannot write to the supervisor: %s", strerror(errno));
 }
@@ -289,6 +305,36 @@ void SendOutcome(const mvedsua_rt_update_status *s) {
     __atomic_store_n(&__mvedsua_update_pending, 1, __ATOMIC_RELEASE);
 }
 
+// pthread_atfork's child handler, in every child of a glibc fork() of a
+// supervised program: a forking server's session, or any helper it forks.
+// Such a child is a copy of the leader at the fork, with the channel's
+// descriptor, the hooks and __mvedsua_update_pending as they were. If the
+// supervisor's wake-up had set the flag just before the fork (the request
+// written, not yet taken), the child's first update point would run the poll
+// hook, read the request off the shared socket and perform the update itself:
+// the leader would never see it, and the child's "hello" would make status
+// report a version the service does not run (test/forking/channel.test). So
+// the child takes no hook (no reading, no reports, no stage lines) and
+// writes nothing more on the channel; its update points only clear the
+// flag. The supervisor signals the leader's pid alone, so nothing wakes the
+// child afterwards.
+//
+// The descriptor itself stays open (not closed nor pointed at /dev/null):
+// the runtime's own follower is cloned without running atfork handlers, and
+// in its fork() fallback it hides a copy of this very descriptor for the day
+// it leads; it rejoins through RejoinSupervisorChannel, which lets it speak
+// again. The supervisor does not wait for the channel's end of file, so an
+// open copy in a long session costs nothing.
+void LeaveChannelInChild() {
+  if (g_supervisor_fd < 0)
+    return;
+  g_left_channel = true;
+  g_in_len = 0;
+  SetUpdatePollHook(nullptr);
+  SetUpdateResultHook(nullptr);
+  SetMveStageHook(nullptr);
+}
+
 } // namespace
 
 int SupervisorFd() { return g_supervisor_fd; }
@@ -299,6 +345,7 @@ void RejoinSupervisorChannel() {
   if (g_supervisor_fd < 0)
     return;
   g_in_len = 0;
+  g_left_channel = false;
   SetUpdatePollHook(PollSupervisor);
   SetUpdateResultHook(SendOutcome);
   SetMveStageHook(SendMveStage);
@@ -307,7 +354,7 @@ void RejoinSupervisorChannel() {
 // "hello PID ID PATH": ID is "-" for a version without a registry, PATH is
 // absolute so the operator sees which file runs whatever the supervisor's cwd.
 void AnnounceVersion(int v, const char *loaded_path) {
-  if (g_supervisor_fd < 0)
+  if (g_supervisor_fd < 0 || g_left_channel)
     return;
   char real[kMaxPath];
   if (realpath(loaded_path, real))
@@ -342,5 +389,9 @@ MVEDSUA_EXPORT int mvedsua_rt_attach_supervisor(int fd) {
   SetUpdatePollHook(PollSupervisor);
   SetUpdateResultHook(SendOutcome);
   SetMveStageHook(SendMveStage);
+  // Once per process: children of the program leave the channel.
+  static bool atfork_registered;
+  if (!atfork_registered && pthread_atfork(nullptr, nullptr, LeaveChannelInChild) == 0)
+    atfork_registered = true;
   return 0;
 }
