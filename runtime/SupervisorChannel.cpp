@@ -308,16 +308,25 @@ void SendOutcome(const mvedsua_rt_update_status *s) {
 // pthread_atfork's child handler, in every child of a glibc fork() of a
 // supervised program: a forking server's session, or any helper it forks.
 // Such a child is a copy of the leader at the fork, with the channel's
-// descriptor, the hooks and __mvedsua_update_pending as they were. If the
-// supervisor's wake-up had set the flag just before the fork (the request
-// written, not yet taken), the child's first update point would run the poll
-// hook, read the request off the shared socket and perform the update itself:
-// the leader would never see it, and the child's "hello" would make status
-// report a version the service does not run (test/forking/channel.test). So
-// the child takes no hook (no reading, no reports, no stage lines) and
-// writes nothing more on the channel; its update points only clear the
-// flag. The supervisor signals the leader's pid alone, so nothing wakes the
-// child afterwards.
+// descriptor, the hooks, __mvedsua_update_pending and, during a
+// multi-version update, the leader's view of its follower, all as they were.
+// If the flag was set at the fork, the child's first update point would:
+//  - run the poll hook, read a request the supervisor had just written off
+//    the shared socket and perform the update itself: the leader would never
+//    see it, and the child's "hello" would make status report a version the
+//    service does not run (test/forking/channel.test);
+//  - in a leader's child (the runtime sets the flag itself to report stages,
+//    retry and conclude), run the leader's watch on a follower that is not
+//    its own: report the promotion as "this process (pid CHILD) leads",
+//    conclude the update a second time, even retry it by forking a follower
+//    of the session (test/forking/ftpd-mve.test).
+// So the child takes no hook (no reading, no reports, no stage lines),
+// writes nothing more on the channel, and starts with the flag clear: its
+// update points stay on their fast path. The supervisor wakes the leader's
+// pid alone, and the runtime sets the flag only from the leader's recording
+// and update points, which a child (mode OFF, see TrappedFork) never runs,
+// so nothing sets it in the child afterwards unless the child itself asks
+// for an update (mvedsua_request_update).
 //
 // The descriptor itself stays open (not closed nor pointed at /dev/null):
 // the runtime's own follower is cloned without running atfork handlers, and
@@ -330,6 +339,7 @@ void LeaveChannelInChild() {
     return;
   g_left_channel = true;
   g_in_len = 0;
+  __atomic_store_n(&__mvedsua_update_pending, 0, __ATOMIC_RELEASE);
   SetUpdatePollHook(nullptr);
   SetUpdateResultHook(nullptr);
   SetMveStageHook(nullptr);
