@@ -55,6 +55,34 @@ def children(pid):
     return out
 
 
+def socket_inode(local_port, remote_port):
+    """The inode of the TCP socket 127.0.0.1:local_port <-> :remote_port."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            cols = line.split()
+            if (int(cols[1].split(":")[1], 16) == local_port and
+                    int(cols[2].split(":")[1], 16) == remote_port):
+                return cols[9]
+    return None
+
+
+def session_process(master, port, session):
+    """The child of `master` that serves `session` (it holds the server's
+    end of the control connection): found by the socket, not by which
+    children appeared, so sessions forked meanwhile for other clients do
+    not confuse it."""
+    inode = socket_inode(port, session.ftp.sock.getsockname()[1])
+    target = "socket:[%s]" % inode
+    for pid in children(master):
+        try:
+            for fd in os.listdir("/proc/%d/fd" % pid):
+                if os.readlink("/proc/%d/fd/%s" % (pid, fd)) == target:
+                    return pid
+        except OSError:
+            pass
+    return None
+
+
 def maps_of(pid):
     try:
         with open("/proc/%d/maps" % pid) as f:

@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ftpd_lib import (Control, Load, Server, Session, children, lftp,  # noqa: E402
-                      make_root, maps_of, md5, md5_file, payload)
+                      make_root, maps_of, md5, md5_file, payload, session_process)
 
 run, ctl_path, ftpd, work = sys.argv[1:5]
 sock = os.path.join(work, "ftpd.sock")
@@ -29,11 +29,9 @@ def so(v):
 
 
 def open_session(port, master):
-    """A logged-in session and its process (the master's new child)."""
-    before = children(master)
+    """A logged-in session and its process (a child of the master)."""
     s = Session(port)
-    new = children(master) - before
-    return s, (new.pop() if len(new) == 1 else None)
+    return s, session_process(master, port, s)
 
 
 def uses(pid, v):

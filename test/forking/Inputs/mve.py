@@ -16,8 +16,8 @@ import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ftpd_lib import (Control, Load, Server, Session, children, md5,  # noqa: E402
-                      md5_file, make_root, payload)
+from ftpd_lib import (Control, Load, Server, Session, md5,  # noqa: E402
+                      md5_file, make_root, payload, session_process)
 
 run, ctl_path, ftpd, work = sys.argv[1:5]
 sock = os.path.join(work, "ftpd.sock")
@@ -37,10 +37,8 @@ def name(pid):
 
 
 def open_session(port, leader):
-    before = children(leader)
     s = Session(port)
-    new = children(leader) - before
-    pid = new.pop() if len(new) == 1 else None
+    pid = session_process(leader, port, s)
     if pid:
         session_pids.append(pid)
     return s, pid
