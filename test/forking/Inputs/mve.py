@@ -6,7 +6,9 @@ under mvedsua-run, the follower forked at 'accept' while sessions fork:
       ends; the sessions it forked, now orphans, keep serving);
   (b) ftpd-2 -> ftpd-3 (the counter transformed in the follower): rolled
       back on request, then again through promote and finish: the greeting's
-      number counts every session since the start.
+      number counts every session since the start;
+  (c) SIGTERM in the updated-leader stage: the service stops (the signal
+      reaches the follower at the same record), the sessions with it.
 Runtime messages come from the leader and the follower only, never from a
 session. Prints one fact per line; pids as M (the first master), F (the
 first follower), F2 (the second's)."""
@@ -141,6 +143,24 @@ try:
           "| conclusions reported:", len(re.findall(r"(finished|rolled back): .*goes on alone", log)))
     named = set(int(p) for p in re.findall(r"\bpid (\d+)", log))
     print("no session spoke:", not (named & set(session_pids)), "| sessions seen:", len(session_pids))
+
+    # ---- (c) SIGTERM while the new version leads and the old one follows --
+    server = Server([run, "--control", sock, so(1)], root, os.path.join(work, "ftpd-c.log"))
+    port = server.port
+    master = ctl.status()["leader_pid"]
+    names[master] = "M"
+    a, a_pid = open_session(port, master)
+    rc, out = ctl.run("update", so(2))
+    follower = ctl.status()["follower_pid"]
+    names[follower] = "F"
+    print("c update: exit %d, promote: %s" % (rc, ask("promote")))
+    c, c_pid = open_session(port, follower)
+    print("c sessions:", a.greeting, "|", c.greeting)
+    print("c stop: exit", server.stop())
+    print("c sessions after the stop:", a.quit(), "|", c.quit())
+    log = server.text()
+    print("c log: shutting down %d, diverged %s, took over %s" % (
+        log.count("ftpd: shutting down"), "diverged" in log, "took over" in log))
 except BaseException:
     if load:
         load.stop_event.set()
