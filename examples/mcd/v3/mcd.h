@@ -1,0 +1,169 @@
+/*
+ * mcd.h: the memcached-protocol cache (docs/mcd.md), version 3: per-worker
+ * counters (`stats threads`); the CAS counter is renamed cas_counter.
+ *
+ * The shape is memcached 1.6's: a main thread that listens and accepts with
+ * libevent and hands each new connection, round-robin, to one of N worker
+ * threads through the worker's notify pipe; every worker runs its own
+ * event_base. The item table is shared by all threads under one mutex.
+ *
+ * All state is in globals (mcd.c, cache.c) or reachable from them through
+ * typed pointers, so an update migrates it. struct conn and struct worker
+ * embed their struct event (libevent's event_struct.h), and stay the same
+ * type in every version: libevent's queues point into them, so they must
+ * never be reallocated by a state transformation. An update rebuilds each
+ * thread's event_base and registers these events again (mcd.c), so the
+ * embedded events are MVEDSUA_OPAQUE: their callbacks sit in a union, which
+ * the runtime does not remap, and their links point into libevent's own
+ * memory, which the update must not walk.
+ */
+#ifndef MCD_H
+#define MCD_H
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mvedsua.h"
+
+#define MCD_VERSION "1.6.0-mcd3"
+#define MCD_DEFAULT_PORT 11311
+#define MCD_DEFAULT_BIND "127.0.0.1"
+#define MCD_DEFAULT_THREADS 4
+#define MCD_MAX_WORKERS 64
+#define MCD_DEFAULT_MEMORY_MB 64
+#define MCD_KEY_MAX 250                 /* memcached's KEY_MAX_LENGTH */
+#define MCD_ITEM_SIZE_MAX (1024 * 1024) /* memcached's default -I 1m */
+#define MCD_REALTIME_MAXDELTA (60 * 60 * 24 * 30) /* larger exptimes are absolute */
+
+/* ---- the cache (cache.c) ------------------------------------------------ */
+
+struct item {
+  struct item *next;  /* hash chain */
+  char *key MVEDSUA_ARRAY(nkey);
+  size_t nkey;
+  char *data MVEDSUA_ARRAY(nbytes); /* the value, without the trailing CRLF */
+  size_t nbytes;
+  uint32_t flags;     /* the client's opaque flags */
+  int64_t exptime;    /* absolute Unix time; 0: never expires */
+  int64_t time;       /* when it was last stored */
+  uint64_t cas;       /* its CAS unique */
+  int64_t atime;      /* version 2: when it was last stored, read or touched */
+};
+
+struct cache {
+  struct item **buckets MVEDSUA_PTRARRAY(nbuckets);
+  size_t nbuckets;
+  size_t count;     /* items linked, expired ones included until found */
+  size_t bytes;     /* memory held by the items (what -m limits) */
+  int64_t flush_at; /* flush_all with a delay: items stored up to this time are dead from then on (0: none) */
+};
+
+extern struct cache cache;
+extern pthread_mutex_t cache_lock;
+extern uint64_t cas_counter;
+extern size_t mem_limit;
+
+/* Results of the storage commands. */
+enum store_result { STORE_STORED, STORE_NOT_STORED, STORE_EXISTS, STORE_NOT_FOUND, STORE_NO_MEMORY };
+enum store_op { OP_SET, OP_ADD, OP_REPLACE, OP_APPEND, OP_PREPEND, OP_CAS };
+/* Results of incr/decr. */
+enum delta_result { DELTA_OK, DELTA_NOT_FOUND, DELTA_NON_NUMERIC, DELTA_NO_MEMORY };
+
+int64_t mcd_now(void);
+int64_t mcd_realtime(int64_t exptime);
+void cache_init(void);
+/* Called with cache_lock held. */
+struct item *cache_get(const char *key, size_t nkey, int64_t now);
+struct item *cache_touch(const char *key, size_t nkey, int64_t exptime, int64_t now);
+/* `stats items`: live items and the age of the least recently accessed one. */
+void cache_item_stats(int64_t now, size_t *number, int64_t *age);
+enum store_result cache_store(enum store_op op, const char *key, size_t nkey, const char *data,
+                              size_t nbytes, uint32_t flags, int64_t exptime, uint64_t cas_in,
+                              int64_t now);
+int cache_delete(const char *key, size_t nkey, int64_t now);
+enum delta_result cache_delta(const char *key, size_t nkey, int incr, uint64_t delta, int64_t now,
+                              uint64_t *result);
+void cache_flush(int64_t at, int64_t now);
+
+/* ---- statistics (mcd.c) ------------------------------------------------- */
+
+struct stats {
+  uint64_t total_connections;
+  uint64_t curr_connections;
+  uint64_t cmd_get, get_hits, get_misses, get_expired;
+  uint64_t cmd_set, cmd_flush;
+  uint64_t delete_hits, delete_misses;
+  uint64_t incr_hits, incr_misses, decr_hits, decr_misses;
+  uint64_t cas_hits, cas_misses, cas_badval;
+  uint64_t total_items;
+  uint64_t cmd_touch, touch_hits, touch_misses; /* version 2 */
+};
+extern struct stats stats;
+#define STAT_ADD(field, n) __atomic_fetch_add(&stats.field, (n), __ATOMIC_RELAXED)
+#define STAT_GET(field) __atomic_load_n(&stats.field, __ATOMIC_RELAXED)
+
+/* Version 3: each worker's own counters, written by that worker only (read
+ * by `stats threads` on any). A new global: an update from version 2 starts
+ * them at zero. Not in struct worker, which must keep its type (mcd.c). */
+struct thread_stats {
+  uint64_t total_conns;
+  uint64_t commands;
+  uint64_t bytes_read, bytes_written;
+};
+extern struct thread_stats thread_stats[MCD_MAX_WORKERS];
+#define THREAD_STAT_ADD(worker, field, n)                                                       \
+  __atomic_fetch_add(&thread_stats[(worker)].field, (n), __ATOMIC_RELAXED)
+#define THREAD_STAT_GET(worker, field) __atomic_load_n(&thread_stats[(worker)].field, __ATOMIC_RELAXED)
+
+/* ---- threads and connections (mcd.c) ------------------------------------ */
+
+/* A connection accepted by the main thread, waiting for its worker. */
+struct pending {
+  int fd;
+  struct pending *next;
+};
+
+struct conn;
+
+struct worker {
+  int id;
+  pthread_t thread;
+  struct event_base *base;
+  int notify_rd, notify_wr;  /* 'c': a new connection is queued; 'q': stop */
+  struct event notify_ev MVEDSUA_OPAQUE; /* registered again by every version */
+  pthread_mutex_t qlock MVEDSUA_OPAQUE; /* unlocked whenever the thread is at an update point */
+  struct pending *qhead, *qtail;
+  struct conn *conns;        /* this worker's connections */
+  size_t nconns;
+  int looping;               /* the thread is inside event_base_loop */
+};
+
+struct conn {
+  int fd;
+  int worker;            /* index in workers[] */
+  struct event ev MVEDSUA_OPAQUE; /* registered again by every version */
+  short evflags;         /* what ev waits for: EV_READ, or EV_WRITE while output is pending */
+  int closing;           /* close once the output is written */
+  char *rbuf MVEDSUA_ARRAY(rsize); /* received, not yet executed */
+  size_t rsize, rlen;
+  char *wbuf MVEDSUA_ARRAY(wsize); /* replies not yet written */
+  size_t wsize, wlen, wpos;
+  size_t swallow;        /* bytes of a refused value still to discard */
+  struct conn *prev, *next;
+};
+
+extern struct worker *workers MVEDSUA_ARRAY(nworkers);
+extern int nworkers;
+extern int64_t process_started;
+extern int server_port;
+
+/* proto.c: executes every complete command in c->rbuf, appending replies. */
+void proto_process(struct conn *c);
+void conn_out(struct conn *c, const char *s, size_t n);
+void conn_outs(struct conn *c, const char *s); /* s, then CRLF */
+
+#endif /* MCD_H */
