@@ -163,4 +163,5 @@ plots=$(python3 "$here/plot.py" "$results")
     echo "Plots skipped: gnuplot is not installed."
   fi
 } > "$results/summary.md"
+[ -d "$build/examples/mcd" ] && "$here/mcd-throughput.sh" --build "$build" --results "$results" "$([ $quick -eq 1 ] && echo --quick || echo --full)" && { echo; cat "$results/mcd-throughput.md"; } >> "$results/summary.md"
 echo "results in $results"

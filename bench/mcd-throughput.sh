@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# bench/mcd-throughput.sh [--build DIR] [--results DIR] [--quick]
+#
+# The threaded cache's throughput under memcslap (issue 8): mcd with 1, 2 and
+# 4 worker threads, in two configurations measured in this same run:
+#   native         build/examples/mcd/mcd-native, no plugin, no runtime
+#   single_leader  mcd-1.so under `mvedsua-run --control SOCK`, no follower
+# memcslap (libmemcached-tools) drives each server from 8 client threads over
+# loopback, `--test=set` and `--test=get` (get loads its keys first, untimed);
+# the figure is memcslap's own "Time to set/get N keys" as operations per
+# second. Each repetition starts the six servers side by side and runs every
+# (threads, test) pair on the two configurations in turn, the order swapped
+# from one repetition to the next, so that a slow spell of the shared machine
+# falls on both; the report is the median of 5 repetitions (1 with --quick)
+# and, for the ratio to native, the median of each repetition's own ratio.
+# Writes RESULTS/mcd-throughput.json and mcd-throughput.md. Timing is
+# reported, never checked. (The same-version follower configuration needs
+# multi-version execution of threaded programs, not there yet.)
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(dirname "$here")
+build=$root/build
+results=$here/results
+quick=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --build) build=$2; shift ;;
+    --results) results=$2; shift ;;
+    --quick) quick=1 ;;
+    --full) quick=0 ;;
+    *) echo "usage: $0 [--build DIR] [--results DIR] [--quick]" >&2; exit 2 ;;
+  esac
+  shift
+done
+mkdir -p "$results"
+build=$(cd "$build" && pwd)
+run=$build/bin/mvedsua-run
+mcd=$build/examples/mcd
+cmake --build "$build" --target mcd-examples mvedsua-run >/dev/null 2>&1 || true
+for f in "$run" "$mcd/mcd-native" "$mcd/mcd-1.so"; do
+  [ -e "$f" ] || { echo "mcd-throughput: missing $f (build the mcd-examples target; needs libevent-dev)" >&2; exit 1; }
+done
+command -v memcslap >/dev/null || { echo "mcd-throughput: needs memcslap (Debian: libmemcached-tools)" >&2; exit 1; }
+
+concurrency=8
+if [ $quick -eq 1 ]; then
+  reps=1 execute=300
+else
+  reps=${MCD_BENCH_REPS:-5} execute=${MCD_BENCH_EXECUTE:-10000}
+fi
+thread_counts=(1 2 4)
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/mcd-throughput.XXXXXX")
+servers=()
+stop_all() {
+  local p
+  for p in "${servers[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${servers[@]}"; do wait "$p" 2>/dev/null || true; done
+  servers=()
+}
+cleanup() {
+  stop_all
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Waits for mcd's "listening on 127.0.0.1:PORT" line in LOG; sets $port.
+wait_listening() {
+  local log=$1
+  for _ in $(seq 400); do
+    port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" 2>/dev/null | head -1)
+    [ -n "$port" ] && return 0
+    sleep 0.025
+  done
+  echo "mcd-throughput: server did not start:" >&2; cat "$log" >&2; exit 1
+}
+
+# One memcslap run; prints "OPS SECONDS" (operations per second from
+# memcslap's timed phase) or "0 0" when it failed.
+slap() {
+  local port=$1 test=$2 out
+  out=$(memcslap --servers=127.0.0.1:"$port" --concurrency=$concurrency \
+    --execute-number=$execute --test="$test" 2>&1) || { echo "0 0"; return; }
+  if grep -qi 'fail\|error' <<<"$out"; then echo "0 0"; return; fi
+  awk -v t="$test" '$1 == "Time" && $2 == "to" && $3 == t {
+      n = $4; for (i = 1; i <= NF; i++) if ($i == "seconds.") s = $(i - 1)
+      if (s > 0) printf "%.1f %s\n", n / s, s; else print "0 0"; found = 1 }
+    END { if (!found) print "0 0" }' <<<"$out"
+}
+
+: > "$work/rows.csv"
+configs=(native single_leader)
+for rep in $(seq 1 "$reps"); do
+  echo "mcd-throughput: repetition $rep of $reps: starting native and supervised mcd with 1, 2, 4 workers" >&2
+  declare -A ports=()
+  for t in "${thread_counts[@]}"; do
+    "$mcd/mcd-native" -p 0 -t "$t" 2>"$work/native-$t.log" &
+    servers+=($!)
+    wait_listening "$work/native-$t.log"
+    ports[native,$t]=$port
+    rm -f "$work/ctl-$t.sock"
+    "$run" --control "$work/ctl-$t.sock" "$mcd/mcd-1.so" -p 0 -t "$t" 2>"$work/single-$t.log" &
+    servers+=($!)
+    wait_listening "$work/single-$t.log"
+    ports[single_leader,$t]=$port
+  done
+  if [ $((rep % 2)) -eq 1 ]; then order=(native single_leader); else order=(single_leader native); fi
+  for t in "${thread_counts[@]}"; do
+    for test in set get; do
+      for c in "${order[@]}"; do
+        echo "mcd-throughput: repetition $rep of $reps: $t workers, $test, $c" >&2
+        read -r ops secs < <(slap "${ports[$c,$t]}" "$test")
+        echo "$rep,$c,$t,$test,$ops,$secs" >> "$work/rows.csv"
+      done
+    done
+  done
+  stop_all
+  unset ports
+done
+
+machine=$(printf '{"cores": %d, "kernel": "%s", "cpu": "%s"}' "$(nproc)" "$(uname -r)" \
+  "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')")
+python3 - "$machine" "$work/rows.csv" "$results" "$concurrency" "$execute" "$reps" "$quick" \
+  "$(memcslap --version 2>&1 | head -1)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
+import csv, json, statistics, sys
+machine = json.loads(sys.argv[1])
+rows = list(csv.reader(open(sys.argv[2])))
+results = sys.argv[3]
+concurrency, execute, reps, quick = (int(x) for x in sys.argv[4:8])
+tool, load = sys.argv[8], sys.argv[9]
+ops = {}
+for rep, config, threads, test, o, secs in rows:
+    ops[(int(rep), config, int(threads), test)] = float(o)
+out = []
+failed = sum(1 for v in ops.values() if v <= 0)
+for threads in (1, 2, 4):
+    for test in ("set", "get"):
+        e = {"threads": threads, "test": test}
+        for config in ("native", "single_leader"):
+            s = [ops[k] for k in sorted(ops) if k[1:] == (config, threads, test) and ops[k] > 0]
+            e[config] = {"ops_per_s": statistics.median(s) if s else None, "runs": s}
+        ratios = []
+        for rep in range(1, reps + 1):
+            n = ops.get((rep, "native", threads, test), 0)
+            l = ops.get((rep, "single_leader", threads, test), 0)
+            if n > 0 and l > 0:
+                ratios.append(l / n)
+        e["single_leader_vs_native"] = round(statistics.median(ratios), 3) if ratios else None
+        e["ratios"] = [round(r, 3) for r in ratios]
+        out.append(e)
+doc = {
+    "benchmark": "mcd-throughput",
+    "machine": machine,
+    "load_average_at_end": load,
+    "workload": {"tool": tool, "client_threads": concurrency,
+                 "operations_per_client_thread": execute, "repetitions": reps,
+                 "quick": bool(quick), "tests": ["set", "get"],
+                 "statistic": "median of the repetitions; ratio: median of each repetition's ratio"},
+    "configurations": {
+        "native": "build/examples/mcd/mcd-native -t N",
+        "single_leader": "mcd-1.so -t N under mvedsua-run --control SOCK, no follower"},
+    "anchors": {"mvedsua_paper_memcached_single_leader_slower": "9%",
+                "mvedsua_paper_memcached_leader_follower_slower": "52%"},
+    "failed_runs": failed,
+    "results": out,
+}
+json.dump(doc, open(results + "/mcd-throughput.json", "w"), indent=2)
+
+def pct(r):
+    return "n/a" if r is None else "%+.1f%%" % ((r - 1) * 100)
+def cell(x):
+    return "failed" if not x["ops_per_s"] else "%.0f/s" % x["ops_per_s"]
+with open(results + "/mcd-throughput.md", "w") as md:
+    md.write("### mcd throughput under memcslap (native vs mvedsua-run, no follower)\n\n")
+    md.write("%d cores, %s, Linux %s; load average %s at the end. %s, %d client threads over "
+             "loopback, %d operations each per test; median of %d repetition(s), the two "
+             "configurations side by side and each test run on both in turn; the ratio is the "
+             "median of each repetition's ratio to its own native run.%s\n\n" % (
+                 machine["cores"], machine["cpu"], machine["kernel"], load, tool, concurrency,
+                 execute, reps, " %d run(s) failed (left out)." % failed if failed else ""))
+    md.write("| worker threads | test | native | mvedsua-run, no follower | vs native | per repetition |\n")
+    md.write("|---:|---|---:|---:|---:|---|\n")
+    for e in out:
+        md.write("| %d | %s | %s | %s | %s | %s |\n" % (
+            e["threads"], e["test"], cell(e["native"]), cell(e["single_leader"]),
+            pct(e["single_leader_vs_native"]), " ".join("%.2f" % r for r in e["ratios"])))
+    md.write("| | *MVEDSUa (paper), memcached* | | | *9% slower* | |\n")
+PY
+cat "$results/mcd-throughput.md"
