@@ -95,6 +95,7 @@ struct stats {
   uint64_t incr_hits, incr_misses, decr_hits, decr_misses;
   uint64_t cas_hits, cas_misses, cas_badval;
   uint64_t total_items;
+  uint64_t evictions;
 };
 extern struct stats stats;
 #define STAT_ADD(field, n) __atomic_fetch_add(&stats.field, (n), __ATOMIC_RELAXED)

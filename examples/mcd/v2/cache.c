@@ -192,9 +192,31 @@ static int fits(size_t add, size_t remove) {
   return cache.bytes - remove + add <= mem_limit;
 }
 
+/* Makes room for `need` more bytes under the -m limit by evicting items, the
+ * chain heads of the buckets in turn from where the last eviction stopped (a
+ * clock hand over the table, not memcached's LRU). Called before a command
+ * looks its key up, so that no slot it holds can be evicted under it. */
+size_t evict_hand;
+
+static void make_room(size_t need) {
+  size_t scanned = 0;
+  while (cache.count > 0 && !fits(need, 0) && scanned < 2 * cache.nbuckets) {
+    struct item **slot = &cache.buckets[evict_hand % cache.nbuckets];
+    if (*slot) {
+      unlink_at(slot);
+      STAT_ADD(evictions, 1);
+      scanned = 0;
+    } else {
+      evict_hand++;
+      scanned++;
+    }
+  }
+}
+
 enum store_result cache_store(enum store_op op, const char *key, size_t nkey, const char *data,
                               size_t nbytes, uint32_t flags, int64_t exptime, uint64_t cas_in,
                               int64_t now) {
+  make_room(sizeof(struct item) + nkey + nbytes);
   struct item **slot = live_slot(key, nkey, now);
   struct item *old = *slot;
   switch (op) {
@@ -289,6 +311,7 @@ static int value_to_u64(const char *s, size_t n, uint64_t *out) {
 
 enum delta_result cache_delta(const char *key, size_t nkey, int incr, uint64_t delta, int64_t now,
                               uint64_t *result) {
+  make_room(sizeof(struct item) + nkey + 20);
   struct item **slot = live_slot(key, nkey, now);
   struct item *old = *slot;
   if (!old)

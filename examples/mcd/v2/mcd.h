@@ -100,6 +100,7 @@ struct stats {
   uint64_t incr_hits, incr_misses, decr_hits, decr_misses;
   uint64_t cas_hits, cas_misses, cas_badval;
   uint64_t total_items;
+  uint64_t evictions;
   uint64_t cmd_touch, touch_hits, touch_misses; /* version 2 */
 };
 extern struct stats stats;

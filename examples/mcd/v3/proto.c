@@ -476,6 +476,7 @@ static void cmd_stats(struct conn *c, struct token *t, int nt) {
   pthread_mutex_unlock(&cache_lock);
   stat_line(c, "curr_items", "%zu", items);
   STAT_U64(total_items);
+  STAT_U64(evictions);
   stat_line(c, "bytes", "%zu", bytes);
   stat_line(c, "limit_maxbytes", "%zu", mem_limit);
   conn_outs(c, "END");

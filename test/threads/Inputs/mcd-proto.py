@@ -261,6 +261,19 @@ try:
     check("still serving", R(b"version"), b"VERSION 1.6.0-mcd%d\r\n" % V)
     c.close()
 
+    # eviction: a 1 MB cache keeps taking values, evicting older ones
+    ev = mcproto.Server(args.program, ["-t", "1", "-m", "1"], run=args.run)
+    try:
+        e = mcproto.Client(ev.port)
+        e.send(b"".join(b"set ev%d 0 0 1000 noreply\r\n%s\r\n" % (i, b"e" * 1000) for i in range(3000)))
+        check("set evicting", e.request(b"set evlast 0 0 3", b"abc"), b"STORED\r\n")
+        st = e.stats()
+        check("evictions", (int(st.get("evictions", 0)) > 1000, int(st.get("bytes", 1 << 30)) <= 1 << 20), (True, True))
+        check("newest kept", e.request(b"get evlast"), b"VALUE evlast 0 3\r\nabc\r\nEND\r\n")
+        e.close()
+    finally:
+        check("eviction server exit", ev.stop(), 0)
+
     # memcslap: set, get, mget
     if shutil.which("memcslap"):
         for test in ("set", "get", "mget"):
