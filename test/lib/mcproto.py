@@ -130,7 +130,10 @@ class Server:
             os.close(fd)
         self.log_path = log
         self.log = open(log, "w+b")
-        self.proc = subprocess.Popen(cmd, stderr=self.log, stdout=subprocess.DEVNULL)
+        # its own process group, so that kill() also reaches the program
+        # mvedsua-run forked, whatever state it is in
+        self.proc = subprocess.Popen(cmd, stderr=self.log, stdout=subprocess.DEVNULL,
+                                     start_new_session=True)
         self.port = None
         end = time.time() + 30
         while time.time() < end and self.port is None:
@@ -157,12 +160,19 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout)
+            status = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
             return None
+        try:  # nothing of the group may outlive the test
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        return status
 
     def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
