@@ -76,12 +76,18 @@ wait_listening() {
 }
 
 # One memcslap run; prints "OPS SECONDS" (operations per second from
-# memcslap's timed phase) or "0 0" when it failed.
+# memcslap's timed phase) or "0 0" when it failed, whose why goes to
+# $work/failures.txt (one line: the run, then memcslap's distinct error lines).
 slap() {
-  local port=$1 test=$2 out
+  local port=$1 test=$2 label=$3 out rc=0
   out=$(memcslap --servers=127.0.0.1:"$port" --concurrency=$concurrency \
-    --execute-number=$execute --test="$test" 2>&1) || { echo "0 0"; return; }
-  if grep -qi 'fail\|error' <<<"$out"; then echo "0 0"; return; fi
+    --execute-number=$execute --test="$test" 2>&1) || rc=$?
+  if [ $rc -ne 0 ] || grep -qi 'fail\|error' <<<"$out"; then
+    printf '%s: exit %d: %s\n' "$label" "$rc" \
+      "$(grep -i 'fail\|error' <<<"$out" | sort | uniq -c | head -3 | tr -s ' \n' ' ')" >> "$work/failures.txt"
+    echo "0 0"
+    return
+  fi
   awk -v t="$test" '$1 == "Time" && $2 == "to" && $3 == t {
       n = $4; for (i = 1; i <= NF; i++) if ($i == "seconds.") s = $(i - 1)
       if (s > 0) printf "%.1f %s\n", n / s, s; else print "0 0"; found = 1 }
@@ -89,6 +95,7 @@ slap() {
 }
 
 : > "$work/rows.csv"
+: > "$work/failures.txt"
 configs=(native single_leader)
 for rep in $(seq 1 "$reps"); do
   echo "mcd-throughput: repetition $rep of $reps: starting native and supervised mcd with 1, 2, 4 workers" >&2
@@ -109,7 +116,7 @@ for rep in $(seq 1 "$reps"); do
     for test in set get; do
       for c in "${order[@]}"; do
         echo "mcd-throughput: repetition $rep of $reps: $t workers, $test, $c" >&2
-        read -r ops secs < <(slap "${ports[$c,$t]}" "$test")
+        read -r ops secs < <(slap "${ports[$c,$t]}" "$test" "repetition $rep, $c, $t workers, $test")
         echo "$rep,$c,$t,$test,$ops,$secs" >> "$work/rows.csv"
       done
     done
@@ -121,13 +128,14 @@ done
 machine=$(printf '{"cores": %d, "kernel": "%s", "cpu": "%s"}' "$(nproc)" "$(uname -r)" \
   "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')")
 python3 - "$machine" "$work/rows.csv" "$results" "$concurrency" "$execute" "$reps" "$quick" \
-  "$(memcslap --version 2>&1 | head -1)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
+  "$(memcslap --version 2>&1 | head -1)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$work/failures.txt" <<'PY'
 import csv, json, statistics, sys
 machine = json.loads(sys.argv[1])
 rows = list(csv.reader(open(sys.argv[2])))
 results = sys.argv[3]
 concurrency, execute, reps, quick = (int(x) for x in sys.argv[4:8])
 tool, load = sys.argv[8], sys.argv[9]
+failures = [l.strip() for l in open(sys.argv[10]) if l.strip()]
 ops = {}
 for rep, config, threads, test, o, secs in rows:
     ops[(int(rep), config, int(threads), test)] = float(o)
@@ -162,6 +170,7 @@ doc = {
     "anchors": {"mvedsua_paper_memcached_single_leader_slower": "9%",
                 "mvedsua_paper_memcached_leader_follower_slower": "52%"},
     "failed_runs": failed,
+    "failures": failures,
     "results": out,
 }
 json.dump(doc, open(results + "/mcd-throughput.json", "w"), indent=2)
@@ -185,5 +194,9 @@ with open(results + "/mcd-throughput.md", "w") as md:
             e["threads"], e["test"], cell(e["native"]), cell(e["single_leader"]),
             pct(e["single_leader_vs_native"]), " ".join("%.2f" % r for r in e["ratios"])))
     md.write("| | *MVEDSUa (paper), memcached* | | | *9% slower* | |\n")
+    if failures:
+        md.write("\nFailed runs (memcslap's distinct error lines):\n\n")
+        for f in failures:
+            md.write("- %s\n" % f)
 PY
 cat "$results/mcd-throughput.md"
