@@ -52,23 +52,38 @@ thread_counts=(1 2 4)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/mcd-throughput.XXXXXX")
 servers=()
+logs=()
+# Stops every server; one that had already exited is reported with the end
+# of its stderr in $work/failures.txt.
 stop_all() {
-  local p
+  local i p
+  for i in "${!servers[@]}"; do
+    p=${servers[$i]}
+    if ! kill -0 "$p" 2>/dev/null; then
+      wait "$p" 2>/dev/null && st=0 || st=$?
+      printf 'server %s exited early (status %s): %s\n' "${logs[$i]##*/}" "$st" \
+        "$(tail -3 "${logs[$i]}" | tr -s ' \n' ' ')" >> "$work/failures.txt"
+    fi
+  done
   for p in "${servers[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${servers[@]}"; do wait "$p" 2>/dev/null || true; done
   servers=()
+  logs=()
 }
 cleanup() {
   stop_all
-  rm -rf "$work"
+  [ -n "${MCD_BENCH_KEEP:-}" ] && echo "mcd-throughput: kept $work" >&2 || rm -rf "$work"
 }
 trap cleanup EXIT
 
 # Waits for mcd's "listening on 127.0.0.1:PORT" line in LOG; sets $port.
+# Every server has a log of its own (a log reused by the next repetition
+# could be read before the new server truncated it, giving the old port),
+# which may not exist yet when this starts.
 wait_listening() {
   local log=$1
   for _ in $(seq 400); do
-    port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" 2>/dev/null | head -1)
+    port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" 2>/dev/null | head -1 || true)
     [ -n "$port" ] && return 0
     sleep 0.025
   done
@@ -101,14 +116,16 @@ for rep in $(seq 1 "$reps"); do
   echo "mcd-throughput: repetition $rep of $reps: starting native and supervised mcd with 1, 2, 4 workers" >&2
   declare -A ports=()
   for t in "${thread_counts[@]}"; do
-    "$mcd/mcd-native" -p 0 -t "$t" 2>"$work/native-$t.log" &
+    "$mcd/mcd-native" -p 0 -t "$t" 2>"$work/native-$t-$rep.log" &
     servers+=($!)
-    wait_listening "$work/native-$t.log"
+    logs+=("$work/native-$t-$rep.log")
+    wait_listening "$work/native-$t-$rep.log"
     ports[native,$t]=$port
     rm -f "$work/ctl-$t.sock"
-    "$run" --control "$work/ctl-$t.sock" "$mcd/mcd-1.so" -p 0 -t "$t" 2>"$work/single-$t.log" &
+    "$run" --control "$work/ctl-$t.sock" "$mcd/mcd-1.so" -p 0 -t "$t" 2>"$work/single-$t-$rep.log" &
     servers+=($!)
-    wait_listening "$work/single-$t.log"
+    logs+=("$work/single-$t-$rep.log")
+    wait_listening "$work/single-$t-$rep.log"
     ports[single_leader,$t]=$port
   done
   if [ $((rep % 2)) -eq 1 ]; then order=(native single_leader); else order=(single_leader native); fi
