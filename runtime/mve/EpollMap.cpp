@@ -263,13 +263,13 @@ void EpollTakeLeaderData(RecHead &h) {
 }
 
 void EpollReplayed(const CallView &c, int64_t ret) {
-  if (M().off)
+  if (g_map && g_map->off)
     return;
   switch (c.nr) {
   case SYS_epoll_ctl: {
-    if (ret < 0)
+    Map &m = M(); // (reads MVEDSUA_MVE_EPOLL_MAP when made)
+    if (ret < 0 || m.off)
       return;
-    Map &m = M();
     int op = int(c.a[1]);
     const epoll_event *ev = reinterpret_cast<const epoll_event *>(c.a[3]);
     if ((op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) && ev)
@@ -284,7 +284,7 @@ void EpollReplayed(const CallView &c, int64_t ret) {
     return RewriteEvents(c, ret);
   case SYS_epoll_create:
   case SYS_epoll_create1:
-    if (ret >= 0) {
+    if (ret >= 0 && !M().off) {
       Map &m = M();
       DropFd(m, int(ret)); // (its close was replayed already)
       m.strict.push_back(int32_t(ret));
