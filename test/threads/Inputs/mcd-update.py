@@ -178,11 +178,20 @@ def main():
         checkers = [Checker(n, port) for n in range(4)]
         half = mcproto.Client(port)  # a command whose value is cut by the update
         half.send(b"set half 0 0 10\r\n01234")
+        big = bytes(range(256)) * 4096  # 1 MiB
+        c.request(b"set big 0 0 %d" % len(big), big)
+        slow = mcproto.Client(port)  # a reader too slow for its replies: its
+        slow.send(b"get big\r\n" * 8)  # connection waits to write at the update
+        time.sleep(0.2)
 
         under_load(port, checkers, "mcd-2.so", "1 -> 2")
         half.send(b"56789\r\n")
         print("  value split across the update:", half.reply().decode().strip(),
               half.request(b"get half") == b"VALUE half 0 10\r\n0123456789\r\nEND\r\n")
+        want = b"VALUE big 0 %d\r\n%s\r\nEND\r\n" % (len(big), big)
+        print("  replies pending across the update: %d of 8 intact, then %s" % (
+            sum(slow.reply(retrieval=True) == want for _ in range(8)),
+            slow.request(b"version").decode().strip()))
         m2, d2, cas2 = snapshot(c)
         print("after 2: %s, %d of %d keys intact, md5 %s, CAS uniques kept: %s" % (
             c.request(b"version").decode().strip(), KEYS - m2, KEYS, d2, cas2 == cas))
@@ -200,9 +209,9 @@ def main():
             c.request(b"version").decode().strip(), KEYS - m3, KEYS, d3, cas3 == cas))
         print("  fresh connections:", fresh_connections(port))
         t = c.stats(b"threads")
-        print("  stats threads: %d workers, holding the 6 connections of this test: %s" % (
+        print("  stats threads: %d workers, holding the 7 connections of this test: %s" % (
             len([k for k in t if k.endswith(":conns")]),
-            sum(int(v) for k, v in t.items() if k.endswith(":conns")) >= 6))
+            sum(int(v) for k, v in t.items() if k.endswith(":conns")) >= 7))
         c.request(b"set newkey 0 0 1", b"x")
         newcas = mcproto.values(c.request(b"gets newkey"))["newkey"][2]
         print("  CAS counter carried over:", newcas > max(cas.values()))
