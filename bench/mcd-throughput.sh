@@ -75,6 +75,11 @@ cleanup() {
   [ -n "${MCD_BENCH_KEEP:-}" ] && echo "mcd-throughput: kept $work" >&2 || rm -rf "$work"
 }
 trap cleanup EXIT
+# killed or its output closed: still stop the servers (through EXIT)
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 141' PIPE
+trap 'exit 143' TERM
 
 # Waits for mcd's "listening on 127.0.0.1:PORT" line in LOG; sets $port.
 # Every server has a log of its own (a log reused by the next repetition
