@@ -1165,6 +1165,8 @@ long RulesReplay(CallView &c) {
   return ret;
 }
 
+bool RulesIdle() { return !g_matcher.count && !g_matcher.n_ahead; }
+
 void RulesFinish() {
   Matcher &m = g_matcher;
   // Star items and extra calls the follower never made are fine: they were

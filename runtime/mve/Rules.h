@@ -39,6 +39,9 @@ long RulesReplay(CallView &c);
 // Follower at its end: leader calls still held by the matcher are calls
 // the follower did not make (a divergence).
 void RulesFinish();
+// The matcher holds nothing (no record read ahead, no item expected): a
+// signal's handler can run now, its calls matched afresh (Signals.h).
+bool RulesIdle();
 
 // Appends the rules' view of a divergence (the rule that expected the call
 // or almost matched, the calls around it) to a report's text.

@@ -705,6 +705,10 @@ int64_t ShimWaitRecord() {
     LogRead(g_log, &h, sizeof h);
     if (!Control(h))
       longjmp(g_takeover_jmp, 1);
+    // A signal's handler runs where its record is, unless the matcher holds
+    // records read ahead: then at the follower's next call.
+    if (SigRecordedPending() && RulesIdle())
+      RunRecordedSignals();
   }
 }
 

@@ -11,6 +11,7 @@ update of sigsrv (Inputs/sigsrv.c) runs, under client load.
   diverge    SIGHUP while the old version leads, for a leader run with
              MVEDSUA_MVE_SIGNALS=0 (signals asynchronous, as before): the
              follower diverges and is rolled back.
+With SIGNALS_RULES=FILE the update is made with these rules loaded.
 Prints one fact per line.
 """
 import os
@@ -94,10 +95,14 @@ class Load:
                            "every client served" if all(self.counts) else "a client got nothing")
 
 
+servers = []
+
+
 def start(env=None):
     log = open(os.path.join(work, "sigsrv-%s.err" % scenario), "w")
     server = subprocess.Popen([run, "--control", sock, v1, str(port), config],
                               stderr=log, env=env)
+    servers.append(server)
     for _ in range(1000):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -117,7 +122,8 @@ def stage(st):
 
 
 def update():
-    code, out = control.run("update", v2, timeout=60)
+    rules = ["--rules", os.environ["SIGNALS_RULES"]] if os.environ.get("SIGNALS_RULES") else []
+    code, out = control.run("update", *rules, v2, timeout=60)
     print("update: exit %d: %s" % (code, out.split("\n")[0][:40]))
 
 
@@ -219,4 +225,10 @@ def diverge():
     print("exit:", server.wait(timeout=30))
 
 
-{"stages": stages, "term": term, "diverge": diverge}[scenario]()
+try:
+    {"stages": stages, "term": term, "diverge": diverge}[scenario]()
+finally:  # a failed run leaves no server behind
+    for server in servers:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
