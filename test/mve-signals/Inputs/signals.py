@@ -8,6 +8,7 @@ update of sigsrv (Inputs/sigsrv.c) runs, under client load.
              after promotion, and once v2 runs alone; then SIGTERM.
   term       SIGTERM while the old version leads (outdated-leader): the
              service ends cleanly, its status passed through.
+  quit       the same with SIGQUIT, whose handler calls exit(6) itself.
   diverge    SIGHUP while the old version leads, for a leader run with
              MVEDSUA_MVE_SIGNALS=0 (signals asynchronous, as before): the
              follower diverges and is rolled back.
@@ -188,7 +189,7 @@ def stages():
     print(text.count("stops after"), "end line:", [l for l in text.splitlines() if "stops after" in l])
 
 
-def term():
+def term(sig=signal.SIGTERM):
     set_config("alpha")
     server, err = start()
     c = Conn()
@@ -200,10 +201,10 @@ def term():
     print("usr1:", wait_reply(c, "usr1", lambda r: r == "usr1 1"))
     print("during:", stage(control.status()))
     print("load:", load.finish())
-    send(server, signal.SIGTERM)
+    send(server, sig)
     print("exit:", server.wait(timeout=30))
     text = open(err).read()
-    print("stop lines:", [l for l in text.splitlines() if "stops after" in l])
+    print("stop lines:", [l for l in text.splitlines() if "stops after" in l or "quits after" in l])
     print("follower:", [l.split(": ", 1)[1].split(" after")[0] for l in text.splitlines()
                         if "mvedsua: follower" in l and "ended" in l])
     print("diverged:", "diverged" in text or "rolled back" in text)
@@ -226,7 +227,8 @@ def diverge():
 
 
 try:
-    {"stages": stages, "term": term, "diverge": diverge}[scenario]()
+    {"stages": stages, "term": term, "diverge": diverge,
+     "quit": lambda: term(signal.SIGQUIT)}[scenario]()
 finally:  # a failed run leaves no server behind
     for server in servers:
         if server.poll() is None:

@@ -15,6 +15,8 @@
  *            last status (SA_RESTART | SA_NOCLDSTOP)
  *   SIGTERM  the handler sets a flag; the loop ends and the program exits
  *            with status 5
+ *   SIGQUIT  the handler calls exit(6) itself (the program ends inside a
+ *            delivered handler)
  *   SIGALRM  counted (a one-shot timer the "alarm" command arms: the leader
  *            and the follower arm it alike, only the leader's counts)
  * Commands, one per line: "get" -> "PREFIX N" (N: gets served on this
@@ -85,6 +87,12 @@ static void on_chld(int sig) {
 }
 static void on_term(int sig) { (void)sig; stop = 1; }
 static void on_alrm(int sig) { (void)sig; alarms++; }
+static void on_quit(int sig) {
+  (void)sig;
+  fprintf(stderr, "sigsrv: quits after %d reloads, %d SIGUSR1\n", reloads,
+          (int)usr1_count);
+  exit(6);
+}
 
 static void handle(int sig, void (*h)(int), int flags) {
   struct sigaction sa;
@@ -101,6 +109,7 @@ static void install_handlers(void) {
   handle(SIGCHLD, on_chld, SA_RESTART | SA_NOCLDSTOP);
   handle(SIGTERM, on_term, 0);
   handle(SIGALRM, on_alrm, SA_RESTART);
+  handle(SIGQUIT, on_quit, 0);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = on_usr1;
