@@ -784,6 +784,25 @@ long TrappedFork(const long a[6]) {
   return ret;
 }
 
+// pause and rt_sigsuspend wait for a signal: one delivered at their entry
+// ends them at once (Signals.h).
+__attribute__((noinline)) long TrappedWait(long nr, const long a[6],
+                                           int mode) {
+  CallView c;
+  uint64_t delivered = g_sig_deliveries;
+  Prepare(c, nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+  if (mode == kFollower)
+    return ReplayRaw(c);
+  uint64_t mask = 0;
+  if (nr == SYS_rt_sigsuspend && a[0] && a[1] == 8)
+    memcpy(&mask, reinterpret_cast<const void *>(a[0]), 8);
+  long ret = g_sig_deliveries != delivered
+                 ? -EINTR
+                 : SigWait(nr, a, nr == SYS_rt_sigsuspend ? &mask : nullptr);
+  RecordRaw(c, ret);
+  return ret;
+}
+
 } // namespace
 
 long TrapDispatch(long nr, const long a[6]) {
@@ -811,23 +830,14 @@ long TrapDispatch(long nr, const long a[6]) {
     }
     return ret;
   }
+  if (__builtin_expect(nr == SYS_pause || nr == SYS_rt_sigsuspend, 0))
+    return TrappedWait(nr, a, mode);
   CallView c;
-  uint64_t delivered = g_sig_deliveries;
   Prepare(c, nr, a[0], a[1], a[2], a[3], a[4], a[5]);
   if (mode == kFollower)
     return ReplayRaw(c);
   long ret;
-  if (nr == SYS_pause || nr == SYS_rt_sigsuspend) {
-    // Waits for a signal: one delivered at its entry ends it (Signals.h).
-    uint64_t mask = 0;
-    if (nr == SYS_rt_sigsuspend && a[0] && a[1] == 8)
-      memcpy(&mask, reinterpret_cast<const void *>(a[0]), 8);
-    ret = g_sig_deliveries != delivered
-              ? -EINTR
-              : SigWait(nr, a, nr == SYS_rt_sigsuspend ? &mask : nullptr);
-  } else {
-    while (SigRestart(nr, ret = RawCall(nr, a), false)) {
-    }
+  while (SigRestart(nr, ret = RawCall(nr, a), false)) {
   }
   RecordRaw(c, ret);
   return ret;
