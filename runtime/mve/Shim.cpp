@@ -772,14 +772,18 @@ long TrappedFork(const long a[6]) {
   Prepare(c, SYS_clone, a[0], 0, 0, 0, 0, 0);
   if (mode == kFollower)
     return ReplayRaw(c);
+  // Deferred signals are blocked across the clone: one sent to the child
+  // before it has its program's handlers back waits in its kernel queue.
+  uint64_t mask = SigForkBegin();
   long ret = RawCall(SYS_clone, a);
   if (ret == 0) {
     __atomic_store_n(&g_mode, kOff, __ATOMIC_RELAXED);
     g_sud_armed = false;
     g_follower_pid = 0;
-    SigForget(); // the child's signals are its own, delivered by the kernel
+    SigForkEnd(mask, true); // the child's signals are its own
     return 0;
   }
+  SigForkEnd(mask, false);
   RecordRaw(c, ret);
   return ret;
 }

@@ -313,11 +313,21 @@ void SigStop() {
   SetMask(SIG_SETMASK, old, nullptr); // the queued ones are delivered here
 }
 
-void SigForget() {
+uint64_t SigForkBegin() {
+  uint64_t old = 0;
+  if (g_active)
+    SetMask(SIG_BLOCK, g_kept, &old);
+  return old;
+}
+
+void SigForkEnd(uint64_t mask, bool child) {
   if (!g_active)
     return;
-  __atomic_store_n(&g_sig_pending, 0, __ATOMIC_RELAXED);
-  SigStop();
+  if (child) {
+    __atomic_store_n(&g_sig_pending, 0, __ATOMIC_RELAXED);
+    SigStop(); // blocked already: nothing is delivered in it
+  }
+  SetMask(SIG_SETMASK, mask, nullptr);
 }
 
 void SigAtEntry() {

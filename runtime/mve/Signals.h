@@ -39,9 +39,13 @@ void SigFollow(int leader);
 // are queued again to this process, for its own handlers.
 void SigStop();
 
-// A child the leader forked (not followed): the program's handlers are
-// back, nothing is pending (the kernel clears a child's pending signals).
-void SigForget();
+// Around the leader's fork (TrappedFork): Begin blocks the deferred
+// signals and returns the mask to restore; End restores it, and first, in
+// the child (not followed), puts the program's handlers back and forgets
+// what the parent had noted (the kernel clears a child's pending signals;
+// those sent to the child meanwhile wait in its queue).
+uint64_t SigForkBegin();
+void SigForkEnd(uint64_t mask, bool child);
 
 // Leader, at the entry of a recorded call (Prepare): delivers what is
 // pending (a kCtlSignal record, then the program's handler).

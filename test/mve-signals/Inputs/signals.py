@@ -96,7 +96,7 @@ class Load:
                            "every client served" if all(self.counts) else "a client got nothing")
 
 
-servers = []
+servers, children = [], []
 
 
 def start(env=None):
@@ -145,8 +145,8 @@ def signals_round(tag, server, c, prefix, usr2_prefix, usr1_before):
     print("%s chld: %s" % (tag, wait_reply(c, "chld", lambda r: r.startswith("reaped %d " % (reaped + 1)))
                            .replace("reaped %d" % (reaped + 1), "reaped one more")))
     child = int(c.ask("forkwait").split()[1])
-    time.sleep(0.05)
-    os.kill(child, signal.SIGTERM)
+    children.append(child)
+    os.kill(child, signal.SIGTERM)  # at once: the child may not have run yet
     print("%s forkwait: %s" % (tag, wait_reply(c, "chld", lambda r: r.startswith("reaped %d " % (reaped + 2)))
                                .replace("reaped %d" % (reaped + 2), "reaped one more")))
     alarms = int(c.ask("alarms").split()[1])
@@ -229,7 +229,12 @@ def diverge():
 try:
     {"stages": stages, "term": term, "diverge": diverge,
      "quit": lambda: term(signal.SIGQUIT)}[scenario]()
-finally:  # a failed run leaves no server behind
+finally:  # a failed run leaves no server (nor a child stuck in pause) behind
+    for child in children:
+        try:
+            os.kill(child, signal.SIGKILL)
+        except OSError:
+            pass
     for server in servers:
         if server.poll() is None:
             server.kill()
