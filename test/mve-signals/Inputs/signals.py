@@ -231,8 +231,9 @@ try:
      "quit": lambda: term(signal.SIGQUIT)}[scenario]()
 finally:  # a failed run leaves no server (nor a child stuck in pause) behind
     for child in children:
-        try:
-            os.kill(child, signal.SIGKILL)
+        try:  # still ours (a child reaped long ago may have a new owner)
+            if v1.encode() in open("/proc/%d/cmdline" % child, "rb").read():
+                os.kill(child, signal.SIGKILL)
         except OSError:
             pass
     for server in servers:
