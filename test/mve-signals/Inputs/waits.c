@@ -11,10 +11,14 @@
  *   nested      SIGUSR1 sent from the SIGUSR2 handler, whose sa_mask blocks
  *               SIGUSR1: it runs after the SIGUSR2 handler, then pause
  *               returns
+ *   siglongjmp  the SIGALRM handler leaves with siglongjmp (out of the
+ *               runtime's delivery, in both processes), the mask saved by
+ *               sigsetjmp comes back
  * Each step writes a line; the follower's writes are compared with the
  * leader's.
  */
 #include <errno.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +27,9 @@
 int mvedsua_rt_mve_start_follower(void);
 
 static volatile sig_atomic_t usr1, usr2, order[8], n_order;
+static sigjmp_buf env;
+
+static void on_alrm(int sig) { siglongjmp(env, sig); }
 
 static void on_usr1(int sig) { (void)sig; usr1++; order[n_order++ & 7] = 1; }
 static void on_usr2(int sig) {
@@ -81,6 +88,22 @@ int main(void) {
   kill(getpid(), SIGUSR2);
   r = pause();
   say("nested", r, errno);
+  sa.sa_handler = on_alrm;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGALRM, &sa, NULL);
+  sigset_t after;
+  sigprocmask(SIG_BLOCK, &hup, NULL);
+  r = sigsetjmp(env, 1);
+  if (r == 0) {
+    kill(getpid(), SIGALRM);
+    pause();
+    say("siglongjmp did not happen", 0, 0);
+  }
+  sigprocmask(SIG_BLOCK, NULL, &after);
+  say(sigismember(&after, SIGALRM) || !sigismember(&after, SIGHUP)
+          ? "siglongjmp: wrong mask"
+          : "siglongjmp: mask restored",
+      r, 0);
   printf("order:");
   for (int i = 0; i < n_order; ++i)
     printf(" %d", (int)order[i]);
