@@ -8,7 +8,9 @@
 //                  by the trapped rt_sigaction
 //   g_deferred     the signals whose action is a handler: the kernel holds
 //                  the runtime's OnSignal for them instead
-//   g_sig_pending  noted by OnSignal, with g_info[sig], until delivered
+//   g_sig_pending  noted by OnSignal, with g_info[sig] (a standard signal:
+//                  one at a time, like the kernel's) or in g_rt (real-time
+//                  signals queue, like the kernel's), until delivered
 // OnSignal runs with every deferrable signal blocked (its sa_mask), so it
 // never interrupts itself; the shim takes a pending signal with the same
 // signals blocked (one rt_sigprocmask, which also reads the program's mask).
@@ -53,6 +55,11 @@ uint64_t g_kept;      // signals whose table is kept (deferrable ones)
 uint64_t g_deferred;  // kept signals with a program handler
 KSigaction g_prog[65];
 siginfo_t g_info[65];
+// Real-time signals noted, oldest first (each its own siginfo: a timer's
+// si_value, a sigqueue's value). Full: the newest are dropped.
+constexpr int kRtQueue = 32;
+siginfo_t g_rt[kRtQueue];
+int g_rt_len;
 int g_partner;        // follower: whom it follows
 int g_parent;         // follower: its parent (the supervisor, when cloned)
 int g_enabled = -1;   // MVEDSUA_MVE_SIGNALS, read once
@@ -101,10 +108,53 @@ long SetMask(int how, uint64_t set, uint64_t *old) {
 
 void Note(int sig, const siginfo_t *si) {
   uint64_t bit = Bit(sig);
-  if (__atomic_load_n(&g_sig_pending, __ATOMIC_RELAXED) & bit)
+  if (sig >= 32) {
+    if (g_rt_len < kRtQueue) {
+      g_rt[g_rt_len] = *si;
+      g_rt[g_rt_len++].si_signo = sig;
+    }
+  } else if (__atomic_load_n(&g_sig_pending, __ATOMIC_RELAXED) & bit) {
     return; // not queued, like the kernel's standard signals
-  g_info[sig] = *si;
+  } else {
+    g_info[sig] = *si;
+  }
   __atomic_fetch_or(&g_sig_pending, bit, __ATOMIC_RELEASE);
+}
+
+// With the deferrable signals blocked: the oldest noted instance of `sig`
+// into *out, its pending bit cleared once none is left. False if none.
+bool Take(int sig, siginfo_t *out) {
+  if (sig < 32) {
+    *out = g_info[sig];
+    __atomic_fetch_and(&g_sig_pending, ~Bit(sig), __ATOMIC_RELAXED);
+    return true;
+  }
+  bool found = false, more = false;
+  for (int i = 0; i < g_rt_len; ++i) {
+    if (g_rt[i].si_signo != sig)
+      continue;
+    if (found) {
+      more = true;
+      break;
+    }
+    *out = g_rt[i];
+    memmove(&g_rt[i], &g_rt[i + 1], sizeof *g_rt * size_t(g_rt_len - i - 1));
+    g_rt_len--;
+    found = true;
+    --i;
+  }
+  if (!more)
+    __atomic_fetch_and(&g_sig_pending, ~Bit(sig), __ATOMIC_RELAXED);
+  return found;
+}
+
+// With the deferrable signals blocked: every noted instance of `sig`
+// dropped (its handler is gone).
+void Drop(int sig) {
+  siginfo_t info;
+  while (sig >= 32 && Take(sig, &info)) {
+  }
+  __atomic_fetch_and(&g_sig_pending, ~Bit(sig), __ATOMIC_RELAXED);
 }
 
 // The runtime's handler: notes, never runs the program's.
@@ -217,9 +267,9 @@ int Deliver(bool *restart, const uint64_t *under = nullptr) {
       return n;
     }
     int sig = __builtin_ctzll(ready) + 1;
-    siginfo_t info = g_info[sig];
-    __atomic_fetch_and(&g_sig_pending, ~Bit(sig), __ATOMIC_RELAXED);
-    if (!(g_deferred & Bit(sig))) { // no handler any more: nothing to do
+    siginfo_t info;
+    if (!Take(sig, &info) ||
+        !(g_deferred & Bit(sig))) { // no handler any more: nothing to do
       SetMask(SIG_SETMASK, real, nullptr);
       continue;
     }
@@ -286,6 +336,7 @@ void SigFollow(int leader) {
   for (int sig = 1; sig <= 64; ++sig)
     if (pending & Bit(sig))
       RawSyscall(SYS_kill, leader, sig);
+  g_rt_len = 0;
   SetMask(SIG_SETMASK, old, nullptr);
 }
 
@@ -299,13 +350,18 @@ void SigStop() {
       RawSyscall(SYS_rt_sigaction, sig, long(&g_prog[sig]), 0, 8);
   // What was noted and not delivered goes to the program's own handlers,
   // with its siginfo (a process may queue any siginfo to itself).
-  uint64_t pending = __atomic_exchange_n(&g_sig_pending, 0, __ATOMIC_RELAXED);
   long pid = RawSyscall(SYS_getpid), tid = RawSyscall(SYS_gettid);
-  for (int sig = 1; sig <= 64; ++sig)
-    if (pending & Bit(sig) & g_deferred) {
-      g_info[sig].si_signo = sig;
-      RawSyscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, long(&g_info[sig]));
-    }
+  for (int sig = 1; sig <= 64; ++sig) {
+    siginfo_t info;
+    while ((__atomic_load_n(&g_sig_pending, __ATOMIC_RELAXED) & Bit(sig)) &&
+           Take(sig, &info))
+      if (g_deferred & Bit(sig)) {
+        info.si_signo = sig;
+        RawSyscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, long(&info));
+      }
+  }
+  __atomic_store_n(&g_sig_pending, 0, __ATOMIC_RELAXED);
+  g_rt_len = 0;
   g_active = false;
   g_deferred = 0;
   g_queue_head = g_queue_len = 0;
@@ -325,6 +381,7 @@ void SigForkEnd(uint64_t mask, bool child) {
     return;
   if (child) {
     __atomic_store_n(&g_sig_pending, 0, __ATOMIC_RELAXED);
+    g_rt_len = 0;
     SigStop(); // blocked already: nothing is delivered in it
   }
   SetMask(SIG_SETMASK, mask, nullptr);
@@ -444,7 +501,7 @@ bool SigAction(const long a[6], long *ret) {
       }
       g_prog[sig] = n;
       g_deferred &= ~Bit(sig);
-      __atomic_fetch_and(&g_sig_pending, ~Bit(sig), __ATOMIC_RELAXED);
+      Drop(sig);
     }
   }
   SetMask(SIG_SETMASK, old, nullptr);

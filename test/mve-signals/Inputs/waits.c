@@ -11,6 +11,9 @@
  *   nested      SIGUSR1 sent from the SIGUSR2 handler, whose sa_mask blocks
  *               SIGUSR1: it runs after the SIGUSR2 handler, then pause
  *               returns
+ *   queued      three sigqueue()s of a blocked real-time signal, values 1 2
+ *               3: sigsuspend lets them through, the handler sees each
+ *               value, in order (real-time signals queue)
  *   siglongjmp  the SIGALRM handler leaves with siglongjmp (out of the
  *               runtime's delivery, in both processes), the mask saved by
  *               sigsetjmp comes back
@@ -30,6 +33,11 @@ static volatile sig_atomic_t usr1, usr2, order[8], n_order;
 static sigjmp_buf env;
 
 static void on_alrm(int sig) { siglongjmp(env, sig); }
+static volatile sig_atomic_t rt_values[8], n_rt;
+static void on_rt(int sig, siginfo_t *si, void *uc) {
+  (void)sig, (void)uc;
+  rt_values[n_rt++ & 7] = si->si_value.sival_int;
+}
 
 static void on_usr1(int sig) { (void)sig; usr1++; order[n_order++ & 7] = 1; }
 static void on_usr2(int sig) {
@@ -88,6 +96,25 @@ int main(void) {
   kill(getpid(), SIGUSR2);
   r = pause();
   say("nested", r, errno);
+  struct sigaction rt;
+  memset(&rt, 0, sizeof rt);
+  rt.sa_sigaction = on_rt;
+  rt.sa_flags = SA_SIGINFO;
+  sigaction(SIGRTMIN + 1, &rt, NULL);
+  sigset_t rt_set;
+  sigemptyset(&rt_set);
+  sigaddset(&rt_set, SIGRTMIN + 1);
+  sigprocmask(SIG_BLOCK, &rt_set, NULL);
+  for (int v = 1; v <= 3; ++v)
+    sigqueue(getpid(), SIGRTMIN + 1, (union sigval){.sival_int = v});
+  r = sigsuspend(&empty);
+  sigprocmask(SIG_UNBLOCK, &rt_set, NULL);
+  char vals[64];
+  int k = snprintf(vals, sizeof vals, "queued:");
+  for (int i = 0; i < n_rt; ++i)
+    k += snprintf(vals + k, sizeof vals - k, " %d", (int)rt_values[i]);
+  say(vals, r, errno);
+
   sa.sa_handler = on_alrm;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGALRM, &sa, NULL);
