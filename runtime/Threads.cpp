@@ -9,6 +9,7 @@
 #include "Runtime.h"
 #include "StateTransfer.h"
 #include "ToolApi.h"
+#include "mve/Follower.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -66,6 +67,9 @@ pthread_key_t g_exit_key;
 enum Phase : int { kIdle = 0, kQuiescing, kLaunched };
 int g_phase;
 pid_t g_driver_tid;
+void (*g_resume_hook)(int slot);
+bool g_recreate;     // a forked follower: parked slots have no kernel thread
+bool g_hold_arrived; // ... and their relaunches wait for the replay to start
 
 #define MVEDSUA_TLS __thread __attribute__((tls_model("initial-exec")))
 MVEDSUA_TLS int t_slot = -1;
@@ -208,8 +212,11 @@ void Park(int k, const char *name) {
   if (!relaunch)
     s.state = kRunning;
   pthread_mutex_unlock(&g_lock);
-  if (!relaunch)
+  if (!relaunch) {
+    if (g_resume_hook)
+      g_resume_hook(k);
     return;
+  }
   ForgetLocals();
   siglongjmp(s.start, 1);
 }
@@ -221,6 +228,8 @@ void Arrive(Slot &s) {
   while (g_phase == kLaunched && s.state == kArrived)
     pthread_cond_wait(&g_cv, &g_lock);
   pthread_mutex_unlock(&g_lock);
+  if (g_resume_hook)
+    g_resume_hook(int(&s - g_slots));
 }
 
 int ParseWaitPoints(const char *list) {
@@ -252,11 +261,19 @@ int ParseWaitPoints(const char *list) {
   return mask;
 }
 
-__attribute__((constructor(102))) void InitThreads() {
+// The parent's parked threads were waiting on g_cv when the process was
+// forked: its copy counts waiters that do not exist here, and a broadcast
+// would wait for them forever. Nobody else runs yet: both start afresh.
+void InitSync() {
   pthread_condattr_t attr;
   pthread_condattr_init(&attr);
   pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
   pthread_cond_init(&g_cv, &attr);
+  pthread_mutex_init(&g_lock, nullptr);
+}
+
+__attribute__((constructor(102))) void InitThreads() {
+  InitSync();
   pthread_key_create(&g_exit_key, OnThreadExit);
 }
 
@@ -369,13 +386,19 @@ int RemapThreadStarts(std::string *reason) {
 int LaunchThreads(uint64_t timeout_ms, std::string *reason) {
   pthread_mutex_lock(&g_lock);
   bool any = false;
-  for (Slot &s : g_slots)
-    if (s.state == kParked) {
-      s.fn = s.new_fn ? s.new_fn : s.fn;
-      s.arg = s.new_fn ? s.new_arg : s.arg;
-      s.state = kRelaunched;
-      any = true;
-    }
+  for (int k = 1; k < kMaxThreads; ++k) {
+    Slot &s = g_slots[k];
+    if (s.state != kParked)
+      continue;
+    s.fn = s.new_fn ? s.new_fn : s.fn;
+    s.arg = s.new_fn ? s.new_arg : s.arg;
+    s.state = kRelaunched;
+    any = true;
+    pthread_t t;
+    if (g_recreate && pthread_create(&t, nullptr, ThreadMain,
+                                     reinterpret_cast<void *>(intptr_t(k))) != 0)
+      s.state = kFree; // reported below as missing from the count
+  }
   __atomic_store_n(&g_phase, any ? kLaunched : kIdle, __ATOMIC_RELEASE);
   pthread_cond_broadcast(&g_cv);
   uint64_t t0 = NowMs();
@@ -396,6 +419,8 @@ int LaunchThreads(uint64_t timeout_ms, std::string *reason) {
 }
 
 void EndThreadUpdate() {
+  if (g_hold_arrived)
+    return; // ReleaseHeldThreads, once the follower replays
   pthread_mutex_lock(&g_lock);
   for (Slot &s : g_slots)
     if (s.state == kArrived || s.state == kRelaunched || s.state == kFresh)
@@ -403,6 +428,34 @@ void EndThreadUpdate() {
   __atomic_store_n(&g_phase, kIdle, __ATOMIC_RELEASE);
   pthread_cond_broadcast(&g_cv);
   pthread_mutex_unlock(&g_lock);
+}
+
+int MaxManagedSlot() {
+  pthread_mutex_lock(&g_lock);
+  int max = 0;
+  for (int k = 1; k < kMaxThreads; ++k)
+    if (g_slots[k].state != kFree)
+      max = k;
+  pthread_mutex_unlock(&g_lock);
+  return max;
+}
+
+const char *ThreadName(int k) {
+  return k > 0 && k < kMaxThreads && g_slots[k].name[0] ? g_slots[k].name : "?";
+}
+
+void SetThreadResumeHook(void (*hook)(int slot)) { g_resume_hook = hook; }
+
+void ThreadsForkedChild() {
+  InitSync();
+  g_recreate = true;
+  g_hold_arrived = true;
+  g_driver_tid = Gettid();
+}
+
+void ReleaseHeldThreads() {
+  g_hold_arrived = false;
+  EndThreadUpdate();
 }
 
 const char *ThreadUpdatingFrom() {
@@ -455,6 +508,14 @@ MVEDSUA_EXPORT int __mvedsua_rt_thread_create(pthread_t *thread,
                                               const pthread_attr_t *attr,
                                               void *(*start)(void *),
                                               void *arg) {
+  if (mve::MultiVersionBusy()) {
+    // Its lane would have to exist in both processes from the fork on.
+    const char *key = RegisteredFunctionKey(reinterpret_cast<void *>(start));
+    Report("error: a thread cannot be started while a multi-version update "
+           "runs (finish or roll back the update first): %s refused",
+           key ? key : "the thread");
+    return EAGAIN;
+  }
   int k = ReserveSlot(start, arg);
   if (k < 0) {
     Report("error: more than %d threads started through mvedsua; this one "

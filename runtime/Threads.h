@@ -70,6 +70,21 @@ int LaunchThreads(uint64_t timeout_ms, std::string *reason);
 // Everyone waiting at its point after a launch goes on.
 void EndThreadUpdate();
 
+// ---- multi-version updates (runtime/mve) ----
+// The highest slot in use (0 when there is no managed thread).
+int MaxManagedSlot();
+// The start function's name of slot k, for messages ("?" when unknown).
+const char *ThreadName(int k);
+// Called by every managed thread that goes on after an update stopped it
+// (released, or at its point after a relaunch), with its slot.
+void SetThreadResumeHook(void (*hook)(int slot));
+// In a follower forked with the threads parked: no kernel thread runs them,
+// so LaunchThreads creates one per parked slot, and the relaunched threads
+// wait at their points until ReleaseHeldThreads (the follower starts
+// replaying their lanes then).
+void ThreadsForkedChild();
+void ReleaseHeldThreads();
+
 // The point the calling thread stopped at for the update under way, for
 // mvedsua_is_updating_from(); null when it has none.
 const char *ThreadUpdatingFrom();

@@ -23,6 +23,7 @@
 #include "Log.h"
 #include "Raw.h"
 #include "Rules.h"
+#include "../Threads.h"
 #include "mvedsua/rules_abi.h"
 #include "Shim.h"
 #include "Signals.h"
@@ -41,6 +42,7 @@
 #include <string.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -82,7 +84,7 @@ struct FollowerShared {
   // then take over: it crashed, or it yields (a rollback after promotion).
   uint32_t leader_crashed, yielded;
   int32_t leader_signal;
-  uint32_t pad;
+  uint32_t switched; // the new version leads alone (a promotion with threads)
   uint64_t leader_fault_addr;
   char leader_backtrace[1024];
 };
@@ -199,7 +201,7 @@ void Kill(const char *fmt, ...) {
   vsnprintf(g_leader.killed, sizeof g_leader.killed, fmt, ap);
   va_end(ap);
   RawSyscall(SYS_kill, g_leader.pid, SIGKILL);
-  LogCloseReader(ShimLog());
+  ShimCloseReaders();
   ShimStopLeading();
 }
 
@@ -217,7 +219,7 @@ void CheckTimeLimits(uint32_t stage) {
     return;
   }
   LogStats st;
-  LogGetStats(ShimLog(), &st);
+  ShimLogStats(&st);
   if (st.records_consumed != g_leader.consumed_seen || !st.backlog_bytes) {
     g_leader.consumed_seen = st.records_consumed;
     g_leader.progress_ms = now;
@@ -321,7 +323,7 @@ void Refresh(MveStatus *s) {
   if (!g_leader.active || !ShimLog())
     return;
   LogStats st;
-  LogGetStats(ShimLog(), &st);
+  ShimLogStats(&st);
   s->backlog_bytes = st.backlog_bytes;
   s->backlog_records = st.records_appended - st.records_consumed;
   // The log samples its peak only when it takes a chunk; the leader's looks
@@ -487,6 +489,9 @@ int LeaderAtPoint(int mode) {
   if (g_leader.lead_pending) {
     g_leader.lead_pending = false;
     ShimLead(g_leader.pid);
+    // The threads parked for the fork record their lanes from here on.
+    __atomic_store_n(&g_mode, kLeader, __ATOMIC_RELEASE);
+    ReleaseThreads();
     return kLeader;
   }
   Check();
@@ -682,9 +687,16 @@ void BecomeFollower(int leader, bool cloned) {
   if (cloned) { // not the leader's child: getppid() cannot tell
     long fd = RawSyscall(SYS_pidfd_open, leader, 0);
     g_leader_pidfd = fd >= 0 ? MoveFdHigh(int(fd)) : kNoLeaderPidfd;
+    // The supervisor's child, like the leader, which it started with a
+    // parent-death signal; a clone does not inherit that. A follower that
+    // comes to lead must not outlive the supervisor either.
+    RawSyscall(SYS_prctl, PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+    if (RawSyscall(SYS_getppid) == 1) // it died before the prctl
+      RawSyscall(SYS_exit_group, MVEDSUA_MVE_EXIT_LEADER_GONE);
   }
   InstallCrashHandlers();
   LeaveSupervisorChannel();
+  ThreadsForkedChild(); // the managed threads are relaunched here
   SetUpdateResultHook(OnFollowerResult);
   SetUpdateTimeout(g_req.timeout_ms);
 }
@@ -695,9 +707,10 @@ void StartFollowing() {
   fs->updated_us = WallUs();
   Report("follower %d: the new version reached its update point; replaying "
          "the leader's log from the fork (%llu bytes pending)",
-         OwnPid(), (unsigned long long)LogBacklogBytes(ShimLog()));
+         OwnPid(), (unsigned long long)ShimBacklogBytes());
   StoreU32(&fs->stage, kCatchingUp);
   ShimFollow(g_leader_pid, g_leader_pidfd);
+  ReleaseHeldThreads(); // each relaunched thread replays its lane from here
 }
 
 // No follower could start: said like any other outcome (the supervisor
@@ -865,6 +878,10 @@ void SendTableWhenCaughtUp() {
   if (HandoverLive() || g_leader.stage_seen < kOutdatedLeader ||
       g_leader.lost || g_leader.reaped)
     return;
+  // With threads the records of several lanes would share the hand-over
+  // socket: the table goes over at promotion only (PromoteAlone).
+  if (ShimLaneCount() > 1)
+    return;
   int n = HandoverSendTable();
   if (n < 0)
     return LeaderHandoverFailed(-n);
@@ -891,7 +908,7 @@ void SendLineToSupervisor(const char *fmt, ...) {
 // no call meanwhile, so this is the whole pause of a promotion.
 bool Drain() {
   uint64_t start = MonoMs();
-  while (LogBacklogBytes(ShimLog()) > 0) {
+  while (ShimBacklogBytes() > 0) {
     Check();
     if (g_leader.lost || g_leader.reaped ||
         MonoMs() - start > g_req.timeout_ms)
@@ -931,8 +948,56 @@ void BecomeOldFollower() {
   ShimFollow(follower, g_leader_pidfd, MVR_REVERSE); // the reverse rules
 }
 
+// Promotion of a process with managed threads: every lane switches at once,
+// with all of this process's threads stopped, and this process ends once the
+// new version leads. (The updated-leader stage, the old version following
+// the new one, would need each lane's descriptors handed back to it, which
+// is not done for threads yet.) On failure the threads go on, and so does
+// the update.
+const char *PromoteAlone() {
+  static char why[1100];
+  std::string reason;
+  if (QuiesceThreads(&reason) < 0) {
+    snprintf(why, sizeof why, "%s", reason.c_str());
+    return why;
+  }
+  const char *fail = nullptr;
+  int channel = SupervisorFd();
+  int n = 0;
+  if (!Drain())
+    fail = "the follower did not drain the logs in time";
+  else if ((n = HandoverSendTable()) < 0)
+    fail = "the descriptors could not be handed over";
+  else if (!ShimAppendControl(kCtlTable, uint32_t(n), 0))
+    fail = "the log is no longer active";
+  else if (channel >= 0 && HandoverSendOne(channel, channel) < 0)
+    fail = "the supervisor channel could not be handed over";
+  else if (!ShimAppendControlAll(kCtlSwitchAlone, -1) ||
+           !ShimAppendControl(kCtlSwitchAlone, channel >= 0 ? 1 : 0, channel))
+    fail = "the log is no longer active";
+  uint64_t start = MonoMs();
+  while (!fail && !LoadU32(&Shared()->switched)) {
+    Check();
+    if (g_leader.lost || MonoMs() - start > g_req.timeout_ms)
+      fail = "the follower did not take the service over";
+    SleepMsRaw(1);
+  }
+  if (fail) {
+    ReleaseThreads();
+    return fail;
+  }
+  Report("multi-version update to %s: promoted; the new version (pid %d) "
+         "leads alone, this process (pid %d, the old version) ends: the old "
+         "version of a program with threads does not follow the new one",
+         g_req.path, g_leader.pid, OwnPid());
+  for (;;)
+    RawSyscall(SYS_exit_group, 0);
+}
+
 const char *Promote() {
   static char why[256];
+  if (ShimLaneCount() > 1)
+    return PromoteAlone();
   if (g_promoted)
     return "the new version already leads (stage updated-leader)";
   if (g_leader.stage_seen < kOutdatedLeader) {
@@ -1034,6 +1099,43 @@ bool FollowerSwitchToLeader(int channel) {
   SendLineToSupervisor("leader %d %d", OwnPid(), old);
   g_pending = kSwitched;
   RequestLook();
+  return true;
+}
+
+bool FollowerSwitchAlone(int channel) {
+  if (channel >= 0)
+    if (const char *why = HandoverReceive(1, true))
+      FollowerAbort(why);
+  if (!HandoverHoldsAll())
+    FollowerAbort("promotion: the leader's descriptors did not arrive");
+  __atomic_store_n(&g_mode, kOff, __ATOMIC_RELEASE);
+  SudDisarm();
+  g_is_follower = false;
+  HandoverForgetMirrors();
+  ShimTakeOverOnDivergence(false);
+  CloseRuntimeFd(g_hidden_channel);
+  g_hidden_channel = -1;
+  RejoinSupervisorChannel();
+  SendLineToSupervisor("leader %d 0", OwnPid());
+  snprintf(g_pending_reason, sizeof g_pending_reason,
+           "promoted: the old version (pid %d) ended, as a program with "
+           "threads is not followed by its old version",
+           g_leader_pid);
+  StoreU32(&Shared()->switched, 1); // the old version may end
+  g_pending = kTookOver;
+  RequestLook();
+  return true;
+}
+
+bool FollowerLaneSwitched() {
+  uint64_t start = MonoMs();
+  while (!LoadU32(&Shared()->switched)) {
+    if (MonoMs() - start > g_req.timeout_ms)
+      FollowerAbort("promotion: the main thread did not take the service "
+                    "over in time");
+    SleepMsRaw(1);
+  }
+  SudDisarm(); // this thread's
   return true;
 }
 
@@ -1201,16 +1303,53 @@ bool MultiVersionBusy() {
          __atomic_load_n(&g_mode, __ATOMIC_RELAXED) != kOff;
 }
 
+// Every thread of the process must be one the runtime can stop and
+// relaunch: the follower is forked with only the calling thread, and each
+// managed thread gets a lane. Null with *lanes set, or why not.
+static const char *QuiesceForFork(int *lanes) {
+  static char why[1024];
+  int managed = ManagedThreadCount();
+  int others = CountThreads() - 1 - managed;
+  *lanes = 1;
+  if (others > 0) {
+    snprintf(why, sizeof why,
+             "the program has %d thread(s) not started by "
+             "mvedsua_thread_create: a follower could not relaunch them",
+             others);
+    return why;
+  }
+  if (managed == 0)
+    return nullptr;
+  if (RulesPending() && RulesPending()[0]) {
+    snprintf(why, sizeof why,
+             "expected-difference rules are not supported yet for programs "
+             "with threads (%d managed)", managed);
+    return why;
+  }
+  std::string reason;
+  if (QuiesceThreads(&reason) < 0) {
+    snprintf(why, sizeof why, "%s", reason.c_str());
+    return why;
+  }
+  *lanes = MaxManagedSlot() + 1;
+  return nullptr;
+}
+
 int ForkUpdateFollower(const char *path, const char *point) {
   snprintf(g_req.path, sizeof g_req.path, "%s", path);
   char err[256];
-  if (MultiVersionBusy() || CountThreads() != 1)
-    return NotStarted(MultiVersionBusy() ? "a follower exists"
-                                         : "the program has several threads");
-  if (!ShimNewLog(g_req.log, err, sizeof err))
+  if (MultiVersionBusy())
+    return NotStarted("a follower exists");
+  int lanes = 0;
+  if (const char *why = QuiesceForFork(&lanes))
+    return NotStarted(why);
+  if (!ShimNewLanes(lanes, g_req.log, err, sizeof err)) {
+    ReleaseThreads();
     return NotStarted(err);
+  }
   if (!HandoverCreate(err, sizeof err)) {
     ShimForgetFollower();
+    ReleaseThreads();
     return NotStarted(err);
   }
   StoreU32(&Shared()->stage, kUpdating);
@@ -1222,6 +1361,7 @@ int ForkUpdateFollower(const char *path, const char *point) {
     snprintf(err, sizeof err, "fork: %s", strerror(errno));
     ShimForgetFollower();
     HandoverDestroy();
+    ReleaseThreads();
     return NotStarted(err);
   }
   if (pid == 0) {
@@ -1232,13 +1372,15 @@ int ForkUpdateFollower(const char *path, const char *point) {
   return kInLeader;
 }
 
+// The calling thread's own calls are paused (g_shim_paused); the process's
+// mode stays, so its other threads keep recording or replaying their lanes.
 int PauseShim() {
-  int mode = __atomic_load_n(&g_mode, __ATOMIC_RELAXED);
-  __atomic_store_n(&g_mode, kOff, __ATOMIC_RELAXED);
-  return mode;
+  g_shim_paused = true;
+  return __atomic_load_n(&g_mode, __ATOMIC_RELAXED);
 }
 
-void ResumeShim(int mode) {
+// The driver's side of the end of an update point: the stages advance.
+void AdvanceStages(int mode) {
   if (g_follow_pending)
     return StartFollowing();
   if (g_pending) {
@@ -1251,6 +1393,12 @@ void ResumeShim(int mode) {
   else
     RetryIfDue();
   __atomic_store_n(&g_mode, mode, __ATOMIC_RELAXED);
+}
+
+void ResumeShim(int mode) {
+  if (ThreadSlot() <= 0) // the stages are driven from the thread that runs main
+    AdvanceStages(mode);
+  g_shim_paused = false; // last: the reports above are the runtime's own
 }
 
 void LeaderTick() {
@@ -1269,7 +1417,7 @@ void LeaderLostFollower() {
 }
 
 bool FollowerCheckCaughtUp() {
-  if (!g_is_follower || LogBacklogBytes(ShimLog()) > kCaughtUpBytes)
+  if (!g_is_follower || ShimBacklogBytes() > kCaughtUpBytes)
     return false;
   FollowerShared *fs = Shared();
   fs->caught_up_us = WallUs();

@@ -59,6 +59,11 @@ bool FollowerTakeOver(int kind);
 // the old version follows it. `channel`: the supervisor channel's number
 // (handed over with the record), or -1.
 bool FollowerSwitchToLeader(int channel);
+// A promotion of a process with threads (kCtlSwitchAlone): lane 0's thread
+// takes the service over alone (the old version ends); the other lanes'
+// threads wait for it, then run for real. True: this process leads.
+bool FollowerSwitchAlone(int channel);
+bool FollowerLaneSwitched();
 // Follower: it cannot go on (a hand-over that failed); reported, then ends.
 [[noreturn]] void FollowerAbort(const char *why);
 // Leader: sending descriptors failed (errno `err`): the follower could not

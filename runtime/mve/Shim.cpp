@@ -13,6 +13,7 @@
 // handed over in one batch, and the switch at promotion.
 #include "Shim.h"
 #include "../Runtime.h"
+#include "../Threads.h"
 #include "../ToolApi.h"
 #include "EpollMap.h"
 #include "Follower.h"
@@ -45,12 +46,29 @@ namespace mvedsua {
 namespace mve {
 
 int g_mode = kOff;
+__thread __attribute__((tls_model("initial-exec"))) bool g_shim_paused;
 
 namespace {
 
-Log *g_log;
-Log *g_other_log; // the update's other log (the reverse direction)
-uint64_t g_seq;          // leader: records appended; follower: replayed
+// One lane per thread pair: the thread that runs main (lane 0) and each
+// managed thread (lane = its slot, Threads.h), each with the update's pair
+// of logs (the forward one, and the reverse one a promotion switches to).
+// All are created before the fork; a thread joins its lane when it resumes
+// after the fork (ShimJoinLane). The state of the calling thread's lane is
+// thread-local: the log it writes or reads, its record count, its takeover
+// context.
+#define MVEDSUA_TLS __thread __attribute__((tls_model("initial-exec")))
+struct LanePair {
+  Log *fwd, *rev;
+};
+LanePair g_lanes[kMaxLanes];
+int g_n_lanes;
+bool g_reversed; // a promotion switched every lane to its reverse log
+
+MVEDSUA_TLS Log *g_log;
+MVEDSUA_TLS Log *g_other_log; // the lane's other log (the reverse direction)
+MVEDSUA_TLS uint64_t g_seq;   // leader: records appended; follower: replayed
+MVEDSUA_TLS int t_lane = -1;  // the calling thread's lane, -1 for none
 pid_t g_leader_pid;      // follower: whom it follows
 pid_t g_follower_pid;    // leader: its follower, until reaped
 int g_exit_status = -1;  // the status an exit call was made with
@@ -59,15 +77,16 @@ char g_summary_path[512]; // follower: MVEDSUA_MVE_SUMMARY
 // Leader: appends left before the next look at the follower (Follower.cpp);
 // a counter, so the append path reads no clock.
 constexpr int kTickEvery = 64;
-int g_tick = kTickEvery;
+MVEDSUA_TLS int g_tick = kTickEvery;
 // Follower: set until the backlog first falls to the caught-up level.
-bool g_catching_up;
+MVEDSUA_TLS bool g_catching_up;
 // Follower that takes over when it finds its leader wrong (the old version
 // following the new one): a divergence unwinds to the replaying call, which
 // then runs for real.
 bool g_takeover_on_divergence;
-jmp_buf g_takeover_jmp;
-int64_t g_takeover_sent = -1; // what the diverging call sent, if it only sent
+MVEDSUA_TLS jmp_buf g_takeover_jmp;
+MVEDSUA_TLS int64_t g_takeover_sent = -1; // what the diverging call sent, if
+                                          // it only sent
 
 DivergenceReport *Report() {
   return static_cast<DivergenceReport *>(LogUserArea(g_log));
@@ -193,10 +212,14 @@ void FormatReport(DivergenceReport *r) {
   int ln = FormatArgs(la, sizeof la - 32, r->leader_nr, r->leader_args);
   snprintf(la + ln, sizeof la - ln, " = %lld", (long long)r->leader_ret);
   FormatArgs(fa, sizeof fa, r->follower_nr, r->follower_args);
+  char thread[96] = "";
+  if (t_lane > 0)
+    snprintf(thread, sizeof thread, " of thread %d (%s)", t_lane,
+             ThreadName(t_lane));
   int n = snprintf(r->text, sizeof r->text,
-                   "divergence at record %llu: %s\n  leader:   %s\n"
+                   "divergence at record %llu%s: %s\n  leader:   %s\n"
                    "  follower: %s\n",
-                   (unsigned long long)r->record, KindText(r->kind),
+                   (unsigned long long)r->record, thread, KindText(r->kind),
                    r->leader_nr >= 0 ? la : "(no call: the leader exited)",
                    r->follower_nr >= 0 ? fa : "(no call: the follower exited)");
   if (r->kind == kDivArgument)
@@ -277,6 +300,9 @@ bool Control(const RecHead &h) {
     FollowerAbort(why);
   if (h.nr == kCtlSwitch)
     return !FollowerSwitchToLeader(int(h.args[0]));
+  if (h.nr == kCtlSwitchAlone)
+    return t_lane > 0 ? !FollowerLaneSwitched()
+                      : !FollowerSwitchAlone(int(h.args[0]));
   return true;
 }
 
@@ -298,6 +324,12 @@ void RunRecordedSignals() {
              (unsigned long long)g_seq, why);
     Diverge(r);
   }
+}
+
+// Managed threads join their lane when they go on after an update stopped
+// them (Threads.h).
+__attribute__((constructor)) void HookLanes() {
+  SetThreadResumeHook(ShimJoinLane);
 }
 
 // Waits for the next call's record. No record: the leader ended, vanished
@@ -439,7 +471,8 @@ void LeaderFinish() {
   SudDisarm();
   if (!g_log)
     return; // a multi-version update's follower was reaped and its log freed
-  LogCloseWriter(g_log);
+  for (int k = 0; k < g_n_lanes; ++k) // the other threads end with this one
+    LogCloseWriter(g_reversed ? g_lanes[k].rev : g_lanes[k].fwd);
   if (g_follower_pid <= 0)
     return;
   int status = 0;
@@ -502,24 +535,124 @@ bool CreateLog() {
 
 // ---- what Follower.cpp drives ------------------------------------------------
 
-bool ShimNewLog(const LogOptions &o, char *err, unsigned long size) {
-  g_log = LogCreate(o, err, size);
-  g_other_log = g_log ? LogCreate(o, err, size) : nullptr;
-  if (g_log && !g_other_log) {
-    LogDestroy(g_log);
-    g_log = nullptr;
-  }
-  return g_log != nullptr;
+namespace {
+
+void DestroyLanes(int from) {
+  for (int k = from; k < g_n_lanes; ++k)
+    for (Log **l : {&g_lanes[k].fwd, &g_lanes[k].rev}) {
+      if (*l)
+        LogDestroy(*l);
+      *l = nullptr;
+    }
+  g_n_lanes = from < g_n_lanes ? from : g_n_lanes;
 }
 
-Log *ShimLog() { return g_log; }
+// Points the calling thread at lane k's logs, in the current direction.
+void UseLane(int k) {
+  const LanePair &p = g_lanes[k];
+  g_log = g_reversed ? p.rev : p.fwd;
+  g_other_log = g_reversed ? p.fwd : p.rev;
+  g_seq = 0;
+  g_tick = kTickEvery;
+  t_lane = k;
+}
+
+} // namespace
+
+bool ShimNewLog(const LogOptions &o, char *err, unsigned long size) {
+  return ShimNewLanes(1, o, err, size);
+}
+
+bool ShimNewLanes(int n, const LogOptions &o, char *err, unsigned long size) {
+  // Lanes of an earlier update whose threads might still have looked at
+  // them are freed only now, with every other thread stopped.
+  DestroyLanes(0);
+  g_reversed = false;
+  if (n > kMaxLanes) {
+    snprintf(err, size, "%d threads: at most %d are followed", n, kMaxLanes);
+    return false;
+  }
+  for (int k = 0; k < n; ++k) {
+    g_lanes[k].fwd = LogCreate(o, err, size);
+    g_lanes[k].rev = g_lanes[k].fwd ? LogCreate(o, err, size) : nullptr;
+    g_n_lanes = k + 1;
+    if (!g_lanes[k].rev) {
+      DestroyLanes(0);
+      return false;
+    }
+  }
+  UseLane(0);
+  return true;
+}
+
+int ShimLaneCount() { return g_n_lanes; }
+
+void ShimJoinLane(int k) {
+  int mode = __atomic_load_n(&g_mode, __ATOMIC_ACQUIRE);
+  if (mode == kOff || k <= 0 || k >= g_n_lanes)
+    return;
+  UseLane(k);
+  g_catching_up = mode == kFollower;
+  SudArm(); // per thread: the kernel arms the calling thread only
+}
+
+// Process-level: lane 0, the one whose user area holds the shared state.
+Log *ShimLog() {
+  if (g_n_lanes == 0)
+    return nullptr;
+  return g_reversed ? g_lanes[0].rev : g_lanes[0].fwd;
+}
 
 void ShimSwapLogs() {
+  g_reversed = !g_reversed;
   Log *l = g_log;
   g_log = g_other_log;
   g_other_log = l;
   g_seq = 0;
 }
+
+uint64_t ShimBacklogBytes() {
+  uint64_t n = 0;
+  for (int k = 0; k < g_n_lanes; ++k)
+    n += LogBacklogBytes(g_reversed ? g_lanes[k].rev : g_lanes[k].fwd);
+  return n;
+}
+
+void ShimLogStats(LogStats *sum) {
+  memset(sum, 0, sizeof *sum);
+  for (int k = 0; k < g_n_lanes; ++k) {
+    LogStats st;
+    LogGetStats(g_reversed ? g_lanes[k].rev : g_lanes[k].fwd, &st);
+    sum->records_appended += st.records_appended;
+    sum->records_consumed += st.records_consumed;
+    sum->bytes_appended += st.bytes_appended;
+    sum->backlog_bytes += st.backlog_bytes;
+    sum->peak_backlog_bytes += st.peak_backlog_bytes;
+    sum->chunks_in_use += st.chunks_in_use;
+    sum->file_bytes += st.file_bytes;
+    sum->grow_count += st.grow_count;
+    if (k == 0 || st.state == kLogAbandoned)
+      sum->state = st.state;
+  }
+}
+
+void ShimCloseReaders() {
+  for (int k = 0; k < g_n_lanes; ++k)
+    LogCloseReader(g_reversed ? g_lanes[k].rev : g_lanes[k].fwd);
+}
+
+bool ShimAppendControlAll(uint32_t kind, int64_t arg0) {
+  bool ok = true;
+  for (int k = 1; k < g_n_lanes; ++k) {
+    Log *l = g_reversed ? g_lanes[k].rev : g_lanes[k].fwd;
+    RecHead h = {kind, 0, 0, {arg0}, 0, 0};
+    Piece p = {&h, sizeof h};
+    ok = LogAppend(l, &p, 1) && ok;
+  }
+  return ok;
+}
+
+int ShimLane() { return t_lane; }
 
 bool ShimAppendControl(uint32_t kind, uint32_t n_fds, int64_t arg0,
                        const void *data, uint64_t len) {
@@ -529,7 +662,20 @@ bool ShimAppendControl(uint32_t kind, uint32_t n_fds, int64_t arg0,
 }
 uint64_t ShimSeq() { return g_seq; }
 int ShimFollowerPid() { return g_follower_pid; }
-DivergenceReport *ShimDivergence() { return g_log ? Report() : nullptr; }
+// The report of the lane that diverged (each lane's follower thread writes
+// its own log's area), else lane 0's.
+DivergenceReport *ShimDivergence() {
+  Log *first = ShimLog();
+  if (!first)
+    return nullptr;
+  for (int k = 0; k < g_n_lanes; ++k) {
+    Log *l = g_reversed ? g_lanes[k].rev : g_lanes[k].fwd;
+    auto *r = static_cast<DivergenceReport *>(LogUserArea(l));
+    if (__atomic_load_n(&r->kind, __ATOMIC_ACQUIRE))
+      return r;
+  }
+  return static_cast<DivergenceReport *>(LogUserArea(first));
+}
 
 void ShimLead(int follower) {
   g_seq = 0;
@@ -561,11 +707,18 @@ void ShimFollow(int leader, int leader_pidfd, int direction) {
 void ShimForgetFollower() {
   SigStop();
   g_follower_pid = 0;
-  for (Log **l : {&g_log, &g_other_log}) {
+  // Lane 0 is this thread's; other lanes may still be looked at by their
+  // threads (which stop recording once they see the reader gone): they are
+  // freed at the next update's fork.
+  ShimCloseReaders();
+  for (Log **l : {&g_lanes[0].fwd, &g_lanes[0].rev}) {
     if (*l)
       LogDestroy(*l);
     *l = nullptr;
   }
+  if (g_n_lanes <= 1)
+    g_n_lanes = 0;
+  g_log = g_other_log = nullptr;
   g_takeover_on_divergence = false;
 }
 
@@ -828,7 +981,9 @@ long TrapDispatch(long nr, const long a[6]) {
     break;
   }
   int mode = __atomic_load_n(&g_mode, __ATOMIC_RELAXED);
-  if (mode == kOff || SpecOf(nr).cls == kLocal) {
+  if (mode == kOff && g_sud_armed)
+    SudDisarm(); // a thread that still traps after its process stopped
+  if (mode == kOff || g_shim_paused || SpecOf(nr).cls == kLocal) {
     long ret;
     while ((ret = RawCall(nr, a)) == -EINTR && SigRestartLocal(nr, ret)) {
     }
@@ -895,9 +1050,10 @@ MVEDSUA_EXPORT int mvedsua_rt_mve_start_follower(void) {
 
 // The text of the follower's divergence report, "" when there is none.
 MVEDSUA_EXPORT const char *mvedsua_rt_mve_divergence(void) {
-  if (!g_log || !__atomic_load_n(&Report()->kind, __ATOMIC_ACQUIRE))
+  DivergenceReport *r = ShimDivergence();
+  if (!r || !__atomic_load_n(&r->kind, __ATOMIC_ACQUIRE))
     return "";
-  return Report()->text;
+  return r->text;
 }
 
 // At the end of exit(): after the program's atexit handlers (whose calls

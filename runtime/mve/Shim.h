@@ -17,10 +17,15 @@ namespace mve {
 enum Mode : int { kOff = 0, kLeader = 1, kFollower = 2 };
 
 extern int g_mode;
+// The calling thread is inside the runtime (an update point): its calls are
+// the runtime's own, neither recorded nor replayed, while the process's
+// other threads go on in `g_mode`.
+extern __thread __attribute__((tls_model("initial-exec"))) bool g_shim_paused;
 
 inline bool ShimOff() {
   return __builtin_expect(__atomic_load_n(&g_mode, __ATOMIC_RELAXED) == kOff,
-                          1);
+                          1) ||
+         g_shim_paused;
 }
 
 // A call about to be made in leader or follower mode: fills `c` and
@@ -50,10 +55,28 @@ bool FollowerPending();
 // What Follower.cpp drives (a follower forked for an update).
 struct Log;
 struct LogOptions;
+struct LogStats;
 // Creates the pair of logs of one update before the fork: the leader's, and
 // the one the new version records into once promoted.
 bool ShimNewLog(const LogOptions &o, char *err, unsigned long size);
+// The same for a process with managed threads: lanes 0 (main) to n - 1
+// (Threads.h's slots), each a pair of logs. The calling thread uses lane 0.
+constexpr int kMaxLanes = 64;
+bool ShimNewLanes(int n, const LogOptions &o, char *err, unsigned long size);
+int ShimLaneCount();
+// A managed thread resuming after the fork (leader) or after its relaunch
+// (follower) records or replays its lane from there; SUD armed for it.
+void ShimJoinLane(int slot);
+int ShimLane(); // the calling thread's lane, -1 for none
+// Lane 0's log: the process-level one (its user area holds the shared
+// state of the update).
 Log *ShimLog();
+// Over every lane: the backlog, the log figures, and the end of the reader.
+uint64_t ShimBacklogBytes();
+void ShimLogStats(LogStats *sum);
+void ShimCloseReaders();
+// Leader: a control record in every lane but 0 (lane 0: ShimAppendControl).
+bool ShimAppendControlAll(uint32_t kind, int64_t arg0);
 // At the switch of a promotion, in both processes: the other log is used
 // from now on (the new leader writes it, the old version reads it).
 void ShimSwapLogs();
@@ -71,6 +94,9 @@ bool ShimAppendControl(uint32_t kind, uint32_t n_fds, int64_t arg0,
                        const void *data = nullptr, uint64_t len = 0);
 constexpr uint32_t kCtlEpollMap = kCtlBase + 4; // promoted leader's epoll
                                                 // map (EpollMap.h)
+// Promotion of a process with threads: every lane switches at once, and the
+// old version ends instead of following (lane 0: args[0] the channel).
+constexpr uint32_t kCtlSwitchAlone = kCtlBase + 5;
 uint64_t ShimSeq();          // records appended (leader) or replayed (follower)
 int ShimFollowerPid();       // leader: its follower until reaped, else 0
 void ShimLead(int follower); // parent after the fork: record from now on

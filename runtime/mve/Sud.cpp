@@ -31,8 +31,10 @@
 namespace mvedsua {
 namespace mve {
 
-char g_sud_selector = 0;
-bool g_sud_armed = false;
+// Per thread: the kernel arms each thread on its own, with the address of
+// its own selector.
+__thread __attribute__((tls_model("initial-exec"))) char g_sud_selector = 0;
+__thread __attribute__((tls_model("initial-exec"))) bool g_sud_armed = false;
 
 namespace {
 

@@ -13,10 +13,10 @@
 namespace mvedsua {
 namespace mve {
 
-// The selector (one per process while followers require a single thread;
-// per thread when threads are followed).
-extern char g_sud_selector;
-extern bool g_sud_armed;
+// The selector and whether SUD is armed, per thread (each thread arms its
+// own, SudArm; a thread that joins a lane arms it then).
+extern __thread __attribute__((tls_model("initial-exec"))) char g_sud_selector;
+extern __thread __attribute__((tls_model("initial-exec"))) bool g_sud_armed;
 
 // Arms SUD in the calling thread: installs the SIGSYS handler and points
 // every installed handler's return at the layer's restorer (glibc's would

@@ -3,7 +3,10 @@
 // threads (mvedsua_thread_create) through the worker's pipe; each worker
 // serves its connections in its own epoll loop. Every wait is epoll_wait(-1),
 // made an update point by mvedsua_wait_points: nothing in the program polls.
-// A line "hit" is answered "vVERSION wK hits=N" (N: that worker's count).
+// A line "hit" is answered "vVERSION wK hits=N" (N: that worker's count;
+// -DREPLY_TAG=T answers "vT" instead, so that two versions answer alike in
+// a multi-version update), "ver" with "version VERSION". -DBAD_WORKER: worker
+// 2 shows a wrong count.
 // -DSTUCK_WORKER: a line "block" makes its worker answer "blocking" and then
 // block in a read() that no update can interrupt.
 #include <mvedsua.h>
@@ -17,6 +20,9 @@
 #include <unistd.h>
 
 #define WORKERS 2
+#ifndef REPLY_TAG // what "hit" answers begin with: "v" REPLY_TAG
+#define REPLY_TAG VERSION
+#endif
 
 struct worker {
   int id;
@@ -43,10 +49,20 @@ static void serve_line(struct worker *w, int fd) {
     read(stuck_pipe[0], &c, 1);
   }
 #endif
-  w->hits++;
   char out[64];
-  int len = snprintf(out, sizeof out, "v%d w%d hits=%ld\n", VERSION, w->id,
-                     w->hits);
+  int len;
+  if (strncmp(buf, "ver", 3) == 0) {
+    len = snprintf(out, sizeof out, "version %d\n", VERSION);
+  } else {
+    w->hits++;
+#ifdef BAD_WORKER // a bug in the new version that only worker 2 shows
+    long shown = w->id == 2 ? w->hits + 100 : w->hits;
+#else
+    long shown = w->hits;
+#endif
+    len = snprintf(out, sizeof out, "v%d w%d hits=%ld\n", REPLY_TAG, w->id,
+                   shown);
+  }
   write(fd, out, (size_t)len);
 }
 

@@ -1,0 +1,73 @@
+"""pool-mve.py SCENARIO RUN CTL DIR PORT: a multi-version update of the
+threaded pool server (pool.c: main and two workers, all in epoll_wait(-1))
+under mvedsua-run (RUN), driven with mvedsua-ctl (CTL); clients connected to
+both workers before the fork. Prints one fact per line.
+  promote   DIR/mv1.so -> DIR/mv2.so (the same answers to "hit"): the follower
+            relaunches both workers and replays three lanes while the clients
+            keep being served; promote: every lane switches at once, the old
+            version ends, the same connections are served by the new one
+  diverge   DIR/mv1.so -> DIR/mvbad.so, whose worker 2 answers wrong: the
+            follower's thread 2 diverges, named in the report; v1 serves on
+"""
+import os
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "lib"))
+from supervised import Control  # noqa: E402
+
+scenario, run, ctl, d, port = sys.argv[1:6]
+port = int(port)
+sock = os.path.join(d, "ctl.sock")
+if os.path.exists(sock):
+    os.unlink(sock)
+server = subprocess.Popen([run, "--control", sock, os.path.join(d, "mv1.so"),
+                           str(port)], stdout=subprocess.PIPE, text=True)
+print("started:", server.stdout.readline().strip())
+control = Control(ctl, sock)
+
+
+def ask(conn, line=b"hit\n"):
+    conn.sendall(line)
+    return conn.recv(100).decode().strip()
+
+
+def hits(clients):
+    return " | ".join(ask(c) for c in clients)
+
+
+def stage(st):
+    last = st["last_update"]
+    return "stage=%s version=%s follower=%s last=%s" % (
+        st["stage"], os.path.basename(st["version"]),
+        "yes" if st.get("follower_pid") else "no",
+        last["outcome"] if last else None)
+
+
+try:
+    clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+    print("before:", hits(clients))
+    target = "mv2.so" if scenario == "promote" else "mvbad.so"
+    out = control.ask("update", os.path.join(d, target))
+    print("update:", out.split(" multi-version")[0])
+    if scenario == "promote":
+        print("following:", hits(clients))
+        print("status:", stage(control.status()))
+        print("promote:", control.ask("promote").split(" (pid")[0])
+        print("after:", hits(clients))
+        print("version:", ask(clients[1], b"ver\n"))
+        with socket.create_connection(("127.0.0.1", port)) as late:
+            print("new client:", ask(late))
+        print("status:", stage(control.status()))
+    else:
+        print("following:", hits(clients))
+        st = control.wait_for(lambda s: s["last_update"]["outcome"] != "in-progress")
+        print("status:", stage(st))
+        reason = st["last_update"]["reason"]
+        print("reason:", [l for l in reason.splitlines() if "divergence" in l][0])
+        print("after:", hits(clients))
+finally:
+    server.kill()
+    server.wait()
