@@ -11,6 +11,7 @@
 
 #include "absl/container/flat_hash_map.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,7 +73,14 @@ struct Map {
 constexpr size_t kMaxClosed = 65536;
 
 Map *g_map; // allocated on first use (the leader's snapshot, a follower)
-int64_t g_leader_data; // the record being replayed: the leader's data
+// The record being replayed by this thread: the leader's data.
+__thread __attribute__((tls_model("initial-exec"))) int64_t g_leader_data;
+// The follower's threads (one per lane, Threads.h) replay concurrently.
+pthread_mutex_t g_map_lock = PTHREAD_MUTEX_INITIALIZER;
+struct MapLock {
+  MapLock() { pthread_mutex_lock(&g_map_lock); }
+  ~MapLock() { pthread_mutex_unlock(&g_map_lock); }
+};
 
 Map &M() {
   if (!g_map) {
@@ -263,6 +271,15 @@ void EpollTakeLeaderData(RecHead &h) {
 }
 
 void EpollReplayed(const CallView &c, int64_t ret) {
+  switch (c.nr) {
+  case SYS_epoll_ctl: case SYS_epoll_wait: case SYS_epoll_pwait:
+  case SYS_epoll_create: case SYS_epoll_create1:
+  case SYS_close: case SYS_dup2: case SYS_dup3:
+    break;
+  default:
+    return; // most records: no lock taken
+  }
+  MapLock lock;
   if (g_map && g_map->off)
     return;
   switch (c.nr) {
@@ -305,6 +322,7 @@ void EpollReplayed(const CallView &c, int64_t ret) {
 }
 
 int EpollBecomeLeader(bool send) {
+  MapLock lock;
   if (!g_map)
     return 0;
   Map &m = *g_map;
@@ -362,6 +380,7 @@ int EpollBecomeLeader(bool send) {
 }
 
 void EpollReceiveMap(const RecHead &h) {
+  MapLock lock;
   EpollForget();
   Map &m = M();
   uint64_t len = h.in_len;
@@ -379,6 +398,7 @@ void EpollReceiveMap(const RecHead &h) {
 }
 
 void EpollForget() {
+  MapLock lock;
   delete g_map;
   g_map = nullptr;
   g_leader_data = 0;

@@ -525,10 +525,11 @@ int CountThreads() {
 
 bool CreateLog() {
   char err[256];
-  g_log = LogCreate(LogOptionsFromEnv(), err, sizeof err);
-  if (!g_log)
+  if (!ShimNewLanes(1, LogOptionsFromEnv(), err, sizeof err)) {
     mvedsua::Report("error: cannot start a follower: %s", err);
-  return g_log != nullptr;
+    return false;
+  }
+  return true;
 }
 
 } // namespace
