@@ -82,6 +82,12 @@ struct MapLock {
   ~MapLock() { pthread_mutex_unlock(&g_map_lock); }
 };
 
+void ForgetLocked() {
+  delete g_map;
+  g_map = nullptr;
+  g_leader_data = 0;
+}
+
 Map &M() {
   if (!g_map) {
     g_map = new Map();
@@ -375,13 +381,13 @@ int EpollBecomeLeader(bool send) {
       LogCommit(ShimLog(), sizeof h + len);
     }
   }
-  EpollForget(); // a leader keeps no map
+  ForgetLocked(); // a leader keeps no map
   return moved;
 }
 
 void EpollReceiveMap(const RecHead &h) {
   MapLock lock;
-  EpollForget();
+  ForgetLocked();
   Map &m = M();
   uint64_t len = h.in_len;
   for (uint64_t at = 0; at + sizeof(WireEntry) <= len; at += sizeof(WireEntry)) {
@@ -399,9 +405,7 @@ void EpollReceiveMap(const RecHead &h) {
 
 void EpollForget() {
   MapLock lock;
-  delete g_map;
-  g_map = nullptr;
-  g_leader_data = 0;
+  ForgetLocked();
 }
 
 uint64_t EpollMapSize() { return g_map ? g_map->by_fd.size() : 0; }
