@@ -360,6 +360,8 @@ private:
             const char *arg, const char *outer, const struct mvedsua_type *st);
   bool Remap(const char *slot, uintptr_t p);
   bool MayHavePointers(const struct mvedsua_type *t);
+  static bool OnlyFunctionPointers(const struct mvedsua_type *u);
+  void FunctionUnion(const char *slot);
   void Rewrite(const char *slot, void *value);
   void WarnUnion(const struct mvedsua_type *t);
   void Unreadable(uintptr_t p, const struct mvedsua_type *ptr);
@@ -572,6 +574,37 @@ void Walker::Unreadable(uintptr_t p, const struct mvedsua_type *ptr) {
                          root_->name + "')");
 }
 
+// A union whose members are all function pointers (libevent's
+// evcb_cb_union): whichever member is live, the slot holds a function
+// address, so it is remapped like a function pointer. Members marked
+// MVEDSUA_OPAQUE do not count; any other member (an integer, a data pointer,
+// a struct) leaves the union to WarnUnion.
+bool Walker::OnlyFunctionPointers(const struct mvedsua_type *u) {
+  bool any = false;
+  for (uint64_t i = 0; i < u->count; ++i) {
+    const struct mvedsua_field &f = u->fields[i];
+    if (f.annotations & MVEDSUA_ANNOT_OPAQUE)
+      continue;
+    const struct mvedsua_type *t = f.type;
+    if (!t || t->kind != MVEDSUA_TYPE_POINTER || !t->target ||
+        t->target->kind != MVEDSUA_TYPE_FUNCTION || f.offset_bits != 0 ||
+        f.size_bits != 8 * sizeof(void *))
+      return false;
+    any = true;
+  }
+  return any;
+}
+
+// Rule (i) only: the value is remapped when it is exactly the start of an old
+// version's registered function (refused when the new version lacks it);
+// anything else (null, libc, code that is not registered) is kept.
+void Walker::FunctionUnion(const char *slot) {
+  uintptr_t p = *reinterpret_cast<const uintptr_t *>(slot);
+  const OldObject *o = p ? FindOld(p) : nullptr;
+  if (o && o->old_entry->kind == MVEDSUA_ENTRY_FUNCTION && p == o->start)
+    Remap(slot, p);
+}
+
 void Walker::WarnUnion(const struct mvedsua_type *t) {
   std::string w = std::string(root_->name) + "|" + TypeName(t);
   if (warned_.insert(w).second)
@@ -610,6 +643,8 @@ void Walker::Scan(const char *base, const struct mvedsua_type *t) {
   case MVEDSUA_TYPE_STRUCT:
     return ScanStruct(base, t);
   case MVEDSUA_TYPE_UNION:
+    if (OnlyFunctionPointers(t))
+      return FunctionUnion(base);
     return WarnUnion(t);
   default:
     return;
