@@ -1303,6 +1303,35 @@ bool MultiVersionBusy() {
          __atomic_load_n(&g_mode, __ATOMIC_RELAXED) != kOff;
 }
 
+void ForgetUpdateInChild() {
+  HandoverDestroy(); // both ends at the fork, or the end this process kept
+  HandoverForgetMirrors();
+  for (int *fd : {&g_leader.pidfd, &g_leader_pidfd, &g_hidden_channel}) {
+    if (*fd >= 0)
+      CloseRuntimeFd(*fd);
+    *fd = -1;
+  }
+  // The leader's crash handlers would mark a crash of the child as the
+  // leader's: the program's default action again, unless the program has
+  // installed a handler of its own since.
+  struct KernelSigaction {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    uint64_t mask;
+  } now, dfl = {};
+  for (int i = 0; i < int(sizeof kFatal / sizeof *kFatal); ++i)
+    if ((g_leader_handlers & (1u << i)) &&
+        RawSyscall(SYS_rt_sigaction, kFatal[i], 0, long(&now), 8) == 0 &&
+        now.handler == reinterpret_cast<void *>(OnLeaderFatal))
+      RawSyscall(SYS_rt_sigaction, kFatal[i], long(&dfl), 0, 8);
+  g_leader_handlers = 0;
+  g_leader = Leader();
+  g_is_follower = g_runs_old = g_follow_pending = g_promoted = false;
+  g_promote_wanted = g_finish_wanted = false;
+  g_pending = kNothing;
+}
+
 // Every thread of the process must be one the runtime can stop and
 // relaunch: the follower is forked with only the calling thread, and each
 // managed thread gets a lane. Null with *lanes set, or why not.

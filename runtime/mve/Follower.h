@@ -88,6 +88,13 @@ void FollowerNoteExit(int code);
 // leader with a follower, or a follower.
 bool MultiVersionBusy();
 
+// In a child the leader forked (Shim.cpp's TrappedFork, in the SIGSYS
+// handler, with glibc's fork locks held: raw syscalls only): closes the
+// update's descriptors the child inherited (the hand-over socket, the
+// pidfds, a hidden supervisor channel) and forgets the update, so that a
+// long-lived child holds nothing of it. The logs are the shim's to free.
+void ForgetUpdateInChild();
+
 } // namespace mve
 } // namespace mvedsua
 

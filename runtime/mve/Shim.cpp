@@ -919,6 +919,11 @@ long RawCall(long nr, const long a[6]) {
 // fork (clone without CLONE_VM) run from the handler: the child returns
 // through the copied signal frame, without SUD (the kernel does not inherit
 // it) and not followed (children get their own log pair in a later step).
+// The child keeps nothing of the update: the logs of every lane are unmapped
+// and their memfds closed, and so are the hand-over socket and the pidfds
+// (ForgetUpdateInChild); otherwise a long-lived child (a session) would pin
+// the log's memory. Raw syscalls only: this is the SIGSYS handler, and
+// glibc's fork holds its locks (malloc's) until the clone returned.
 // The follower does not fork: it takes the leader's child pid.
 long TrappedFork(const long a[6]) {
   int mode = __atomic_load_n(&g_mode, __ATOMIC_RELAXED);
@@ -934,6 +939,12 @@ long TrappedFork(const long a[6]) {
     __atomic_store_n(&g_mode, kOff, __ATOMIC_RELAXED);
     g_sud_armed = false;
     g_follower_pid = 0;
+    DestroyLanes(0); // munmap and close, each log of each lane
+    g_log = g_other_log = nullptr;
+    t_lane = -1;
+    g_reversed = false;
+    g_takeover_on_divergence = false;
+    ForgetUpdateInChild();
     SigForkEnd(mask, true); // the child's signals are its own
     return 0;
   }
