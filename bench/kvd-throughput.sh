@@ -58,6 +58,9 @@ cleanup() {
 trap cleanup EXIT
 
 # Waits for kvd's "listening on 127.0.0.1:PORT" line in LOG; sets $port.
+# Every server has a log of its own (a log reused by the next repetition
+# could be read before the new server truncated it, giving the old port of
+# a server that is gone), which may not exist yet when this starts.
 wait_listening() {
   local log=$1
   for _ in $(seq 400); do
@@ -113,15 +116,15 @@ for rep in $(seq 1 "$reps"); do
   # test is measured on the three in turn (the order rotated from one
   # repetition to the next), so that a slow spell of the machine falls on all.
   echo "kvd-throughput: repetition $rep of $reps: starting native, single leader, leader + follower" >&2
-  "$kvd/kvd-native" --port 0 --bind 127.0.0.1 2>"$work/native.log" &
+  "$kvd/kvd-native" --port 0 --bind 127.0.0.1 2>"$work/native-$rep.log" &
   servers+=($!)
-  wait_listening "$work/native.log"
+  wait_listening "$work/native-$rep.log"
   declare -A ports=()
   ports[native]=$port
-  start_supervised "$work/single.sock" "$work/single.log"
+  start_supervised "$work/single.sock" "$work/single-$rep.log"
   ports[single_leader]=$port
   stage0=$(status "$work/single.sock" | field stage)
-  start_supervised "$work/ctl.sock" "$work/mve.log"
+  start_supervised "$work/ctl.sock" "$work/mve-$rep.log"
   ports[outdated_leader]=$port
   reply=$("$ctl" --control "$work/ctl.sock" update --timeout 1m "$kvd/kvd-1.so" 2>&1) || true
   status "$work/ctl.sock" > "$work/before.json"
