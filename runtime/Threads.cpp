@@ -74,6 +74,7 @@ bool g_hold_arrived; // ... and their relaunches wait for the replay to start
 #define MVEDSUA_TLS __thread __attribute__((tls_model("initial-exec")))
 MVEDSUA_TLS int t_slot = -1;
 MVEDSUA_TLS int t_woken; // the wake signal interrupted this thread
+MVEDSUA_TLS int t_waiting; // in the blocking call of a wait point
 
 pid_t Gettid() { return pid_t(syscall(SYS_gettid)); }
 
@@ -479,10 +480,14 @@ void WaitPointEnter(const char *point) {
     __mvedsua_rt_update_point_slow(point);
   if (k > 0)
     __atomic_store_n(&g_slots[k].in_wait, 1, __ATOMIC_RELEASE);
+  t_waiting = 1;
 }
+
+bool WaitPointKicked(long ret) { return ret == -EINTR && t_waiting && t_woken; }
 
 bool WaitPointInterrupted(int saved_errno) {
   int k = t_slot;
+  t_waiting = 0;
   if (k < 0)
     return false;
   if (k > 0)

@@ -107,6 +107,10 @@ extern int g_wait_points;
 // made again after the point).
 void WaitPointEnter(const char *point);
 bool WaitPointInterrupted(int saved_errno);
+// A wait point's call that an update's wake-up interrupted (kernel result
+// `ret`): the program never sees it, so a leader does not record it either
+// (its follower, which got no wake-up, would not make it again).
+bool WaitPointKicked(long ret);
 // The wake signal's handler: which thread it interrupted (async-signal-safe).
 void NoteWakeSignal();
 

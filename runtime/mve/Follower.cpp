@@ -711,6 +711,8 @@ void StartFollowing() {
   StoreU32(&fs->stage, kCatchingUp);
   ShimFollow(g_leader_pid, g_leader_pidfd);
   ReleaseHeldThreads(); // each relaunched thread replays its lane from here
+  // A leader with nothing to record yet leaves no record to check on.
+  FollowerCheckCaughtUp();
 }
 
 // No follower could start: said like any other outcome (the supervisor
@@ -1449,6 +1451,8 @@ bool FollowerCheckCaughtUp() {
   if (!g_is_follower || ShimBacklogBytes() > kCaughtUpBytes)
     return false;
   FollowerShared *fs = Shared();
+  if (LoadU32(&fs->stage) != kCatchingUp)
+    return true; // another lane's thread saw it first
   fs->caught_up_us = WallUs();
   StoreU32(&fs->stage, kOutdatedLeader);
   return true;

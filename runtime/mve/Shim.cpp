@@ -748,6 +748,8 @@ void Record(CallView &c, long r) {
 void RecordRaw(CallView &c, long ret) {
   if (__atomic_load_n(&g_mode, __ATOMIC_RELAXED) != kLeader)
     return; // the follower left while the call ran
+  if (__builtin_expect(ret == -EINTR, 0) && WaitPointKicked(ret))
+    return; // made again at once, unseen by the program
   c.ret = ret;
   int fds = HandoverSendNew(c, ret);
   if (fds < 0) {

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define WORKERS 2
@@ -126,8 +127,11 @@ int main(int argc, char **argv) {
   }
   for (;;) {
     struct epoll_event ev;
-    if (epoll_wait(main_epfd, &ev, 1, -1) != 1)
+    if (epoll_wait(main_epfd, &ev, 1, -1) != 1) {
+      struct timespec now; // as libevent does after an interrupted wait
+      clock_gettime(CLOCK_MONOTONIC, &now);
       continue;
+    }
     int conn = accept(listen_fd, NULL, NULL);
     if (conn < 0)
       continue;
