@@ -164,4 +164,5 @@ plots=$(python3 "$here/plot.py" "$results")
   fi
 } > "$results/summary.md"
 [ -d "$build/examples/mcd" ] && "$here/mcd-throughput.sh" --build "$build" --results "$results" "$([ $quick -eq 1 ] && echo --quick || echo --full)" && { echo; cat "$results/mcd-throughput.md"; } >> "$results/summary.md"
+"$here/threads-mve.sh" --build "$build" --results "$results" $([ $quick -eq 1 ] && echo --quick) && { echo; echo "Threaded server (pool.c), requests per second: native, no follower, same-version follower"; echo; cat "$results/threads-mve.md"; } >> "$results/summary.md"
 echo "results in $results"

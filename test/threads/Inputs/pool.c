@@ -20,7 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifndef WORKERS
 #define WORKERS 2
+#endif
 #ifndef REPLY_TAG // what "hit" answers begin with: "v" REPLY_TAG
 #define REPLY_TAG VERSION
 #endif
