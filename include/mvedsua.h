@@ -99,7 +99,9 @@ static inline void __mvedsua_migrate_local(const char *name, void *addr,
  * same name as `start` runs with the same `arg` (remapped when it pointed
  * into the old version's globals), while mvedsua_is_updating() is true for
  * it, until it reaches the update point it stopped at. Its migrated locals
- * follow it. Same pthread_t, same thread id when the update runs in place.
+ * follow it. Same pthread_t, same thread id when the update runs in place;
+ * in a multi-version update's follower a new thread, whose pthread_t the
+ * runtime writes where this call wrote the first one.
  * Without the runtime this is pthread_create. See docs/threads.md. */
 static inline int mvedsua_thread_create(pthread_t *thread,
                                         const pthread_attr_t *attr,

@@ -51,6 +51,8 @@ struct Slot {
   void *arg;
   void *(*new_fn)(void *); // after RemapThreadStarts
   void *new_arg;
+  pthread_t *handle;     // where the program keeps the thread's pthread_t
+  pthread_t *new_handle; // the same in the new version's state
   const char *point;      // where it parked
   const char *last_point; // the last update point it passed, for messages
   pthread_cond_t *cond;   // a condition wait it is in (mvedsua_cond_wait_at)
@@ -177,7 +179,7 @@ void *ThreadMain(void *raw) {
   return s.fn(s.arg);
 }
 
-int ReserveSlot(void *(*fn)(void *), void *arg) {
+int ReserveSlot(void *(*fn)(void *), void *arg, pthread_t *handle) {
   pthread_mutex_lock(&g_lock);
   int k = 1;
   while (k < kMaxThreads && g_slots[k].state != kFree)
@@ -188,6 +190,7 @@ int ReserveSlot(void *(*fn)(void *), void *arg) {
     s.state = IsUpdating() ? kFresh : kRunning;
     s.fn = fn;
     s.arg = arg;
+    s.handle = handle;
     Dl_info info;
     if (const char *key = RegisteredFunctionKey(reinterpret_cast<void *>(fn)))
       snprintf(s.name, sizeof s.name, "%s", key);
@@ -379,6 +382,9 @@ int RemapThreadStarts(std::string *reason) {
     }
     s.new_fn = reinterpret_cast<void *(*)(void *)>(fn);
     RemapOldPointer(s.arg, &s.new_arg);
+    void *h = nullptr;
+    RemapOldPointer(s.handle, &h);
+    s.new_handle = static_cast<pthread_t *>(h);
   }
   pthread_mutex_unlock(&g_lock);
   return rc;
@@ -393,12 +399,17 @@ int LaunchThreads(uint64_t timeout_ms, std::string *reason) {
       continue;
     s.fn = s.new_fn ? s.new_fn : s.fn;
     s.arg = s.new_fn ? s.new_arg : s.arg;
+    s.handle = s.new_fn ? s.new_handle : s.handle;
     s.state = kRelaunched;
     any = true;
+    if (!g_recreate)
+      continue; // in place: the same thread, the same pthread_t
     pthread_t t;
-    if (g_recreate && pthread_create(&t, nullptr, ThreadMain,
-                                     reinterpret_cast<void *>(intptr_t(k))) != 0)
+    if (pthread_create(&t, nullptr, ThreadMain,
+                       reinterpret_cast<void *>(intptr_t(k))) != 0)
       s.state = kFree; // reported below as missing from the count
+    else if (s.handle) // the program's handle names the new thread
+      *s.handle = t;
   }
   __atomic_store_n(&g_phase, any ? kLaunched : kIdle, __ATOMIC_RELEASE);
   pthread_cond_broadcast(&g_cv);
@@ -521,7 +532,7 @@ MVEDSUA_EXPORT int __mvedsua_rt_thread_create(pthread_t *thread,
            key ? key : "the thread");
     return EAGAIN;
   }
-  int k = ReserveSlot(start, arg);
+  int k = ReserveSlot(start, arg, thread);
   if (k < 0) {
     Report("error: more than %d threads started through mvedsua; this one "
            "runs unmanaged (it will not take part in updates)",

@@ -58,6 +58,7 @@ try:
         print("promote:", control.ask("promote").split(" (pid")[0])
         print("after:", hits(clients))
         print("version:", ask(clients[1], b"ver\n"))
+        print("handles:", ask(clients[0], b"self\n"), "|", ask(clients[1], b"self\n"))
         with socket.create_connection(("127.0.0.1", port)) as late:
             print("new client:", ask(late))
         print("status:", stage(control.status()))

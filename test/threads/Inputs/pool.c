@@ -5,7 +5,8 @@
 // made an update point by mvedsua_wait_points: nothing in the program polls.
 // A line "hit" is answered "vVERSION wK hits=N" (N: that worker's count;
 // -DREPLY_TAG=T answers "vT" instead, so that two versions answer alike in
-// a multi-version update), "ver" with "version VERSION". -DBAD_WORKER: worker
+// a multi-version update), "ver" with "version VERSION", "self" with whether
+// the worker's pthread_t names the thread that serves it. -DBAD_WORKER: worker
 // 2 shows a wrong count.
 // -DSTUCK_WORKER: a line "block" makes its worker answer "blocking" and then
 // block in a read() that no update can interrupt.
@@ -28,6 +29,7 @@
 #endif
 
 struct worker {
+  pthread_t thread; // from mvedsua_thread_create
   int id;
   int notify[2]; // main writes a connection's fd here
   int epfd;
@@ -56,6 +58,9 @@ static void serve_line(struct worker *w, int fd) {
   int len;
   if (strncmp(buf, "ver", 3) == 0) {
     len = snprintf(out, sizeof out, "version %d\n", VERSION);
+  } else if (strncmp(buf, "self", 4) == 0) { // the handle names this thread
+    len = snprintf(out, sizeof out, "w%d handle %s\n", w->id,
+                   pthread_equal(w->thread, pthread_self()) ? "right" : "wrong");
   } else {
     w->hits++;
 #ifdef BAD_WORKER // a bug in the new version that only worker 2 shows
@@ -120,10 +125,8 @@ int main(int argc, char **argv) {
 #endif
   if (!mvedsua_is_updating()) {
     setup(atoi(argv[1]));
-    for (int i = 0; i < WORKERS; ++i) {
-      pthread_t t;
-      mvedsua_thread_create(&t, NULL, worker_main, &workers[i]);
-    }
+    for (int i = 0; i < WORKERS; ++i)
+      mvedsua_thread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
     printf("ready\n");
     fflush(stdout);
   }
