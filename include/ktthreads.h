@@ -8,6 +8,8 @@
  *     same argument, until it reaches the point it stopped at.
  *   - the condition-wait wrappers and ktthreads_ms_sleep are update points
  *     inside the wait, named after themselves: an update wakes them.
+ *   - ktthreads_update_callback: the thread's own way to be woken for an
+ *     update (a byte on its pipe, a loop break).
  * A multi-version update refuses any multi-threaded process (for now). See
  * docs/kitsune.md.
  */
@@ -27,6 +29,9 @@ int ktthreads_pthread_cond_wait(void *cond, void *mutex);
 int ktthreads_pthread_cond_timedwait(void *cond, void *mutex,
                                      const void *abstime);
 void ktthreads_ms_sleep(int ms);
+/* Called while an update waits for the calling thread to stop
+ * (mvedsua_thread_on_update). */
+void ktthreads_update_callback(void (*callback)(void *), void *args);
 
 #ifdef __cplusplus
 }

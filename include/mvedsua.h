@@ -43,6 +43,8 @@ int __mvedsua_rt_cond_wait(const char *point, pthread_cond_t *cond,
                            const struct timespec *abstime)
     __attribute__((weak));
 void __mvedsua_rt_wait_points(int mask) __attribute__((weak));
+void __mvedsua_rt_thread_on_update(void (*kick)(void *), void *arg)
+    __attribute__((weak));
 
 /* An update may take effect here. With the plugin this call is replaced by a
  * load of one flag and a branch; the name must be a string literal. */
@@ -130,6 +132,17 @@ static inline int mvedsua_cond_timedwait_at(const char *point,
   if (__mvedsua_rt_cond_wait)
     return __mvedsua_rt_cond_wait(point, cond, mutex, abstime);
   return pthread_cond_timedwait(cond, mutex, abstime);
+}
+
+/* Called by a thread started above: while an update waits for this thread
+ * to stop, the runtime calls kick(arg) from the thread that drives the
+ * update, again every 10 ms until it stopped. It should make the thread
+ * reach one of its update points: event_base_loopbreak() on the thread's
+ * libevent base, a byte on a pipe it reads... (Kitsune's
+ * ktthreads_update_callback). One per thread; null removes it. */
+static inline void mvedsua_thread_on_update(void (*kick)(void *), void *arg) {
+  if (__mvedsua_rt_thread_on_update)
+    __mvedsua_rt_thread_on_update(kick, arg);
 }
 
 /* Blocking event waits that act as update points, for event loops that live

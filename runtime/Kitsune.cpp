@@ -390,6 +390,11 @@ MVEDSUA_EXPORT int ktthreads_pthread_cond_timedwait(void *cond, void *mutex,
       static_cast<const struct timespec *>(timeout));
 }
 
+MVEDSUA_EXPORT void ktthreads_update_callback(void (*callback)(void *),
+                                              void *args) {
+  __mvedsua_rt_thread_on_update(callback, args);
+}
+
 // Kitsune slept in a timed condition wait, so that an update could wake it
 // early; so does this one (the wait is an update point).
 MVEDSUA_EXPORT void ktthreads_ms_sleep(int ms) {

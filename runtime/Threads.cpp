@@ -51,6 +51,8 @@ struct Slot {
   void *arg;
   void *(*new_fn)(void *); // after RemapThreadStarts
   void *new_arg;
+  void (*kick)(void *);  // the program's way to wake it for an update
+  void *kick_arg;
   pthread_t *handle;     // where the program keeps the thread's pthread_t
   pthread_t *new_handle; // the same in the new version's state
   const char *point;      // where it parked
@@ -147,8 +149,14 @@ std::string DescribeAll(SlotState st, int *count) {
 
 // Wakes the running threads that wait: a condition wait's variable, or the
 // wake signal for a wait point's blocking call (which then returns EINTR).
+// (g_lock held; the program's callbacks run without it.)
 void KickRunning() {
   pid_t pid = getpid();
+  struct Kick {
+    void (*fn)(void *);
+    void *arg;
+  } kicks[kMaxThreads];
+  int n = 0;
   for (Slot &s : g_slots) {
     if (s.state != kRunning)
       continue;
@@ -156,7 +164,15 @@ void KickRunning() {
       pthread_cond_broadcast(s.cond);
     if (__atomic_load_n(&s.in_wait, __ATOMIC_ACQUIRE) && s.tid > 0)
       syscall(SYS_tgkill, pid, s.tid, MVEDSUA_WAKE_SIGNAL);
+    if (s.kick)
+      kicks[n++] = {s.kick, s.kick_arg};
   }
+  if (n == 0)
+    return;
+  pthread_mutex_unlock(&g_lock);
+  for (int i = 0; i < n; ++i)
+    kicks[i].fn(kicks[i].arg);
+  pthread_mutex_lock(&g_lock);
 }
 
 void OnThreadExit(void *raw) {
@@ -579,6 +595,20 @@ MVEDSUA_EXPORT int __mvedsua_rt_cond_wait(const char *point,
     return 0;
   }
   return rc;
+}
+
+// The calling managed thread's wake-up for updates (Kitsune's
+// ktthreads_update_callback): called, from the thread that drives the
+// update, while it waits for this one to stop.
+MVEDSUA_EXPORT void __mvedsua_rt_thread_on_update(void (*kick)(void *),
+                                                  void *arg) {
+  int k = t_slot;
+  if (k <= 0)
+    return; // main drives updates; other threads are not waited for
+  pthread_mutex_lock(&g_lock);
+  g_slots[k].kick = kick;
+  g_slots[k].kick_arg = arg;
+  pthread_mutex_unlock(&g_lock);
 }
 
 MVEDSUA_EXPORT void __mvedsua_rt_wait_points(int mask) {

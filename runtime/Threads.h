@@ -33,6 +33,7 @@
 extern "C" int __mvedsua_rt_thread_create(pthread_t *thread,
                                           const pthread_attr_t *attr,
                                           void *(*start)(void *), void *arg);
+extern "C" void __mvedsua_rt_thread_on_update(void (*kick)(void *), void *arg);
 extern "C" int __mvedsua_rt_cond_wait(const char *point, pthread_cond_t *cond,
                                       pthread_mutex_t *mutex,
                                       const struct timespec *abstime);
