@@ -17,6 +17,7 @@
 #   NAME.so, NAME.bc    each version, and its bitcode for mvedsua-xfgen
 #   NAME.xform.c        the transformer from the previous version
 #   versions.list       the names built, oldest first (written last)
+#   bugs.list           versions with an injected bug (bugs/): NAME PREVIOUS
 #
 # Environment: REDIS_DEB_VERSION (default 5:7.0.15-1~deb12u10, the package
 # whose debian/patches provide the security fixes), REDIS_DEB_MIRROR (default
@@ -114,8 +115,13 @@ fi
 
 # 3. Each version: the Debian patches so far + the port, synchronised into
 #    the build tree (files whose content changed only), built incrementally.
+# NO_MALLOC_USABLE_SIZE: zmalloc records each allocation's size instead of
+# asking malloc_usable_size(), so buffer capacities (the query buffer's free
+# space is the length redis asks read() for; a client's reply buffer) are
+# the sizes redis asked for, the same in a multi-version update's leader and
+# follower, whose heaps differ after the update (docs/ports/redis.md).
 makeargs=(MALLOC=libc CC="$llvm/clang" OPTIMIZATION=-O2 CFLAGS="-fPIC -g"
-          "REDIS_CFLAGS=-fpass-plugin=$plugin -I$root/include -fno-eliminate-unused-debug-types"
+          "REDIS_CFLAGS=-fpass-plugin=$plugin -I$root/include -fno-eliminate-unused-debug-types -DNO_MALLOC_USABLE_SIZE"
           "REDIS_LDFLAGS=-shared -L$mbuild/lib -Wl,--no-as-needed -lmvedsua"
           MVEDSUA_LLVM_LINK="$llvm/llvm-link")
 debtree=$out/debian-tree
@@ -182,5 +188,36 @@ while read -r name patches; do
   echo "$name" >> "$out/versions.list.tmp"
   prev=$name
 done < "$here/versions.txt"
+
+# 4. Versions with an injected bug, for the multi-version test (never part of
+#    the chain): bugs/NAME.patch is applied to the version named in its file
+#    name's table below, in a tree of its own, and built like the others
+#    with the transformer from the version before that one.
+#      redis-7.0.15-deb12u8-bad  deb12u8 with CVE-2025-67733's fix reverted in
+#                                FUNCTION LIST (updated to from deb12u7)
+rm -f "$out/bugs.list"
+build_bug() { # NAME BASE PREVIOUS PATCH
+  local name=$1 base=$2 prevv=$3 p=$4 tree=$out/tree/$1
+  say "$name (injected bug: $(basename "$p"))"
+  rm -rf "$tree" && cp -a "$out/tree/$base" "$tree"
+  patch -d "$tree" -p1 -s -N --no-backup-if-mismatch < "$p" ||
+    { echo "build.sh: $(basename "$p") does not apply to $base" >&2; exit 1; }
+  : > "$out/$name.log"
+  rm -f "$tree/src/redis-server"
+  make -C "$tree/src" -j"$jobs" "${makeargs[@]}" redis-server redis-server.bc >> "$out/$name.log" 2>&1 ||
+    { echo "build.sh: building $name failed; see $out/$name.log" >&2; exit 1; }
+  cp "$tree/src/redis-server.bc" "$out/$name.bc"
+  "$xfgen" "$out/$prevv.bc" "$out/$name.bc" -o "$out/$name.xform.c" > "$out/$name.xfgen.log" 2>&1 ||
+    { echo "build.sh: mvedsua-xfgen $prevv -> $name refused:" >&2; cat "$out/$name.xfgen.log" >&2; exit 1; }
+  "$llvm/clang" -g -O2 -fPIC -fno-eliminate-unused-debug-types "-fpass-plugin=$plugin" \
+    "-I$root/include" -c "$out/$name.xform.c" -o "$out/$name.xform.o"
+  rm -f "$tree/src/redis-server"
+  make -C "$tree/src" "${makeargs[@]}" MVEDSUA_XFORM_OBJ="$out/$name.xform.o" redis-server >> "$out/$name.log" 2>&1 ||
+    { echo "build.sh: linking $name failed; see $out/$name.log" >&2; exit 1; }
+  cp "$tree/src/redis-server" "$out/$name.so"
+  echo "$name $prevv" >> "$out/bugs.list"
+}
+build_bug redis-7.0.15-deb12u8-bad redis-7.0.15-deb12u8 redis-7.0.15-deb12u7 \
+  "$here/bugs/revert-CVE-2025-67733-function-list.patch"
 mv "$out/versions.list.tmp" "$out/versions.list"
 say "built $(wc -l < "$out/versions.list") versions in $out"

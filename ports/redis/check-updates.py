@@ -9,7 +9,18 @@ a stream, keys with a TTL) is exactly what it was, that every open
 connection is served by the last version, and that the fixes of the last
 version are the ones answering.
 
+With --mode mve each update is a multi-version one instead: `mvedsua-ctl
+update NEXT.so` (the follower updates, its three relaunched bio threads and
+its main thread replay their lanes until caught up), a second of following
+under the load, then `promote`, which with threads ends the old version
+("finished: ... runs alone"). With --bug, before the update to the version
+the bug was made from, the version with the injected bug (bugs.list) is
+tried first: a FUNCTION LIST whose reply it gets wrong must make the
+follower diverge, the report must name the command, the update must be
+rolled back and the clients must not notice.
+
   check-updates.py MVEDSUA_RUN MVEDSUA_CTL PORT_DIR WORK_DIR PORT [--keys N]
+                   [--mode inplace|mve] [--bug]
 
 Prints one line per check (for FileCheck) and exits 1 if any failed."""
 import argparse
@@ -164,6 +175,44 @@ def counter_client(port, stop, results, idx):
     results.append(("done", idx, ok, errors))
 
 
+def try_bug(a, ctl, status, c, bench, name):
+    """A multi-version update to NAME, whose FUNCTION LIST answers an
+    unknown argument with its CR and LF (CVE-2025-67733 reverted): the
+    follower must diverge on that command's reply, the update roll back,
+    and the client get the running version's (fixed) answer."""
+    so = os.path.join(a.portdir, name + ".so")
+    r = ctl("update", so)
+    caught = r.returncode == 0 and r.stdout.startswith("caught up")
+    check("update to %s (injected bug): caught up" % name, caught, (r.stdout + r.stderr).strip())
+    time.sleep(0.5)
+    c.ask("SELECT", 0)
+    fd = int(dict(kv.split("=", 1) for kv in c.ask("CLIENT", "INFO").decode().split())["fd"])
+    c.s.sendall(resp("FUNCTION", "LIST", "X\r\n+INJECTED"))
+    reply = c.line()
+    check("the client gets the running version's answer", reply == b"-ERR Unknown argument X  +INJECTED",
+          repr(reply))
+    st = status()
+    for _ in range(100):
+        if st["last_update"]["outcome"] != "in-progress":
+            break
+        time.sleep(0.1)
+        st = status()
+    reason = st["last_update"].get("reason") or ""
+    with open(os.path.join(a.work, "bug-report.txt"), "w") as f:
+        f.write(reason)
+    lines = [l.strip() for l in reason.splitlines()]
+    div = [l for l in lines if "divergence at record" in l]
+    print("injected bug: %s: %s" % (st["last_update"]["outcome"], " / ".join(lines[:4])))
+    # The report names the call (a write on the client's descriptor) and the
+    # bytes that differ: the reply to FUNCTION LIST, with and without the fix.
+    on_reply = any(l.startswith("leader:   write(%d, " % fd) for l in lines) and \
+        'leader "  +INJECTED' in reason and 'follower "\\x0d\\x0a+INJECTED' in reason
+    check("injected bug: rolled back on a divergence in the reply to FUNCTION LIST (fd %d)" % fd,
+          st["last_update"]["outcome"] == "rolled-back" and bool(div) and on_reply
+          and st["stage"] == "single-leader" and not st.get("follower_pid"))
+    check("injected bug: the server serves on", c.ask("PING") == "PONG" and bench.poll() is None)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("run")
@@ -172,9 +221,17 @@ def main():
     ap.add_argument("work")
     ap.add_argument("port", type=int)
     ap.add_argument("--keys", type=int, default=100000)
+    ap.add_argument("--mode", choices=("inplace", "mve"), default="inplace")
+    ap.add_argument("--bug", action="store_true")
     a = ap.parse_args()
 
     versions = open(os.path.join(a.portdir, "versions.list")).read().split()
+    # NAME PREVIOUS: tried just before the update from PREVIOUS.
+    bugs = {}
+    if a.bug:
+        for line in open(os.path.join(a.portdir, "bugs.list")):
+            name, prev = line.split()
+            bugs[prev] = name
     os.makedirs(a.work, exist_ok=True)
     sock = os.path.join(a.work, "ctl.sock")
     log = open(os.path.join(a.work, "server.log"), "w")
@@ -233,18 +290,53 @@ def main():
             stdout=bench_out, stderr=subprocess.STDOUT, start_new_session=True)
         time.sleep(1.0)
 
+        def ctl(*args, timeout=300):
+            return subprocess.run([a.ctl, "--control", sock] + list(args),
+                                  capture_output=True, text=True, timeout=timeout)
+
+        def status():
+            return json.loads(ctl("status", "--json").stdout)
+
         pauses = []
+        prev = versions[0]
         for v in versions[1:]:
             so = os.path.join(a.portdir, v + ".so")
-            r = subprocess.run([a.ctl, "--control", sock, "update", "--inplace", so],
-                               capture_output=True, text=True, timeout=120)
-            ok = r.returncode == 0 and r.stdout.startswith("finished:")
-            pause = r.stdout.split("pause ", 1)[1].split(",", 1)[0] if "pause " in r.stdout else "?"
-            pauses.append(pause)
-            check("update to %s" % v, ok and c.ask("PING") == "PONG" and bench.poll() is None,
-                  r.stdout.strip() if not ok else "")
-            time.sleep(0.5)
-        print("pauses: %s" % ", ".join(pauses))
+            if a.mode == "inplace":
+                r = ctl("update", "--inplace", so, timeout=120)
+                ok = r.returncode == 0 and r.stdout.startswith("finished:")
+                pause = r.stdout.split("pause ", 1)[1].split(",", 1)[0] if "pause " in r.stdout else "?"
+                pauses.append(pause)
+                check("update to %s" % v, ok and c.ask("PING") == "PONG" and bench.poll() is None,
+                      r.stdout.strip() if not ok else "")
+                time.sleep(0.5)
+                prev = v
+                continue
+            if prev in bugs:
+                try_bug(a, ctl, status, c, bench, bugs[prev])
+            t0 = time.monotonic()
+            r = ctl("update", so)
+            t1 = time.monotonic()
+            caught = r.returncode == 0 and r.stdout.startswith("caught up")
+            st = status() if caught else {}
+            following = st.get("stage") == "outdated-leader" and bool(st.get("follower_pid"))
+            time.sleep(1.0)  # the follower follows the load
+            st2 = status() if caught else {}
+            still = st2.get("stage") == "outdated-leader" and bool(st2.get("follower_pid"))
+            t2 = time.monotonic()
+            p = ctl("promote") if caught else r
+            t3 = time.monotonic()
+            promoted = p.returncode == 0 and p.stdout.startswith("finished:") and "runs alone" in p.stdout
+            pauses.append("%.1f s to catch up, promoted in %.0f ms" % (t1 - t0, 1000 * (t3 - t2)))
+            detail = "" if caught and following and still and promoted else \
+                "update: %r; stage %r then %r; promote: %r; reason %r" % (
+                    (r.stdout + r.stderr).strip(), st.get("stage"), st2.get("stage"),
+                    (p.stdout + p.stderr).strip(),
+                    (status().get("last_update") or {}).get("reason"))
+            check("update to %s: caught up, followed, promoted, runs alone" % v,
+                  not detail and c.ask("PING") == "PONG" and bench.poll() is None, detail)
+            prev = v
+        print("pauses: %s" % ", ".join(pauses) if a.mode == "inplace" else
+              "updates: %s" % "; ".join(pauses))
         time.sleep(1.0)
         stop.set()
         for t in counters:
@@ -320,7 +412,7 @@ def main():
         pid = json.loads(subprocess.run([a.ctl, "--control", sock, "status", "--json"],
                                         capture_output=True, text=True).stdout)["leader_pid"]
         tasks = os.listdir("/proc/%d/task" % pid)
-        print("threads: %d (main, 3 background threads per version)" % len(tasks))
+        print("threads: %d (main and the 3 background threads)" % len(tasks))
         st = json.loads(subprocess.run([a.ctl, "--control", sock, "status", "--json"],
                                        capture_output=True, text=True).stdout)
         check("status: running %s" % versions[-1], versions[-1] in json.dumps(st.get("version", st)))
