@@ -10,6 +10,7 @@
 #include "StateTransfer.h"
 #include "ToolApi.h"
 #include "mve/Follower.h"
+#include "mve/Raw.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -527,9 +528,14 @@ bool WaitPointInterrupted(int saved_errno) {
 // request (a thread it kicked during quiescence does not).
 void NoteWakeSignal() {
   t_woken = 1;
+  // Raw calls: this runs in a signal handler on whichever thread the kernel
+  // chose, possibly one recording its lane for a follower, which never gets
+  // the signal; a recorded getpid() there was a record the follower's thread
+  // (asleep in a condition wait) never consumed, and promote waited for it.
   if (t_slot != 0 && g_driver_tid > 0 &&
       __atomic_load_n(&g_phase, __ATOMIC_RELAXED) == kIdle)
-    syscall(SYS_tgkill, getpid(), g_driver_tid, MVEDSUA_WAKE_SIGNAL);
+    mve::RawSyscall(SYS_tgkill, mve::RawSyscall(SYS_getpid), g_driver_tid,
+                    MVEDSUA_WAKE_SIGNAL);
 }
 
 } // namespace mvedsua

@@ -6,6 +6,8 @@ both workers before the fork. Prints one fact per line.
             relaunches both workers and replays three lanes while the clients
             keep being served; promote: every lane switches at once, the old
             version ends, the same connections are served by the new one
+  wake      promote, after the wake signal was sent to each of the leader's
+            worker threads while the follower follows
   diverge   DIR/mv1.so -> DIR/mvbad.so, whose worker 2 answers wrong: the
             follower's thread 2 diverges, named in the report; v1 serves on
 """
@@ -49,11 +51,23 @@ def stage(st):
 try:
     clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
     print("before:", hits(clients))
-    target = "mv2.so" if scenario == "promote" else "mvbad.so"
+    target = "mvbad.so" if scenario == "diverge" else "mv2.so"
     out = control.ask("update", os.path.join(d, target))
     print("update:", out.split(" multi-version")[0])
-    if scenario == "promote":
+    if scenario in ("promote", "wake"):
         print("following:", hits(clients))
+        if scenario == "wake":
+            # The supervisor's wake signal delivered to the leader's worker
+            # threads (the kernel picks any thread for a process-directed
+            # signal): passing it on to main must record nothing in their
+            # lanes, or promote waits for the follower to consume it.
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)
+            pid = control.status()["leader_pid"]
+            for tid in [t for t in os.listdir("/proc/%d/task" % pid) if int(t) != pid]:
+                libc.syscall(234, pid, int(tid), 40)  # tgkill, SIGRTMIN + 6
+            time.sleep(0.2)
+            print("woken:", hits(clients))
         print("status:", stage(control.status()))
         print("promote:", control.ask("promote").split(" (pid")[0])
         print("after:", hits(clients))
