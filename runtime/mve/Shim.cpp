@@ -207,6 +207,41 @@ const char *KindText(uint32_t kind) {
   }
 }
 
+// The follower's memory of what each descriptor last gave it (the first
+// bytes of its last replayed read), for divergence reports. Per thread, a
+// small table by descriptor number: a report needs the request its thread
+// just read.
+constexpr int kLastReads = 64;
+constexpr uint32_t kLastReadBytes = 48;
+struct LastRead {
+  int fd;
+  uint32_t len;
+  uint8_t bytes[kLastReadBytes];
+};
+MVEDSUA_TLS LastRead t_last_reads[kLastReads];
+
+bool SendsOnFd(long nr) {
+  return nr == SYS_write || nr == SYS_sendto || nr == SYS_writev ||
+         nr == SYS_sendmsg || nr == SYS_pwrite64;
+}
+
+const LastRead *FindLastRead(int fd) {
+  const LastRead &l = t_last_reads[unsigned(fd) % kLastReads];
+  return l.len && l.fd == fd ? &l : nullptr;
+}
+
+// After a replayed read of `ret` bytes into a plain buffer (read, recv,
+// recvfrom, pread): its first bytes.
+void NoteLastRead(const CallView &c, int64_t ret) {
+  if (ret <= 0 || !(c.nr == SYS_read || c.nr == SYS_recvfrom ||
+                    c.nr == SYS_pread64) || !c.a[1])
+    return;
+  LastRead &l = t_last_reads[unsigned(c.a[0]) % kLastReads];
+  l.fd = int(c.a[0]);
+  l.len = uint32_t(ret < kLastReadBytes ? ret : kLastReadBytes);
+  memcpy(l.bytes, reinterpret_cast<const void *>(c.a[1]), l.len);
+}
+
 void FormatReport(DivergenceReport *r) {
   char la[256], fa[256], lb[80], fb[80];
   int ln = FormatArgs(la, sizeof la - 32, r->leader_nr, r->leader_args);
@@ -229,12 +264,24 @@ void FormatReport(DivergenceReport *r) {
   if (r->kind == kDivBytes || r->kind == kDivLength) {
     FormatBytes(lb, sizeof lb, r->leader_bytes, r->n_leader_bytes);
     FormatBytes(fb, sizeof fb, r->follower_bytes, r->n_follower_bytes);
+    n += snprintf(r->text + n, sizeof r->text - n,
+                  "  sent %llu bytes (leader) vs %llu (follower); first "
+                  "difference at byte %llu: leader %s, follower %s\n",
+                  (unsigned long long)r->leader_len,
+                  (unsigned long long)r->follower_len,
+                  (unsigned long long)r->offset, lb, fb);
+  }
+  // What the peer asked, for a reply that differs: the request names the
+  // command (a RESP array, an HTTP request line...).
+  const LastRead *last = r->follower_nr >= 0 && SendsOnFd(r->follower_nr)
+                             ? FindLastRead(int(r->follower_args[0]))
+                             : nullptr;
+  if (last && n > 0 && n < int(sizeof r->text)) {
+    char req[4 * kLastReadBytes + 3];
+    FormatBytes(req, sizeof req, last->bytes, last->len);
     snprintf(r->text + n, sizeof r->text - n,
-             "  sent %llu bytes (leader) vs %llu (follower); first difference "
-             "at byte %llu: leader %s, follower %s\n",
-             (unsigned long long)r->leader_len,
-             (unsigned long long)r->follower_len,
-             (unsigned long long)r->offset, lb, fb);
+             "  last bytes read from descriptor %d before it: %s\n", last->fd,
+             req);
   }
 }
 
@@ -824,6 +871,7 @@ long ShimReplayRecord(CallView &c, const RecHead &rec) {
   Comparer k = {&c, &h, 0, 0, 0};
   VisitOut(c, CopyOut, &k);
   LogFinishRecord(g_log);
+  NoteLastRead(c, h.ret);
   ShimRecordDone(&c, h.ret);
   if (h.n_fds)
     if (const char *why = HandoverReceive(h.n_fds))
