@@ -253,11 +253,13 @@ void Arrive(Slot &s) {
     g_resume_hook(int(&s - g_slots));
 }
 
-int ParseWaitPoints(const char *list) {
+// The mask a --wait-points list names; -1 at the first unknown word, named
+// in *bad (up to `size` bytes).
+int ParseWaitPoints(const char *list, char *bad, size_t size) {
   int mask = 0;
   std::string s(list);
   size_t at = 0;
-  while (at <= s.size()) {
+  for (;;) {
     size_t comma = s.find(',', at);
     std::string w = s.substr(at, comma == std::string::npos ? std::string::npos
                                                             : comma - at);
@@ -271,15 +273,14 @@ int ParseWaitPoints(const char *list) {
       mask |= kWaitAccept;
     else if (w == "all")
       mask |= kWaitAll;
-    else if (!w.empty())
-      Report("warning: MVEDSUA_WAIT_POINTS: unknown wait '%s' (known: "
-             "epoll_wait, poll, select, accept, all)",
-             w.c_str());
+    else {
+      snprintf(bad, size, "%s", w.c_str());
+      return -1;
+    }
     if (comma == std::string::npos)
-      break;
+      return mask;
     at = comma + 1;
   }
-  return mask;
 }
 
 // The parent's parked threads were waiting on g_cv when the process was
@@ -307,8 +308,16 @@ void SetDriverThread() {
   g_driver_tid = Gettid();
   // Read here, not in a constructor: mvedsua-run sets it from --wait-points
   // after the runtime is loaded. The program may add more.
-  if (const char *env = getenv("MVEDSUA_WAIT_POINTS"))
-    __atomic_or_fetch(&g_wait_points, ParseWaitPoints(env), __ATOMIC_RELAXED);
+  char bad[64];
+  const char *env = getenv("MVEDSUA_WAIT_POINTS");
+  int mask = env ? ParseWaitPoints(env, bad, sizeof bad) : 0;
+  if (mask < 0)
+    Report("warning: MVEDSUA_WAIT_POINTS: unknown wait '%s' (known: "
+           "epoll_wait, poll, select, accept, all); no wait point is taken "
+           "from it",
+           bad);
+  else
+    __atomic_or_fetch(&g_wait_points, mask, __ATOMIC_RELAXED);
 }
 
 int ManagedThreadCount() {
@@ -615,6 +624,11 @@ MVEDSUA_EXPORT void __mvedsua_rt_thread_on_update(void (*kick)(void *),
   g_slots[k].kick = kick;
   g_slots[k].kick_arg = arg;
   pthread_mutex_unlock(&g_lock);
+}
+
+MVEDSUA_EXPORT int mvedsua_rt_parse_wait_points(const char *list, char *bad,
+                                                size_t size) {
+  return ParseWaitPoints(list, bad, size);
 }
 
 MVEDSUA_EXPORT void __mvedsua_rt_wait_points(int mask) {

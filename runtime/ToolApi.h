@@ -101,6 +101,10 @@ enum mvedsua_rt_mve_role {
 };
 int mvedsua_rt_mve_role(void);
 
+/* The mask of MVEDSUA_WAIT_* a --wait-points list ("epoll_wait,accept",
+ * "all") names, or -1 with the first unknown word in bad (Threads.cpp). */
+int mvedsua_rt_parse_wait_points(const char *list, char *bad, size_t size);
+
 /* Forks a follower of the calling (single-threaded) process: returns
  * MVEDSUA_MVE_LEADER in the parent, which records from now on, and
  * MVEDSUA_MVE_FOLLOWER in the child, which replays; -1 with errno EBUSY (a

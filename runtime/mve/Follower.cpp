@@ -489,9 +489,7 @@ int LeaderAtPoint(int mode) {
   if (g_leader.lead_pending) {
     g_leader.lead_pending = false;
     ShimLead(g_leader.pid);
-    // The threads parked for the fork record their lanes from here on.
-    __atomic_store_n(&g_mode, kLeader, __ATOMIC_RELEASE);
-    ReleaseThreads();
+    ReleaseThreads(); // the threads parked for the fork record their lanes
     return kLeader;
   }
   Check();

@@ -60,7 +60,9 @@ void *Resolve(const char *name) {
 
 } // namespace
 
-#define MVE_INTERPOSE(ret, name, params, args, nr, k0, k1, k2, k3, k4, k5)    \
+// glibc's function: real_NAME, resolved on first use by first_NAME, so the
+// fast path needs no null check.
+#define MVE_REAL(ret, name, params, args)                                      \
   namespace {                                                                  \
   ret first_##name params;                                                     \
   ret(*real_##name) params = first_##name;                                     \
@@ -68,7 +70,10 @@ void *Resolve(const char *name) {
     real_##name = reinterpret_cast<ret(*) params>(Resolve(#name));             \
     return real_##name args;                                                   \
   }                                                                            \
-  }                                                                            \
+  }
+
+#define MVE_INTERPOSE(ret, name, params, args, nr, k0, k1, k2, k3, k4, k5)    \
+  MVE_REAL(ret, name, params, args)                                            \
   MVE_SHIM_BODY(ret, name, params, args, nr, k0, k1, k2, k3, k4, k5)          \
   extern "C" MVEDSUA_EXPORT ret mve_##name params __asm__(#name);              \
   ret mve_##name params { return shim_##name args; }
@@ -78,14 +83,7 @@ void *Resolve(const char *name) {
 // it, again before the wait is made anew (Threads.h).
 #define MVE_INTERPOSE_WAIT(kind, ret, name, params, args, nr, k0, k1, k2, k3,  \
                            k4, k5)                                             \
-  namespace {                                                                  \
-  ret first_##name params;                                                     \
-  ret(*real_##name) params = first_##name;                                     \
-  ret first_##name params {                                                    \
-    real_##name = reinterpret_cast<ret(*) params>(Resolve(#name));             \
-    return real_##name args;                                                   \
-  }                                                                            \
-  }                                                                            \
+  MVE_REAL(ret, name, params, args)                                            \
   MVE_SHIM_BODY(ret, name, params, args, nr, k0, k1, k2, k3, k4, k5)          \
   extern "C" MVEDSUA_EXPORT ret mve_##name params __asm__(#name);              \
   ret mve_##name params {                                                      \
@@ -186,14 +184,7 @@ void AcceptWaitPoint(int fd) {
 } // namespace
 
 #define MVE_INTERPOSE_ACCEPT(name, params, args, nr, k0, k1, k2, k3)          \
-  namespace {                                                                  \
-  int first_##name params;                                                     \
-  int(*real_##name) params = first_##name;                                     \
-  int first_##name params {                                                    \
-    real_##name = reinterpret_cast<int(*) params>(Resolve(#name));             \
-    return real_##name args;                                                   \
-  }                                                                            \
-  }                                                                            \
+  MVE_REAL(int, name, params, args)                                            \
   MVE_SHIM_BODY(int, name, params, args, nr, k0, k1, k2, k3, 0, 0)            \
   extern "C" MVEDSUA_EXPORT int mve_##name params __asm__(#name);              \
   int mve_##name params {                                                      \

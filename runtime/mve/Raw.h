@@ -31,6 +31,16 @@ inline long RawSyscall(long nr, long a0 = 0, long a1 = 0, long a2 = 0,
   return mvedsua_mve_raw_syscall(nr, a0, a1, a2, a3, a4, a5);
 }
 
+// The kernel's struct sigaction on x86-64 (not glibc's), for raw
+// rt_sigaction; SA_RESTORER, which glibc does not export.
+struct KSigaction {
+  void *handler;
+  unsigned long flags;
+  void *restorer;
+  uint64_t mask;
+};
+constexpr unsigned long kSaRestorer = 0x04000000;
+
 // Writes a whole buffer to fd with raw syscalls (diagnostics, summaries).
 void RawWriteAll(int fd, const char *buf, uint64_t len);
 

@@ -38,15 +38,6 @@ uint64_t g_sig_deliveries;
 
 namespace {
 
-// The kernel's struct sigaction on x86-64 (not glibc's).
-struct KSigaction {
-  void *handler;
-  unsigned long flags;
-  void *restorer;
-  uint64_t mask;
-};
-constexpr unsigned long kSaRestorer = 0x04000000;
-
 enum Role : int { kNone = 0, kLeading, kFollowing };
 
 bool g_active;        // the runtime's handlers are in

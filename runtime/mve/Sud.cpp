@@ -38,15 +38,6 @@ __thread __attribute__((tls_model("initial-exec"))) bool g_sud_armed = false;
 
 namespace {
 
-// The kernel's struct sigaction on x86-64 (not glibc's).
-struct KSigaction {
-  void *handler;
-  unsigned long flags;
-  void *restorer;
-  uint64_t mask;
-};
-constexpr unsigned long kSaRestorer = 0x04000000;
-
 // rt_sigprocmask made in this handler would be undone by its own
 // rt_sigreturn, which restores the mask saved in the frame: the change is
 // made to that saved mask instead. SIGSYS stays unblocked (a blocked SIGSYS

@@ -1,11 +1,11 @@
 // Options.cpp: parsing mvedsua-run's command line.
 #include "Options.h"
+#include "ToolApi.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <string>
 
 static const char kUsage[] =
     "usage: mvedsua-run [--control SOCKET] APP.so [ARGS...]\n"
@@ -30,22 +30,6 @@ static int UsageError(const char *fmt, const char *arg) {
   return -1;
 }
 
-// The list --wait-points takes; the runtime reads it from the environment.
-static bool ValidWaitPoints(const char *list) {
-  std::string s(list);
-  size_t at = 0;
-  for (;;) {
-    size_t comma = s.find(',', at);
-    std::string w = s.substr(at, comma == std::string::npos ? comma : comma - at);
-    if (w != "epoll_wait" && w != "poll" && w != "select" && w != "accept" &&
-        w != "all")
-      return false;
-    if (comma == std::string::npos)
-      return true;
-    at = comma + 1;
-  }
-}
-
 // Consumes the option at argv[*i]; -1 on a usage error, 1 on --help.
 static int ParseOption(int argc, char **argv, int *i, RunOptions *opts) {
   const char *arg = argv[*i];
@@ -64,10 +48,16 @@ static int ParseOption(int argc, char **argv, int *i, RunOptions *opts) {
   } else if (strncmp(arg, "--control=", 10) == 0 && arg[10]) {
     opts->control = arg + 10;
   } else if (strcmp(arg, "--wait-points") == 0) {
-    if (*i + 1 >= argc || !ValidWaitPoints(argv[*i + 1]))
+    char bad[64] = "";
+    if (*i + 1 >= argc)
       return UsageError("%s needs a list of epoll_wait, poll, select, accept "
                         "or all, separated by commas",
                         arg);
+    if (mvedsua_rt_parse_wait_points(argv[*i + 1], bad, sizeof bad) < 0)
+      return UsageError("--wait-points: unknown wait '%s' (known: epoll_wait, "
+                        "poll, select, accept, all)",
+                        bad);
+    // The runtime reads it when the program starts (Threads.cpp).
     setenv("MVEDSUA_WAIT_POINTS", argv[++*i], 1);
   } else {
     return UsageError("unknown option '%s'", arg);
