@@ -152,7 +152,9 @@ std::string DescribeAll(SlotState st, int *count) {
 // wake signal for a wait point's blocking call (which then returns EINTR).
 // (g_lock held; the program's callbacks run without it.)
 void KickRunning() {
-  pid_t pid = getpid();
+  // Raw calls: in a process that records for a follower, libc's would be
+  // recorded in this thread's lane, and a tgkill replayed in the follower.
+  long pid = mve::RawSyscall(SYS_getpid);
   struct Kick {
     void (*fn)(void *);
     void *arg;
@@ -164,7 +166,7 @@ void KickRunning() {
     if (s.cond)
       pthread_cond_broadcast(s.cond);
     if (__atomic_load_n(&s.in_wait, __ATOMIC_ACQUIRE) && s.tid > 0)
-      syscall(SYS_tgkill, pid, s.tid, MVEDSUA_WAKE_SIGNAL);
+      mve::RawSyscall(SYS_tgkill, pid, s.tid, MVEDSUA_WAKE_SIGNAL);
     if (s.kick)
       kicks[n++] = {s.kick, s.kick_arg};
   }

@@ -170,7 +170,8 @@ void OnCrash(int sig, siginfo_t *info, void *uc) {
     return;
   }
   sigaction(sig, &old, nullptr);
-  raise(sig);
+  // Raw: a follower's libc raise() is a replayed call (Schema.def).
+  RawSyscall(SYS_tgkill, RawSyscall(SYS_getpid), RawSyscall(SYS_gettid), sig);
 }
 
 void InstallCrashHandlers() {

@@ -13,7 +13,9 @@
  *               returns
  *   queued      three sigqueue()s of a blocked real-time signal, values 1 2
  *               3: sigsuspend lets them through, the handler sees each
- *               value, in order (real-time signals queue)
+ *               value, in order (real-time signals queue); a sleep first
+ *               gives the follower time to replay the three sigqueue()s,
+ *               which must send nothing (else the leader gets six)
  *   siglongjmp  the SIGALRM handler leaves with siglongjmp (out of the
  *               runtime's delivery, in both processes), the mask saved by
  *               sigsetjmp comes back
@@ -107,6 +109,7 @@ int main(void) {
   sigprocmask(SIG_BLOCK, &rt_set, NULL);
   for (int v = 1; v <= 3; ++v)
     sigqueue(getpid(), SIGRTMIN + 1, (union sigval){.sival_int = v});
+  usleep(200 * 1000);
   r = sigsuspend(&empty);
   sigprocmask(SIG_UNBLOCK, &rt_set, NULL);
   char vals[64];
