@@ -28,6 +28,7 @@
 #include "Shim.h"
 #include "Signals.h"
 #include "Sud.h"
+#include "UpdateGuard.h"
 #include "mvedsua/rules_abi.h"
 
 #include <dirent.h>
@@ -646,13 +647,7 @@ void OnFollowerResult(const mvedsua_rt_update_status *s) {
     g_follow_pending = true; // replay from the end of this update point
     return;
   }
-  FollowerShared *fs = Shared();
-  snprintf(fs->reason, sizeof fs->reason, "%s", s->reason);
-  StoreU32(&fs->outcome, kUpdateFailed);
-  FollowerNoteExit(MVEDSUA_MVE_EXIT_UPDATE_FAILED);
-  LogCloseReader(ShimLog());
-  for (;;)
-    RawSyscall(SYS_exit_group, MVEDSUA_MVE_EXIT_UPDATE_FAILED);
+  FollowerFailUpdate(s->reason);
 }
 
 // The follower must not speak on the leader's channel to the supervisor (its
@@ -681,6 +676,7 @@ void BecomeFollower(int leader, bool cloned) {
   g_is_follower = true;
   HandoverKeepEnd(false);
   HandoverNoteInherited(); // before the update opens anything
+  GuardInheritedEpolls();  // ... or changes what it shares with the leader
   g_leader_pid = leader;
   if (cloned) { // not the leader's child: getppid() cannot tell
     long fd = RawSyscall(SYS_pidfd_open, leader, 0);
@@ -707,6 +703,7 @@ void StartFollowing() {
          "the leader's log from the fork (%llu bytes pending)",
          OwnPid(), (unsigned long long)ShimBacklogBytes());
   StoreU32(&fs->stage, kCatchingUp);
+  GuardEnd(); // replayed from here on: nothing reaches the kernel
   ShimFollow(g_leader_pid, g_leader_pidfd);
   ReleaseHeldThreads(); // each relaunched thread replays its lane from here
   // A leader with nothing to record yet leaves no record to check on.
@@ -1181,6 +1178,16 @@ bool FollowerTakeOver(int kind) {
   RequestLook();
   SigStop(); // last: the program's handlers are its own again
   return true;
+}
+
+[[noreturn]] void FollowerFailUpdate(const char *why) {
+  FollowerShared *fs = Shared();
+  snprintf(fs->reason, sizeof fs->reason, "%s", why);
+  StoreU32(&fs->outcome, kUpdateFailed);
+  FollowerNoteExit(MVEDSUA_MVE_EXIT_UPDATE_FAILED);
+  LogCloseReader(ShimLog());
+  for (;;)
+    RawSyscall(SYS_exit_group, MVEDSUA_MVE_EXIT_UPDATE_FAILED);
 }
 
 [[noreturn]] void FollowerAbort(const char *why) {

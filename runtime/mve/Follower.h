@@ -64,6 +64,9 @@ bool FollowerSwitchToLeader(int channel);
 // threads wait for it, then run for real. True: this process leads.
 bool FollowerSwitchAlone(int channel);
 bool FollowerLaneSwitched();
+// Follower, while it updates: the update failed (`why`, reported as the
+// outcome); it ends.
+[[noreturn]] void FollowerFailUpdate(const char *why);
 // Follower: it cannot go on (a hand-over that failed); reported, then ends.
 [[noreturn]] void FollowerAbort(const char *why);
 // Leader: sending descriptors failed (errno `err`): the follower could not

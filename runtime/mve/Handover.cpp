@@ -309,6 +309,8 @@ int HandoverSendOne(int fd, int as_number) {
   return SendFds(&fd, &as_number, 1) < 0 ? -1 : 1;
 }
 
+void HandoverForEachProgramFd(void (*f)(int fd)) { ForEachProgramFd(f); }
+
 void HandoverNoteInherited() {
   memset(g_mirror, 0, sizeof g_mirror);
   g_holds_all = false;

@@ -80,6 +80,10 @@ void HandoverForgetMirrors();
 // led itself until the switch): it can take over.
 bool HandoverHoldsAll();
 
+// Calls f for each open descriptor of the program (not the runtime's, not
+// the supervisor channel), read with raw syscalls.
+void HandoverForEachProgramFd(void (*f)(int fd));
+
 // True for a descriptor number the runtime uses itself (never handed over).
 bool HandoverIsRuntimeFd(int fd);
 

@@ -28,6 +28,7 @@
 #include "Shim.h"
 #include "Signals.h"
 #include "Sud.h"
+#include "UpdateGuard.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -155,7 +156,15 @@ MVE_INTERPOSE(int, dup2, (int fd, int to), (fd, to), SYS_dup2, fd, to, 0, 0, 0, 
 MVE_INTERPOSE(int, dup3, (int fd, int to, int flags), (fd, to, flags), SYS_dup3, fd, to, flags, 0, 0, 0)
 MVE_INTERPOSE(int, epoll_create, (int size), (size), SYS_epoll_create, size, 0, 0, 0, 0, 0)
 MVE_INTERPOSE(int, epoll_create1, (int flags), (flags), SYS_epoll_create1, flags, 0, 0, 0, 0, 0)
-MVE_INTERPOSE(int, epoll_ctl, (int fd, int op, int target, struct epoll_event *ev), (fd, op, target, ev), SYS_epoll_ctl, fd, op, target, ev, 0, 0)
+// epoll_ctl is checked while a follower updates (UpdateGuard.h).
+MVE_REAL(int, epoll_ctl, (int fd, int op, int target, struct epoll_event *ev), (fd, op, target, ev))
+MVE_SHIM_BODY(int, epoll_ctl, (int fd, int op, int target, struct epoll_event *ev), (fd, op, target, ev), SYS_epoll_ctl, fd, op, target, ev, 0, 0)
+extern "C" MVEDSUA_EXPORT int mve_epoll_ctl(int fd, int op, int target, struct epoll_event *ev) __asm__("epoll_ctl");
+int mve_epoll_ctl(int fd, int op, int target, struct epoll_event *ev) {
+  if (__builtin_expect(__atomic_load_n(&mvedsua::mve::g_update_guard, __ATOMIC_ACQUIRE), 0))
+    mvedsua::mve::GuardEpollCtl(fd, op, target);
+  return shim_epoll_ctl(fd, op, target, ev);
+}
 MVE_INTERPOSE_WAIT(mvedsua::kWaitEpoll, int, epoll_wait, (int fd, struct epoll_event *evs, int max, int timeout), (fd, evs, max, timeout), SYS_epoll_wait, fd, evs, max, timeout, 0, 0)
 MVE_INTERPOSE_WAIT(mvedsua::kWaitEpoll, int, epoll_pwait, (int fd, struct epoll_event *evs, int max, int timeout, const sigset_t *mask), (fd, evs, max, timeout, mask), SYS_epoll_pwait, fd, evs, max, timeout, mask, 0)
 MVE_INTERPOSE_WAIT(mvedsua::kWaitPoll, int, poll, (struct pollfd *fds, nfds_t n, int timeout), (fds, n, timeout), SYS_poll, fds, n, timeout, 0, 0, 0)

@@ -10,6 +10,9 @@ both workers before the fork. Prints one fact per line.
             worker threads while the follower follows
   diverge   DIR/mv1.so -> DIR/mvbad.so, whose worker 2 answers wrong: the
             follower's thread 2 diverges, named in the report; v1 serves on
+  shared    DIR/mv1.so -> DIR/mvrebuild.so, which deletes the listening
+            socket from main's inherited epoll instance while it updates:
+            the update fails, naming the call, and v1 still accepts
 """
 import os
 import socket
@@ -51,9 +54,10 @@ def stage(st):
 try:
     clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
     print("before:", hits(clients))
-    target = "mvbad.so" if scenario == "diverge" else "mv2.so"
+    target = {"diverge": "mvbad.so", "shared": "mvrebuild.so"}.get(scenario, "mv2.so")
     out = control.ask("update", os.path.join(d, target))
-    print("update:", out.split(" multi-version")[0])
+    if scenario != "shared":
+        print("update:", out.split(" multi-version")[0])
     if scenario in ("promote", "wake"):
         print("following:", hits(clients))
         if scenario == "wake":
@@ -76,6 +80,17 @@ try:
         with socket.create_connection(("127.0.0.1", port)) as late:
             print("new client:", ask(late))
         print("status:", stage(control.status()))
+    elif scenario == "shared":
+        print("update:", out.splitlines()[0])
+        st = control.wait_for(lambda s: s["last_update"]["outcome"] != "in-progress")
+        print("status:", stage(st))
+        print("after:", hits(clients))
+        with socket.create_connection(("127.0.0.1", port)) as late:
+            late.settimeout(5)
+            try:
+                print("new client:", ask(late))
+            except socket.timeout:
+                print("new client: no answer (the leader's epoll instance lost the listening socket)")
     else:
         print("following:", hits(clients))
         st = control.wait_for(lambda s: s["last_update"]["outcome"] != "in-progress")

@@ -8,6 +8,9 @@
 // a multi-version update), "ver" with "version VERSION", "self" with whether
 // the worker's pthread_t names the thread that serves it. -DBAD_WORKER: worker
 // 2 shows a wrong count.
+// -DREBUILD_LOOP: the new version, while updating, replaces main's epoll
+// instance as an event library that rebuilds its loop would (the
+// registration deleted from the inherited instance, a new one created).
 // -DSTUCK_WORKER: a line "block" makes its worker answer "blocking" and then
 // block in a read() that no update can interrupt.
 #include <mvedsua.h>
@@ -130,6 +133,15 @@ int main(int argc, char **argv) {
     printf("ready\n");
     fflush(stdout);
   }
+#ifdef REBUILD_LOOP
+  else {
+    epoll_ctl(main_epfd, EPOLL_CTL_DEL, listen_fd, NULL);
+    close(main_epfd);
+    main_epfd = epoll_create1(0);
+    struct epoll_event ev = {EPOLLIN, {.fd = listen_fd}};
+    epoll_ctl(main_epfd, EPOLL_CTL_ADD, listen_fd, &ev);
+  }
+#endif
   for (;;) {
     struct epoll_event ev;
     if (epoll_wait(main_epfd, &ev, 1, -1) != 1) {
