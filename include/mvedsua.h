@@ -139,7 +139,11 @@ static inline int mvedsua_cond_timedwait_at(const char *point,
  * update, again every 10 ms until it stopped. It should make the thread
  * reach one of its update points: event_base_loopbreak() on the thread's
  * libevent base, a byte on a pipe it reads... (Kitsune's
- * ktthreads_update_callback). One per thread; null removes it. */
+ * ktthreads_update_callback). One per thread; null removes it.
+ * Called by the thread that runs main: kick(arg) is called when an update
+ * request arrives, in a signal handler on that thread (so it must be
+ * async-signal-safe: write a byte to a pipe its event loop watches); it
+ * makes a loop that blocks where no update point is reach one. */
 static inline void mvedsua_thread_on_update(void (*kick)(void *), void *arg) {
   if (__mvedsua_rt_thread_on_update)
     __mvedsua_rt_thread_on_update(kick, arg);

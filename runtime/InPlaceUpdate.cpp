@@ -423,7 +423,10 @@ void HandleUpdatePoint(const char *name) {
   // here once it quiesces them (Threads.cpp).
   if (!g_driver_ready || !pthread_equal(pthread_self(), g_driver_thread)) {
     ThreadAtPoint(name);
-    if (__atomic_load_n(&g_request, __ATOMIC_ACQUIRE) == kIdle)
+    // With a driver, the flag is its to clear: the supervisor's request is
+    // read only at the driver's point (g_request is idle until then), so a
+    // busy thread passing its own point would hide the request from it.
+    if (!g_driver_ready && __atomic_load_n(&g_request, __ATOMIC_ACQUIRE) == kIdle)
       __atomic_store_n(&__mvedsua_update_pending, 0, __ATOMIC_RELAXED);
     return;
   }

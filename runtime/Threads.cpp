@@ -11,6 +11,8 @@
 #include "ToolApi.h"
 #include "mve/Follower.h"
 #include "mve/Raw.h"
+#include "mve/Shim.h"
+#include "mve/Sud.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -73,6 +75,10 @@ enum Phase : int { kIdle = 0, kQuiescing, kLaunched };
 int g_phase;
 pid_t g_driver_tid;
 void (*g_resume_hook)(int slot);
+// The driver's own wake-up (mvedsua_thread_on_update from main's thread):
+// run by the wake signal's handler on that thread when a request arrives.
+void (*g_driver_kick)(void *);
+void *g_driver_kick_arg;
 bool g_recreate;     // a forked follower: parked slots have no kernel thread
 bool g_hold_arrived; // ... and their relaunches wait for the replay to start
 
@@ -299,6 +305,26 @@ void InitSync() {
 __attribute__((constructor(102))) void InitThreads() {
   InitSync();
   pthread_key_create(&g_exit_key, OnThreadExit);
+}
+
+// On the driver's thread, in the wake signal's handler: the program's kick
+// brings its loop to an update point (a byte on a pipe its event loop
+// watches). The kick's own calls are the runtime's, like the signal:
+// neither recorded nor trapped; what the loop then reads of them is.
+void KickDriver() {
+  void (*kick)(void *) = __atomic_load_n(&g_driver_kick, __ATOMIC_ACQUIRE);
+  if (!kick || !__atomic_load_n(&__mvedsua_update_pending, __ATOMIC_RELAXED))
+    return;
+  int saved_errno = errno;
+  bool paused = mve::g_shim_paused;
+  char selector = __atomic_load_n(&mve::g_sud_selector, __ATOMIC_RELAXED);
+  mve::g_shim_paused = true;
+  mve::SudAllow();
+  kick(g_driver_kick_arg);
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  __atomic_store_n(&mve::g_sud_selector, selector, __ATOMIC_RELAXED);
+  mve::g_shim_paused = paused;
+  errno = saved_errno;
 }
 
 } // namespace
@@ -547,6 +573,8 @@ void NoteWakeSignal() {
       __atomic_load_n(&g_phase, __ATOMIC_RELAXED) == kIdle)
     mve::RawSyscall(SYS_tgkill, mve::RawSyscall(SYS_getpid), g_driver_tid,
                     MVEDSUA_WAKE_SIGNAL);
+  if (t_slot == 0)
+    KickDriver();
 }
 
 } // namespace mvedsua
@@ -616,12 +644,20 @@ MVEDSUA_EXPORT int __mvedsua_rt_cond_wait(const char *point,
 
 // The calling managed thread's wake-up for updates (Kitsune's
 // ktthreads_update_callback): called, from the thread that drives the
-// update, while it waits for this one to stop.
+// update, while it waits for this one to stop. From the thread that runs
+// main: called in the wake signal's handler on that thread when a request
+// arrives (so it must be async-signal-safe).
 MVEDSUA_EXPORT void __mvedsua_rt_thread_on_update(void (*kick)(void *),
                                                   void *arg) {
   int k = t_slot;
-  if (k <= 0)
-    return; // main drives updates; other threads are not waited for
+  if (k < 0)
+    return; // other threads are not waited for
+  if (k == 0) {
+    __atomic_store_n(&g_driver_kick, nullptr, __ATOMIC_RELEASE);
+    g_driver_kick_arg = arg;
+    __atomic_store_n(&g_driver_kick, kick, __ATOMIC_RELEASE);
+    return;
+  }
   pthread_mutex_lock(&g_lock);
   g_slots[k].kick = kick;
   g_slots[k].kick_arg = arg;
