@@ -11,11 +11,11 @@
  * typed pointers, so an update migrates it. struct conn and struct worker
  * embed their struct event (libevent's event_struct.h), and stay the same
  * type in every version: libevent's queues point into them, so they must
- * never be reallocated by a state transformation. An update rebuilds each
- * thread's event_base and registers these events again (mcd.c), so the
- * embedded events are MVEDSUA_OPAQUE: their callbacks sit in a union, which
- * the runtime does not remap, and their links point into libevent's own
- * memory, which the update must not walk.
+ * never be reallocated by a state transformation. An update keeps each
+ * thread's event_base and its registrations; each thread points its events'
+ * callbacks at the new version's functions (mcd.c). The embedded events are
+ * MVEDSUA_OPAQUE: their links point into libevent's own memory, which the
+ * update must not walk.
  */
 #ifndef MCD_H
 #define MCD_H
@@ -109,10 +109,15 @@ extern struct stats stats;
 
 /* ---- threads and connections (mcd.c) ------------------------------------ */
 
-/* A connection accepted by the main thread, waiting for its worker. */
-struct pending {
+/* A message on a worker's notify pipe, written whole and read whole (every
+ * message has this size, and a pipe never splits a write this small). A new
+ * connection's descriptor travels in the message itself, not in a queue in
+ * memory: in a multi-version update each thread replays its own calls, and
+ * the worker's read then brings the descriptor with it, whatever point the
+ * follower's main thread has reached. */
+struct notify_msg {
+  int what; /* 'c': a new connection, fd; 'u': an update's kick; 'q': stop */
   int fd;
-  struct pending *next;
 };
 
 struct conn;
@@ -121,19 +126,16 @@ struct worker {
   int id;
   pthread_t thread;
   struct event_base *base;
-  int notify_rd, notify_wr;  /* 'c': a new connection is queued; 'q': stop */
-  struct event notify_ev MVEDSUA_OPAQUE; /* registered again by every version */
-  pthread_mutex_t qlock MVEDSUA_OPAQUE; /* unlocked whenever the thread is at an update point */
-  struct pending *qhead, *qtail;
+  int notify_rd, notify_wr;  /* struct notify_msg from main and the kick */
+  struct event notify_ev MVEDSUA_OPAQUE; /* callback re-pointed by every version */
   struct conn *conns;        /* this worker's connections */
   size_t nconns;
-  int looping;               /* the thread is inside event_base_loop */
 };
 
 struct conn {
   int fd;
   int worker;            /* index in workers[] */
-  struct event ev MVEDSUA_OPAQUE; /* registered again by every version */
+  struct event ev MVEDSUA_OPAQUE; /* callback re-pointed by every version */
   short evflags;         /* what ev waits for: EV_READ, or EV_WRITE while output is pending */
   int closing;           /* close once the output is written */
   char *rbuf MVEDSUA_ARRAY(rsize); /* received, not yet executed */

@@ -2,21 +2,23 @@
  * mcd.c: start-up, the threads, and connections.
  *
  * The main thread listens and accepts on its own event_base and hands each
- * connection, round-robin, to a worker: it queues the descriptor on the
- * worker's list and writes 'c' to the worker's notify pipe. Each worker runs
- * event_base_loop on its own event_base and serves its connections.
+ * connection, round-robin, to a worker: it writes a message carrying the
+ * descriptor to the worker's notify pipe. Each worker runs event_base_loop
+ * on its own event_base and serves its connections.
  *
- * Updates (docs/mcd.md). main() asks for libevent's epoll_wait to be an
- * update point (mvedsua_wait_points), so every thread is updatable where it
- * blocks. A new version's main() finds everything it would initialise in the
- * migrated state (mvedsua_is_updating()): the listening socket, the notify
- * pipes, the workers, the connections, the cache; the runtime relaunches the
- * workers in the new version (mcd_worker_main, same argument). The old
- * version's threads never returned from event_base_loop, so their event_bases
- * still count as running (libevent refuses a second loop on them) and their
- * events hold the old version's callbacks; each thread therefore replaces its
- * event_base and registers its own events again (rebase_main, rebase_worker)
- * before it loops.
+ * Updates (docs/mcd.md). Every thread loops around event_base_loop(base,
+ * EVLOOP_ONCE) with an update point before each turn ("main", "worker"), so
+ * an update stops it outside libevent and the new version goes on with the
+ * same event_base: nothing is registered again, nothing reaches the kernel
+ * (in a multi-version update the epoll instances are shared with the old
+ * version, which goes on with them). A thread blocked in its loop is woken
+ * for an update by its kick (mvedsua_thread_on_update): a byte on the pipe
+ * its base watches. A new version's main() finds everything it would
+ * initialise in the migrated state (mvedsua_is_updating()); the runtime
+ * relaunches the workers in the new version (mcd_worker_main, same
+ * argument). The only thing of the old version left in libevent is the
+ * callback of each registered event, which each thread points at this
+ * version's function (repoint_main, repoint_worker).
  */
 #define _GNU_SOURCE /* accept4, pipe2 */
 #include <errno.h>
@@ -41,13 +43,12 @@ struct worker *workers MVEDSUA_ARRAY(nworkers);
 int nworkers;
 int next_worker;               /* round-robin dispatch */
 int listen_fd = -1;
-int stop_pipe[2] = {-1, -1};   /* the stop signal's handler writes here */
+int stop_pipe[2] = {-1, -1};   /* the stop signal's handler and main's kick write here */
 struct event_base *main_base;
 struct main_events {
-  struct event accept_ev MVEDSUA_OPAQUE; /* registered again by every version */
+  struct event accept_ev MVEDSUA_OPAQUE; /* callbacks re-pointed by every version */
   struct event stop_ev MVEDSUA_OPAQUE;
 } *main_events;                /* on the heap: libevent points into it */
-int main_looping;              /* main is inside event_base_loop */
 int64_t process_started;
 int server_port;
 volatile sig_atomic_t stop_requested;
@@ -295,44 +296,45 @@ void conn_event_cb(evutil_socket_t fd, short what, void *arg) {
 
 /* ---- workers ------------------------------------------------------------ */
 
+static int notify(struct worker *w, int what, int fd) {
+  struct notify_msg m = {what, fd};
+  return write(w->notify_wr, &m, sizeof m) == (ssize_t)sizeof m ? 0 : -1;
+}
+
 void worker_notify_cb(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
   (void)what;
   struct worker *w = arg;
-  char buf[64];
-  ssize_t n = read(w->notify_rd, buf, sizeof buf);
-  for (ssize_t i = 0; i < n; i++) {
-    if (buf[i] == 'q') {
+  struct notify_msg m[16];
+  ssize_t n = read(w->notify_rd, m, sizeof m);
+  for (ssize_t i = 0; i < n / (ssize_t)sizeof *m; i++) {
+    if (m[i].what == 'q')
       event_base_loopbreak(w->base);
-      continue;
-    }
-    pthread_mutex_lock(&w->qlock);
-    struct pending *p = w->qhead;
-    if (p) {
-      w->qhead = p->next;
-      if (!w->qhead)
-        w->qtail = NULL;
-    }
-    pthread_mutex_unlock(&w->qlock);
-    if (p) {
-      conn_new(w, p->fd);
-      free(p);
-    }
+    else if (m[i].what == 'c')
+      conn_new(w, m[i].fd);
+    /* 'u', the kick: the loop returns, the update point comes */
   }
 }
 
-/* A fresh event_base for a worker whose loop was left by an update (see the
- * top of this file): the old one is freed (which removes this worker's
- * events from it and closes its epoll instance) and the notify pipe and every
- * connection are registered again, with this version's callbacks. */
-static void rebase_worker(struct worker *w) {
-  event_base_free(w->base);
-  w->base = event_base_new();
-  event_assign(&w->notify_ev, w->base, w->notify_rd, EV_READ | EV_PERSIST, worker_notify_cb, w);
-  event_add(&w->notify_ev, NULL);
-  for (struct conn *c = w->conns; c; c = c->next) {
-    event_assign(&c->ev, w->base, c->fd, c->evflags | EV_PERSIST, conn_event_cb, c);
-    event_add(&c->ev, NULL);
+/* An update stopped the old version at its update point: libevent's events
+ * still call the old version's functions. Each is pointed at this version's
+ * in place: its registration, the event_base and its epoll instance stay as
+ * they are (a multi-version update's old version goes on using them). */
+static void event_repoint(struct event *ev, event_callback_fn cb) {
+  ev->ev_evcallback.evcb_cb_union.evcb_callback = cb;
+}
+
+static void repoint_worker(struct worker *w) {
+  event_repoint(&w->notify_ev, worker_notify_cb);
+  for (struct conn *c = w->conns; c; c = c->next)
+    event_repoint(&c->ev, conn_event_cb);
+}
+
+/* A worker's wake-up for an update (called by the runtime from the thread
+ * that drives it): its loop returns, and the thread comes to its point. */
+static void worker_kick(void *arg) {
+  if (notify(arg, 'u', -1) < 0) {
+    /* full pipe: the worker has messages to read anyway */
   }
 }
 
@@ -340,14 +342,15 @@ static void rebase_worker(struct worker *w) {
  * update relaunches it here in the new version with the same index. */
 void *mcd_worker_main(void *arg) {
   struct worker *w = &workers[(intptr_t)arg];
-  /* Nothing to initialise here (main set the worker up): when an update
-   * relaunched the thread (mvedsua_is_updating()), its old loop never
-   * returned, which `looping` says whatever the update point was. */
-  if (w->looping)
-    rebase_worker(w);
-  w->looping = 1;
-  event_base_loop(w->base, 0);
-  w->looping = 0;
+  mvedsua_thread_on_update(worker_kick, w);
+  /* Nothing to initialise here (main set the worker up). */
+  if (mvedsua_is_updating())
+    repoint_worker(w);
+  for (;;) {
+    mvedsua_update_point("worker");
+    if (event_base_loop(w->base, EVLOOP_ONCE) < 0 || event_base_got_break(w->base))
+      break;
+  }
   /* stopped ('q'): main joins this thread and closes the connections */
   return NULL;
 }
@@ -361,7 +364,6 @@ static int start_workers(int n) {
     struct worker *w = &workers[i];
     int fds[2];
     w->id = i;
-    pthread_mutex_init(&w->qlock, NULL);
     if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
       return -1;
     w->notify_rd = fds[0];
@@ -383,22 +385,10 @@ static int start_workers(int n) {
 static void dispatch(int fd) {
   struct worker *w = &workers[next_worker];
   next_worker = (next_worker + 1) % nworkers;
-  struct pending *p = malloc(sizeof *p);
-  if (!p) {
-    close(fd);
-    return;
-  }
-  p->fd = fd;
-  p->next = NULL;
-  pthread_mutex_lock(&w->qlock);
-  if (w->qtail)
-    w->qtail->next = p;
-  else
-    w->qhead = p;
-  w->qtail = p;
-  pthread_mutex_unlock(&w->qlock);
-  if (write(w->notify_wr, "c", 1) != 1)
+  if (notify(w, 'c', fd) < 0) {
     perror("mcd: notify pipe");
+    close(fd);
+  }
 }
 
 void accept_cb(evutil_socket_t fd, short what, void *arg) {
@@ -425,7 +415,7 @@ void stop_cb(evutil_socket_t fd, short what, void *arg) {
   char buf[16];
   while (read(fd, buf, sizeof buf) > 0) {
   }
-  event_base_loopbreak(main_base);
+  /* main's loop returns after this callback and looks at stop_requested */
 }
 
 static void register_main_events(void) {
@@ -435,11 +425,19 @@ static void register_main_events(void) {
   event_add(&main_events->stop_ev, NULL);
 }
 
-/* The main thread's counterpart of rebase_worker. */
-static void rebase_main(void) {
-  event_base_free(main_base);
-  main_base = event_base_new();
-  register_main_events();
+/* The main thread's counterpart of repoint_worker. */
+static void repoint_main(void) {
+  event_repoint(&main_events->accept_ev, accept_cb);
+  event_repoint(&main_events->stop_ev, stop_cb);
+}
+
+/* main's wake-up for an update: called in a signal handler when a request
+ * arrives (a write is async-signal-safe). */
+static void main_kick(void *arg) {
+  (void)arg;
+  if (write(stop_pipe[1], "u", 1) != 1) {
+    /* full pipe: main has bytes to read anyway */
+  }
 }
 
 static int open_listener(const char *addr, int port) {
@@ -508,7 +506,7 @@ static int init(int argc, char **argv) {
 
 static void shutdown_workers(void) {
   for (int i = 0; i < nworkers; i++)
-    if (write(workers[i].notify_wr, "q", 1) != 1)
+    if (notify(&workers[i], 'q', -1) < 0)
       perror("mcd: notify pipe");
   for (int i = 0; i < nworkers; i++)
     pthread_join(workers[i].thread, NULL);
@@ -518,20 +516,19 @@ static void shutdown_workers(void) {
 }
 
 int main(int argc, char **argv) {
-  /* libevent's epoll_wait is an update point in every thread */
-  mvedsua_wait_points(MVEDSUA_WAIT_EPOLL);
   install_signal_handlers();
   if (!mvedsua_is_updating()) {
     int rc = init(argc, argv);
     if (rc != 0)
       return rc < 0 ? 0 : rc;
-  } else if (main_looping) {
-    rebase_main();
+  } else {
+    repoint_main();
   }
-  if (!stop_requested) {
-    main_looping = 1;
-    event_base_loop(main_base, 0);
-    main_looping = 0;
+  mvedsua_thread_on_update(main_kick, NULL);
+  while (!stop_requested) {
+    mvedsua_update_point("main");
+    if (event_base_loop(main_base, EVLOOP_ONCE) < 0)
+      break;
   }
   shutdown_workers();
   fprintf(stderr, "mcd: shutting down\n");
