@@ -271,6 +271,13 @@ bool Parser::parseAllocator(Spec &S) {
 
 bool Parser::parseRule(Spec &S) {
   SpecLoc Start = loc();
+  if (peek() == '{') {
+    SpecCode C;
+    if (!parseBlock(C.Code, C.CodeLoc))
+      return false;
+    S.TopCode.push_back(std::move(C));
+    return true;
+  }
   if (atKeyword("ALLOCATOR"))
     return parseAllocator(S);
   bool Init = atKeyword("INIT");

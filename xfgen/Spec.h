@@ -1,5 +1,7 @@
 //===- Spec.h - Kitsune's .xf transformation spec language ----------------===//
 //
+//   spec  ::= (rule | block)*                   a block between rules is
+//                                               C code for the whole file
 //   rule  ::= paths '->' paths [':' block]      transform / rename
 //           | 'INIT' paths ':' block            initialise something new
 //           | 'ALLOCATOR' NAME NAME             the new version's allocation
@@ -58,8 +60,16 @@ struct SpecAllocator {
   SpecLoc Loc, AllocLoc, FreeLoc; // the directive, and each name
 };
 
+/// A C block between rules (Kitsune's leading `{ ... }`): functions and
+/// declarations the rules' blocks use (XF_LIFT's transformer functions).
+struct SpecCode {
+  std::string Code;
+  SpecLoc CodeLoc;
+};
+
 struct Spec {
   std::vector<SpecRule> Rules;
+  std::vector<SpecCode> TopCode;
   std::optional<SpecAllocator> Allocator;
 };
 

@@ -332,6 +332,7 @@ struct BlockEnv {
   std::string In, Out, Base;               // C expressions, "" if absent
   const TypeDesc *OldT = nullptr, *NewT = nullptr, *BaseT = nullptr;
   std::pair<uint64_t, uint64_t> SelfPair{0, 0}; // $xform of it: the default
+  bool TopLevel = false; // a C block between rules: no objects
 };
 
 class XformGenerator::Impl {
@@ -371,6 +372,8 @@ private:
 
   // --- generated code
   std::string Protos, Descs, Bodies, EntryTable, InitTable, LocalTable;
+  std::string TopCode; // the spec's C blocks between rules, expanded
+  std::set<std::string> KitsuneClosures; // descriptors with a closure
   std::vector<std::string> Keys;
   std::map<std::pair<uint64_t, uint64_t>, std::string> ObjFns, DefaultFns,
       DescNames;
@@ -494,6 +497,9 @@ private:
   std::string expandCall(StringRef Word, StringRef Args, const BlockEnv &Env,
                          const SpecLoc &L);
   std::string blockStmts(const BlockEnv &Env);
+  std::string kitsuneClosure(const std::string &D, const TypeDesc *O,
+                             const TypeDesc *N);
+  void expandTopCode();
   std::string xformCall(StringRef Args, const BlockEnv &Env, const SpecLoc &L);
   SpecLoc locIn(const SpecRule &R, size_t Offset) const;
 
@@ -1846,6 +1852,25 @@ const TypeDesc *XformGenerator::Impl::resolveSpelling(StringRef Text,
   return T;
 }
 
+/// Kitsune's $xform(old, new) is a closure (KitsunePrelude.inc): one static
+/// closure per descriptor, deep when the pair needs transforming; a shallow
+/// one keeps its objects and remaps their pointers (their visit).
+std::string XformGenerator::Impl::kitsuneClosure(const std::string &D,
+                                                 const TypeDesc *O,
+                                                 const TypeDesc *N) {
+  std::string K = D + "_k";
+  if (!KitsuneClosures.insert(D).second)
+    return K;
+  bool Deep = need(O, N);
+  std::string Visit = !Deep && hasPointers(O) ? "&" + visitDesc(O) : "0";
+  Descs += "static const struct __mvedsua_xf_closure " + K +
+           " = {.kind = __MVEDSUA_XF_K_DESC, .deep = " + (Deep ? "1" : "0") +
+           ", .size_old = " + std::to_string(O->Size) +
+           ", .size_new = " + std::to_string(N->Size) + ", .type = &" + D +
+           ", .visit = " + Visit + "};\n";
+  return K;
+}
+
 std::string XformGenerator::Impl::xformCall(StringRef Args, const BlockEnv &Env,
                                             const SpecLoc &L) {
   SmallVector<std::string, 4> Parts;
@@ -1894,6 +1919,8 @@ std::string XformGenerator::Impl::xformCall(StringRef Args, const BlockEnv &Env,
   Sites[O->Hash].Arrays++;
   Sites[O->Hash].Total++;
   Sites[O->Hash].Type = O;
+  if (Parts.size() == 2 && Opts.KitsuneSpec)
+    return "(&" + kitsuneClosure(D, O, N) + ")";
   if (Parts.size() == 2)
     return "(&" + D + ")";
   return "__mvedsua_xf_invoke(__xf_ctx, &" + D + ", (" + Parts[2] + "), (" +
@@ -1948,6 +1975,12 @@ std::string XformGenerator::Impl::expandWord(StringRef Word,
     error(L.str() + ": error: $" + Word + " is not available in " + Where);
     return "0";
   };
+  if (Env.TopLevel && (Word == "in" || Word == "out" || Word == "base" ||
+                       Word == "oldtype" || Word == "newtype")) {
+    error(L.str() + ": error: $" + Word +
+          " is not available in a C block outside a rule");
+    return "0";
+  }
   // Kitsune's blocks use the objects themselves ($out = $in + 5).
   auto Obj = [&](const char *Ptr) {
     return Opts.KitsuneSpec ? "(*" + std::string(Ptr) + ")" : std::string(Ptr);
@@ -2170,8 +2203,35 @@ bool XformGenerator::Impl::run() {
     return false;
   forceGenericContainers();
   planEntries();
+  expandTopCode();
   warnCopiedVoidPointers();
   return Errors.empty();
+}
+
+/// The spec's C blocks between rules, in order, for the code after the
+/// descriptors. In Kitsune's dialect their functions (XF_LIFT's) return
+/// nothing, so there XF_INVOKE records a failure instead of returning it.
+void XformGenerator::Impl::expandTopCode() {
+  for (const SpecCode &C : S.TopCode) {
+    SpecRule R;
+    R.Code = C.Code;
+    R.CodeLoc = C.CodeLoc;
+    BlockEnv Env;
+    Env.Rule = &R;
+    Env.TopLevel = true;
+    std::string Code = expandBlock(Env);
+    TopCode += "#line " + std::to_string(C.CodeLoc.Line) + " " +
+               cString(C.CodeLoc.File) + "\n" +
+               std::string(C.CodeLoc.Col - 1, ' ') + Code +
+               "\n#line __MVEDSUA_XF_HERE__\n";
+  }
+  if (Opts.KitsuneSpec && !TopCode.empty())
+    TopCode = "#undef XF_INVOKE\n#define XF_INVOKE(c, in, out) "
+              "((void)__mvedsua_xf_kinvoke((c), (in), (out)))\n" +
+              TopCode +
+              "#undef XF_INVOKE\n#define XF_INVOKE(c, in, out) "
+              "do { if (__mvedsua_xf_kinvoke((c), (in), (out))) return -1; "
+              "} while (0)\n";
 }
 
 /// The first path from T to a void * that is not MVEDSUA_OPAQUE ("" if none),
@@ -2232,8 +2292,9 @@ std::string XformGenerator::Impl::code() const {
 #include "Prelude.inc"
   );
   if (Opts.KitsuneSpec)
-    OS << "\n/* The spec is in Kitsune's dialect: XF_ASSIGN(target, source). */\n"
-          "#undef XF_ASSIGN\n#define XF_ASSIGN(target, src) ((target) = (src))\n";
+    OS << StringRef(
+#include "KitsunePrelude.inc"
+    );
   OS << "\n/* Types, for spec blocks. */\n" << Forward << Defs;
   OS << "\n/* Transformers. */\n" << Protos << MapProtos << "\n";
   std::set<uint64_t> Risk = interiorRisks();
@@ -2242,7 +2303,10 @@ std::string XformGenerator::Impl::code() const {
   for (uint64_t H : TrackHashes)
     OS << "#define __mvedsua_xf_track_" << utohexstr(H, true) << " "
        << (Risk.count(H) ? 1 : 0) << "\n";
-  OS << Descs << Bodies;
+  OS << Descs;
+  if (!TopCode.empty())
+    OS << "\n/* The spec's C code outside rules. */\n" << TopCode;
+  OS << Bodies;
   OS << "\n/* Offset maps, for pointers into transformed globals. */\n"
      << MapBodies;
   OS << "\nstruct __mvedsua_xf_entry {\n  uint32_t old_kind;\n  const char "
@@ -2307,10 +2371,12 @@ static int __mvedsua_xf_run(struct mvedsua_xf_ctx *ctx) {
 }
 
 static int __mvedsua_xf_transform(struct mvedsua_xf_ctx *ctx) {
+  __MVEDSUA_XF_BEGIN(ctx);
   int rc = __mvedsua_xf_run(ctx);
   if (rc == 0) /* nothing can fail any more: shared objects may change */
     __mvedsua_xf_apply_fixups();
   __mvedsua_xf_reset();
+  __MVEDSUA_XF_END();
   return rc;
 }
 )XF";
