@@ -120,6 +120,18 @@ int __kitsune_rt_migrate(const char *name, const char *func, const char *file,
 #define ENTER_FUNC() ((void)0)
 #define EXIT_FUNC() ((void)0)
 
+/* ---- heap objects as state (ktheaptrack.h) ---------------------------------- */
+
+/* NOTE_HEAP(&list, p) appends the heap object p to a kitsune_heaplist the
+ * program keeps in its state (a global: `kitsune_heaplist E_G(struct T)
+ * list;`), which the update moves with the objects it lists; UNNOTE_HEAP
+ * takes it out again (1 if it was listed, 0 otherwise). */
+struct kitsune_heaplist;
+void kitsune_heaplist_add(struct kitsune_heaplist *list, void *addr);
+int kitsune_heaplist_del(struct kitsune_heaplist *list, void *addr);
+#define NOTE_HEAP(heap, addr) kitsune_heaplist_add((heap), (addr))
+#define UNNOTE_HEAP(heap, addr) kitsune_heaplist_del((heap), (addr))
+
 #ifdef __cplusplus
 }
 #endif

@@ -410,3 +410,70 @@ MVEDSUA_EXPORT void ktthreads_ms_sleep(int ms) {
   __mvedsua_rt_cond_wait("ktthreads_ms_sleep", &c, &m, &until); // early when an
   pthread_mutex_unlock(&m);                                    // update woke it
 }
+
+// Kitsune's heap lists (include/ktheaptrack.h): the program's own state, a
+// global list of malloc'd nodes that an update moves like any other global.
+// The layouts are the header's.
+struct kitsune_heaplist_node {
+  void *addr;
+  kitsune_heaplist_node *next;
+};
+struct kitsune_heaplist {
+  kitsune_heaplist_node *begin, *last;
+};
+
+MVEDSUA_EXPORT void kitsune_heaplist_init(kitsune_heaplist *list) {
+  list->begin = list->last = nullptr;
+}
+
+MVEDSUA_EXPORT void kitsune_heaplist_add(kitsune_heaplist *list, void *addr) {
+  auto *n = static_cast<kitsune_heaplist_node *>(
+      malloc(sizeof(kitsune_heaplist_node)));
+  if (!n) {
+    Report("error: NOTE_HEAP: out of memory; %p is not listed", addr);
+    return;
+  }
+  *n = {addr, nullptr};
+  if (list->last)
+    list->last->next = n;
+  else
+    list->begin = n;
+  list->last = n;
+}
+
+MVEDSUA_EXPORT int kitsune_heaplist_del(kitsune_heaplist *list, void *addr) {
+  kitsune_heaplist_node *prev = nullptr;
+  for (kitsune_heaplist_node *n = list->begin; n; prev = n, n = n->next) {
+    if (n->addr != addr)
+      continue;
+    (prev ? prev->next : list->begin) = n->next;
+    if (list->last == n)
+      list->last = prev;
+    free(n);
+    return 1;
+  }
+  return 0;
+}
+
+MVEDSUA_EXPORT kitsune_heaplist_node *
+kitsune_heaplist_begin(kitsune_heaplist *list) {
+  return list->begin;
+}
+
+MVEDSUA_EXPORT kitsune_heaplist_node *kitsune_heaplist_end(kitsune_heaplist *) {
+  return nullptr;
+}
+
+MVEDSUA_EXPORT kitsune_heaplist_node *
+kitsune_heaplist_last(kitsune_heaplist *list) {
+  return list->last;
+}
+
+MVEDSUA_EXPORT kitsune_heaplist_node *
+kitsune_heaplist_next(kitsune_heaplist_node *it) {
+  return it ? it->next : nullptr;
+}
+
+MVEDSUA_EXPORT int kitsune_heaplist_isempty(kitsune_heaplist *list) {
+  return list->begin == nullptr;
+}
