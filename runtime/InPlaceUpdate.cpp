@@ -266,7 +266,7 @@ void PerformUpdate(const char *point) {
   }
   g_status.transfer_us = MicrosSince(g_taken) - g_status.load_us;
   RecordStats(stats);
-  PreparePrestartHook(loaded.handle);
+  PrepareKitsuneHooks(loaded.handle);
   MigrateControl(to, loaded.main, point);
 }
 
@@ -332,10 +332,12 @@ void OnPointWhileUpdating(const char *name) {
   if (!pthread_equal(pthread_self(), g_driver_thread))
     return ThreadAtPoint(name); // a relaunched thread reaching its point
   std::string reason;
-  if (name && strcmp(name, g_from_point) == 0 &&
-      LaunchThreads(g_timeout_ms, &reason) < 0)
+  bool arrived = name && strcmp(name, g_from_point) == 0;
+  if (arrived)
+    RunMainUpdateHook(); // Kitsune's, before the threads start
+  if (arrived && LaunchThreads(g_timeout_ms, &reason) < 0)
     ThreadsTimedOut(reason);
-  else if (name && strcmp(name, g_from_point) == 0)
+  else if (arrived)
     CompleteUpdate();
   else if (g_timeout_ms && MicrosSince(g_taken) / 1000 >= g_timeout_ms)
     TimeOut();

@@ -21,6 +21,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <vector>
+
 namespace mvedsua {
 namespace {
 
@@ -45,7 +47,26 @@ bool g_signalled;
 char *g_next_version;
 
 
-void (*g_prestart)(void); // the next version's pre-start hook, if any
+void (*g_prestart)(void);   // the next version's pre-start hook, if any
+void (*g_mainupdate)(void); // ... and its main-update hook
+
+// Kitsune's ktthread_info (include/ktthreads.h).
+struct ThreadInfo {
+  void *arg;
+  void *(*start_fun)(void *);
+  const char *update_pt;
+  pthread_attr_t attr;
+};
+// kitsune_threads_*, allowed while a hook runs: the threads the update
+// relaunches (by slot), as the program sees and edits them.
+struct ThreadEdit {
+  int slot;
+  bool removed;
+  ThreadInfo info;
+};
+bool g_in_thread_hook;
+std::vector<ThreadEdit> g_thread_edits;
+size_t g_thread_cursor; // 1 + the one kitsune_threads_next returned last
 
 // The parts of a registry key: "name", "file.c/name", "file.c/func#name".
 struct KeyParts {
@@ -231,17 +252,50 @@ void SetHandLocalIndex(uint64_t index) { g_local_index = index; }
 
 void EndHandXforms() { g_run_from = g_run_to = -1; }
 
-void PreparePrestartHook(void *handle) {
-  g_prestart = handle ? reinterpret_cast<void (*)(void)>(
-                            dlsym(handle, "_kitsune_prestart_xform"))
-                      : nullptr;
+void PrepareKitsuneHooks(void *handle) {
+  auto Find = [&](const char *name) {
+    return handle ? reinterpret_cast<void (*)(void)>(dlsym(handle, name))
+                  : nullptr;
+  };
+  g_prestart = Find("_kitsune_prestart_xform");
+  g_mainupdate = Find("_kitsune_mainupdate_xform");
+}
+
+// A hook may edit the threads the update relaunches (kitsune_threads_*):
+// its edits of each ktthread_info are applied when it returns.
+static void RunThreadHook(void (*hook)(void)) {
+  if (!hook)
+    return;
+  g_thread_edits.clear();
+  g_thread_cursor = 0;
+  g_in_thread_hook = true;
+  hook();
+  g_in_thread_hook = false;
+  for (const ThreadEdit &e : g_thread_edits)
+    if (!e.removed)
+      SetParkedThreadStart(e.slot, e.info.start_fun, e.info.arg);
+  g_thread_edits.clear();
 }
 
 void RunPrestartHook() {
   void (*hook)(void) = g_prestart;
   g_prestart = nullptr;
-  if (hook)
-    hook();
+  RunThreadHook(hook);
+}
+
+void RunMainUpdateHook() {
+  void (*hook)(void) = g_mainupdate;
+  g_mainupdate = nullptr;
+  RunThreadHook(hook);
+}
+
+static bool InThreadHook(const char *fn) {
+  if (g_in_thread_hook)
+    return true;
+  Report("error: %s: the threads an update relaunches can only be edited in "
+         "_kitsune_prestart_xform or _kitsune_mainupdate_xform; ignored",
+         fn);
+  return false;
 }
 
 } // namespace mvedsua
@@ -476,4 +530,54 @@ kitsune_heaplist_next(kitsune_heaplist_node *it) {
 
 MVEDSUA_EXPORT int kitsune_heaplist_isempty(kitsune_heaplist *list) {
   return list->begin == nullptr;
+}
+
+// Kitsune's editing of the threads an update relaunches, from the pre-start
+// or main-update hook: each one parked for the update, in creation order,
+// with the new version's start function and argument.
+MVEDSUA_EXPORT void kitsune_threads_reset(void) {
+  g_thread_edits.clear();
+  g_thread_cursor = 0;
+  if (!InThreadHook("kitsune_threads_reset"))
+    return;
+  for (int k = NextParkedThread(0); k > 0; k = NextParkedThread(k)) {
+    ThreadEdit e{};
+    e.slot = k;
+    ParkedThreadStart(k, &e.info.start_fun, &e.info.arg, &e.info.update_pt);
+    g_thread_edits.push_back(e);
+  }
+}
+
+MVEDSUA_EXPORT void *kitsune_threads_next(void) {
+  if (g_thread_cursor >= g_thread_edits.size())
+    return nullptr;
+  return &g_thread_edits[g_thread_cursor++].info;
+}
+
+MVEDSUA_EXPORT void kitsune_thread_remove(void) {
+  if (!InThreadHook("kitsune_thread_remove"))
+    return;
+  if (g_thread_cursor == 0) {
+    Report("error: kitsune_thread_remove: no thread (call kitsune_threads_next "
+           "first); ignored");
+    return;
+  }
+  ThreadEdit &e = g_thread_edits[g_thread_cursor - 1];
+  e.removed = true;
+  RemoveParkedThread(e.slot);
+}
+
+MVEDSUA_EXPORT void kitsune_thread_add(void *arg, void *(*fn)(void *),
+                                       const char *update_pt,
+                                       pthread_attr_t *attr) {
+  if (!InThreadHook("kitsune_thread_add"))
+    return;
+  if (!fn || !update_pt) {
+    Report("error: kitsune_thread_add: needs a start function and the update "
+           "point the thread updates from; ignored");
+    return;
+  }
+  if (AddParkedThread(fn, arg, update_pt, attr) < 0)
+    Report("error: kitsune_thread_add: no free thread slot; the thread is not "
+           "started");
 }

@@ -25,12 +25,15 @@ void BeginHandXforms(int from, int to);
 void SetHandLocalIndex(uint64_t index);
 void EndHandXforms();
 
-// Kitsune's pre-start hook: the new version's _kitsune_prestart_xform, if it
-// defines one, runs once the state moved and before its main starts. Looked
-// up in the loaded object's handle while the update runs (a lookup, no
-// system call), run after control migrated.
-void PreparePrestartHook(void *handle);
+// Kitsune's hooks, looked up in the loaded object's handle while the update
+// runs (a lookup, no system call): _kitsune_prestart_xform, if the new
+// version defines it, runs once the state moved and before its main starts
+// (after control migrated); _kitsune_mainupdate_xform when its main reached
+// the update point it came from, before the other threads are relaunched.
+// Either may edit the threads the update relaunches (kitsune_threads_*).
+void PrepareKitsuneHooks(void *handle);
 void RunPrestartHook();
+void RunMainUpdateHook();
 
 
 } // namespace mvedsua

@@ -64,6 +64,10 @@ struct Slot {
   int in_wait;            // in a wait point's blocking call
   sigjmp_buf start;       // its ThreadMain frame, to relaunch from
   char name[64];          // the start function's symbol, for messages
+  bool removed;           // parked, and not to be relaunched: it ends
+  bool spawn;             // added while updating: no thread yet
+  bool has_attr;          // ... created with `attr`
+  pthread_attr_t attr;
 };
 
 Slot g_slots[kMaxThreads];
@@ -201,6 +205,8 @@ void *ThreadMain(void *raw) {
   pthread_setspecific(g_exit_key, reinterpret_cast<void *>(intptr_t(k) + 1));
   // A relaunch comes back here with the new version's function in the slot.
   sigsetjmp(s.start, 1);
+  if (s.removed)
+    return nullptr; // taken out of the update (kitsune_thread_remove)
   return s.fn(s.arg);
 }
 
@@ -451,15 +457,20 @@ int LaunchThreads(uint64_t timeout_ms, std::string *reason) {
     Slot &s = g_slots[k];
     if (s.state != kParked)
       continue;
+    if (s.removed) { // the parked thread unwinds to ThreadMain and ends
+      s.state = g_recreate ? kFree : kRelaunched;
+      any = true;
+      continue;
+    }
     s.fn = s.new_fn ? s.new_fn : s.fn;
     s.arg = s.new_fn ? s.new_arg : s.arg;
     s.handle = s.new_fn ? s.new_handle : s.handle;
     s.state = kRelaunched;
     any = true;
-    if (!g_recreate)
+    if (!g_recreate && !s.spawn)
       continue; // in place: the same thread, the same pthread_t
     pthread_t t;
-    if (pthread_create(&t, nullptr, ThreadMain,
+    if (pthread_create(&t, s.has_attr ? &s.attr : nullptr, ThreadMain,
                        reinterpret_cast<void *>(intptr_t(k))) != 0)
       s.state = kFree; // reported below as missing from the count
     else if (s.handle) // the program's handle names the new thread
@@ -482,6 +493,57 @@ int LaunchThreads(uint64_t timeout_ms, std::string *reason) {
             std::to_string(timeout_ms) + " ms: " + who +
             "; they keep running the new version";
   return -1;
+}
+
+int NextParkedThread(int after) {
+  pthread_mutex_lock(&g_lock);
+  int k = after < 1 ? 1 : after + 1;
+  while (k < kMaxThreads &&
+         (g_slots[k].state != kParked || g_slots[k].removed))
+    ++k;
+  pthread_mutex_unlock(&g_lock);
+  return k < kMaxThreads ? k : -1;
+}
+
+void ParkedThreadStart(int k, void *(**fn)(void *), void **arg,
+                       const char **point) {
+  pthread_mutex_lock(&g_lock);
+  *fn = g_slots[k].new_fn;
+  *arg = g_slots[k].new_arg;
+  *point = g_slots[k].point;
+  pthread_mutex_unlock(&g_lock);
+}
+
+void SetParkedThreadStart(int k, void *(*fn)(void *), void *arg) {
+  pthread_mutex_lock(&g_lock);
+  g_slots[k].new_fn = fn;
+  g_slots[k].new_arg = arg;
+  pthread_mutex_unlock(&g_lock);
+}
+
+void RemoveParkedThread(int k) {
+  pthread_mutex_lock(&g_lock);
+  g_slots[k].removed = true;
+  pthread_mutex_unlock(&g_lock);
+}
+
+int AddParkedThread(void *(*fn)(void *), void *arg, const char *point,
+                    const pthread_attr_t *attr) {
+  int k = ReserveSlot(fn, arg, nullptr);
+  if (k < 0)
+    return -1;
+  pthread_mutex_lock(&g_lock);
+  Slot &s = g_slots[k];
+  s.state = kParked;
+  s.spawn = true;
+  s.new_fn = fn;
+  s.new_arg = arg;
+  s.point = strdup(point ? point : ""); // kept: the slot may outlive it
+  s.has_attr = attr != nullptr;
+  if (attr)
+    s.attr = *attr;
+  pthread_mutex_unlock(&g_lock);
+  return k;
 }
 
 void EndThreadUpdate() {

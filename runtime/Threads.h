@@ -71,6 +71,23 @@ int LaunchThreads(uint64_t timeout_ms, std::string *reason);
 // Everyone waiting at its point after a launch goes on.
 void EndThreadUpdate();
 
+// ---- editing the threads an update relaunches (Kitsune's kitsune_threads_*)
+// Driver, after RemapThreadStarts and before LaunchThreads.
+// The next parked thread after slot `after` (0: the first) that is to be
+// relaunched; -1 when there is none.
+int NextParkedThread(int after);
+// What it will run in the new version, and the point it stopped at.
+void ParkedThreadStart(int k, void *(**fn)(void *), void **arg,
+                       const char **point);
+void SetParkedThreadStart(int k, void *(*fn)(void *), void *arg);
+// It is not relaunched: it ends.
+void RemoveParkedThread(int k);
+// A new thread, started with the others, that runs `fn(arg)` in the new
+// version as if it had stopped at `point` (its update completes there); -1
+// when every slot is taken.
+int AddParkedThread(void *(*fn)(void *), void *arg, const char *point,
+                    const pthread_attr_t *attr);
+
 // ---- multi-version updates (runtime/mve) ----
 // The highest slot in use (0 when there is no managed thread).
 int MaxManagedSlot();
