@@ -8,6 +8,17 @@
 // writer changes `futex_word` after publishing and, after a full fence,
 // wakes the reader only if it announced itself. Either the reader sees the
 // record or the writer sees the reader.
+//
+// Wake-ups are batched. The follower is never on a client's path, and on a
+// machine with few cores every futex wake costs the leader a system call and
+// every spin takes a core from the leader or its clients (a follower that
+// spun until the next record used four fifths of its time spinning). So a
+// reader that finds nothing spins briefly, then *naps*: a futex wait of at
+// most kNapNs, from which the writer wakes it only once kWakeBatch records
+// are waiting (it then reads them in one go). After kIdleNaps naps with
+// nothing new it *sleeps*: kWaitSliceNs slices, and the next record wakes it
+// at once, so a quiet leader's next request reaches the follower without
+// delay.
 #include "Log.h"
 #include "Raw.h"
 
@@ -28,8 +39,14 @@ namespace {
 
 constexpr uint32_t kMagic = 0x4d56454cu; // "MVEL"
 constexpr int kMaxLogs = 64;             // thread pairs per process, for now
-constexpr int kSpin = 2000;              // bounded spin before the futex
+constexpr int kSpin = 128;               // bounded spin before the futex
+constexpr long kNapNs = 1000 * 1000;     // a napping reader's longest wait
+constexpr int kIdleNaps = 4;             // naps with nothing new: then sleep
+constexpr uint64_t kWakeBatch = 256;     // records that end a nap early
 constexpr long kWaitSliceNs = 50 * 1000 * 1000;
+
+// reader_waiting
+enum : uint32_t { kAwake = 0, kNapping = 1, kSleeping = 2 };
 
 struct alignas(64) Shared {
   uint32_t magic;
@@ -50,9 +67,11 @@ struct alignas(64) Shared {
   alignas(64) uint64_t tail;
   uint64_t records_consumed;
   uint32_t free_head;
-  // Written by the reader only when it goes to sleep: on a line of its own,
-  // so the writer's check after each append does not miss on `tail`.
+  // Written by the reader only when it naps or sleeps: on a line of its
+  // own, so the writer's check after each append does not miss on `tail`.
+  // A napping reader is woken once records_appended reaches wake_at.
   alignas(64) uint32_t reader_waiting;
+  uint64_t wake_at;
   // Either side.
   alignas(64) uint32_t state;
   // Then: uint32_t chunk_of[max_chunks], uint32_t free_ring[max_chunks],
@@ -205,10 +224,17 @@ bool MapChunksUpTo(Log *log, uint64_t end) {
   return true;
 }
 
-void Wake(Log *log) {
+// `all`: a change the reader must see at once (a state), not a record.
+void Wake(Log *log, bool all) {
+  Shared *sh = log->sh;
   __atomic_thread_fence(__ATOMIC_SEQ_CST);
-  if (__atomic_load_n(&log->sh->reader_waiting, __ATOMIC_RELAXED))
-    RawSyscall(SYS_futex, long(&log->sh->futex_word), FUTEX_WAKE, 1);
+  uint32_t w = __atomic_load_n(&sh->reader_waiting, __ATOMIC_RELAXED);
+  if (w == kAwake)
+    return;
+  if (w == kNapping && !all &&
+      sh->records_appended < __atomic_load_n(&sh->wake_at, __ATOMIC_RELAXED))
+    return;
+  RawSyscall(SYS_futex, long(&sh->futex_word), FUTEX_WAKE, 1);
 }
 
 void SetState(Log *log, uint32_t state) {
@@ -216,7 +242,7 @@ void SetState(Log *log, uint32_t state) {
   __atomic_compare_exchange_n(&log->sh->state, &active, state, false,
                               __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
   __atomic_fetch_add(&log->sh->futex_word, 1, __ATOMIC_SEQ_CST);
-  Wake(log);
+  Wake(log, true);
 }
 
 void Publish(Log *log, uint64_t end) {
@@ -224,7 +250,7 @@ void Publish(Log *log, uint64_t end) {
   Store(&sh->head, end);
   sh->records_appended++;
   Store(&sh->futex_word, uint32_t(sh->records_appended));
-  Wake(log);
+  Wake(log, false);
 }
 
 uint64_t ParseSize(const char *s, uint64_t fallback) {
@@ -241,18 +267,21 @@ uint64_t ParseSize(const char *s, uint64_t fallback) {
   return (*end || v == 0) ? fallback : uint64_t(v);
 }
 
-// One bounded futex sleep on `word` while it still equals `seen`. True when
-// the sleep timed out (the caller then checks the writer is alive).
-bool SleepOn(Log *log, uint32_t seen) {
+// One bounded futex wait on `word` while it still equals `seen`: a nap or
+// a sleep (reader_waiting). True when it timed out.
+bool SleepOn(Log *log, uint32_t seen, uint32_t how) {
   Shared *sh = log->sh;
-  __atomic_store_n(&sh->reader_waiting, 1, __ATOMIC_SEQ_CST);
+  if (how == kNapping)
+    __atomic_store_n(&sh->wake_at, Load(&sh->records_appended) + kWakeBatch,
+                     __ATOMIC_RELAXED);
+  __atomic_store_n(&sh->reader_waiting, how, __ATOMIC_SEQ_CST);
   bool timed_out = false;
   if (Load(&sh->head) <= log->r_pos && Load(&sh->state) == kLogActive) {
-    struct timespec slice = {0, kWaitSliceNs};
+    struct timespec slice = {0, how == kNapping ? kNapNs : kWaitSliceNs};
     timed_out = RawSyscall(SYS_futex, long(&sh->futex_word), FUTEX_WAIT,
                            long(seen), long(&slice)) == -110; // ETIMEDOUT
   }
-  __atomic_store_n(&sh->reader_waiting, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&sh->reader_waiting, kAwake, __ATOMIC_RELAXED);
   return timed_out;
 }
 
@@ -262,6 +291,7 @@ int WaitForRecord(Log *log, bool (*still_alive)(void *), void *ctx) {
   if (log->r_head_seen > log->r_pos &&
       __atomic_load_n(&sh->state, __ATOMIC_RELAXED) != kLogAbandoned)
     return 1;
+  int naps = 0;
   for (int spins = 0;; ++spins) {
     // Abandoned first: a follower past the bound stops even with a backlog.
     uint32_t state = Load(&sh->state);
@@ -278,7 +308,12 @@ int WaitForRecord(Log *log, bool (*still_alive)(void *), void *ctx) {
     uint32_t seen = Load(&sh->futex_word);
     if (Load(&sh->head) > log->r_pos)
       return 1;
-    if (SleepOn(log, seen) && still_alive && !still_alive(ctx))
+    if (naps < kIdleNaps) {
+      naps += SleepOn(log, seen, kNapping);
+      continue;
+    }
+    // Asleep: each slice that passes without a record checks the writer.
+    if (SleepOn(log, seen, kSleeping) && still_alive && !still_alive(ctx))
       return Load(&sh->head) > log->r_pos ? 1 : -2;
   }
 }
