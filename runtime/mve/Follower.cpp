@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <execinfo.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1339,6 +1340,24 @@ void ForgetUpdateInChild() {
   g_pending = kNothing;
 }
 
+// glibc's malloc gives each thread an arena, and the follower's threads are
+// new: their arenas, and when each heap grows or shrinks, differ from the
+// leader's threads'. That costs no recorded call (memory calls run locally)
+// but two, each made once per process, by whichever thread gets there
+// first: /sys/devices/system/cpu/online, read when a new thread finds more
+// than 8 arenas (to size their limit), and /proc/sys/vm/overcommit_memory,
+// read when a thread's heap first shrinks. One process would make the call
+// where the other did not: a divergence in that thread. So before the fork
+// the leader fixes the arena limit (what glibc would compute) and a trim
+// threshold above any thread heap's size (64 MiB, so none shrinks); both
+// processes inherit them. (They stay: freed memory at the top of a heap is
+// kept for reuse rather than given back to the kernel.)
+static void SteadyMalloc() {
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  mallopt(M_ARENA_MAX, int(8 * (cores > 0 ? cores : 1)));
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+}
+
 // Every thread of the process must be one the runtime can stop and
 // relaunch: the follower is forked with only the calling thread, and each
 // managed thread gets a lane. Null with *lanes set, or why not.
@@ -1367,6 +1386,7 @@ static const char *QuiesceForFork(int *lanes) {
     snprintf(why, sizeof why, "%s", reason.c_str());
     return why;
   }
+  SteadyMalloc();
   *lanes = MaxManagedSlot() + 1;
   return nullptr;
 }

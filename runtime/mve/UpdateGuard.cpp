@@ -101,7 +101,7 @@ void GuardEpollCtl(int epfd, int op, int fd) {
              "shares with the leader (descriptor %d at the fork): the change "
              "would reach the leader's registrations too, so it was not made. "
              "The new version must keep an inherited event loop's "
-             "registrations (docs/mve.md, \"Shared kernel objects\")",
+             "registrations (docs/threads.md, \"Shared kernel objects\")",
              epfd, OpName(op), fd, who, g_inherited[i].number);
     FollowerFailUpdate(why);
   }
