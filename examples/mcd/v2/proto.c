@@ -356,7 +356,11 @@ static void cmd_delta(struct conn *c, struct token *t, int nt, int incr) {
   switch (r) {
   case DELTA_OK:
     if (!noreply)
+#ifdef MCD_INJECT_BUG /* mcd-2-bad: decr answers one more than it stored */
+      out_num(c, incr ? v : v + 1);
+#else
       out_num(c, v);
+#endif
     break;
   case DELTA_NOT_FOUND:
     if (!noreply)
