@@ -2,20 +2,23 @@
 # bench/mcd-throughput.sh [--build DIR] [--results DIR] [--quick]
 #
 # The threaded cache's throughput under memcslap (issue 8): mcd with 1, 2 and
-# 4 worker threads, in two configurations measured in this same run:
+# 4 worker threads, in three configurations measured in this same run:
 #   native         build/examples/mcd/mcd-native, no plugin, no runtime
 #   single_leader  mcd-1.so under `mvedsua-run --control SOCK`, no follower
+#   follower       the same after a multi-version update to a copy of itself,
+#                  in stage outdated-leader: the leader records every thread's
+#                  calls in its lane, the follower replays them (checked after
+#                  each run: a run after which the follower is gone is failed)
 # memcslap (libmemcached-tools) drives each server from 8 client threads over
 # loopback, `--test=set` and `--test=get` (get loads its keys first, untimed);
 # the figure is memcslap's own "Time to set/get N keys" as operations per
-# second. Each repetition starts the six servers side by side and runs every
-# (threads, test) pair on the two configurations in turn, the order swapped
+# second. Each repetition starts the nine servers side by side and runs every
+# (threads, test) pair on the three configurations in turn, the order rotated
 # from one repetition to the next, so that a slow spell of the shared machine
-# falls on both; the report is the median of 5 repetitions (1 with --quick)
-# and, for the ratio to native, the median of each repetition's own ratio.
+# falls on all; the report is the median of 5 repetitions (1 with --quick)
+# and, for the ratios to native, the median of each repetition's own ratio.
 # Writes RESULTS/mcd-throughput.json and mcd-throughput.md. Timing is
-# reported, never checked. (The same-version follower configuration needs
-# multi-version execution of threaded programs, not there yet.)
+# reported, never checked.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
@@ -35,9 +38,10 @@ done
 mkdir -p "$results"
 build=$(cd "$build" && pwd)
 run=$build/bin/mvedsua-run
+ctl=$build/bin/mvedsua-ctl
 mcd=$build/examples/mcd
-cmake --build "$build" --target mcd-examples mvedsua-run >/dev/null 2>&1 || true
-for f in "$run" "$mcd/mcd-native" "$mcd/mcd-1.so"; do
+cmake --build "$build" --target mcd-examples mvedsua-run mvedsua-ctl >/dev/null 2>&1 || true
+for f in "$run" "$ctl" "$mcd/mcd-native" "$mcd/mcd-1.so"; do
   [ -e "$f" ] || { echo "mcd-throughput: missing $f (build the mcd-examples target; needs libevent-dev)" >&2; exit 1; }
 done
 command -v memcslap >/dev/null || { echo "mcd-throughput: needs memcslap (Debian: libmemcached-tools)" >&2; exit 1; }
@@ -51,6 +55,7 @@ fi
 thread_counts=(1 2 4)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/mcd-throughput.XXXXXX")
+cp "$mcd/mcd-1.so" "$work/mcd-same.so" # the follower's version: mcd-1 again
 servers=()
 logs=()
 # Stops every server; one that had already exited is reported with the end
@@ -114,11 +119,18 @@ slap() {
     END { if (!found) print "0 0" }' <<<"$out"
 }
 
+# The stage of the server behind SOCK, and the last update's reason.
+stage_of() {
+  "$ctl" --control "$1" status --json | python3 -c 'import json, sys
+s = json.load(sys.stdin); u = s.get("last_update") or {}
+print(s["stage"], (u.get("reason") or "").replace("\n", " ")[:300])'
+}
+
 : > "$work/rows.csv"
 : > "$work/failures.txt"
-configs=(native single_leader)
+configs=(native single_leader follower)
 for rep in $(seq 1 "$reps"); do
-  echo "mcd-throughput: repetition $rep of $reps: starting native and supervised mcd with 1, 2, 4 workers" >&2
+  echo "mcd-throughput: repetition $rep of $reps: starting native, supervised and followed mcd with 1, 2, 4 workers" >&2
   declare -A ports=()
   for t in "${thread_counts[@]}"; do
     "$mcd/mcd-native" -p 0 -t "$t" 2>"$work/native-$t-$rep.log" &
@@ -132,13 +144,34 @@ for rep in $(seq 1 "$reps"); do
     logs+=("$work/single-$t-$rep.log")
     wait_listening "$work/single-$t-$rep.log"
     ports[single_leader,$t]=$port
+    sock=$work/follower-$t.sock
+    rm -f "$sock"
+    "$run" --control "$sock" "$mcd/mcd-1.so" -p 0 -t "$t" 2>"$work/follower-$t-$rep.log" &
+    servers+=($!)
+    logs+=("$work/follower-$t-$rep.log")
+    wait_listening "$work/follower-$t-$rep.log"
+    ports[follower,$t]=$port
+    "$ctl" --control "$sock" update "$work/mcd-same.so" >"$work/follower-$t.update" 2>&1 \
+      || { echo "mcd-throughput: the same-version update of mcd with $t workers failed: $(cat "$work/follower-$t.update")" >&2; exit 1; }
   done
-  if [ $((rep % 2)) -eq 1 ]; then order=(native single_leader); else order=(single_leader native); fi
+  case $((rep % 3)) in
+    1) order=(native single_leader follower) ;;
+    2) order=(single_leader follower native) ;;
+    0) order=(follower native single_leader) ;;
+  esac
   for t in "${thread_counts[@]}"; do
     for test in set get; do
       for c in "${order[@]}"; do
         echo "mcd-throughput: repetition $rep of $reps: $t workers, $test, $c" >&2
-        read -r ops secs < <(slap "${ports[$c,$t]}" "$test" "repetition $rep, $c, $t workers, $test")
+        label="repetition $rep, $c, $t workers, $test"
+        read -r ops secs < <(slap "${ports[$c,$t]}" "$test" "$label")
+        if [ "$c" = follower ]; then
+          read -r st why < <(stage_of "$work/follower-$t.sock")
+          if [ "$st" != outdated-leader ]; then
+            printf '%s: the follower is gone (stage %s): %s\n' "$label" "$st" "$why" >> "$work/failures.txt"
+            ops=0 secs=0
+          fi
+        fi
         echo "$rep,$c,$t,$test,$ops,$secs" >> "$work/rows.csv"
       done
     done
@@ -166,17 +199,18 @@ failed = sum(1 for v in ops.values() if v <= 0)
 for threads in (1, 2, 4):
     for test in ("set", "get"):
         e = {"threads": threads, "test": test}
-        for config in ("native", "single_leader"):
+        for config in ("native", "single_leader", "follower"):
             s = [ops[k] for k in sorted(ops) if k[1:] == (config, threads, test) and ops[k] > 0]
             e[config] = {"ops_per_s": statistics.median(s) if s else None, "runs": s}
-        ratios = []
-        for rep in range(1, reps + 1):
-            n = ops.get((rep, "native", threads, test), 0)
-            l = ops.get((rep, "single_leader", threads, test), 0)
-            if n > 0 and l > 0:
-                ratios.append(l / n)
-        e["single_leader_vs_native"] = round(statistics.median(ratios), 3) if ratios else None
-        e["ratios"] = [round(r, 3) for r in ratios]
+        for config in ("single_leader", "follower"):
+            ratios = []
+            for rep in range(1, reps + 1):
+                n = ops.get((rep, "native", threads, test), 0)
+                l = ops.get((rep, config, threads, test), 0)
+                if n > 0 and l > 0:
+                    ratios.append(l / n)
+            e[config + "_vs_native"] = round(statistics.median(ratios), 3) if ratios else None
+            e[config + "_ratios"] = [round(r, 3) for r in ratios]
         out.append(e)
 doc = {
     "benchmark": "mcd-throughput",
@@ -188,7 +222,9 @@ doc = {
                  "statistic": "median of the repetitions; ratio: median of each repetition's ratio"},
     "configurations": {
         "native": "build/examples/mcd/mcd-native -t N",
-        "single_leader": "mcd-1.so -t N under mvedsua-run --control SOCK, no follower"},
+        "single_leader": "mcd-1.so -t N under mvedsua-run --control SOCK, no follower",
+        "follower": "the same after mvedsua-ctl update to a copy of mcd-1.so: a same-version "
+                    "follower in stage outdated-leader"},
     "anchors": {"mvedsua_paper_memcached_single_leader_slower": "9%",
                 "mvedsua_paper_memcached_leader_follower_slower": "52%"},
     "failed_runs": failed,
@@ -202,20 +238,22 @@ def pct(r):
 def cell(x):
     return "failed" if not x["ops_per_s"] else "%.0f/s" % x["ops_per_s"]
 with open(results + "/mcd-throughput.md", "w") as md:
-    md.write("### mcd throughput under memcslap (native vs mvedsua-run, no follower)\n\n")
+    md.write("### mcd throughput under memcslap (native vs mvedsua-run, no follower vs same-version follower)\n\n")
     md.write("%d cores, %s, Linux %s; load average %s at the end. %s, %d client threads over "
-             "loopback, %d operations each per test; median of %d repetition(s), the two "
-             "configurations side by side and each test run on both in turn; the ratio is the "
+             "loopback, %d operations each per test; median of %d repetition(s), the three "
+             "configurations side by side and each test run on each in turn; a ratio is the "
              "median of each repetition's ratio to its own native run.%s\n\n" % (
                  machine["cores"], machine["cpu"], machine["kernel"], load, tool, concurrency,
                  execute, reps, " %d run(s) failed (left out)." % failed if failed else ""))
-    md.write("| worker threads | test | native | mvedsua-run, no follower | vs native | per repetition |\n")
-    md.write("|---:|---|---:|---:|---:|---|\n")
+    md.write("| worker threads | test | native | no follower | same-version follower | no follower vs native | follower vs native | per repetition (no follower; follower) |\n")
+    md.write("|---:|---|---:|---:|---:|---:|---:|---|\n")
     for e in out:
-        md.write("| %d | %s | %s | %s | %s | %s |\n" % (
-            e["threads"], e["test"], cell(e["native"]), cell(e["single_leader"]),
-            pct(e["single_leader_vs_native"]), " ".join("%.2f" % r for r in e["ratios"])))
-    md.write("| | *MVEDSUa (paper), memcached* | | | *9% slower* | |\n")
+        md.write("| %d | %s | %s | %s | %s | %s | %s | %s; %s |\n" % (
+            e["threads"], e["test"], cell(e["native"]), cell(e["single_leader"]), cell(e["follower"]),
+            pct(e["single_leader_vs_native"]), pct(e["follower_vs_native"]),
+            " ".join("%.2f" % r for r in e["single_leader_ratios"]),
+            " ".join("%.2f" % r for r in e["follower_ratios"])))
+    md.write("| | *MVEDSUa (paper), memcached* | | | | *9% slower* | *52% slower* | |\n")
     if failures:
         md.write("\nFailed runs (memcslap's distinct error lines):\n\n")
         for f in failures:
