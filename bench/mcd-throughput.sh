@@ -100,6 +100,17 @@ wait_listening() {
   echo "mcd-throughput: server did not start:" >&2; cat "$log" >&2; exit 1
 }
 
+# Starts a server (its stderr in LOG, stopped by stop_all) and waits for its
+# port: sets $port.
+start_server() {
+  local log=$1
+  shift
+  "$@" 2>"$log" &
+  servers+=($!)
+  logs+=("$log")
+  wait_listening "$log"
+}
+
 # One memcslap run; prints "OPS SECONDS" (operations per second from
 # memcslap's timed phase) or "0 0" when it failed, whose why goes to
 # $work/failures.txt (one line: the run, then memcslap's distinct error lines).
@@ -133,23 +144,14 @@ for rep in $(seq 1 "$reps"); do
   echo "mcd-throughput: repetition $rep of $reps: starting native, supervised and followed mcd with 1, 2, 4 workers" >&2
   declare -A ports=()
   for t in "${thread_counts[@]}"; do
-    "$mcd/mcd-native" -p 0 -t "$t" 2>"$work/native-$t-$rep.log" &
-    servers+=($!)
-    logs+=("$work/native-$t-$rep.log")
-    wait_listening "$work/native-$t-$rep.log"
+    start_server "$work/native-$t-$rep.log" "$mcd/mcd-native" -p 0 -t "$t"
     ports[native,$t]=$port
     rm -f "$work/ctl-$t.sock"
-    "$run" --control "$work/ctl-$t.sock" "$mcd/mcd-1.so" -p 0 -t "$t" 2>"$work/single-$t-$rep.log" &
-    servers+=($!)
-    logs+=("$work/single-$t-$rep.log")
-    wait_listening "$work/single-$t-$rep.log"
+    start_server "$work/single-$t-$rep.log" "$run" --control "$work/ctl-$t.sock" "$mcd/mcd-1.so" -p 0 -t "$t"
     ports[single_leader,$t]=$port
     sock=$work/follower-$t.sock
     rm -f "$sock"
-    "$run" --control "$sock" "$mcd/mcd-1.so" -p 0 -t "$t" 2>"$work/follower-$t-$rep.log" &
-    servers+=($!)
-    logs+=("$work/follower-$t-$rep.log")
-    wait_listening "$work/follower-$t-$rep.log"
+    start_server "$work/follower-$t-$rep.log" "$run" --control "$sock" "$mcd/mcd-1.so" -p 0 -t "$t"
     ports[follower,$t]=$port
     "$ctl" --control "$sock" update "$work/mcd-same.so" >"$work/follower-$t.update" 2>&1 \
       || { echo "mcd-throughput: the same-version update of mcd with $t workers failed: $(cat "$work/follower-$t.update")" >&2; exit 1; }

@@ -1181,25 +1181,22 @@ bool FollowerTakeOver(int kind) {
   return true;
 }
 
-[[noreturn]] void FollowerFailUpdate(const char *why) {
+// The follower ends with `outcome` and `why` in the shared area.
+[[noreturn]] static void FollowerEnd(uint32_t outcome, const char *why) {
   FollowerShared *fs = Shared();
   snprintf(fs->reason, sizeof fs->reason, "%s", why);
-  StoreU32(&fs->outcome, kUpdateFailed);
+  StoreU32(&fs->outcome, outcome);
   FollowerNoteExit(MVEDSUA_MVE_EXIT_UPDATE_FAILED);
   LogCloseReader(ShimLog());
   for (;;)
     RawSyscall(SYS_exit_group, MVEDSUA_MVE_EXIT_UPDATE_FAILED);
 }
 
-[[noreturn]] void FollowerAbort(const char *why) {
-  FollowerShared *fs = Shared();
-  snprintf(fs->reason, sizeof fs->reason, "%s", why);
-  StoreU32(&fs->outcome, kAborted);
-  FollowerNoteExit(MVEDSUA_MVE_EXIT_UPDATE_FAILED);
-  LogCloseReader(ShimLog());
-  for (;;)
-    RawSyscall(SYS_exit_group, MVEDSUA_MVE_EXIT_UPDATE_FAILED);
+[[noreturn]] void FollowerFailUpdate(const char *why) {
+  FollowerEnd(kUpdateFailed, why);
 }
+
+[[noreturn]] void FollowerAbort(const char *why) { FollowerEnd(kAborted, why); }
 
 void LeaderHandoverFailed(int err) {
   if (!g_leader.active || g_leader.lost)

@@ -21,9 +21,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import mcproto  # noqa: E402
 from supervised import Control  # noqa: E402
-from mcdload import WORKERS, after_2, after_3, history, prepare, start_load, stop_load  # noqa: E402
+from mcdload import after_2, after_3, history, prepare, serve, start_load, stop_load  # noqa: E402
 
 run, ctl, mcd, work = sys.argv[1:5]
 sock = os.path.join(work, "mcd.sock")
@@ -40,23 +39,13 @@ def under_load(port, checkers, so, label):
     return stop_load(checkers, threads, slap, before)
 
 
-def main():
-    log = os.path.join(work, "mcd.log")
-    server = mcproto.Server(os.path.join(mcd, "mcd-1.so"), ["-t", str(WORKERS), "-m", "1024"], run=run,
-                            control=sock, log=log)
-    try:
-        port = server.port
-        c, digest, cas, checkers, pending = prepare(port)
-        under_load(port, checkers, "mcd-2.so", "1 -> 2")
-        after_2(c, port, digest, cas, pending)
-        under_load(port, checkers, "mcd-3.so", "2 -> 3")
-        after_3(c, port, digest, cas, checkers)
-        history(ctl, sock)
-    finally:
-        status = server.stop()
-    print("mcd exit status", status)
-    if status != 0:
-        print(server.stderr().decode(errors="replace"))
+def main(port):
+    c, digest, cas, checkers, pending = prepare(port)
+    under_load(port, checkers, "mcd-2.so", "1 -> 2")
+    after_2(c, port, digest, cas, pending)
+    under_load(port, checkers, "mcd-3.so", "2 -> 3")
+    after_3(c, port, digest, cas, checkers)
+    history(ctl, sock)
 
 
-main()
+serve(run, mcd, sock, work, main)

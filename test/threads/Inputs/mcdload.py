@@ -218,3 +218,17 @@ def history(ctl, sock):
     for line in st.splitlines():
         if line.startswith("  #"):
             print("history:", line.strip())
+
+
+def serve(run, mcd, sock, work, body):
+    """mcd-1.so under mvedsua-run (RUN) with WORKERS workers and control
+    socket SOCK; body(port); then the server's exit status."""
+    server = mcproto.Server(os.path.join(mcd, "mcd-1.so"), ["-t", str(WORKERS), "-m", "1024"], run=run,
+                            control=sock, log=os.path.join(work, "mcd.log"))
+    try:
+        body(server.port)
+    finally:
+        status = server.stop()
+    print("mcd exit status", status)
+    if status != 0:
+        print(server.stderr().decode(errors="replace"))
