@@ -225,7 +225,7 @@ void CheckTimeLimits(uint32_t stage) {
   if (st.records_consumed != g_leader.consumed_seen || !st.backlog_bytes) {
     g_leader.consumed_seen = st.records_consumed;
     g_leader.progress_ms = now;
-  } else if (now - g_leader.progress_ms > limit) {
+  } else if (now > g_leader.progress_ms && now - g_leader.progress_ms > limit) {
     Kill("it consumed no record for %llu ms with %llu bytes of log pending "
          "(at record %llu)",
          (unsigned long long)limit, (unsigned long long)st.backlog_bytes,
@@ -233,7 +233,28 @@ void CheckTimeLimits(uint32_t stage) {
   }
 }
 
+// One thread at a time looks at the follower: every thread of a leader with
+// threads ticks from its own appends (LeaderTick), and two looks at once
+// raced on g_leader (a look that read the clock, then saw another's later
+// progress time, computed a negative wait as 2^64 ms and killed a follower
+// that was consuming: "consumed no record for 30000 ms"). A look that finds
+// another under way is skipped; the next tick makes it. A flag, not a mutex:
+// ticks run on the append path, which may be in a signal handler.
+int g_looking;
+
+bool TryLook() { return !__atomic_exchange_n(&g_looking, 1, __ATOMIC_ACQUIRE); }
+void EndLook() { __atomic_store_n(&g_looking, 0, __ATOMIC_RELEASE); }
+
+void CheckLocked();
+
 void Check() {
+  if (!TryLook())
+    return;
+  CheckLocked();
+  EndLook();
+}
+
+void CheckLocked() {
   if (!g_leader.active)
     return;
   // Read even once the follower is gone: the stages it passed through
@@ -1455,11 +1476,14 @@ void ResumeShim(int mode) {
 }
 
 void LeaderTick() {
-  Check();
+  if (!TryLook())
+    return;
+  CheckLocked();
   if (g_leader.active && !g_leader.lost) {
     Refresh(&g_status);
     SendTableWhenCaughtUp();
   }
+  EndLook();
 }
 
 void LeaderLostFollower() {
