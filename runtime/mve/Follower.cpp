@@ -16,6 +16,7 @@
 // then FollowerShared (stage, outcome, crash report), written by the
 // follower and read by the leader, so the leader never has to ask.
 #include "Follower.h"
+#include "Children.h"
 #include "../Runtime.h"
 #include "../ToolApi.h"
 #include "EpollMap.h"
@@ -179,7 +180,7 @@ struct Leader {
   int pidfd = -1;    // a CLONE_PARENT follower's (not our child); else -1
   uint32_t stage_seen, stage_reported;
   uint64_t started_ms, progress_ms, consumed_seen;
-  char killed[256]; // why the leader killed it; "" otherwise
+  char killed[2048]; // why the leader killed it; "" otherwise
   bool requested;   // killed by mvedsua_rt_mve_rollback
   bool finished;    // killed by mvedsua_rt_mve_finish: the update is done
 };
@@ -267,6 +268,11 @@ void CheckLocked() {
   }
   if (g_leader.reaped || g_leader.lost)
     return;
+  // A child's follower that diverged: the new version's code behaves
+  // differently there too, and the whole update goes.
+  char child[sizeof g_leader.killed];
+  if (ChildDiverged(child, sizeof child))
+    return Kill("%s", child);
   int st = 0;
   long r = WaitFollower(g_leader.pid, &st, WNOHANG);
   if (r == g_leader.pid || r == -ECHILD) {
@@ -633,7 +639,9 @@ void FormatBacktrace(char *out, size_t size) {
 void OnLeaderFatal(int sig, siginfo_t *si, void *);
 
 void OnFatal(int sig, siginfo_t *si, void *ctx) {
-  if (!g_is_follower) // the follower came to lead (promoted, took over)
+  // The follower came to lead (promoted, took over); a child's follower
+  // (Children.h) reports like the update's.
+  if (!g_is_follower && !ShimFollowsChild())
     return OnLeaderFatal(sig, si, ctx);
   __atomic_store_n(&g_mode, kOff, __ATOMIC_RELAXED);
   SudAllow(); // nothing below may trap and replay
@@ -1304,6 +1312,18 @@ long WaitFollower(int pid, int *status, int options) {
   else
     *status = -1;
   return pid;
+}
+
+bool FollowerCrashed(Log *log, char *out, size_t size) {
+  auto *fs = reinterpret_cast<const FollowerShared *>(
+      static_cast<char *>(LogUserArea(log)) + kSharedOffset);
+  if (LoadU32(&fs->outcome) != kCrashed)
+    return false;
+  snprintf(out, size, "signal %d (SIG%s) at address 0x%llx after %llu "
+           "records\n%s", fs->signal, SignalName(fs->signal),
+           (unsigned long long)fs->fault_addr, (unsigned long long)fs->record,
+           fs->backtrace);
+  return true;
 }
 
 void FollowerNoteExit(int code) {

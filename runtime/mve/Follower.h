@@ -86,6 +86,10 @@ long WaitFollower(int pid, int *status, int options);
 // end, a failed update): said in the shared area for a leader that cannot
 // wait4 it.
 void FollowerNoteExit(int code);
+// A follower on `log` that crashed: what it left in the log's shared area
+// (signal, address, backtrace), as text into `out`.
+struct Log;
+bool FollowerCrashed(Log *log, char *out, size_t size);
 
 // True in a process that must not take update requests of its own: a
 // leader with a follower, or a follower.

@@ -154,6 +154,18 @@ bool ValidOptions(const LogOptions &o, char *err, size_t err_size) {
   return why == nullptr;
 }
 
+// This process's pointers into a mapped log.
+void SetLayout(Log *log, uint32_t max_chunks, uint64_t header,
+               uint64_t chunk_size) {
+  Shared *sh = log->sh;
+  log->chunk_of = reinterpret_cast<uint32_t *>(sh + 1);
+  log->free_ring = log->chunk_of + max_chunks;
+  log->user = reinterpret_cast<char *>(log->free_ring + max_chunks);
+  log->chunks = reinterpret_cast<char *>(sh) + header;
+  log->shift = uint32_t(__builtin_ctzll(chunk_size));
+  log->mask = chunk_size - 1;
+}
+
 void InitShared(Log *log, const LogOptions &o, uint32_t max_chunks,
                 uint64_t header, uint64_t initial) {
   Shared *sh = log->sh;
@@ -162,12 +174,7 @@ void InitShared(Log *log, const LogOptions &o, uint32_t max_chunks,
   sh->bound = o.bound;
   sh->header_bytes = header;
   sh->file_chunks = initial;
-  log->chunk_of = reinterpret_cast<uint32_t *>(sh + 1);
-  log->free_ring = log->chunk_of + max_chunks;
-  log->user = reinterpret_cast<char *>(log->free_ring + max_chunks);
-  log->chunks = reinterpret_cast<char *>(sh) + header;
-  log->shift = uint32_t(__builtin_ctzll(o.chunk_size));
-  log->mask = o.chunk_size - 1;
+  SetLayout(log, max_chunks, header, o.chunk_size);
   Store(&sh->magic, kMagic);
 }
 
@@ -370,6 +377,35 @@ Log *LogCreate(const LogOptions &o, char *err, size_t err_size) {
   InitShared(log, o, max_chunks, header, initial);
   return log;
 }
+
+Log *LogOpen(int memfd, char *err, size_t err_size) {
+  Log *log = FreeSlot();
+  if (!log) {
+    snprintf(err, err_size, "too many logs (%d at most)", kMaxLogs);
+    return nullptr;
+  }
+  Shared head;
+  if (RawSyscall(SYS_pread64, memfd, long(&head), sizeof head, 0) !=
+          long(sizeof head) ||
+      head.magic != kMagic) {
+    snprintf(err, err_size, "descriptor %d does not hold a log", memfd);
+    return nullptr;
+  }
+  long addr = RawSyscall(SYS_mmap, 0, long(head.header_bytes + head.bound),
+                         PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+                         memfd, 0);
+  if (addr < 0 && addr > -4096) {
+    snprintf(err, err_size, "cannot map the log: %s", strerror(int(-addr)));
+    return nullptr;
+  }
+  log->memfd = MoveFdHigh(memfd);
+  log->sh = reinterpret_cast<Shared *>(addr);
+  SetLayout(log, head.max_chunks, head.header_bytes, head.chunk_size);
+  log->r_pos = log->r_end = log->r_head_seen = log->r_free_next = 0;
+  return log;
+}
+
+int LogFd(const Log *log) { return log->memfd; }
 
 bool LogBegin(Log *log, uint64_t len, uint64_t *cursor) {
   Shared *sh = log->sh;

@@ -66,6 +66,12 @@ struct Log;
 // Creates a log (memfd + mapping + ftruncate). Before the fork, in the
 // process that will lead. Returns null with a message in err on failure.
 Log *LogCreate(const LogOptions &opts, char *err, size_t err_size);
+// Another process's log, by a descriptor of its memfd (taken over: closed
+// with the log), opened as its reader from the first record. Null with
+// `err` filled when the memory is not a log.
+Log *LogOpen(int memfd, char *err, size_t err_size);
+// The log's memfd, e.g. for a child process to be given.
+int LogFd(const Log *log);
 
 // Options from the environment: MVEDSUA_MVE_LOG_BOUND and
 // MVEDSUA_MVE_LOG_CHUNK (bytes, with an optional K/M/G suffix).

@@ -1109,6 +1109,25 @@ void RulesActivate(int direction) {
   g_rules = &m;
 }
 
+void RulesForkedChild() {
+  Matcher &m = g_matcher;
+  if (!g_rules)
+    return;
+  for (Rec &r : m.recs)
+    r.live = false;
+  for (Env &e : m.envs)
+    e.refs = 0;
+  m.live_recs = 0;
+  m.arena_used = 0;
+  m.n_ahead = 0;
+  m.head = m.count = 0;
+  m.n_leader_seen = m.n_follower_seen = 0;
+  m.expected_by = m.near = nullptr;
+  m.in_rule = nullptr;
+  // No `begin` rules: they describe the start of the new version, which a
+  // child does not go through.
+}
+
 long RulesReplay(CallView &c) {
   Matcher &m = g_matcher;
   long ret;

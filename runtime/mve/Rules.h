@@ -35,6 +35,10 @@ void RulesActivate(int direction);
 
 // The follower's call, replayed through the rules (Shim's ReplayRaw).
 long RulesReplay(CallView &c);
+// A follower's child that follows a child of the leader (Children.h): the
+// same rules, from an empty matcher (what the parent held was its own
+// stream's).
+void RulesForkedChild();
 
 // Follower at its end: leader calls still held by the matcher are calls
 // the follower did not make (a divergence).

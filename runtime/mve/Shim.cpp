@@ -15,6 +15,7 @@
 #include "../Runtime.h"
 #include "../Threads.h"
 #include "../ToolApi.h"
+#include "Children.h"
 #include "EpollMap.h"
 #include "Follower.h"
 #include "Handover.h"
@@ -84,6 +85,7 @@ MVEDSUA_TLS bool g_catching_up;
 // following the new one): a divergence unwinds to the replaying call, which
 // then runs for real.
 bool g_takeover_on_divergence;
+bool g_child_follower; // follows a child of the leader (Children.h)
 MVEDSUA_TLS jmp_buf g_takeover_jmp;
 MVEDSUA_TLS int64_t g_takeover_sent = -1; // what the diverging call sent, if
                                           // it only sent
@@ -122,6 +124,7 @@ void LeaderAlone() {
   if (LogGetState(g_log) == kLogAbandoned && g_follower_pid > 0)
     RawSyscall(SYS_kill, g_follower_pid, SIGKILL);
   LeaderLostFollower(); // reaped and reported at the next update point
+  ChildPairsEnd();
   SigStop(); // last: a signal noted meanwhile runs the program's handler now
 }
 
@@ -294,6 +297,13 @@ void FormatReport(DivergenceReport *r) {
   if (g_rules)
     RulesAnnotate(r->text, sizeof r->text);
   __atomic_store_n(&Report()->kind, r->kind, __ATOMIC_RELEASE);
+  if (g_child_follower) { // no supervisor reads this one's summary
+    char line[sizeof r->text + 64];
+    int n = snprintf(line, sizeof line,
+                     "mvedsua: the follower of child %d diverged: %s",
+                     int(g_leader_pid), r->text);
+    RawWriteAll(2, line, uint64_t(n < int(sizeof line) ? n : sizeof line - 1));
+  }
   // The new leader's bytes went out already: a call that only sent
   // different bytes is not made again (the peer would get both); any other
   // call runs for real.
@@ -336,6 +346,8 @@ bool Control(const RecHead &h) {
     why = HandoverReceiveTable(h.n_fds);
   if (h.nr == kCtlEpollMap)
     EpollReceiveMap(h);
+  if (h.nr == kCtlChildLog)
+    ChildNoteLog(int(h.args[0]));
   if (h.nr == kCtlSignal) {
     siginfo_t info;
     memset(&info, 0, sizeof info);
@@ -752,6 +764,29 @@ void ShimFollow(int leader, int leader_pidfd, int direction) {
   SudArm();
 }
 
+void ShimAdoptLog(Log *log) {
+  DestroyLanes(0);
+  g_reversed = false;
+  g_lanes[0] = {log, nullptr};
+  g_n_lanes = 1;
+  UseLane(0);
+}
+
+bool ShimFollowsChild() { return g_child_follower; }
+
+void ShimFollowChild(int leader, int leader_pidfd) {
+  g_leader_pid = leader;
+  g_leader_pidfd = leader_pidfd;
+  g_child_follower = true;
+  g_catching_up = false;
+  g_takeover_on_divergence = false;
+  g_summary_path[0] = 0;
+  SigForkedChild(leader);
+  RulesForkedChild();
+  g_sud_armed = false; // not inherited by the fork
+  SudArm();
+}
+
 void ShimForgetFollower() {
   SigStop();
   g_follower_pid = 0;
@@ -855,7 +890,9 @@ long ReplayRaw(CallView &c) {
   if (__builtin_expect(g_rules != nullptr, 0)) {
     if (SigRecordedPending()) // read during the matcher's look-ahead
       RunRecordedSignals();
-    return RulesReplay(c);
+    long ret = RulesReplay(c);
+    NoteLastRead(c, ret);
+    return ret;
   }
   RecHead h;
   if (!NextRecord(&h, &c))
@@ -872,6 +909,8 @@ long ShimReplayRecord(CallView &c, const RecHead &rec) {
   VisitOut(c, CopyOut, &k);
   LogFinishRecord(g_log);
   NoteLastRead(c, h.ret);
+  if (__builtin_expect(c.nr == SYS_wait4 || c.nr == SYS_waitid, 0))
+    ChildReap(); // the program reaps its children: this process, its own
   ShimRecordDone(&c, h.ret);
   if (h.n_fds)
     if (const char *why = HandoverReceive(h.n_fds))
@@ -968,24 +1007,40 @@ long RawCall(long nr, const long a[6]) {
 
 // fork (clone without CLONE_VM) run from the handler: the child returns
 // through the copied signal frame, without SUD (the kernel does not inherit
-// it) and not followed (children get their own log pair in a later step).
-// The child keeps nothing of the update: the logs of every lane are unmapped
-// and their memfds closed, and so are the hand-over socket and the pidfds
-// (ForgetUpdateInChild); otherwise a long-lived child (a session) would pin
-// the log's memory. Raw syscalls only: this is the SIGSYS handler, and
+// it). A single-threaded leader's child leads a log pair of its own, and
+// the follower forks a follower for it where it replays the fork
+// (Children.h). Otherwise (no log for it, or more than one lane) the child
+// is not followed and keeps nothing of the update: the logs of every lane
+// are unmapped and their memfds closed, and so are the hand-over socket and
+// the pidfds (ForgetUpdateInChild); otherwise a long-lived child (a session)
+// would pin the log's memory, and the follower takes the leader's child pid
+// without forking. Raw syscalls only: this is the SIGSYS handler, and
 // glibc's fork holds its locks (malloc's) until the clone returned.
-// The follower does not fork: it takes the leader's child pid.
 long TrappedFork(const long a[6]) {
   int mode = __atomic_load_n(&g_mode, __ATOMIC_RELAXED);
   CallView c;
   Prepare(c, SYS_clone, a[0], 0, 0, 0, 0, 0);
-  if (mode == kFollower)
-    return ReplayRaw(c);
+  if (mode == kFollower) {
+    long ret = ReplayRaw(c);
+    return ChildFollowerFork(a, ret, g_leader_pid) ? 0 : ret;
+  }
+  Log *child_log = ChildLogBeforeFork();
   // Deferred signals are blocked across the clone: one sent to the child
   // before it has its program's handlers back waits in its kernel queue.
   uint64_t mask = SigForkBegin();
   long ret = RawCall(SYS_clone, a);
+  if (ret == 0 && child_log) {
+    ChildForkedInChild(child_log); // its only lane now
+    g_follower_pid = 0;            // the reader is not its child
+    g_takeover_on_divergence = false;
+    ForgetUpdateInChild();
+    SigForkEnd(mask, true, true); // its signals at its own record boundaries
+    g_sud_armed = false;
+    SudArm();
+    return 0;
+  }
   if (ret == 0) {
+    ChildForkedInChild(nullptr);
     __atomic_store_n(&g_mode, kOff, __ATOMIC_RELAXED);
     g_sud_armed = false;
     g_follower_pid = 0;
@@ -999,8 +1054,29 @@ long TrappedFork(const long a[6]) {
     return 0;
   }
   SigForkEnd(mask, false);
+  ChildForkedInParent(child_log, ret);
   RecordRaw(c, ret);
   return ret;
+}
+
+// A program executed: the new image knows nothing of the update, so the
+// process leaves multi-version execution. A leader closes its log first (it
+// goes on unfollowed if the call fails); its follower, at the same call,
+// finds the log closed and ends quietly instead of executing the program a
+// second time. A follower that executes where its leader made another call
+// diverged.
+long TrappedExec(long nr, const long a[6], int mode) {
+  if (mode == kLeader) {
+    LeaderFinish();
+    return RawCall(nr, a);
+  }
+  CallView c;
+  Prepare(c, nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+  if (LogNext(g_log, LeaderAlive, nullptr) < 0)
+    FollowerExit(0, "the leader executed a program");
+  RecHead h;
+  LogRead(g_log, &h, sizeof h);
+  Diverge(StartReport(kDivCall, &h, &c));
 }
 
 // pause and rt_sigsuspend wait for a signal: one delivered at their entry
@@ -1045,6 +1121,9 @@ long TrapDispatch(long nr, const long a[6]) {
   int mode = __atomic_load_n(&g_mode, __ATOMIC_RELAXED);
   if (mode == kOff && g_sud_armed)
     SudDisarm(); // a thread that still traps after its process stopped
+  if ((nr == SYS_execve || nr == SYS_execveat) && mode != kOff &&
+      !g_shim_paused)
+    return TrappedExec(nr, a, mode);
   if (mode == kOff || g_shim_paused || SpecOf(nr).cls == kLocal) {
     long ret;
     while ((ret = RawCall(nr, a)) == -EINTR && SigRestartLocal(nr, ret)) {
@@ -1053,6 +1132,7 @@ long TrapDispatch(long nr, const long a[6]) {
   }
   if (__builtin_expect(nr == SYS_pause || nr == SYS_rt_sigsuspend, 0))
     return TrappedWait(nr, a, mode);
+
   CallView c;
   Prepare(c, nr, a[0], a[1], a[2], a[3], a[4], a[5]);
   if (mode == kFollower)

@@ -97,6 +97,16 @@ constexpr uint32_t kCtlEpollMap = kCtlBase + 4; // promoted leader's epoll
 // Promotion of a process with threads: every lane switches at once, and the
 // old version ends instead of following (lane 0: args[0] the channel).
 constexpr uint32_t kCtlSwitchAlone = kCtlBase + 5;
+// A fork of the leader is followed (Children.h): args[0] the number of the
+// child log's memfd in the leader, which the child keeps.
+constexpr uint32_t kCtlChildLog = kCtlBase + 6;
+// A process forked by a leader or a follower (Children.h): `log` becomes its
+// only lane, every other log of the update unmapped.
+void ShimAdoptLog(Log *log);
+// The follower's child that follows the leader's child `leader` (Children.h)
+// on the log it adopted; `leader_pidfd` (or -1) tells it when that ends.
+void ShimFollowChild(int leader, int leader_pidfd);
+bool ShimFollowsChild(); // this process is such a follower
 uint64_t ShimSeq();          // records appended (leader) or replayed (follower)
 int ShimFollowerPid();       // leader: its follower until reaped, else 0
 void ShimLead(int follower); // parent after the fork: record from now on

@@ -367,10 +367,22 @@ uint64_t SigForkBegin() {
   return old;
 }
 
-void SigForkEnd(uint64_t mask, bool child) {
+void SigForkedChild(int leader) {
+  __atomic_store_n(&g_sig_pending, 0, __ATOMIC_RELAXED);
+  g_rt_len = 0;
+  g_queue_head = g_queue_len = 0;
+  if (leader > 0) {
+    g_partner = leader;
+    g_parent = int(RawSyscall(SYS_getppid));
+  }
+}
+
+void SigForkEnd(uint64_t mask, bool child, bool followed) {
   if (!g_active)
     return;
-  if (child) {
+  if (child && followed) {
+    SigForkedChild(0);
+  } else if (child) {
     __atomic_store_n(&g_sig_pending, 0, __ATOMIC_RELAXED);
     g_rt_len = 0;
     SigStop(); // blocked already: nothing is delivered in it

@@ -45,7 +45,11 @@ void SigStop();
 // what the parent had noted (the kernel clears a child's pending signals;
 // those sent to the child meanwhile wait in its queue).
 uint64_t SigForkBegin();
-void SigForkEnd(uint64_t mask, bool child);
+void SigForkEnd(uint64_t mask, bool child, bool followed = false);
+// A process forked by a leader or a follower that takes part in the update
+// (Children.h): what its parent noted or read is not its own; `leader`: the
+// process it follows (0 when it leads).
+void SigForkedChild(int leader);
 
 // Leader, at the entry of a recorded call (Prepare): delivers what is
 // pending (a kCtlSignal record, then the program's handler).

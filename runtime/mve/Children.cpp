@@ -1,0 +1,223 @@
+// Children.cpp: followers for the children a leader forks (Children.h).
+#include "Children.h"
+#include "../Runtime.h"
+#include "Follower.h"
+#include "Log.h"
+#include "Raw.h"
+#include "Shim.h"
+#include "Signals.h"
+#include "Sud.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+namespace mvedsua {
+namespace mve {
+
+namespace {
+
+constexpr int kMaxPairs = 32;
+struct Pair {
+  Log *log; // leader: the child's log, mapped to watch its follower
+  long pid; // the child
+};
+Pair g_pairs[kMaxPairs];     // leader: its followed children
+int g_next_log_fd = -1;      // follower: announced for the next fork
+long g_followers[kMaxPairs]; // follower: its children's followers, to reap
+int g_enabled = -1;          // MVEDSUA_MVE_FOLLOW_CHILDREN, read once
+
+bool Enabled() {
+  if (g_enabled < 0) {
+    const char *s = getenv("MVEDSUA_MVE_FOLLOW_CHILDREN");
+    g_enabled = !(s && !strcmp(s, "0"));
+  }
+  return g_enabled;
+}
+
+// A child inherits its parent's tables: none of those pairs is its own.
+void ForgetInherited() {
+  for (Pair &p : g_pairs)
+    if (p.log) {
+      LogDestroy(p.log);
+      p = Pair();
+    }
+  for (long &f : g_followers)
+    f = 0;
+  g_next_log_fd = -1;
+}
+
+// The follower's child: follows `pid` on the log behind `memfd`.
+void BecomeFollowerOf(long pid, long memfd, long pidfd, long parent) {
+  RawSyscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
+  if (RawSyscall(SYS_getppid) != parent) // its parent was rolled back
+    RawSyscall(SYS_exit_group, 0);
+  ForgetUpdateInChild();
+  ForgetInherited();
+  char err[128];
+  Log *log = LogOpen(int(memfd), err, sizeof err);
+  if (!log) {
+    char line[256];
+    int n = snprintf(line, sizeof line,
+                     "mvedsua: the follower of child %ld cannot start: %s\n",
+                     pid, err);
+    RawWriteAll(2, line, uint64_t(n));
+    RawSyscall(SYS_exit_group, 0);
+  }
+  ShimAdoptLog(log);
+  ShimFollowChild(int(pid), pidfd >= 0 ? MoveFdHigh(int(pidfd)) : -1);
+}
+
+} // namespace
+
+Log *ChildLogBeforeFork() {
+  if (!Enabled() || ShimLaneCount() != 1)
+    return nullptr;
+  Pair *free_pair = nullptr;
+  for (Pair &p : g_pairs)
+    if (!p.log) {
+      free_pair = &p;
+      break;
+    }
+  if (!free_pair)
+    return nullptr; // as many sessions as that are followed already
+  char err[128];
+  Log *log = LogCreate(LogOptionsFromEnv(), err, sizeof err);
+  if (!log)
+    return nullptr;
+  if (!ShimAppendControl(kCtlChildLog, 0, LogFd(log))) {
+    LogDestroy(log);
+    return nullptr;
+  }
+  return log;
+}
+
+void ChildForkedInParent(Log *log, long pid) {
+  if (!log)
+    return;
+  if (pid <= 0) {
+    LogDestroy(log);
+    return;
+  }
+  for (Pair &p : g_pairs)
+    if (!p.log) {
+      p = {log, pid};
+      return;
+    }
+}
+
+void ChildForkedInChild(Log *log) {
+  for (Pair &p : g_pairs)
+    if (p.log && p.log != log) {
+      LogDestroy(p.log);
+      p = Pair();
+    }
+  for (Pair &p : g_pairs)
+    p = Pair();
+  for (long &f : g_followers)
+    f = 0;
+  if (log)
+    ShimAdoptLog(log);
+}
+
+void ChildNoteLog(int memfd_number) { g_next_log_fd = memfd_number; }
+
+bool ChildFollowerFork(const long a[6], long pid, long leader) {
+  int n = g_next_log_fd;
+  g_next_log_fd = -1;
+  if (n < 0 || pid <= 0)
+    return false;
+  char path[48];
+  snprintf(path, sizeof path, "/proc/%ld/fd/%d", leader, n);
+  long memfd = RawSyscall(SYS_openat, AT_FDCWD, long(path), O_RDWR | O_CLOEXEC);
+  if (memfd < 0)
+    return false; // the leader is gone: there is nothing to follow
+  long pidfd = RawSyscall(SYS_pidfd_open, pid, 0);
+  // A follower cloned under the supervisor (the leader's sibling) clones
+  // the child's follower there too: its program, once promoted, reaps its
+  // own children with waitpid(-1) and must not find this one.
+  long parent = RawSyscall(SYS_getppid);
+  long flags = a[0];
+  if (parent != leader)
+    flags |= CLONE_PARENT;
+  else
+    parent = RawSyscall(SYS_getpid);
+  long r = RawSyscall(SYS_clone, flags, a[1], a[2], a[3], a[4]);
+  if (r == 0) {
+    BecomeFollowerOf(pid, memfd, pidfd, parent);
+    return true;
+  }
+  RawSyscall(SYS_close, memfd);
+  if (pidfd >= 0)
+    RawSyscall(SYS_close, pidfd);
+  for (long &f : g_followers)
+    if (r > 0 && !f) {
+      f = r;
+      break;
+    }
+  return false;
+}
+
+void ChildReap() {
+  for (long &f : g_followers) {
+    int st;
+    if (f > 0 && RawSyscall(SYS_wait4, f, long(&st), WNOHANG | __WALL, 0) != 0)
+      f = 0; // reaped, or not ours to reap any more
+  }
+}
+
+bool ChildDiverged(char *out, size_t size) {
+  for (Pair &p : g_pairs) {
+    if (!p.log)
+      continue;
+    auto *r = static_cast<const DivergenceReport *>(LogUserArea(p.log));
+    if (__atomic_load_n(&r->kind, __ATOMIC_ACQUIRE) != kDivNone) {
+      snprintf(out, size, "the follower of child %ld diverged: %s", p.pid,
+               r->text);
+      return true;
+    }
+    char crash[1536];
+    if (FollowerCrashed(p.log, crash, sizeof crash)) {
+      snprintf(out, size, "the follower of child %ld crashed: %s", p.pid,
+               crash);
+      return true;
+    }
+    LogStats st;
+    LogGetStats(p.log, &st);
+    bool done = st.state == kLogReaderGone || st.state == kLogAbandoned ||
+                (st.state == kLogWriterDone &&
+                 st.records_consumed == st.records_appended);
+    if (done) { // both ended, or the child's follower left
+      LogDestroy(p.log);
+      p = Pair();
+    }
+  }
+  return false;
+}
+
+void ChildPairsEnd() {
+  for (Pair &p : g_pairs)
+    if (p.log) {
+      // Abandoned: the child stops recording at its next call and its
+      // follower, if still there, ends without a report.
+      LogAbandon(p.log);
+      LogDestroy(p.log);
+      p = Pair();
+    }
+}
+
+int ChildPairsFollowed() {
+  int n = 0;
+  for (const Pair &p : g_pairs)
+    n += p.log != nullptr;
+  return n;
+}
+
+} // namespace mve
+} // namespace mvedsua
