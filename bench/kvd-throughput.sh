@@ -16,6 +16,10 @@
 # outdated-leader (status --json); afterwards the follower must still be
 # there (same pid, not rolled back), else the repetition is marked invalid
 # and left out of the medians.
+# Beside each rate: the CPU time the server's processes used per request
+# (time on a CPU of every thread of the program, and of the supervisor and
+# the follower where they exist: /proc/PID/task/*/schedstat): what the follower costs the machine, a
+# figure a busy machine disturbs far less than a rate.
 # Writes RESULTS/kvd-throughput.json and kvd-throughput.md. Timing is
 # reported, never checked.
 set -euo pipefail
@@ -73,6 +77,13 @@ wait_listening() {
   echo "kvd-throughput: server did not start:" >&2; cat "$log" >&2; exit 1
 }
 
+# Nanoseconds on a CPU used so far by the live threads of the pids given.
+cpu_ns() {
+  local p
+  for p in "$@"; do cat /proc/"$p"/task/*/schedstat 2>/dev/null; done |
+    awk '{t += $1} END {printf "%.0f\n", t}'
+}
+
 servers=()
 stop_all() {
   local p
@@ -104,6 +115,7 @@ start_supervised() {
   rm -f "$sock"
   "$run" --control "$sock" "$kvd/kvd-1.so" --port 0 --bind 127.0.0.1 2>"$log" &
   servers+=($!)
+  supervisor=$!
   wait_listening "$log"
   for _ in $(seq 200); do [ -S "$sock" ] && break; sleep 0.025; done
 }
@@ -118,16 +130,20 @@ for rep in $(seq 1 "$reps"); do
   echo "kvd-throughput: repetition $rep of $reps: starting native, single leader, leader + follower" >&2
   "$kvd/kvd-native" --port 0 --bind 127.0.0.1 2>"$work/native-$rep.log" &
   servers+=($!)
+  declare -A ports=() pids=()
+  pids[native]=$!
   wait_listening "$work/native-$rep.log"
-  declare -A ports=()
   ports[native]=$port
   start_supervised "$work/single.sock" "$work/single-$rep.log"
   ports[single_leader]=$port
-  stage0=$(status "$work/single.sock" | field stage)
+  status "$work/single.sock" > "$work/single.json"
+  stage0=$(field stage < "$work/single.json")
+  pids[single_leader]="$supervisor $(field leader_pid < "$work/single.json")"
   start_supervised "$work/ctl.sock" "$work/mve-$rep.log"
   ports[outdated_leader]=$port
   reply=$("$ctl" --control "$work/ctl.sock" update --timeout 1m "$kvd/kvd-1.so" 2>&1) || true
   status "$work/ctl.sock" > "$work/before.json"
+  pids[outdated_leader]="$supervisor $(field leader_pid < "$work/before.json") $(field follower_pid < "$work/before.json")"
   stage_before=$(field stage < "$work/before.json")
   shift_by=$(( (rep - 1) % 3 ))
   order=("${configs[@]:$shift_by}" "${configs[@]:0:$shift_by}")
@@ -135,12 +151,15 @@ for rep in $(seq 1 "$reps"); do
     for c in "${order[@]}"; do
       [ "$c" = outdated_leader ] && [ "$stage_before" != outdated-leader ] && continue
       echo "kvd-throughput: repetition $rep of $reps: $mt, $c" >&2
-      bench_one "${ports[$c]}" $mt | sed "s/^/$rep,\"$c\",/" >> "$work/rows.csv"
+      t0=$(cpu_ns $(printf '%s\n' ${pids[$c]} | sort -u))
+      row=$(bench_one "${ports[$c]}" $mt)
+      t1=$(cpu_ns $(printf '%s\n' ${pids[$c]} | sort -u))
+      [ -n "$row" ] && echo "$rep,\"$c\",$row,$((t1 - t0))" >> "$work/rows.csv"
     done
   done
   status "$work/ctl.sock" > "$work/after.json"
   stop_all
-  unset ports
+  unset ports pids
   python3 - "$rep" "$stage0" "$reply" "$work/before.json" "$work/after.json" >> "$work/checks.jsonl" <<'EOF'
 import json, sys
 rep, stage0, reply = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -175,7 +194,8 @@ rb_version = sys.argv[12]
 valid_reps = {c["rep"] for c in checks if c["valid"]}
 configs = ["native", "single_leader", "outdated_leader"]
 tests = [("plain", "SET"), ("plain", "GET"), ("p16", "SET"), ("p16", "GET")]
-# rows: rep, config, mode, test, rps, avg, min, p50, p95, p99, max
+# rows: rep, config, mode, test, rps, avg, min, p50, p95, p99, max,
+# CPU nanoseconds of the server's processes during the test
 samples = {}
 for r in rows:
     rep, config, mode, test = int(r[0]), r[1], r[2], r[3]
@@ -183,6 +203,8 @@ for r in rows:
         continue
     vals = dict(zip(["rps", "avg_ms", "min_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms"],
                     (float(x) for x in r[4:11])))
+    requests = n_pipe if mode == "p16" else n_plain
+    vals["cpu_us_per_request"] = float(r[11]) / 1e3 / requests
     samples.setdefault((config, mode, test), []).append(vals)
 out = []
 for mode, test in tests:
@@ -203,6 +225,12 @@ for mode, test in tests:
     entry["single_leader_vs_native"] = ratio("single_leader", "native")
     entry["outdated_leader_vs_native"] = ratio("outdated_leader", "native")
     entry["outdated_leader_vs_single_leader"] = ratio("outdated_leader", "single_leader")
+    def cpu_ratio(a, b):
+        if entry[a] and entry[b] and entry[b]["cpu_us_per_request"]:
+            return round(entry[a]["cpu_us_per_request"] / entry[b]["cpu_us_per_request"], 3)
+        return None
+    entry["cpu_single_leader_vs_native"] = cpu_ratio("single_leader", "native")
+    entry["cpu_outdated_leader_vs_native"] = cpu_ratio("outdated_leader", "native")
     out.append(entry)
 doc = {
     "benchmark": "kvd-throughput",
@@ -254,5 +282,18 @@ with open(results + "/kvd-throughput.md", "w") as md:
             pct(e["outdated_leader_vs_single_leader"])))
     md.write("| *MVEDSUa (paper)* | | | | *3-9% slower* | *42-52% slower* | |\n")
     md.write("| *issue's goal* | | | | *within 1%* | *within 20%* | |\n")
+    md.write("\nCPU time the server used per request (every process of it: the program, "
+             "the supervisor, the follower; medians):\n\n")
+    md.write("| test | native | single leader | leader + follower | single leader / native | leader + follower / native |\n")
+    md.write("|---|---:|---:|---:|---:|---:|\n")
+    def us(e):
+        return "invalid" if not e else "%.2f us" % e["cpu_us_per_request"]
+    def x(r):
+        return "n/a" if r is None else "x%.2f" % r
+    for e in out:
+        md.write("| %s%s | %s | %s | %s | %s | %s |\n" % (
+            e["test"], " -P %d" % e["pipeline"] if e["pipeline"] > 1 else "",
+            us(e["native"]), us(e["single_leader"]), us(e["outdated_leader"]),
+            x(e["cpu_single_leader_vs_native"]), x(e["cpu_outdated_leader_vs_native"])))
 EOF
 cat "$results/kvd-throughput.md"
