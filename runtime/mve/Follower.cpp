@@ -1055,11 +1055,80 @@ const char *Finish() {
   return nullptr;
 }
 
+// A child process of this one (read from /proc/self/task/*/children, which
+// also lists zombies) other than `except`, or 0. Raw calls: the leader is
+// recording.
+int ChildOtherThan(int except) {
+  long dir = RawSyscall(SYS_openat, AT_FDCWD, long("/proc/self/task"),
+                        O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0)
+    return 0;
+  alignas(8) char ents[4096];
+  int found = 0;
+  long n;
+  while (!found && (n = RawSyscall(SYS_getdents64, dir, long(ents),
+                                   sizeof ents)) > 0) {
+    for (long off = 0; !found && off < n;) {
+      auto *e = reinterpret_cast<struct dirent64 *>(ents + off);
+      off += e->d_reclen;
+      if (e->d_name[0] < '0' || e->d_name[0] > '9')
+        continue;
+      char path[64], buf[512];
+      snprintf(path, sizeof path, "/proc/self/task/%s/children", e->d_name);
+      long fd = RawSyscall(SYS_openat, AT_FDCWD, long(path),
+                           O_RDONLY | O_CLOEXEC);
+      if (fd < 0)
+        continue;
+      long len = RawSyscall(SYS_read, fd, long(buf), sizeof buf - 1);
+      RawSyscall(SYS_close, fd);
+      buf[len > 0 ? len : 0] = 0;
+      for (char *q = buf; *q && !found;) {
+        int pid = int(strtol(q, &q, 10));
+        found = pid > 0 && pid != except ? pid : 0;
+        if (!pid)
+          break;
+      }
+    }
+  }
+  RawSyscall(SYS_close, dir);
+  return found;
+}
+
+// A child the old version forked (redis' BGSAVE, a session) can only be
+// waited for by this process: once the new version leads, the program's
+// waitpid would answer ECHILD and the program wait for its child forever.
+// So a promotion waits, at the following update points, until the program
+// has reaped its children, up to the update's time limit. True: not now.
+uint64_t g_promote_waits_since;
+bool PromoteWaitsForChildren() {
+  int child = ChildOtherThan(g_leader.pid);
+  uint64_t now = MonoMs();
+  if (!child) {
+    g_promote_waits_since = 0;
+    return false;
+  }
+  if (!g_promote_waits_since)
+    g_promote_waits_since = now;
+  if (now - g_promote_waits_since > g_req.timeout_ms) {
+    g_promote_waits_since = 0;
+    SendLineToSupervisor("promote-failed the old version's child process %d "
+                         "did not end in %llu ms (only its parent can wait "
+                         "for it)",
+                         child, (unsigned long long)g_req.timeout_ms);
+    return true;
+  }
+  g_promote_wanted = true;
+  RequestLook();
+  return true;
+}
+
 // `promote` and `finish`, at the leader's update point. Returns the mode to
 // go on in.
 int TakeRequests(int mode) {
   bool promote = g_promote_wanted, finish = g_finish_wanted;
   g_promote_wanted = g_finish_wanted = false;
+  if (promote && PromoteWaitsForChildren())
+    return mode;
   if (promote) {
     if (const char *why = Promote()) {
       SendLineToSupervisor("promote-failed %s", why);
