@@ -43,6 +43,7 @@ int __mvedsua_rt_cond_wait(const char *point, pthread_cond_t *cond,
                            const struct timespec *abstime)
     __attribute__((weak));
 void __mvedsua_rt_wait_points(int mask) __attribute__((weak));
+long __mvedsua_rt_shared_value(long value) __attribute__((weak));
 void __mvedsua_rt_thread_on_update(void (*kick)(void *), void *arg)
     __attribute__((weak));
 
@@ -163,6 +164,18 @@ static inline void mvedsua_thread_on_update(void (*kick)(void *), void *arg) {
 static inline void mvedsua_wait_points(int mask) {
   if (__mvedsua_rt_wait_points)
     __mvedsua_rt_wait_points(mask);
+}
+
+/* A value read from memory that another thread writes (a count of the jobs
+ * a background thread has not done yet), when the system calls that follow
+ * depend on it: in a multi-version update the threads of the leader and of
+ * the follower run at their own paces, so each would read its own. Returns
+ * `value`, except in a follower, which gets what its leader's thread read at
+ * the same point (recorded in that thread's log, docs/threads.md). */
+static inline long mvedsua_shared_value(long value) {
+  if (__mvedsua_rt_shared_value)
+    return __mvedsua_rt_shared_value(value);
+  return value;
 }
 
 /* Type and variable annotations. Each is a btf_decl_tag, which reaches debug

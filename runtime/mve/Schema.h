@@ -29,6 +29,9 @@ struct Spec {
 };
 
 constexpr int kMaxSyscall = 512;
+// Not a system call: the records of mvedsua_shared_value (a value one thread
+// read from memory another thread writes), the last number of the table.
+#define SYS_mvedsua_shared_value 511
 // The schema of syscall `nr` (class kLocal with a null name if unlisted).
 const Spec &SpecOf(long nr);
 const char *SyscallName(long nr); // "syscall_N" for unlisted ones

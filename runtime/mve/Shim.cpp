@@ -876,6 +876,10 @@ static void ReleaseClosedFd(const CallView &c, int64_t ret) {
 static long RunForReal(CallView &c) {
   if (c.nr == SYS_exit_group)
     return 0; // exit() goes on: its handlers, then the real end
+  if (c.nr == SYS_mvedsua_shared_value) { // its own value now
+    RecordRaw(c, c.a[0]);
+    return c.a[0];
+  }
   long r = RawSyscall(c.nr, c.a[0], c.a[1], c.a[2], c.a[3], c.a[4], c.a[5]);
   RecordRaw(c, r);
   return r;
@@ -1188,6 +1192,20 @@ MVEDSUA_EXPORT int mvedsua_rt_mve_start_follower(void) {
   __atomic_store_n(&g_mode, kLeader, __ATOMIC_RELAXED);
   SudArm();
   return MVEDSUA_MVE_LEADER;
+}
+
+// A value the calling thread read from memory that another thread writes
+// (mvedsua.h): no system call shows it, yet the calls that follow depend on
+// it. The leader records it in the thread's lane; the follower's thread
+// takes the leader's instead of its own.
+MVEDSUA_EXPORT long __mvedsua_rt_shared_value(long value) {
+  if (__atomic_load_n(&g_mode, __ATOMIC_RELAXED) == kOff || g_shim_paused)
+    return value;
+  CallView c;
+  if (Prepare(c, SYS_mvedsua_shared_value, value, 0, 0, 0, 0, 0))
+    return ReplayRaw(c);
+  RecordRaw(c, value);
+  return value;
 }
 
 // The text of the follower's divergence report, "" when there is none.
