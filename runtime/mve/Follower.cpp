@@ -1073,7 +1073,7 @@ int ChildOtherThan(int except) {
       off += e->d_reclen;
       if (e->d_name[0] < '0' || e->d_name[0] > '9')
         continue;
-      char path[64], buf[512];
+      char path[300], buf[512];
       snprintf(path, sizeof path, "/proc/self/task/%s/children", e->d_name);
       long fd = RawSyscall(SYS_openat, AT_FDCWD, long(path),
                            O_RDONLY | O_CLOEXEC);
