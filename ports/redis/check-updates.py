@@ -19,14 +19,26 @@ tried first: a FUNCTION LIST whose reply it gets wrong must make the
 follower diverge, the report must name the command, the update must be
 rolled back and the clients must not notice.
 
+With --persistence rdb, aof or both the server saves while it is updated:
+rdb sets a save point (`save 1 1000`: a BGSAVE child about every second
+under the load) and asks a BGSAVE before each update and another while the
+follower follows; aof turns on the append-only file (`appendfsync
+everysec`, so the bio thread fsyncs it, and automatic rewrites from 8 MB)
+and asks a BGREWRITEAOF at the same two moments. Then checks that every
+save and rewrite succeeded, and that the files are the data: once the load
+has stopped, a last BGSAVE (and rewrite), and the last version started
+afresh from a copy of the RDB file and from a copy of the AOF directory
+has the running server's DEBUG DIGEST.
+
   check-updates.py MVEDSUA_RUN MVEDSUA_CTL PORT_DIR WORK_DIR PORT [--keys N]
-                   [--mode inplace|mve] [--bug]
+                   [--mode inplace|mve] [--bug] [--persistence none|rdb|aof|both]
 
 Prints one line per check (for FileCheck) and exits 1 if any failed."""
 import argparse
 import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -175,6 +187,133 @@ def counter_client(port, stop, results, idx):
     results.append(("done", idx, ok, errors))
 
 
+def info(c, section):
+    return dict(l.split(":", 1) for l in c.ask("INFO", section).decode().split("\r\n") if ":" in l)
+
+
+PERSISTENCE = {
+    "none": ["--save", "", "--appendonly", "no"],
+    "rdb": ["--save", "1 1000", "--appendonly", "no"],
+    "aof": ["--save", "", "--appendonly", "yes"],
+    "both": ["--save", "1 1000", "--appendonly", "yes"],
+}
+AOF = ["--appendfsync", "everysec", "--auto-aof-rewrite-percentage", "100",
+       "--auto-aof-rewrite-min-size", "8mb"]
+
+
+def ask_saves(c, persistence, asked):
+    """A BGSAVE and/or a BGREWRITEAOF, now: started, or scheduled after the
+    child that runs (one child at a time); counted in asked[what]."""
+    cmds = []
+    if persistence in ("rdb", "both"):
+        cmds.append(("BGSAVE", "SCHEDULE"))
+    if persistence in ("aof", "both"):
+        cmds.append(("BGREWRITEAOF",))
+    for cmd in cmds:
+        r = c.ask(*cmd)
+        # A rewrite asked while one runs is the only refusal that is fine.
+        ok = not isinstance(r, RespError) or "already in progress" in r
+        asked.setdefault(cmd[0], []).append(ok)
+        if not ok:
+            print("%s: %s" % (cmd[0], r))
+
+
+def wait_no_child(c, seconds=120):
+    """Until no save or rewrite runs nor is scheduled."""
+    end = time.time() + seconds
+    while time.time() < end:
+        i = info(c, "persistence")
+        if all(i.get(k, "0") == "0" for k in ("rdb_bgsave_in_progress", "aof_rewrite_in_progress",
+                                                "aof_rewrite_scheduled")):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def restart_from(a, last, what, files, persist_args):
+    """The last version, started afresh from a copy of FILES (the RDB file or
+    the AOF directory) in a directory of its own: its DEBUG DIGEST."""
+    d = os.path.join(a.work, "restart-" + what)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    for f in files:
+        src = os.path.join(a.work, f)
+        (shutil.copytree if os.path.isdir(src) else shutil.copy)(src, os.path.join(d, f))
+    port = free_port()
+    log = open(os.path.join(d, "server.log"), "w")
+    p = subprocess.Popen(
+        [a.run, os.path.join(a.portdir, last + ".so"), "--port", str(port), "--bind", "127.0.0.1",
+         "--enable-debug-command", "local", "--dir", d, "--logfile", ""] + persist_args,
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        for _ in range(600):
+            try:
+                c = Conn(port)
+                if c.ask("PING") == "PONG" and info(c, "persistence").get("loading") == "0":
+                    return c.ask("DEBUG", "DIGEST")
+            except (OSError, EOFError):
+                pass
+            if p.poll() is not None:
+                return "exited with %s" % p.returncode
+            time.sleep(0.1)
+        return "did not load"
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+        log.close()
+
+
+def check_persisted(a, c, versions, forks_before, asked):
+    """The saves and rewrites of the updates succeeded, and the files hold
+    the data: restarted from them, the last version has this digest."""
+    wait_no_child(c)
+    i, s = info(c, "persistence"), info(c, "stats")
+    rdb = a.persistence in ("rdb", "both")
+    aof = a.persistence in ("aof", "both")
+    at_updates = asked.pop("children at updates", 0)
+    ok = all(asked.get(k) and all(asked[k]) for k in (["BGSAVE"] if rdb else []) + (["BGREWRITEAOF"] if aof else []))
+    ok = ok and (not rdb or i["rdb_last_bgsave_status"] == "ok") and \
+        (not aof or (i["aof_last_bgrewrite_status"] == "ok" and i["aof_last_write_status"] == "ok"))
+    print("persistence %s: %d forks during the updates, %s BGSAVEs, %s AOF rewrites; "
+          "%d of %d updates asked for while a child saved" % (
+              a.persistence, int(s["total_forks"]) - forks_before, i["rdb_saves"], i["aof_rewrites"],
+              at_updates, len(versions) - 1))
+    check("persistence: every save and rewrite asked for or triggered succeeded", ok,
+          "" if ok else "asked %r; %s" % (asked, {k: v for k, v in i.items() if "status" in k}))
+    live = c.ask("DEBUG", "DIGEST")
+    if rdb:
+        saves = int(i["rdb_saves"])
+        c.ask("BGSAVE", "SCHEDULE")
+        end = time.time() + 120
+        while int(info(c, "persistence")["rdb_saves"]) == saves and time.time() < end:
+            time.sleep(0.1)
+        wait_no_child(c)
+        got = restart_from(a, versions[-1], "rdb", ["dump.rdb"], PERSISTENCE["none"])
+        check("RDB file: the last version restarted from it has the digest %s" % live, got == live,
+              "" if got == live else repr(got))
+    if aof:
+        c.ask("BGREWRITEAOF")
+        wait_no_child(c)
+        time.sleep(1.5)  # appendfsync everysec: what is written is in the files already
+        d = info(c, "persistence")
+        got = restart_from(a, versions[-1], "aof", ["appendonlydir"], ["--save", "", "--appendonly", "yes"])
+        ok = got == live and d["aof_last_write_status"] == "ok"
+        check("AOF: the last version restarted from it has the digest %s" % live, ok,
+              "" if ok else "%r, aof_last_write_status %s" % (got, d["aof_last_write_status"]))
+
+
 def try_bug(a, ctl, status, c, bench, name):
     """A multi-version update to NAME, whose FUNCTION LIST answers an
     unknown argument with its CR and LF (CVE-2025-67733 reverted): the
@@ -223,6 +362,7 @@ def main():
     ap.add_argument("--keys", type=int, default=100000)
     ap.add_argument("--mode", choices=("inplace", "mve"), default="inplace")
     ap.add_argument("--bug", action="store_true")
+    ap.add_argument("--persistence", choices=sorted(PERSISTENCE), default="none")
     a = ap.parse_args()
 
     versions = open(os.path.join(a.portdir, "versions.list")).read().split()
@@ -238,8 +378,8 @@ def main():
     first = os.path.join(a.portdir, versions[0] + ".so")
     server = subprocess.Popen(
         [a.run, "--control", sock, first, "--port", str(a.port), "--bind", "127.0.0.1",
-         "--save", "", "--appendonly", "no", "--enable-debug-command", "local",
-         "--dir", a.work, "--logfile", ""],
+         "--enable-debug-command", "local", "--dir", a.work, "--logfile", ""] +
+        PERSISTENCE[a.persistence] + AOF,
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     bench = None
     try:
@@ -299,8 +439,14 @@ def main():
 
         pauses = []
         prev = versions[0]
+        forks_before, asked = int(info(c, "stats")["total_forks"]), {}
         for v in versions[1:]:
             so = os.path.join(a.portdir, v + ".so")
+            ask_saves(c, a.persistence, asked)  # a child runs at the update
+            if a.persistence != "none":
+                i = info(c, "persistence")
+                asked["children at updates"] = asked.get("children at updates", 0) + (
+                    i["rdb_bgsave_in_progress"] == "1" or i["aof_rewrite_in_progress"] == "1")
             if a.mode == "inplace":
                 r = ctl("update", "--inplace", so, timeout=120)
                 ok = r.returncode == 0 and r.stdout.startswith("finished:")
@@ -319,6 +465,8 @@ def main():
             caught = r.returncode == 0 and r.stdout.startswith("caught up")
             st = status() if caught else {}
             following = st.get("stage") == "outdated-leader" and bool(st.get("follower_pid"))
+            if caught:
+                ask_saves(c, a.persistence, asked)  # forked by the leader, replayed
             time.sleep(1.0)  # the follower follows the load
             st2 = status() if caught else {}
             still = st2.get("stage") == "outdated-leader" and bool(st2.get("follower_pid"))
@@ -367,6 +515,8 @@ def main():
         after = db0_digest(c)
         check("db 0: %d keys, digest %s" % after[:2] if after == before else
               "db 0: %d keys, digest %s (was %d, %s)" % (after + before), after == before)
+        if a.persistence != "none":
+            check_persisted(a, c, versions, forks_before, asked)
 
         # The connections opened before the first update.
         check("idle connections", all(x.ask("GET", "idle:%d" % i) == b"%d" % i for i, x in enumerate(idle)))
@@ -401,14 +551,13 @@ def main():
         check("the last version's Lua answers", ok, "" if ok else repr(r))
 
         # Background threads: the new version's lazy free thread frees.
-        info = lambda: dict(l.split(":", 1) for l in c.ask("INFO", "memory").decode().split("\r\n") if ":" in l)
-        freed = int(info()["lazyfreed_objects"])
+        freed = int(info(c, "memory")["lazyfreed_objects"])
         c.ask("UNLINK", "hash:big")
         for _ in range(100):
-            if int(info()["lazyfreed_objects"]) > freed:
+            if int(info(c, "memory")["lazyfreed_objects"]) > freed:
                 break
             time.sleep(0.05)
-        check("UNLINK freed in the background", int(info()["lazyfreed_objects"]) == freed + 1)
+        check("UNLINK freed in the background", int(info(c, "memory")["lazyfreed_objects"]) == freed + 1)
         pid = json.loads(subprocess.run([a.ctl, "--control", sock, "status", "--json"],
                                         capture_output=True, text=True).stdout)["leader_pid"]
         tasks = os.listdir("/proc/%d/task" % pid)
