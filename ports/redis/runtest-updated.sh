@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# ports/redis/runtest-updated.sh [-B MVEDSUA_BUILD_DIR] [UNIT...]
+# ports/redis/runtest-updated.sh [-B MVEDSUA_BUILD_DIR] [--mve] [UNIT...]
 #
 # Runs redis' own test suite (runtest, in its external-server mode) against a
-# server that was updated in place along the whole chain: the first version
-# of the port is started under mvedsua-run (no persistence), filled with some
-# keys, updated to every later version, and the test units (default: the
-# list below) run against the last version with the test suite of that
-# version's sources. Tests tagged external:skip are skipped by runtest itself.
-# Prints runtest's summary (RUNTEST_LOG=FILE keeps its whole output); exits
-# with runtest's status.
+# server that was updated along the whole chain: the first version of the
+# port is started under mvedsua-run (no persistence), filled with some keys,
+# updated to every later version (in place, or with --mve in multi-version
+# mode: each update caught up, then promoted, the new version running alone),
+# and the test units (default: the list below) run against the last version
+# with the test suite of that version's sources. Tests tagged external:skip
+# are skipped by runtest itself. Prints runtest's summary (RUNTEST_LOG=FILE
+# keeps its whole output); exits with runtest's status, or 1 if an update
+# did not finish.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 mbuild=$root/build
 if [ "${1:-}" = -B ]; then mbuild=$(cd "$2" && pwd); shift 2; fi
+mve=0
+if [ "${1:-}" = --mve ]; then mve=1; shift; fi
 units=("$@")
 if [ ${#units[@]} -eq 0 ]; then
   units=(unit/type/string unit/type/incr unit/type/list unit/type/hash unit/type/set
@@ -38,8 +42,20 @@ port=$(python3 "$root/test/lib/free-port.py")
   > "$work/server.log" 2>&1 & server=$!
 for _ in $(seq 200); do [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && break; sleep 0.05; done
 redis-cli -p "$port" debug populate 10000 > /dev/null
+ctl() { "$mbuild/bin/mvedsua-ctl" --control "$work/ctl.sock" "$@"; }
 for v in "${versions[@]:1}"; do
-  "$mbuild/bin/mvedsua-ctl" --control "$work/ctl.sock" update --inplace "$out/$v.so" | cut -c1-80
+  if [ $mve = 0 ]; then
+    r=$(ctl update --inplace "$out/$v.so" || true)
+    echo "$r" | cut -c1-80
+    case "$r" in finished:*) ;; *) echo "runtest-updated.sh: the update to $v did not finish" >&2; exit 1 ;; esac
+    continue
+  fi
+  r=$(ctl update "$out/$v.so" || true)
+  echo "$r" | cut -c1-80
+  case "$r" in "caught up:"*) ;; *) echo "runtest-updated.sh: the update to $v did not catch up" >&2; exit 1 ;; esac
+  r=$(ctl promote || true)
+  echo "$r" | cut -c1-80
+  case "$r" in finished:*"runs alone"*) ;; *) echo "runtest-updated.sh: promoting $v failed" >&2; exit 1 ;; esac
 done
 "$mbuild/bin/mvedsua-ctl" --control "$work/ctl.sock" status | head -2
 # The test suite of the last version's sources (its tests/ and the helpers
