@@ -231,11 +231,8 @@ def wait_no_child(c, seconds=120):
 
 
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    lib = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "test", "lib")
+    return int(subprocess.check_output([sys.executable, os.path.join(lib, "free-port.py")]))
 
 
 def restart_from(a, last, what, files, persist_args):
