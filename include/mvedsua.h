@@ -44,6 +44,7 @@ int __mvedsua_rt_cond_wait(const char *point, pthread_cond_t *cond,
     __attribute__((weak));
 void __mvedsua_rt_wait_points(int mask) __attribute__((weak));
 long __mvedsua_rt_shared_value(long value) __attribute__((weak));
+void __mvedsua_rt_promote_after_children(void) __attribute__((weak));
 void __mvedsua_rt_thread_on_update(void (*kick)(void *), void *arg)
     __attribute__((weak));
 
@@ -176,6 +177,17 @@ static inline long mvedsua_shared_value(long value) {
   if (__mvedsua_rt_shared_value)
     return __mvedsua_rt_shared_value(value);
   return value;
+}
+
+/* For a program that waits for its child processes to learn how they ended
+ * (redis' BGSAVE): only the process that forked a child can wait for it, so
+ * the promotion of a multi-version update waits until the program has reaped
+ * every child of the old version (and fails, naming one that outlives the
+ * update's time limit). Without it, children are left to run: the new
+ * version's waitpid answers ECHILD for them (a forking server's sessions). */
+static inline void mvedsua_promote_after_children(void) {
+  if (__mvedsua_rt_promote_after_children)
+    __mvedsua_rt_promote_after_children();
 }
 
 /* Type and variable annotations. Each is a btf_decl_tag, which reaches debug

@@ -1094,13 +1094,18 @@ int ChildOtherThan(int except) {
   return found;
 }
 
-// A child the old version forked (redis' BGSAVE, a session) can only be
-// waited for by this process: once the new version leads, the program's
-// waitpid would answer ECHILD and the program wait for its child forever.
-// So a promotion waits, at the following update points, until the program
-// has reaped its children, up to the update's time limit. True: not now.
+// A child the old version forked (redis' BGSAVE) can only be waited for by
+// this process: once the new version leads, the program's waitpid answers
+// ECHILD, and a program that waits for its child to learn how it ended
+// waits forever. Such a program says so (mvedsua_promote_after_children),
+// and its promotion waits, at the following update points, until it has
+// reaped its children, up to the update's time limit. (A forking server's
+// sessions are left to run: ftpd's master copes with ECHILD.) True: not now.
 uint64_t g_promote_waits_since;
+bool g_promote_after_children; // mvedsua_promote_after_children()
 bool PromoteWaitsForChildren() {
+  if (!g_promote_after_children)
+    return false;
   int child = ChildOtherThan(g_leader.pid);
   uint64_t now = MonoMs();
   if (!child) {
@@ -1701,6 +1706,10 @@ MVEDSUA_EXPORT int mvedsua_rt_mve_promote(void) {
   g_promote_wanted = true;
   RequestLook();
   return 0;
+}
+
+MVEDSUA_EXPORT void __mvedsua_rt_promote_after_children(void) {
+  mvedsua::mve::g_promote_after_children = true;
 }
 
 MVEDSUA_EXPORT int mvedsua_rt_mve_finish(void) {

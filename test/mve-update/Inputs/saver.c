@@ -1,7 +1,7 @@
 // A server that forks a saver child on request, like redis' BGSAVE: the
 // child runs on its own for a while and exits with status 7; the main loop
 // (an update point every round) reaps it with waitpid(-1, WNOHANG), as
-// redis' serverCron does. Commands come on stdin, one a line (read by the
+// redis' serverCron does, and so asks promote to wait for its children. Commands come on stdin, one a line (read by the
 // leader, replayed to a follower): "fork MS" starts a child that lives MS
 // milliseconds, "quit" ends. With -DTHREAD an idle managed thread (like
 // redis' bio threads) makes it a program with threads. VERSION is the same
@@ -72,6 +72,7 @@ static int command(void) {
 }
 
 int main(void) {
+  mvedsua_promote_after_children();
   if (!mvedsua_is_updating()) {
 #ifdef THREAD
     pthread_t t;
