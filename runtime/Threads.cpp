@@ -203,15 +203,6 @@ void *ThreadMain(void *raw) {
   t_slot = k;
   s.tid = Gettid();
   pthread_setspecific(g_exit_key, reinterpret_cast<void *>(intptr_t(k) + 1));
-  // A thread relaunched in a multi-version update's follower is a new thread:
-  // glibc gives it its malloc cache and arena at its first malloc, which may
-  // read /sys/devices/system/cpu/online (the number of arenas allowed, once
-  // per process, when there are more than 8). The leader's thread did that
-  // long ago: the follower's does it here, before its calls are followed.
-  if (g_recreate) {
-    void *volatile first = malloc(1);
-    free(first);
-  }
   // A relaunch comes back here with the new version's function in the slot.
   sigsetjmp(s.start, 1);
   if (s.removed)
