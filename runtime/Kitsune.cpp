@@ -387,6 +387,66 @@ MVEDSUA_EXPORT int kitsune_old_address_matches(const char *name, void *ptr) {
   return addr && addr == ptr;
 }
 
+namespace {
+// The names of DEF_XFORM_FUNC_PTR's list (its #__VA_ARGS__), spaces and a
+// leading '&' dropped; empty when the list is not n plain names.
+std::vector<std::string> FuncPtrNames(const char *list, unsigned long n) {
+  std::vector<std::string> names(1);
+  for (const char *p = list ? list : ""; *p; ++p) {
+    if (*p == ',')
+      names.emplace_back();
+    else if (*p == '&' && names.back().empty())
+      continue;
+    else if (*p != ' ' && *p != '\t' && *p != '\n')
+      names.back() += *p;
+  }
+  for (const std::string &name : names) {
+    bool plain = !name.empty() && !(name[0] >= '0' && name[0] <= '9');
+    for (char c : name)
+      plain &= (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+               (c >= '0' && c <= '9') || c == '_';
+    if (!plain)
+      return {};
+  }
+  return names.size() == n ? names : std::vector<std::string>();
+}
+
+// Whether `fn` is the old version's function `name`: an external one, or a
+// static one of `file` (where DEF_XFORM_FUNC_PTR is: a file keeps its name).
+bool IsOldFunction(const std::string &name, const char *file, void *fn) {
+  int v = OldVersion();
+  const struct mvedsua_entry *e = FindIn(v, [&](const struct mvedsua_entry &x) {
+    if (x.kind != MVEDSUA_ENTRY_FUNCTION || x.addr != fn)
+      return false;
+    KeyParts k = SplitKey(x.key);
+    return k.name == name && k.func.empty() &&
+           (k.file.empty() || MangleFile(k.file.c_str()) == MangleFile(file));
+  });
+  return e || (fn && VersionSymbol(v, name.c_str()) == fn);
+}
+} // namespace
+
+// DEF_XFORM_FUNC_PTR's function: new_fns[i] when old_fn is the old version's
+// function names[i], else old_fn.
+MVEDSUA_EXPORT void *__kitsune_rt_xform_func_ptr(void *old_fn, const char *file,
+                                                 const char *names,
+                                                 void *const *new_fns,
+                                                 unsigned long n) {
+  if (!old_fn)
+    return old_fn;
+  std::vector<std::string> list = FuncPtrNames(names, n);
+  if (list.empty()) {
+    Report("error: DEF_XFORM_FUNC_PTR in %s: '%s' is not a list of function "
+           "names; the pointer is left as it is",
+           file ? file : "?", names ? names : "");
+    return old_fn;
+  }
+  for (unsigned long i = 0; i < n; ++i)
+    if (IsOldFunction(list[i], file ? file : "", old_fn))
+      return new_fns[i];
+  return old_fn;
+}
+
 MVEDSUA_EXPORT int __kitsune_rt_migrate(const char *, const char *,
                                         const char *, void *addr,
                                         unsigned long) {

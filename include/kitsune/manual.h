@@ -85,6 +85,24 @@ void __kitsune_rt_register_xform(const char *file, const char *func,
 #define GET_NEW_LOCAL(funcname, name)                                          \
   kitsune_get_symbol_addr_new(#name, #funcname, 0, 0)
 
+/* DEF_XFORM_FUNC_PTR(name, f1, f2, ...) defines `void *name(void *fn)`,
+ * which maps a pointer to one of the listed functions of the version updated
+ * from to the same function of this (the new) version: fi when fn is the old
+ * fi, fn itself when it is none of them (NULL stays NULL). A static fi is
+ * looked up in the old version's file of the same name as this one. For a
+ * pointer the update cannot see (one stored as an integer, or in an opaque
+ * object); precede the macro with `static` for a static function. */
+void *__kitsune_rt_xform_func_ptr(void *old_fn, const char *file,
+                                  const char *names, void *const *new_fns,
+                                  unsigned long n);
+#define DEF_XFORM_FUNC_PTR(def_name, ...)                                      \
+  void *def_name(void *__kt_old_fn) {                                          \
+    void *const __kt_new_fns[] = {__VA_ARGS__};                                \
+    return __kitsune_rt_xform_func_ptr(                                        \
+        __kt_old_fn, __FILE__, #__VA_ARGS__, __kt_new_fns,                     \
+        sizeof __kt_new_fns / sizeof __kt_new_fns[0]);                         \
+  }
+
 #ifdef __cplusplus
 }
 #endif
