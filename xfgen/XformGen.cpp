@@ -252,6 +252,11 @@ private:
 };
 } // namespace
 
+static bool parenArgs(StringRef Code, size_t From, StringRef &Args,
+                      size_t &After);
+static SmallVector<StringRef, 4> splitArgs(StringRef Args);
+static bool genericXformArgs(const TypeDesc *O, size_t NParts);
+
 /// What a void * marked E_T(@t) points to when @t is bound to Arg: an
 /// argument that is a pointer type is the field's own type (list<T>* in a
 /// void * val: val is a list *), any other is the pointee (int: the field
@@ -374,6 +379,11 @@ private:
   std::string Protos, Descs, Bodies, EntryTable, InitTable, LocalTable;
   std::string TopCode; // the spec's C blocks between rules, expanded
   std::set<std::string> KitsuneClosures; // descriptors with a closure
+  // Kitsune's generic structs (old names) that $xform(S, S, args...) gives
+  // closures to, and whether a field of one is being generated for the case
+  // without them (a missing binding then fails the update instead).
+  std::set<std::string> KGenericArgs;
+  bool InKGen = false;
   std::vector<std::string> Keys;
   std::map<std::pair<uint64_t, uint64_t>, std::string> ObjFns, DefaultFns,
       DescNames;
@@ -464,6 +474,14 @@ private:
   bool genericField(std::string &B, const TypeDesc *O, const TypeDesc *N,
                     const FieldDesc &F, const FieldDesc &G, WalkCtx &FC,
                     std::string &How);
+  void scanGenericArgs();
+  void kitsuneGenericField(std::string &B, TypeNote &Note, const TypeDesc *O,
+                           const TypeDesc *N, const FieldDesc &F,
+                           const FieldDesc &G, const WalkCtx &C,
+                           std::set<std::string> &UsedOld);
+  std::string genCall(StringRef Args, const BlockEnv &Env, const SpecLoc &L);
+  std::string genDefault(const TypeDesc *S, const std::string &Param,
+                         const SpecLoc &L);
   std::string fresh(StringRef Stem) { return Stem.str() + std::to_string(NextVar++); }
 
   // entries
@@ -493,6 +511,7 @@ private:
 
   // spec blocks
   std::string expandBlock(const BlockEnv &Env);
+  std::string expandCode(const BlockEnv &Env, StringRef Code);
   std::string expandWord(StringRef Word, const BlockEnv &Env, const SpecLoc &L);
   std::string expandCall(StringRef Word, StringRef Args, const BlockEnv &Env,
                          const SpecLoc &L);
@@ -1435,6 +1454,20 @@ bool XformGenerator::Impl::genericField(std::string &B, const TypeDesc *O,
                     "transform it in a spec rule `" +
                     FC.RuleHint + " -> " + FC.RuleHint +
                     " : { XF_PTR($xform(struct T, struct T), $in, $out); }`";
+  // Where $xform(S, S, args...) may give the closure, the case without one
+  // fails the update when it happens instead.
+  auto refuse = [&](const WalkCtx &C, const std::string &Problem,
+                    const std::string &Fx) {
+    if (!InKGen)
+      return Impl::refuse(C, Problem, Fx);
+    B += "  return __mvedsua_xf_kfail(" +
+         cString("xfgen: " + C.Root + ": " + C.Path + ": " + Problem +
+                 ", and no $xform(" + O->Name + ", " + N->Name +
+                 ", ...) gave a closure for " + F.GenericParam) +
+         ");\n";
+    How = "fails the update unless $xform(" + O->Name + ", " + N->Name +
+          ", ...) gives it: " + Problem;
+  };
   const std::set<std::string> *OldB = binding(false, O, F.GenericParam);
   const std::string &NewParam = G.GenericParam.empty() ? F.GenericParam
                                                        : G.GenericParam;
@@ -1502,6 +1535,125 @@ bool XformGenerator::Impl::genericField(std::string &B, const TypeDesc *O,
   return true;
 }
 
+/// With --kitsune, the generic structs that some $xform(S, S, args...) of
+/// the spec gives closures to: they are transformed (their E_T fields use
+/// the closures when given).
+void XformGenerator::Impl::scanGenericArgs() {
+  auto Scan = [&](StringRef Code) {
+    for (size_t I = Code.find("$xform"); I != StringRef::npos;
+         I = Code.find("$xform", I + 1)) {
+      StringRef Args;
+      size_t After;
+      if (!parenArgs(Code, I + 6, Args, After))
+        continue;
+      SmallVector<StringRef, 4> Parts = splitArgs(Args);
+      const TypeDesc *O = resolveSpelling(Parts[0], false);
+      if (!genericXformArgs(O, Parts.size()))
+        continue;
+      KGenericArgs.insert(O->Name);
+      ForcedOld.insert(O->Hash);
+      if (const TypeDesc *N = resolveSpelling(Parts[1], true))
+        ForcedNew.insert(N->Hash);
+      ReachMemo.clear();
+    }
+  };
+  for (const SpecRule &R : S.Rules)
+    Scan(R.Code);
+  for (const SpecCode &C : S.TopCode)
+    Scan(C.Code);
+}
+
+/// An E_T field of a generic struct that $xform(S, S, args...) may give a
+/// closure: applied to the field when the running transformer got one,
+/// otherwise what the E_G bindings say (or the update fails, naming it).
+void XformGenerator::Impl::kitsuneGenericField(
+    std::string &B, TypeNote &Note, const TypeDesc *O, const TypeDesc *N,
+    const FieldDesc &F, const FieldDesc &G, const WalkCtx &C,
+    std::set<std::string> &UsedOld) {
+  size_t Index = llvm::find(O->GenericParams, F.GenericParam) -
+                 O->GenericParams.begin();
+  std::string Otherwise;
+  InKGen = true;
+  field(Otherwise, Note, O, N, G, C, UsedOld);
+  InKGen = false;
+  B += "  {\n    closure *__xf_g = __mvedsua_xf_kgen_arg(" + cString(O->Name) +
+       ", " + std::to_string(Index) + ");\n    if (__xf_g) {\n" +
+       "      if (__mvedsua_xf_kinvoke(__xf_g, __xf_in + " +
+       std::to_string(F.OffsetBits / 8) + ", __xf_out + " +
+       std::to_string(G.OffsetBits / 8) + "))\n        return -1;\n" +
+       "    } else {\n" + Otherwise + "    }\n  }\n";
+  Note.Lines.push_back("field '" + G.Name + "' (" + F.GenericParam +
+                       "): the closure $xform(" + O->Name + ", " + N->Name +
+                       ", ...) gives, when given");
+}
+
+/// Kitsune's $gen(t): in a rule for a generic struct or one of its fields,
+/// the closure for parameter @t the running transformer got, else the one
+/// the E_G bindings make.
+std::string XformGenerator::Impl::genCall(StringRef Args, const BlockEnv &Env,
+                                          const SpecLoc &L) {
+  const TypeDesc *S = Env.BaseT ? Env.BaseT
+                      : Env.SelfPair.first ? Env.OldT
+                                           : nullptr;
+  std::string Param = Args.trim().str();
+  if (!Param.empty() && Param[0] != '@')
+    Param = "@" + Param;
+  if (!Opts.KitsuneSpec || !S || S->GenericParams.empty()) {
+    error(L.str() + ": error: $gen(" + Args.trim() + ") is Kitsune's (--kitsune) "
+          "and only in a rule for a generic struct (E_GENERIC) or its fields");
+    return "0";
+  }
+  auto P = llvm::find(S->GenericParams, Param);
+  if (P == S->GenericParams.end()) {
+    std::string Known;
+    for (const std::string &G : S->GenericParams)
+      Known += (Known.empty() ? "" : ", ") + G;
+    error(L.str() + ": error: $gen(" + Args.trim() + "): " + S->Name +
+          " has no parameter " + Param + " (E_GENERIC(" + Known + "))");
+    return "0";
+  }
+  return "__XF_K_GEN(" + cString(S->Name) + ", " +
+         std::to_string(P - S->GenericParams.begin()) + ", " +
+         genDefault(S, Param, L) + ")";
+}
+
+/// The closure E_G's bindings make for parameter Param of S: of the one
+/// payload type both versions bind it to; else one that fails the update.
+std::string XformGenerator::Impl::genDefault(const TypeDesc *S,
+                                             const std::string &Param,
+                                             const SpecLoc &L) {
+  const TypeDesc *SN = resolveSpelling(S->Name, true);
+  const std::set<std::string> *OB = binding(false, S, Param);
+  const std::set<std::string> *NB = SN ? binding(true, SN, Param) : nullptr;
+  std::string Why = "E_G binds it to different types";
+  if (!OB || !NB)
+    Why = "no E_G binds it";
+  else if (OB->size() == 1 && NB->size() == 1) {
+    if (*OB->begin() == "[opaque]" && *NB->begin() == "[opaque]")
+      return "XF_RAW(sizeof(void *))";
+    const TypeDesc *Po = resolveSpelling(payloadPointee(*OB->begin()), false);
+    const TypeDesc *Pn = resolveSpelling(payloadPointee(*NB->begin()), true);
+    if (Po && Pn) {
+      WalkCtx C;
+      C.Root = "spec rule at " + L.str();
+      C.Path = "$gen(" + Param + ")";
+      C.RuleHint = typeName(Po);
+      C.Where = C.Path;
+      std::string D = descFor(Po, Pn, C);
+      HeapTypes.insert(typeName(Po));
+      Sites[Po->Hash].Total++;
+      Sites[Po->Hash].Type = Po;
+      return "XF_PTR((&" + kitsuneClosure(D, Po, Pn) + "))";
+    }
+    Why = "its E_G type is not in both versions";
+  }
+  return "__mvedsua_xf_kgen_none(" +
+         cString("xfgen: " + L.str() + ": $gen(" + Param + ") of " + S->Name +
+                 ": no $xform(" + S->Name + ", ...) argument gave it, and " +
+                 Why) +
+         ")";
+}
+
 /// A field rule's block, inline in the struct's transformer: $in/$out are
 /// the fields, $base the old struct.
 void XformGenerator::Impl::fieldRule(std::string &B, TypeNote &Note,
@@ -1561,6 +1713,9 @@ void XformGenerator::Impl::field(std::string &B, TypeNote &Note,
   }
   bool VoidPtr = F->Type && F->Type->Kind == MVEDSUA_TYPE_POINTER &&
                  !F->Type->Target && !(F->Annotations & MVEDSUA_ANNOT_OPAQUE);
+  if (VoidPtr && !InKGen && !F->GenericParam.empty() &&
+      KGenericArgs.count(O->Name))
+    return kitsuneGenericField(B, Note, O, N, *F, G, C, UsedOld);
   std::string GenericHow;
   if (VoidPtr && need(O, N) && !F->GenericParam.empty() &&
       genericField(B, O, N, *F, G, FC, GenericHow)) {
@@ -1867,36 +2022,56 @@ std::string XformGenerator::Impl::kitsuneClosure(const std::string &D,
            " = {.kind = __MVEDSUA_XF_K_DESC, .deep = " + (Deep ? "1" : "0") +
            ", .size_old = " + std::to_string(O->Size) +
            ", .size_new = " + std::to_string(N->Size) + ", .type = &" + D +
-           ", .visit = " + Visit + "};\n";
+           ", .visit = " + Visit +
+           (O->GenericParams.empty() ? ""
+                                     : ", .generic = " + cString(O->Name)) +
+           "};\n";
   return K;
+}
+
+/// Args split at its top-level commas (slices of Args).
+static SmallVector<StringRef, 4> splitArgs(StringRef Args) {
+  SmallVector<StringRef, 4> Parts;
+  int Depth = 0;
+  size_t Start = 0;
+  for (size_t I = 0; I < Args.size(); ++I) {
+    Depth += (Args[I] == '(') - (Args[I] == ')');
+    if (Args[I] == ',' && Depth == 0) {
+      Parts.push_back(Args.slice(Start, I));
+      Start = I + 1;
+    }
+  }
+  Parts.push_back(Args.substr(Start));
+  return Parts;
+}
+
+/// With --kitsune, whether $xform's arguments are Kitsune's generic form
+/// $xform(S, S, closure...): one closure per parameter of generic struct O.
+static bool genericXformArgs(const TypeDesc *O, size_t NParts) {
+  return O && !O->GenericParams.empty() &&
+         NParts == 2 + O->GenericParams.size();
 }
 
 std::string XformGenerator::Impl::xformCall(StringRef Args, const BlockEnv &Env,
                                             const SpecLoc &L) {
-  SmallVector<std::string, 4> Parts;
-  int Depth = 0;
-  std::string Cur;
-  for (char C : Args) {
-    Depth += (C == '(') - (C == ')');
-    if (C == ',' && Depth == 0) {
-      Parts.push_back(Cur);
-      Cur.clear();
-      continue;
-    }
-    Cur += C;
-  }
-  Parts.push_back(Cur);
-  if (Parts.size() != 2 && Parts.size() != 4) {
-    error(L.str() + ": error: $xform takes (old type, new type) or (old type, "
-                    "new type, in, out)");
+  SmallVector<StringRef, 4> Parts = splitArgs(Args);
+  const TypeDesc *O = Parts.size() >= 2 ? resolveSpelling(Parts[0], false)
+                                        : nullptr;
+  bool Generic = Opts.KitsuneSpec && genericXformArgs(O, Parts.size());
+  if (!Generic && Parts.size() != 2 && Parts.size() != 4) {
+    std::string Takes = "(old type, new type) or (old type, new type, in, out)";
+    if (Opts.KitsuneSpec && O && !O->GenericParams.empty())
+      Takes += ", or for " + O->Name + " (old type, new type) and " +
+               std::to_string(O->GenericParams.size()) +
+               " closure(s), one per E_GENERIC parameter";
+    error(L.str() + ": error: $xform takes " + Takes);
     return "0";
   }
-  const TypeDesc *O = resolveSpelling(Parts[0], false);
   const TypeDesc *N = resolveSpelling(Parts[1], true);
   if (!O || !N) {
     error(L.str() + ": error: $xform: no type '" +
-          StringRef(Parts[O ? 1 : 0]).trim() + "' in the " +
-          (O ? "new" : "old") + " version's state");
+          Parts[O ? 1 : 0].trim() + "' in the " + (O ? "new" : "old") +
+          " version's state");
     return "0";
   }
   WalkCtx C;
@@ -1919,12 +2094,20 @@ std::string XformGenerator::Impl::xformCall(StringRef Args, const BlockEnv &Env,
   Sites[O->Hash].Arrays++;
   Sites[O->Hash].Total++;
   Sites[O->Hash].Type = O;
+  if (Generic) {
+    std::string List;
+    for (size_t I = 2; I < Parts.size(); ++I)
+      List += (I > 2 ? ", " : "") + expandCode(Env, Parts[I]);
+    return "__mvedsua_xf_kgeneric(&" + kitsuneClosure(D, O, N) + ", " +
+           std::to_string(Parts.size() - 2) + ", (const void *[]){" + List +
+           "})";
+  }
   if (Parts.size() == 2 && Opts.KitsuneSpec)
     return "(&" + kitsuneClosure(D, O, N) + ")";
   if (Parts.size() == 2)
     return "(&" + D + ")";
-  return "__mvedsua_xf_invoke(__xf_ctx, &" + D + ", (" + Parts[2] + "), (" +
-         Parts[3] + "))";
+  return "__mvedsua_xf_invoke(__xf_ctx, &" + D + ", (" + Parts[2].str() +
+         "), (" + Parts[3].str() + "))";
 }
 
 /// The parenthesised arguments of a $word at Code[From...]: their text and
@@ -1954,6 +2137,8 @@ std::string XformGenerator::Impl::expandCall(StringRef Word, StringRef Args,
                                              const SpecLoc &L) {
   if (Word == "xform")
     return xformCall(Args, Env, L);
+  if (Word == "gen")
+    return genCall(Args, Env, L);
   bool NewSide = Word == "new";
   if (const TypeDesc *T = resolveSpelling(Args, NewSide)) {
     define(T, NewSide);
@@ -1999,14 +2184,20 @@ std::string XformGenerator::Impl::expandWord(StringRef Word,
     return declare(Env.NewT, true, "");
   error(L.str() + ": error: unknown '$" + Word +
         "' (known: $in, $out, $base, $oldtype, $newtype, $old(T), $new(T), "
-        "$xform(...))");
+        "$xform(...)" + (Opts.KitsuneSpec ? ", $gen(t))" : ")"));
   return "0";
 }
 
 std::string XformGenerator::Impl::expandBlock(const BlockEnv &Env) {
+  return expandCode(Env, Env.Rule->Code);
+}
+
+/// Code: the rule's block, or a part of it (a $xform argument).
+std::string XformGenerator::Impl::expandCode(const BlockEnv &Env,
+                                             StringRef Code) {
   const SpecRule &R = *Env.Rule;
+  size_t Base = Code.data() - R.Code.data();
   std::string Out;
-  StringRef Code = R.Code;
   for (size_t I = 0; I < Code.size();) {
     if (Code[I] != '$') {
       Out += Code[I++];
@@ -2016,8 +2207,8 @@ std::string XformGenerator::Impl::expandBlock(const BlockEnv &Env) {
     while (J < Code.size() && (isalnum((unsigned char)Code[J]) || Code[J] == '_'))
       ++J;
     StringRef Word = Code.slice(I + 1, J);
-    SpecLoc L = locIn(R, I);
-    if (Word == "old" || Word == "new" || Word == "xform") {
+    SpecLoc L = locIn(R, Base + I);
+    if (Word == "old" || Word == "new" || Word == "xform" || Word == "gen") {
       StringRef Args;
       if (parenArgs(Code, J, Args, J))
         Out += expandCall(Word, Args, Env, L);
@@ -2201,6 +2392,8 @@ bool XformGenerator::Impl::run() {
   resolveSpec();
   if (!Errors.empty())
     return false;
+  if (Opts.KitsuneSpec)
+    scanGenericArgs();
   forceGenericContainers();
   planEntries();
   expandTopCode();
