@@ -17,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 
 namespace mvedsua {
 namespace mve {
@@ -31,6 +32,7 @@ struct Pair {
 Pair g_pairs[kMaxPairs];     // leader: its followed children
 int g_next_log_fd = -1;      // follower: announced for the next fork
 long g_followers[kMaxPairs]; // follower: its children's followers, to reap
+bool g_followed_child;       // leads the log of a followed child
 int g_enabled = -1;          // MVEDSUA_MVE_FOLLOW_CHILDREN, read once
 
 bool Enabled() {
@@ -113,6 +115,7 @@ void ChildForkedInParent(Log *log, long pid) {
 }
 
 void ChildForkedInChild(Log *log) {
+  g_followed_child = log != nullptr;
   for (Pair &p : g_pairs)
     if (p.log && p.log != log) {
       LogDestroy(p.log);
@@ -199,6 +202,30 @@ bool ChildDiverged(char *out, size_t size) {
     }
   }
   return false;
+}
+
+void ChildPassUp(bool exiting) {
+  if (!g_followed_child || !ShimLog())
+    return;
+  auto *own = static_cast<DivergenceReport *>(LogUserArea(ShimLog()));
+  if (__atomic_load_n(&own->kind, __ATOMIC_ACQUIRE) != kDivNone)
+    return; // its own follower diverged, or passed up already
+  // At the end: the grandchildren's followers may still be replaying.
+  for (int waited = 0; exiting && waited < 1000 && ChildPairsFollowed();
+       waited += 5) {
+    char unused[8];
+    if (ChildDiverged(unused, sizeof unused))
+      break;
+    struct timespec ts = {0, 5 * 1000 * 1000};
+    RawSyscall(SYS_nanosleep, long(&ts), 0);
+  }
+  char text[sizeof own->text];
+  if (!ChildDiverged(text, sizeof text))
+    return;
+  memset(own, 0, sizeof *own);
+  own->leader_nr = own->follower_nr = -1;
+  snprintf(own->text, sizeof own->text, "%s", text);
+  __atomic_store_n(&own->kind, uint32_t(kDivRule), __ATOMIC_RELEASE);
 }
 
 void ChildPairsEnd() {

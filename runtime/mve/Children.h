@@ -47,6 +47,12 @@ void ChildReap();
 // Leader of an update: the first report of a child's follower that
 // diverged, as text into `out`. False when none did.
 bool ChildDiverged(char *out, size_t size);
+// A followed child that leads children of its own: the report of one of
+// their followers that diverged or crashed goes up, into this child's log,
+// where its parent's leader finds it (the update's leader rolls back). At
+// the child's exit (`exiting`) it first waits, bounded, for those followers
+// to finish.
+void ChildPassUp(bool exiting);
 // Leader: every child's follower stops (the leader goes on alone, or the
 // update is over); the children lead on alone.
 void ChildPairsEnd();

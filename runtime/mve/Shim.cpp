@@ -526,6 +526,7 @@ int DescribeEnd(char *line, size_t size, int status, long waited) {
 // Leader: the follower has all it will get; wait for it (bounded) and say
 // how it ended, as the supervisor will in status.
 void LeaderFinish() {
+  ChildPassUp(true); // while this process still records
   __atomic_store_n(&g_mode, kOff, __ATOMIC_RELAXED);
   SudDisarm();
   if (!g_log)
@@ -858,6 +859,7 @@ void RecordRaw(CallView &c, long ret) {
   if (__builtin_expect(--g_tick == 0, 0)) {
     g_tick = kTickEvery;
     LeaderTick();
+    ChildPassUp(false);
   }
 }
 
