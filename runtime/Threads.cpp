@@ -540,8 +540,19 @@ int AddParkedThread(void *(*fn)(void *), void *arg, const char *point,
   s.new_arg = arg;
   s.point = strdup(point ? point : ""); // kept: the slot may outlive it
   s.has_attr = attr != nullptr;
-  if (attr)
-    s.attr = *attr;
+  if (attr) {
+    // What matters of it, copied: glibc's attribute may point to memory of
+    // its own (a cpuset), which the program may free once this returned.
+    size_t stack = 0, guard = 0;
+    int detach = PTHREAD_CREATE_JOINABLE;
+    pthread_attr_init(&s.attr);
+    if (pthread_attr_getstacksize(attr, &stack) == 0)
+      pthread_attr_setstacksize(&s.attr, stack);
+    if (pthread_attr_getguardsize(attr, &guard) == 0)
+      pthread_attr_setguardsize(&s.attr, guard);
+    if (pthread_attr_getdetachstate(attr, &detach) == 0)
+      pthread_attr_setdetachstate(&s.attr, detach);
+  }
   pthread_mutex_unlock(&g_lock);
   return k;
 }

@@ -26,22 +26,21 @@ namespace {
 
 constexpr int kMaxPairs = 32;
 struct Pair {
-  Log *log; // leader: the child's log, mapped to watch its follower
-  long pid; // the child
+  Log *log;          // leader: the child's log, mapped to watch its follower
+  long pid;          // the child
+  uint64_t announced; // records in this process's log with the fork's
 };
-Pair g_pairs[kMaxPairs];     // leader: its followed children
-int g_next_log_fd = -1;      // follower: announced for the next fork
+Pair g_pairs[kMaxPairs]; // leader: its followed children
+// Follower: announced logs, oldest first, each taken by the next replayed
+// fork (the rules' look-ahead may read a later fork's announcement first).
+constexpr int kAnnounced = 8;
+int g_announced[kAnnounced];
+int g_announced_head, g_announced_len;
 long g_followers[kMaxPairs]; // follower: its children's followers, to reap
 bool g_followed_child;       // leads the log of a followed child
 int g_enabled = -1;          // MVEDSUA_MVE_FOLLOW_CHILDREN, read once
 
-bool Enabled() {
-  if (g_enabled < 0) {
-    const char *s = getenv("MVEDSUA_MVE_FOLLOW_CHILDREN");
-    g_enabled = !(s && !strcmp(s, "0"));
-  }
-  return g_enabled;
-}
+bool Enabled() { return EnvOn("MVEDSUA_MVE_FOLLOW_CHILDREN", &g_enabled); }
 
 // A child inherits its parent's tables: none of those pairs is its own.
 void ForgetInherited() {
@@ -52,7 +51,32 @@ void ForgetInherited() {
     }
   for (long &f : g_followers)
     f = 0;
-  g_next_log_fd = -1;
+  g_announced_head = g_announced_len = 0;
+}
+
+uint64_t RecordsConsumed() {
+  LogStats st;
+  LogGetStats(ShimLog(), &st);
+  return st.records_consumed;
+}
+
+// Pairs that are over: the child's follower ended (its report, if any, was
+// looked at first), or never opened the log and never will (the update's
+// follower is past the fork: the record after it is consumed, and the fork
+// is replayed before that one is read).
+void Sweep() {
+  for (Pair &p : g_pairs) {
+    if (!p.log)
+      continue;
+    bool over = LogReaderAttached(p.log)
+                    ? LogReaderDone(p.log)
+                    : ShimLog() && RecordsConsumed() > p.announced + 1;
+    if (over) {
+      LogAbandon(p.log); // a child that goes on records no more
+      LogDestroy(p.log);
+      p = Pair();
+    }
+  }
 }
 
 // The follower's child: follows `pid` on the log behind `memfd`.
@@ -64,6 +88,10 @@ void BecomeFollowerOf(long pid, long memfd, long pidfd, long parent) {
   ForgetInherited();
   char err[128];
   Log *log = LogOpen(int(memfd), err, sizeof err);
+  if (log && LogTag(log) != uint64_t(pid)) { // not the child's (reused fd)
+    LogDestroy(log);
+    RawSyscall(SYS_exit_group, 0);
+  }
   if (!log) {
     char line[256];
     int n = snprintf(line, sizeof line,
@@ -81,6 +109,7 @@ void BecomeFollowerOf(long pid, long memfd, long pidfd, long parent) {
 Log *ChildLogBeforeFork() {
   if (!Enabled() || ShimLaneCount() != 1)
     return nullptr;
+  Sweep();
   Pair *free_pair = nullptr;
   for (Pair &p : g_pairs)
     if (!p.log) {
@@ -107,9 +136,14 @@ void ChildForkedInParent(Log *log, long pid) {
     LogDestroy(log);
     return;
   }
+  // Tagged before the fork's record is published: the follower's child
+  // checks it has this child's log.
+  LogSetTag(log, uint64_t(pid));
+  LogStats st;
+  LogGetStats(ShimLog(), &st);
   for (Pair &p : g_pairs)
     if (!p.log) {
-      p = {log, pid};
+      p = {log, pid, st.records_appended};
       return;
     }
 }
@@ -129,12 +163,20 @@ void ChildForkedInChild(Log *log) {
     ShimAdoptLog(log);
 }
 
-void ChildNoteLog(int memfd_number) { g_next_log_fd = memfd_number; }
+void ChildNoteLog(int memfd_number) {
+  if (g_announced_len == kAnnounced) // more forks read ahead than that
+    return;
+  g_announced[(g_announced_head + g_announced_len++) % kAnnounced] =
+      memfd_number;
+}
 
 bool ChildFollowerFork(const long a[6], long pid, long leader) {
-  int n = g_next_log_fd;
-  g_next_log_fd = -1;
-  if (n < 0 || pid <= 0)
+  if (!g_announced_len)
+    return false; // not followed
+  int n = g_announced[g_announced_head];
+  g_announced_head = (g_announced_head + 1) % kAnnounced;
+  g_announced_len--;
+  if (pid <= 0)
     return false;
   char path[48];
   snprintf(path, sizeof path, "/proc/%ld/fd/%d", leader, n);
@@ -191,16 +233,8 @@ bool ChildDiverged(char *out, size_t size) {
                crash);
       return true;
     }
-    LogStats st;
-    LogGetStats(p.log, &st);
-    bool done = st.state == kLogReaderGone || st.state == kLogAbandoned ||
-                (st.state == kLogWriterDone &&
-                 st.records_consumed == st.records_appended);
-    if (done) { // both ended, or the child's follower left
-      LogDestroy(p.log);
-      p = Pair();
-    }
   }
+  Sweep();
   return false;
 }
 

@@ -1461,8 +1461,8 @@ void ForgetUpdateInChild() {
 // read when a thread's heap first shrinks. One process would make the call
 // where the other did not: a divergence in that thread. So before the fork
 // the leader fixes the arena limit (what glibc would compute) and a trim
-// threshold above any thread heap's size (64 MiB, so none shrinks); both
-// processes inherit them. (They stay: freed memory at the top of a heap is
+// threshold above any thread heap's size (256 MiB; a thread heap is at
+// most 64 MiB, so none shrinks); both processes inherit them. (They stay: freed memory at the top of a heap is
 // kept for reuse rather than given back to the kernel.)
 static void SteadyMalloc() {
   long cores = sysconf(_SC_NPROCESSORS_ONLN);

@@ -74,6 +74,10 @@ struct alignas(64) Shared {
   uint64_t wake_at;
   // Either side.
   alignas(64) uint32_t state;
+  // A reader opened the log (LogOpen) / ended (LogCloseReader, whatever the
+  // state), and a number its creator tagged it with (LogSetTag).
+  uint32_t reader_attached, reader_done;
+  uint64_t tag;
   // Then: uint32_t chunk_of[max_chunks], uint32_t free_ring[max_chunks],
   // the user area, padding to a page; the chunks follow header_bytes.
 };
@@ -401,6 +405,7 @@ Log *LogOpen(int memfd, char *err, size_t err_size) {
   log->memfd = MoveFdHigh(memfd);
   log->sh = reinterpret_cast<Shared *>(addr);
   SetLayout(log, head.max_chunks, head.header_bytes, head.chunk_size);
+  __atomic_store_n(&log->sh->reader_attached, 1, __ATOMIC_RELEASE);
   log->r_pos = log->r_end = log->r_head_seen = log->r_free_next = 0;
   return log;
 }
@@ -445,7 +450,23 @@ bool LogAppend(Log *log, const Piece *pieces, int n) {
 
 void LogCloseWriter(Log *log) { SetState(log, kLogWriterDone); }
 void LogAbandon(Log *log) { SetState(log, kLogAbandoned); }
-void LogCloseReader(Log *log) { SetState(log, kLogReaderGone); }
+void LogCloseReader(Log *log) {
+  __atomic_store_n(&log->sh->reader_done, 1, __ATOMIC_RELEASE);
+  SetState(log, kLogReaderGone);
+}
+
+void LogSetTag(Log *log, uint64_t tag) {
+  __atomic_store_n(&log->sh->tag, tag, __ATOMIC_RELEASE);
+}
+uint64_t LogTag(const Log *log) {
+  return __atomic_load_n(&log->sh->tag, __ATOMIC_ACQUIRE);
+}
+bool LogReaderAttached(const Log *log) {
+  return __atomic_load_n(&log->sh->reader_attached, __ATOMIC_ACQUIRE);
+}
+bool LogReaderDone(const Log *log) {
+  return __atomic_load_n(&log->sh->reader_done, __ATOMIC_ACQUIRE);
+}
 
 int64_t LogNext(Log *log, bool (*still_alive)(void *), void *ctx) {
   int got = WaitForRecord(log, still_alive, ctx);

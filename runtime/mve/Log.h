@@ -72,6 +72,14 @@ Log *LogCreate(const LogOptions &opts, char *err, size_t err_size);
 Log *LogOpen(int memfd, char *err, size_t err_size);
 // The log's memfd, e.g. for a child process to be given.
 int LogFd(const Log *log);
+// A number the creator tags the log with (a child's pid), for the reader
+// that opens it to check it has the right one.
+void LogSetTag(Log *log, uint64_t tag);
+uint64_t LogTag(const Log *log);
+// A reader opened it with LogOpen; a reader closed it (LogCloseReader:
+// its end, whatever the log's state).
+bool LogReaderAttached(const Log *log);
+bool LogReaderDone(const Log *log);
 
 // Options from the environment: MVEDSUA_MVE_LOG_BOUND and
 // MVEDSUA_MVE_LOG_CHUNK (bytes, with an optional K/M/G suffix).

@@ -5,6 +5,8 @@
 
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 
 #if !defined(__x86_64__)
@@ -105,6 +107,14 @@ bool IsRuntimeFd(int fd) {
     if (g_runtime_fds[i] == fd)
       return true;
   return false;
+}
+
+bool EnvOn(const char *name, int *cache) {
+  if (*cache < 0) {
+    const char *s = getenv(name);
+    *cache = !(s && !strcmp(s, "0"));
+  }
+  return *cache;
 }
 
 int MoveFdHigh(int fd) {

@@ -48,6 +48,9 @@ void RawWriteAll(int fd, const char *buf, uint64_t len);
 // which programs hard-code (dup2(x, 3)) or close in bulk at startup; returns
 // the new number (close-on-exec), or fd itself if it cannot be moved.
 int MoveFdHigh(int fd);
+// An on/off setting from the environment, on unless NAME is "0"; read once
+// into *cache (-1 before).
+bool EnvOn(const char *name, int *cache);
 // The runtime's own descriptors, which are never the program's (MoveFdHigh
 // notes its results); CloseRuntimeFd closes one and forgets it.
 void NoteRuntimeFd(int fd);

@@ -1078,11 +1078,18 @@ long TrappedExec(long nr, const long a[6], int mode) {
   }
   CallView c;
   Prepare(c, nr, a[0], a[1], a[2], a[3], a[4], a[5]);
-  if (LogNext(g_log, LeaderAlive, nullptr) < 0)
-    FollowerExit(0, "the leader executed a program");
-  RecHead h;
-  LogRead(g_log, &h, sizeof h);
-  Diverge(StartReport(kDivCall, &h, &c));
+  if (g_rules)
+    RulesFinish(); // what the matcher holds must have been matched
+  for (;;) {
+    if (LogNext(g_log, LeaderAlive, nullptr) < 0)
+      FollowerExit(0, "the leader executed a program");
+    RecHead h;
+    LogRead(g_log, &h, sizeof h);
+    if (h.nr < kCtlBase)
+      Diverge(StartReport(kDivCall, &h, &c));
+    if (!Control(h)) // promoted meanwhile: this process leads now
+      return TrappedExec(nr, a, kLeader);
+  }
 }
 
 // pause and rt_sigsuspend wait for a signal: one delivered at their entry

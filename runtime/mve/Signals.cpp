@@ -70,13 +70,7 @@ bool IsHandler(const KSigaction &a) {
   return a.handler != SIG_DFL && a.handler != SIG_IGN;
 }
 
-bool Enabled() {
-  if (g_enabled < 0) {
-    const char *s = getenv("MVEDSUA_MVE_SIGNALS");
-    g_enabled = !(s && !strcmp(s, "0"));
-  }
-  return g_enabled;
-}
+bool Enabled() { return EnvOn("MVEDSUA_MVE_SIGNALS", &g_enabled); }
 
 // Every signal but the runtime's own: SIGKILL/SIGSTOP, SUD's SIGSYS, glibc's
 // two below SIGRTMIN, the supervisor's wake signal, and the fatal signals
