@@ -21,6 +21,7 @@
 #include "Transformers.h"
 
 #include <algorithm>
+#include <ctype.h>
 #include <pthread.h>
 #include <set>
 #include <stdio.h>
@@ -509,6 +510,18 @@ bool Walker::Remap(const char *slot, uintptr_t p) {
   return true;
 }
 
+// An integer of type t at `at` (1 when t is not an integer's size).
+uint64_t ReadCount(const char *at, const struct mvedsua_type *t) {
+  bool is_signed = t->kind == MVEDSUA_TYPE_INT;
+  switch (t->size) {
+  case 1: return is_signed ? uint64_t(*(const int8_t *)at) : *(const uint8_t *)at;
+  case 2: return is_signed ? uint64_t(*(const int16_t *)at) : *(const uint16_t *)at;
+  case 4: return is_signed ? uint64_t(*(const int32_t *)at) : *(const uint32_t *)at;
+  case 8: return *(const uint64_t *)at;
+  }
+  return 1;
+}
+
 // The element count an ARRAY/PTRARRAY annotation gives: a constant, or the
 // value of a sibling integer field of the struct at `outer`.
 uint64_t AnnotatedCount(const char *arg, const char *outer,
@@ -523,16 +536,38 @@ uint64_t AnnotatedCount(const char *arg, const char *outer,
     const struct mvedsua_field &f = st->fields[i];
     if (strcmp(f.name, arg) != 0 || !f.type || f.size_bits % 8 != 0)
       continue;
-    const char *at = outer + f.offset_bits / 8;
-    bool is_signed = f.type->kind == MVEDSUA_TYPE_INT;
-    switch (f.type->size) {
-    case 1: return is_signed ? uint64_t(*(const int8_t *)at) : *(const uint8_t *)at;
-    case 2: return is_signed ? uint64_t(*(const int16_t *)at) : *(const uint16_t *)at;
-    case 4: return is_signed ? uint64_t(*(const int32_t *)at) : *(const uint32_t *)at;
-    case 8: return *(const uint64_t *)at;
-    }
+    return ReadCount(outer + f.offset_bits / 8, f.type);
   }
   return 1;
+}
+
+// A global's ARRAY/PTRARRAY count that names another global of its file
+// (`conn **conns MVEDSUA_PTRARRAY(max_fds)`): that global's value in the
+// old version, as a number for AnnotatedCount; the name itself (counted as
+// 1) when the module has no such integer.
+std::string GlobalCount(int v, const struct mvedsua_entry *root) {
+  const char *arg = root->annot_arg;
+  std::string name = arg ? arg : "";
+  if (!(root->annotations & (MVEDSUA_ANNOT_ARRAY | MVEDSUA_ANNOT_PTRARRAY)) ||
+      name.empty() || isdigit((unsigned char)name[0]))
+    return name;
+  for (int m = 0; m < ModuleCount(); ++m) {
+    const struct mvedsua_module *mod = GetModule(m);
+    if (ModuleVersion(m) != v || root < mod->entries ||
+        root >= mod->entries + mod->n_entries)
+      continue;
+    for (uint64_t i = 0; i < mod->n_entries; ++i) {
+      const struct mvedsua_entry &e = mod->entries[i];
+      std::string key = e.key ? e.key : "";
+      bool named = key == name || (key.size() > name.size() &&
+                                   key.compare(key.size() - name.size() - 1,
+                                               std::string::npos, "/" + name) == 0);
+      if (named && IsData(e) && e.type &&
+          (e.type->kind == MVEDSUA_TYPE_INT || e.type->kind == MVEDSUA_TYPE_UINT))
+        return std::to_string(ReadCount(static_cast<const char *>(e.addr), e.type));
+    }
+  }
+  return name;
 }
 
 void Walker::Slot(const char *slot, const struct mvedsua_type *ptr,
@@ -759,7 +794,8 @@ void WalkOldState(Plan &plan, Walker &w) {
       continue;
     Root r{c.to->key, static_cast<const char *>(c.from->addr),
            static_cast<char *>(c.to->addr), c.from->size};
-    w.WalkRoot(r, c.from->type, c.from->annotations, c.from->annot_arg);
+    std::string count = GlobalCount(plan.from, c.from);
+    w.WalkRoot(r, c.from->type, c.from->annotations, count.c_str());
   }
   for (SavedLocal &l : plan.locals) {
     if (!l.entry || !l.entry->type)
