@@ -22,6 +22,7 @@ packages=(
   libabsl-dev libffi-dev
   redis-tools procps bc
   libevent-dev libmemcached-tools lftp curl
+  libsasl2-dev libssl-dev
 )
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
