@@ -131,6 +131,22 @@ build_version() { # TREE LOG [XFORM_OBJ]: NAME.so (memcached) and memcached.bc i
     CC="$cc" CFLAGS="$cflags" MVEDSUA_LLVM_LINK="$llvm/llvm-link" \
     LDFLAGS="-shared -L$mbuild/lib -Wl,--no-as-needed -lmvedsua $xobj" >> "$log" 2>&1
 }
+# NAME.so and NAME.bc from TREE; with PREVIOUS, the state transformer from
+# it (mvedsua-xfgen on both versions' bitcode) linked in.
+make_version() { # NAME TREE [PREVIOUS]
+  local name=$1 tree=$2 from=${3:-}
+  build_version "$tree" "$out/$name.log" ||
+    { echo "build.sh: building $name failed; see $out/$name.log" >&2; tail -20 "$out/$name.log" >&2; exit 1; }
+  cp "$tree/memcached.bc" "$out/$name.bc"
+  if [ -n "$from" ]; then
+    "$xfgen" "$out/$from.bc" "$out/$name.bc" -o "$out/$name.xform.c" > "$out/$name.xfgen.log" 2>&1 ||
+      { echo "build.sh: mvedsua-xfgen $from -> $name refused:" >&2; cat "$out/$name.xfgen.log" >&2; exit 1; }
+    $cc -g -O2 -fPIC -c "$out/$name.xform.c" -o "$out/$name.xform.o"
+    build_version "$tree" "$out/$name.log" "$out/$name.xform.o" ||
+      { echo "build.sh: linking $name failed; see $out/$name.log" >&2; exit 1; }
+  fi
+  cp "$tree/memcached" "$out/$name.so"
+}
 rm -f "$out/versions.list.tmp"
 prev=""
 while read -r name patches; do
@@ -165,18 +181,7 @@ while read -r name patches; do
       >> "$out/$name.log" 2>&1 ||
       { echo "build.sh: configuring $name failed; see $out/$name.log" >&2; exit 1; }
   fi
-  build_version "$tree" "$out/$name.log" ||
-    { echo "build.sh: building $name failed; see $out/$name.log" >&2; tail -20 "$out/$name.log" >&2; exit 1; }
-  cp "$tree/memcached.bc" "$out/$name.bc"
-  if [ -n "$prev" ]; then
-    # The state transformer from the previous version, linked into this one.
-    "$xfgen" "$out/$prev.bc" "$out/$name.bc" -o "$out/$name.xform.c" > "$out/$name.xfgen.log" 2>&1 ||
-      { echo "build.sh: mvedsua-xfgen $prev -> $name refused:" >&2; cat "$out/$name.xfgen.log" >&2; exit 1; }
-    $cc -g -O2 -fPIC -c "$out/$name.xform.c" -o "$out/$name.xform.o"
-    build_version "$tree" "$out/$name.log" "$out/$name.xform.o" ||
-      { echo "build.sh: linking $name failed; see $out/$name.log" >&2; exit 1; }
-  fi
-  cp "$tree/memcached" "$out/$name.so"
+  make_version "$name" "$tree" "$prev"
   echo "$name" >> "$out/versions.list.tmp"
   prev=$name
 done < "$here/versions.txt"
@@ -196,15 +201,7 @@ build_bug() { # NAME BASE PREVIOUS PATCH
   patch -d "$tree" -p1 -s -N --no-backup-if-mismatch < "$p" ||
     { echo "build.sh: $(basename "$p") does not apply to $base" >&2; exit 1; }
   : > "$out/$name.log"
-  build_version "$tree" "$out/$name.log" ||
-    { echo "build.sh: building $name failed; see $out/$name.log" >&2; exit 1; }
-  cp "$tree/memcached.bc" "$out/$name.bc"
-  "$xfgen" "$out/$prevv.bc" "$out/$name.bc" -o "$out/$name.xform.c" > "$out/$name.xfgen.log" 2>&1 ||
-    { echo "build.sh: mvedsua-xfgen $prevv -> $name refused:" >&2; cat "$out/$name.xfgen.log" >&2; exit 1; }
-  $cc -g -O2 -fPIC -c "$out/$name.xform.c" -o "$out/$name.xform.o"
-  build_version "$tree" "$out/$name.log" "$out/$name.xform.o" ||
-    { echo "build.sh: linking $name failed; see $out/$name.log" >&2; exit 1; }
-  cp "$tree/memcached" "$out/$name.so"
+  make_version "$name" "$tree" "$prevv"
   echo "$name $prevv" >> "$out/bugs.list"
 }
 build_bug memcached-1.6.18-1+deb12u1-bad memcached-1.6.18-1+deb12u1 memcached-1.6.18-1+deb12u1 \

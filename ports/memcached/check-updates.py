@@ -54,6 +54,18 @@ def check(label, ok, detail=""):
         failures.append(label)
 
 
+def stop(server, log):
+    """SIGTERM, then SIGKILL to its session after 30 s: the exit status."""
+    server.send_signal(signal.SIGTERM)
+    try:
+        rc = server.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        rc = server.wait()
+    log.close()
+    return rc
+
+
 def value_of(i):
     """The filled key i's value and flags: lengths from 1 byte to 300 KB (an
     item chunked over several slab chunks), flags varying."""
@@ -225,13 +237,7 @@ def try_bug(a, work):
         check("injected bug: the server serves on",
               binary(good, 0x00, b"k") == (0, struct.pack(">I", 7) + b"before") and server.poll() is None)
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            rc = server.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            rc = server.wait()
-        log.close()
+        rc = stop(server, log)
     check("bug server: exit status %d on SIGTERM" % rc, rc == 0)
 
 
@@ -365,13 +371,7 @@ def main():
         print("threads: %d (main, 4 workers, 5 background threads)" % len(tasks))
         check("status: running %s" % versions[-1], versions[-1] in json.dumps(st.get("version", st)))
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            rc = server.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            rc = server.wait()
-        log.close()
+        rc = stop(server, log)
     check("exit status %d on SIGTERM" % rc, rc == 0)
     if a.bug:
         try_bug(a, a.work)
