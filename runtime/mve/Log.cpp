@@ -78,6 +78,10 @@ struct alignas(64) Shared {
   // state), and a number its creator tagged it with (LogSetTag).
   uint32_t reader_attached, reader_done;
   uint64_t tag;
+  // The order of calls across lanes: taken by the leader's threads, and
+  // the highest replayed by the follower's (each on a line of its own).
+  alignas(64) uint64_t order_taken;
+  alignas(64) uint64_t order_done;
   // Then: uint32_t chunk_of[max_chunks], uint32_t free_ring[max_chunks],
   // the user area, padding to a page; the chunks follow header_bytes.
 };
@@ -453,6 +457,43 @@ void LogAbandon(Log *log) { SetState(log, kLogAbandoned); }
 void LogCloseReader(Log *log) {
   __atomic_store_n(&log->sh->reader_done, 1, __ATOMIC_RELEASE);
   SetState(log, kLogReaderGone);
+}
+
+uint64_t LogOrderTake(Log *log) {
+  return __atomic_add_fetch(&log->sh->order_taken, 1, __ATOMIC_ACQ_REL);
+}
+
+bool LogOrderWait(Log *log, uint64_t n, long max_ms) {
+  const uint64_t *done = &log->sh->order_done;
+  for (int spins = 0; spins < 200; ++spins) {
+    if (Load(done) + 1 >= n)
+      return true;
+    __builtin_ia32_pause();
+  }
+  struct timespec start, now;
+  RawSyscall(SYS_clock_gettime, CLOCK_MONOTONIC, long(&start));
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (Load(done) + 1 >= n)
+        return true;
+      RawSyscall(SYS_sched_yield);
+    }
+    struct timespec nap = {0, 50 * 1000};
+    RawSyscall(SYS_nanosleep, long(&nap), 0);
+    RawSyscall(SYS_clock_gettime, CLOCK_MONOTONIC, long(&now));
+    if ((now.tv_sec - start.tv_sec) * 1000 +
+            (now.tv_nsec - start.tv_nsec) / 1000000 > max_ms)
+      return false;
+  }
+}
+
+void LogOrderDone(Log *log, uint64_t n) {
+  uint64_t *done = &log->sh->order_done;
+  uint64_t cur = Load(done);
+  while (cur < n && !__atomic_compare_exchange_n(done, &cur, n, true,
+                                                 __ATOMIC_ACQ_REL,
+                                                 __ATOMIC_ACQUIRE)) {
+  }
 }
 
 void LogSetTag(Log *log, uint64_t tag) {

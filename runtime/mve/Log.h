@@ -76,6 +76,15 @@ int LogFd(const Log *log);
 // that opens it to check it has the right one.
 void LogSetTag(Log *log, uint64_t tag);
 uint64_t LogTag(const Log *log);
+// The order of calls across lanes (threads), kept in one log (lane 0's):
+// the leader takes a number for each call as it returns (from 1); a
+// follower thread waits, before it replays call n, until the calls before
+// it were replayed, then says n is done. The wait is bounded (`max_ms`): a
+// thread that needs another to move first while the other waits for it
+// (a lock taken in another order) goes on unordered; false then.
+uint64_t LogOrderTake(Log *log);
+bool LogOrderWait(Log *log, uint64_t n, long max_ms);
+void LogOrderDone(Log *log, uint64_t n);
 // A reader opened it with LogOpen; a reader closed it (LogCloseReader:
 // its end, whatever the log's state).
 bool LogReaderAttached(const Log *log);

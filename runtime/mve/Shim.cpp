@@ -86,6 +86,21 @@ MVEDSUA_TLS bool g_catching_up;
 // then runs for real.
 bool g_takeover_on_divergence;
 bool g_child_follower; // follows a child of the leader (Children.h)
+// Follower: how long a thread waits for the calls before its own (lanes),
+// and how often it went on unordered.
+constexpr long kOrderWaitMs = 200;
+uint64_t g_order_timeouts;
+// MVEDSUA_MVE_ORDER_LANES=1: the calls of all threads are replayed in the
+// leader's order (docs/threads.md); off by default, as every handoff from
+// one follower thread to another costs a wake-up.
+int g_order_lanes = -1;
+bool OrderLanes() {
+  if (g_order_lanes < 0) {
+    const char *s = getenv("MVEDSUA_MVE_ORDER_LANES");
+    g_order_lanes = s && !strcmp(s, "1");
+  }
+  return g_order_lanes;
+}
 MVEDSUA_TLS jmp_buf g_takeover_jmp;
 MVEDSUA_TLS int64_t g_takeover_sent = -1; // what the diverging call sent, if
                                           // it only sent
@@ -851,6 +866,8 @@ void RecordRaw(CallView &c, long ret) {
     LeaderAlone();
     return;
   }
+  if (g_n_lanes > 1 && OrderLanes()) // after its call returned
+    h.order = LogOrderTake(ShimLog());
   LogPut(g_log, &w.cursor, &h, sizeof h);
   VisitIn(c, PutIn, &w);
   VisitOut(c, PutOut, &w);
@@ -908,6 +925,11 @@ long ReplayRaw(CallView &c) {
 
 long ShimReplayRecord(CallView &c, const RecHead &rec) {
   RecHead h = rec;
+  // Another thread's call that returned before this one in the leader is
+  // replayed first: what that thread wrote to memory before it (a counter
+  // two workers share) is then there for this one, as it was in the leader.
+  if (h.order && !LogOrderWait(ShimLog(), h.order, kOrderWaitMs))
+    __atomic_fetch_add(&g_order_timeouts, 1, __ATOMIC_RELAXED);
   EpollTakeLeaderData(h);
   CompareCall(c, h);
   c.ret = h.ret;
@@ -921,6 +943,8 @@ long ShimReplayRecord(CallView &c, const RecHead &rec) {
   if (h.n_fds)
     if (const char *why = HandoverReceive(h.n_fds))
       FollowerAbort(why);
+  if (h.order)
+    LogOrderDone(ShimLog(), h.order);
   return long(h.ret);
 }
 

@@ -165,6 +165,10 @@ struct RecHead {
   int64_t args[6];
   int64_t ret;
   uint64_t in_len;
+  // With several lanes: the call's place among the calls of every thread
+  // (from 1, in the order they returned in the leader; 0: none). A follower
+  // thread replays it once the calls before it were replayed (Log.h).
+  uint64_t order;
 };
 
 // For the follower's matcher (Rules.cpp): the next record's length (-1 at

@@ -10,6 +10,11 @@ both workers before the fork. Prints one fact per line.
             worker threads while the follower follows
   diverge   DIR/mv1.so -> DIR/mvbad.so, whose worker 2 answers wrong: the
             follower's thread 2 diverges, named in the report; v1 serves on
+  order     DIR/ms1.so -> DIR/ms2.so, whose workers count the hits of both
+            in one shared counter, the clients taking turns on the two
+            workers: each follower thread replays a call only after the
+            calls the leader's threads made before it (the other worker's
+            count is then there), so the same version never diverges
   shared    DIR/mv1.so -> DIR/mvrebuild.so, which deletes the listening
             socket from main's inherited epoll instance while it updates:
             the update fails, naming the call, and v1 still accepts
@@ -28,7 +33,8 @@ port = int(port)
 sock = os.path.join(d, "ctl.sock")
 if os.path.exists(sock):
     os.unlink(sock)
-server = subprocess.Popen([run, "--control", sock, os.path.join(d, "mv1.so"),
+first = "ms1.so" if scenario == "order" else "mv1.so"
+server = subprocess.Popen([run, "--control", sock, os.path.join(d, first),
                            str(port)], stdout=subprocess.PIPE, text=True)
 print("started:", server.stdout.readline().strip())
 control = Control(ctl, sock)
@@ -54,7 +60,8 @@ def stage(st):
 try:
     clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
     print("before:", hits(clients))
-    target = {"diverge": "mvbad.so", "shared": "mvrebuild.so"}.get(scenario, "mv2.so")
+    target = {"diverge": "mvbad.so", "shared": "mvrebuild.so",
+              "order": "ms2.so"}.get(scenario, "mv2.so")
     out = control.ask("update", os.path.join(d, target))
     if scenario != "shared":
         print("update:", out.split(" multi-version")[0])
@@ -80,6 +87,13 @@ try:
         with socket.create_connection(("127.0.0.1", port)) as late:
             print("new client:", ask(late))
         print("status:", stage(control.status()))
+    elif scenario == "order":
+        for _ in range(25):
+            last = hits(clients)
+        print("following, 100 turns later:", last)
+        print("status:", stage(control.status()))
+        print("promote:", control.ask("promote").split(" (pid")[0])
+        print("after:", hits(clients))
     elif scenario == "shared":
         print("update:", out.splitlines()[0])
         st = control.wait_for(lambda s: s["last_update"]["outcome"] != "in-progress")

@@ -11,6 +11,8 @@
 // -DREBUILD_LOOP: the new version, while updating, replaces main's epoll
 // instance as an event library that rebuilds its loop would (the
 // registration deleted from the inherited instance, a new one created).
+// -DSHARED_COUNT: "hit" answers "vT wK total=N", N counted over all workers
+// (memory two threads share, written between their system calls).
 // -DSTUCK_WORKER: a line "block" makes its worker answer "blocking" and then
 // block in a read() that no update can interrupt.
 #include <mvedsua.h>
@@ -41,6 +43,8 @@ struct worker {
 struct worker workers[WORKERS];
 int listen_fd, main_epfd, next_worker;
 int stuck_pipe[2];
+long total_hits;
+pthread_mutex_t total_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void serve_line(struct worker *w, int fd) {
   char buf[256];
@@ -65,6 +69,15 @@ static void serve_line(struct worker *w, int fd) {
     len = snprintf(out, sizeof out, "w%d handle %s\n", w->id,
                    pthread_equal(w->thread, pthread_self()) ? "right" : "wrong");
   } else {
+#ifdef SHARED_COUNT
+    pthread_mutex_lock(&total_lock);
+    long total = ++total_hits;
+    pthread_mutex_unlock(&total_lock);
+    len = snprintf(out, sizeof out, "v%d w%d total=%ld\n", REPLY_TAG, w->id,
+                   total);
+    write(fd, out, (size_t)len);
+    return;
+#endif
     w->hits++;
 #ifdef BAD_WORKER // a bug in the new version that only worker 2 shows
     long shown = w->id == 2 ? w->hits + 100 : w->hits;
