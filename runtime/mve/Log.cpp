@@ -368,15 +368,18 @@ Log *LogCreate(const LogOptions &o, char *err, size_t err_size) {
   long fd = RawSyscall(SYS_memfd_create, long("mvedsua-mve-log"), MFD_CLOEXEC);
   if (fd < 0 || RawSyscall(SYS_ftruncate, fd,
                            long(header + initial * o.chunk_size)) != 0) {
+    // Names, not messages: this may run in a fork's SIGSYS handler, where
+    // strerror's translation could allocate.
     snprintf(err, err_size, "cannot create the log's shared memory: %s",
-             strerror(int(fd < 0 ? -fd : 28)));
+             strerrorname_np(int(fd < 0 ? -fd : 28)));
     return nullptr;
   }
   long addr = RawSyscall(SYS_mmap, 0, long(header + o.bound),
                          PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
                          fd, 0);
   if (addr < 0 && addr > -4096) {
-    snprintf(err, err_size, "cannot map the log: %s", strerror(int(-addr)));
+    snprintf(err, err_size, "cannot map the log: %s",
+             strerrorname_np(int(-addr)));
     RawSyscall(SYS_close, fd);
     return nullptr;
   }
@@ -403,7 +406,8 @@ Log *LogOpen(int memfd, char *err, size_t err_size) {
                          PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
                          memfd, 0);
   if (addr < 0 && addr > -4096) {
-    snprintf(err, err_size, "cannot map the log: %s", strerror(int(-addr)));
+    snprintf(err, err_size, "cannot map the log: %s",
+             strerrorname_np(int(-addr)));
     return nullptr;
   }
   log->memfd = MoveFdHigh(memfd);
