@@ -361,7 +361,7 @@ int EpollBecomeLeader(bool send) {
   if (send) {
     uint64_t len = (m.by_fd.size() + m.closed.size() + m.strict.size()) *
                    sizeof(WireEntry);
-    RecHead h = {kCtlEpollMap, 0, ShimSeq(), {int64_t(m.by_fd.size())}, 0, len};
+    RecHead h = {kCtlEpollMap, 0, ShimSeq(), {int64_t(m.by_fd.size())}, 0, len, 0};
     uint64_t cursor;
     if (LogBegin(ShimLog(), sizeof h + len, &cursor)) {
       LogPut(ShimLog(), &cursor, &h, sizeof h);

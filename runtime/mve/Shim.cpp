@@ -721,7 +721,7 @@ bool ShimAppendControlAll(uint32_t kind, int64_t arg0) {
   bool ok = true;
   for (int k = 1; k < g_n_lanes; ++k) {
     Log *l = g_reversed ? g_lanes[k].rev : g_lanes[k].fwd;
-    RecHead h = {kind, 0, 0, {arg0}, 0, 0};
+    RecHead h = {kind, 0, 0, {arg0}, 0, 0, 0};
     Piece p = {&h, sizeof h};
     ok = LogAppend(l, &p, 1) && ok;
   }
@@ -732,7 +732,7 @@ int ShimLane() { return t_lane; }
 
 bool ShimAppendControl(uint32_t kind, uint32_t n_fds, int64_t arg0,
                        const void *data, uint64_t len) {
-  RecHead h = {kind, n_fds, g_seq, {arg0}, 0, len};
+  RecHead h = {kind, n_fds, g_seq, {arg0}, 0, len, 0};
   Piece p[2] = {{&h, sizeof h}, {data, len}};
   return LogAppend(g_log, p, len ? 2 : 1);
 }
@@ -854,7 +854,7 @@ void RecordRaw(CallView &c, long ret) {
     LeaderHandoverFailed(-fds);
     return;
   }
-  RecHead h = {uint32_t(c.nr), uint32_t(fds), g_seq, {}, c.ret, 0};
+  RecHead h = {uint32_t(c.nr), uint32_t(fds), g_seq, {}, c.ret, 0, 0};
   CompareValues(c, h.args);
   if (__builtin_expect(c.nr == SYS_epoll_ctl, 0)) // not compared: EpollMap.h
     h.args[kEpollDataArg] = EpollCallData(c);
