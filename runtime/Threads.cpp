@@ -68,6 +68,7 @@ struct Slot {
   bool spawn;             // added while updating: no thread yet
   bool has_attr;          // ... created with `attr`
   pthread_attr_t attr;
+  bool join_lane;         // started while a follower exists: its lane
 };
 
 Slot g_slots[kMaxThreads];
@@ -203,6 +204,8 @@ void *ThreadMain(void *raw) {
   t_slot = k;
   s.tid = Gettid();
   pthread_setspecific(g_exit_key, reinterpret_cast<void *>(intptr_t(k) + 1));
+  if (s.join_lane && g_resume_hook) // records or replays from its first call
+    g_resume_hook(k);
   // A relaunch comes back here with the new version's function in the slot.
   sigsetjmp(s.start, 1);
   if (s.removed)
@@ -658,23 +661,36 @@ MVEDSUA_EXPORT int __mvedsua_rt_thread_create(pthread_t *thread,
                                               const pthread_attr_t *attr,
                                               void *(*start)(void *),
                                               void *arg) {
-  if (mve::MultiVersionBusy()) {
-    // Its lane would have to exist in both processes from the fork on.
+  bool busy = mve::MultiVersionBusy();
+  int k = ReserveSlot(start, arg, thread);
+  char why[256] = "no slot is free";
+  if (busy && (k < 0 || !mve::ShimLaneForNewThread(k, why, sizeof why))) {
+    // Its lane must exist in both processes: the leader announces it in the
+    // creating thread's log and the follower opens it where its program
+    // starts the same thread (Shim.h).
+    if (k > 0)
+      OnThreadExit(reinterpret_cast<void *>(intptr_t(k) + 1));
     const char *key = RegisteredFunctionKey(reinterpret_cast<void *>(start));
-    Report("error: a thread cannot be started while a multi-version update "
-           "runs (finish or roll back the update first): %s refused",
-           key ? key : "the thread");
+    Report("error: a thread cannot be started now during the multi-version "
+           "update (%s): %s refused",
+           why, key ? key : "the thread");
     return EAGAIN;
   }
-  int k = ReserveSlot(start, arg, thread);
   if (k < 0) {
     Report("error: more than %d threads started through mvedsua; this one "
            "runs unmanaged (it will not take part in updates)",
            kMaxThreads - 1);
     return pthread_create(thread, attr, start, arg);
   }
+  g_slots[k].join_lane = busy;
+  // A thread's clone cannot run from the SIGSYS handler: the calls that
+  // make it (memory, the clone) concern this process only and pass
+  // untrapped.
+  char selector = mve::g_sud_selector;
+  mve::SudAllow();
   int rc = pthread_create(thread, attr, ThreadMain,
                           reinterpret_cast<void *>(intptr_t(k)));
+  __atomic_store_n(&mve::g_sud_selector, selector, __ATOMIC_RELAXED);
   if (rc != 0)
     OnThreadExit(reinterpret_cast<void *>(intptr_t(k) + 1));
   return rc;

@@ -363,6 +363,17 @@ bool Control(const RecHead &h) {
     EpollReceiveMap(h);
   if (h.nr == kCtlChildLog)
     ChildNoteLog(int(h.args[0]));
+  if (h.nr == kCtlNewLane) { // the follower's program did not start it here
+    DivergenceReport *r = Report();
+    memset(r, 0, sizeof *r);
+    r->kind = kDivSignal;
+    r->leader_nr = r->follower_nr = -1;
+    snprintf(r->text, sizeof r->text,
+             "divergence at record %llu: the leader started a thread (lane "
+             "%lld) here; the follower made a call instead\n",
+             (unsigned long long)g_seq, (long long)h.args[0]);
+    Diverge(r);
+  }
   if (h.nr == kCtlSignal) {
     siginfo_t info;
     memset(&info, 0, sizeof info);
@@ -778,6 +789,111 @@ void ShimFollow(int leader, int leader_pidfd, int direction) {
   SigFollow(leader);
   __atomic_store_n(&g_mode, kFollower, __ATOMIC_RELAXED);
   SudArm();
+}
+
+namespace {
+
+bool LeaderNewLane(int k, char *why, unsigned long size) {
+  LanePair p = {};
+  p.fwd = LogCreate(LogOptionsFromEnv(), why, size);
+  p.rev = p.fwd ? LogCreate(LogOptionsFromEnv(), why, size) : nullptr;
+  int fds[2] = {p.fwd ? LogFd(p.fwd) : -1, p.rev ? LogFd(p.rev) : -1};
+  if (!p.rev || !ShimAppendControl(kCtlNewLane, 0, k, fds, sizeof fds)) {
+    if (p.fwd)
+      LogDestroy(p.fwd);
+    if (p.rev)
+      LogDestroy(p.rev);
+    if (!why[0])
+      snprintf(why, size, "the log is no longer active");
+    return false;
+  }
+  g_lanes[k] = p;
+  __atomic_store_n(&g_n_lanes, k + 1, __ATOMIC_RELEASE);
+  return true;
+}
+
+Log *OpenLeaderLog(int fd, char *why, unsigned long size) {
+  char path[48];
+  snprintf(path, sizeof path, "/proc/%d/fd/%d", int(g_leader_pid), fd);
+  long memfd = RawSyscall(SYS_openat, AT_FDCWD, long(path), O_RDWR | O_CLOEXEC);
+  if (memfd < 0) {
+    snprintf(why, size, "cannot open the leader's log %s: %s", path,
+             strerrorname_np(int(-memfd)));
+    return nullptr;
+  }
+  Log *log = LogOpen(int(memfd), why, size);
+  if (!log)
+    RawSyscall(SYS_close, memfd);
+  return log;
+}
+
+// The follower's side: its program starts the thread where the leader's
+// did, so the announcement is the next record of the calling thread's log
+// (after control records, taken as usual).
+bool FollowerNewLane(int k, char *why, unsigned long size) {
+  RecHead h;
+  for (;;) {
+    if (LogNext(g_log, LeaderAlive, nullptr) < 0) {
+      snprintf(why, size, "the leader started no thread here");
+      return false;
+    }
+    LogRead(g_log, &h, sizeof h);
+    if (h.nr == kCtlNewLane)
+      break;
+    if (h.nr < kCtlBase) { // the leader made a call where this one starts
+      DivergenceReport *r = Report();
+      memset(r, 0, sizeof *r);
+      r->kind = kDivSignal; // a report that is its text
+      r->leader_nr = int32_t(h.nr);
+      r->follower_nr = -1;
+      snprintf(r->text, sizeof r->text,
+               "divergence at record %llu: the follower started a thread "
+               "where the leader called %s\n",
+               (unsigned long long)g_seq, SyscallName(int(h.nr)));
+      Diverge(r);
+    }
+    if (!Control(h))
+      return false;
+  }
+  int fds[2] = {-1, -1};
+  LogRead(g_log, fds, sizeof fds);
+  LogFinishRecord(g_log);
+  if (h.args[0] != k) {
+    snprintf(why, size, "the leader's new thread has lane %lld, this one %d",
+             (long long)h.args[0], k);
+    return false;
+  }
+  LanePair p = {OpenLeaderLog(fds[0], why, size), nullptr};
+  p.rev = p.fwd ? OpenLeaderLog(fds[1], why, size) : nullptr;
+  if (!p.rev) {
+    if (p.fwd)
+      LogDestroy(p.fwd);
+    return false;
+  }
+  g_lanes[k] = p;
+  __atomic_store_n(&g_n_lanes, k + 1, __ATOMIC_RELEASE);
+  return true;
+}
+
+} // namespace
+
+bool ShimLaneForNewThread(int k, char *why, unsigned long size) {
+  why[0] = 0;
+  int mode = __atomic_load_n(&g_mode, __ATOMIC_ACQUIRE);
+  if (mode == kOff) { // busy: the follower is applying the update
+    snprintf(why, size, "the new version is being applied");
+    return false;
+  }
+  if (k != g_n_lanes || k >= kMaxLanes || g_reversed || g_rules) {
+    snprintf(why, size, "%s",
+             g_reversed ? "the new version leads (stage updated-leader)"
+             : g_rules  ? "rules are in use"
+                        : "its slot is not the next lane (a thread that "
+                          "ended left its slot free)");
+    return false;
+  }
+  return mode == kLeader ? LeaderNewLane(k, why, size)
+                         : FollowerNewLane(k, why, size);
 }
 
 void ShimAdoptLog(Log *log) {

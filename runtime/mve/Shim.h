@@ -100,6 +100,15 @@ constexpr uint32_t kCtlSwitchAlone = kCtlBase + 5;
 // A fork of the leader is followed (Children.h): args[0] the number of the
 // child log's memfd in the leader, which the child keeps.
 constexpr uint32_t kCtlChildLog = kCtlBase + 6;
+// A thread started while a follower exists (Threads.cpp): its lane, then
+// the memfd numbers of the lane's two logs in the leader, as data.
+constexpr uint32_t kCtlNewLane = kCtlBase + 7;
+// A managed thread about to be started in slot `slot` while a follower
+// exists: the leader creates the lane's logs and announces them in the
+// calling thread's log; the follower, at the same point of its program,
+// takes the announcement and opens them. False (the thread is refused) when
+// the slot is not the next lane, or the logs cannot be made or opened.
+bool ShimLaneForNewThread(int slot, char *why, unsigned long size);
 // A process forked by a leader or a follower (Children.h): `log` becomes its
 // only lane, every other log of the update unmapped.
 void ShimAdoptLog(Log *log);

@@ -10,6 +10,9 @@ both workers before the fork. Prints one fact per line.
             worker threads while the follower follows
   diverge   DIR/mv1.so -> DIR/mvbad.so, whose worker 2 answers wrong: the
             follower's thread 2 diverges, named in the report; v1 serves on
+  spawn     DIR/mp1.so -> DIR/mp2.so: a worker starts a helper thread while
+            the follower follows; its lane is announced and opened in the
+            follower, where the same worker starts the same thread
   order     DIR/ms1.so -> DIR/ms2.so, whose workers count the hits of both
             in one shared counter, the clients taking turns on the two
             workers: each follower thread replays a call only after the
@@ -33,7 +36,7 @@ port = int(port)
 sock = os.path.join(d, "ctl.sock")
 if os.path.exists(sock):
     os.unlink(sock)
-first = "ms1.so" if scenario == "order" else "mv1.so"
+first = {"order": "ms1.so", "spawn": "mp1.so"}.get(scenario, "mv1.so")
 server = subprocess.Popen([run, "--control", sock, os.path.join(d, first),
                            str(port)], stdout=subprocess.PIPE, text=True)
 print("started:", server.stdout.readline().strip())
@@ -61,7 +64,7 @@ try:
     clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
     print("before:", hits(clients))
     target = {"diverge": "mvbad.so", "shared": "mvrebuild.so",
-              "order": "ms2.so"}.get(scenario, "mv2.so")
+              "order": "ms2.so", "spawn": "mp2.so"}.get(scenario, "mv2.so")
     out = control.ask("update", os.path.join(d, target))
     if scenario != "shared":
         print("update:", out.split(" multi-version")[0])
@@ -87,6 +90,14 @@ try:
         with socket.create_connection(("127.0.0.1", port)) as late:
             print("new client:", ask(late))
         print("status:", stage(control.status()))
+    elif scenario == "spawn":
+        print("spawn:", ask(clients[0], b"spawn\n"))
+        print("following:", hits(clients))
+        time.sleep(0.3)
+        print("status:", stage(control.status()))
+        print("promote:", control.ask("promote").split(" (pid")[0])
+        print("after:", hits(clients))
+        print("spawn after:", ask(clients[1], b"spawn\n"))
     elif scenario == "order":
         for _ in range(25):
             last = hits(clients)

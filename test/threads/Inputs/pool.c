@@ -13,11 +13,14 @@
 // registration deleted from the inherited instance, a new one created).
 // -DSHARED_COUNT: "hit" answers "vT wK total=N", N counted over all workers
 // (memory two threads share, written between their system calls).
+// -DSPAWN: a line "spawn" makes its worker start a helper thread
+// (mvedsua_thread_create) that answers "helper says hi", and join it.
 // -DSTUCK_WORKER: a line "block" makes its worker answer "blocking" and then
 // block in a read() that no update can interrupt.
 #include <mvedsua.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +49,14 @@ int stuck_pipe[2];
 long total_hits;
 pthread_mutex_t total_lock = PTHREAD_MUTEX_INITIALIZER;
 
+#ifdef SPAWN
+static void *helper_main(void *arg) {
+  int fd = (int)(intptr_t)arg;
+  write(fd, "helper says hi\n", 15);
+  return NULL;
+}
+#endif
+
 static void serve_line(struct worker *w, int fd) {
   char buf[256];
   ssize_t n = read(fd, buf, sizeof buf - 1);
@@ -63,6 +74,18 @@ static void serve_line(struct worker *w, int fd) {
 #endif
   char out[64];
   int len;
+#ifdef SPAWN
+  if (strncmp(buf, "spawn", 5) == 0) {
+    pthread_t t;
+    int rc = mvedsua_thread_create(&t, NULL, helper_main,
+                                   (void *)(intptr_t)fd);
+    if (rc == 0)
+      pthread_join(t, NULL);
+    else
+      write(fd, "spawn refused\n", 14);
+    return;
+  }
+#endif
   if (strncmp(buf, "ver", 3) == 0) {
     len = snprintf(out, sizeof out, "version %d\n", VERSION);
   } else if (strncmp(buf, "self", 4) == 0) { // the handle names this thread
