@@ -178,7 +178,11 @@ bool UpdateDriver::WatchingFollower() const {
          finish_.conn >= 0 ||
          (!state_.mve_stage.empty() && state_.mve_stage != "single-leader") ||
          MonotonicMs() < retry_watch_until_ms_ ||
-         (p_.mve && p_.phase == kTaken && !p_.timed_out);
+         (p_.mve && p_.phase == kTaken && !p_.timed_out) ||
+         // A request not taken yet: its wake-up may have come between a
+         // thread's look at the flag and its blocking call (an event loop in
+         // epoll_wait(-1) then never looks again), so it comes again.
+         (p_.phase == kForwarded && !p_.timed_out);
 }
 
 void UpdateDriver::Wake() {
