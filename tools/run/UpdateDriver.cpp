@@ -173,7 +173,7 @@ void UpdateDriver::ReplyStep(PendingRollback *p, const std::string &reply) {
   *p = PendingRollback{};
 }
 
-bool UpdateDriver::WatchingFollower() const {
+bool UpdateDriver::KeepsWaking() const {
   return state_.follower || rb_.conn >= 0 || promote_.conn >= 0 ||
          finish_.conn >= 0 ||
          (!state_.mve_stage.empty() && state_.mve_stage != "single-leader") ||
@@ -561,7 +561,7 @@ void UpdateDriver::OnTimer(uint64_t now_ms) {
   // While a follower exists or someone waits on one, an idle leader is woken
   // now and then: it looks at its follower at update points (and every 64
   // recorded calls) only.
-  if (WatchingFollower() && now_ms >= next_wake_ms_)
+  if (KeepsWaking() && now_ms >= next_wake_ms_)
     Wake();
   if (p_.phase == kNone || p_.timed_out || now_ms < p_.deadline_ms)
     return;
@@ -605,7 +605,7 @@ uint64_t UpdateDriver::NextDeadline() const {
       d = at;
   if (rb_.conn >= 0 && (!d || rb_.deadline_ms < d))
     d = rb_.deadline_ms;
-  if (WatchingFollower() && (!d || next_wake_ms_ < d))
+  if (KeepsWaking() && (!d || next_wake_ms_ < d))
     d = next_wake_ms_;
   return d;
 }

@@ -65,7 +65,9 @@ private:
   void OnMveLine(const std::string &fields);
   void ReplyMve(const std::string &reply);
   void Wake();
-  bool WatchingFollower() const;
+  // The program is woken every kWakeEveryMs: a follower exists or is
+  // waited on, or a request waits to be taken.
+  bool KeepsWaking() const;
   void OnTaken();
   void OnOutcome(const std::string &msg, bool by_program);
   void Resolve(UpdateRecord &r);
