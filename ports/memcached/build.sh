@@ -53,48 +53,12 @@ done
 out=$mbuild/ports/memcached
 mkdir -p "$out"
 say() { printf 'memcached-port: %s\n' "$*"; }
+. "$here/../lib/debian-source.sh"
 
-# 1. The source package, through apt with private state (signatures and
-#    checksums checked by apt against Debian's archive keyring).
-upstream=${debver%%-*}      # 1.6.18
-dsc=$out/src/memcached_${debver}.dsc
-if [ ! -f "$dsc" ]; then
-  say "fetching memcached $debver from $mirror"
-  apt=$out/apt
-  mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$apt/etc/sources.list.d" \
-           "$apt/etc/preferences.d" "$out/src"
-  key=/usr/share/keyrings/debian-archive-keyring.gpg
-  cat > "$apt/etc/sources.list" <<EOS
-deb-src [signed-by=$key] $mirror/debian bookworm main
-deb-src [signed-by=$key] $mirror/debian-security bookworm-security main
-EOS
-  aptopts=(-o "Dir::Etc::sourcelist=$apt/etc/sources.list"
-           -o "Dir::Etc::sourceparts=$apt/etc/sources.list.d"
-           -o "Dir::Etc::preferencesparts=$apt/etc/preferences.d"
-           -o "Dir::State=$apt" -o "Dir::State::Lists=$apt/lists"
-           -o "Dir::Cache=$apt/cache" -o "Debug::NoLocking=1"
-           -o "APT::Sandbox::User=root")
-  apt-get "${aptopts[@]}" -qq update
-  (cd "$out/src" && apt-get "${aptopts[@]}" -qq source --download-only "memcached=$debver")
-  [ -f "$dsc" ] || { echo "build.sh: apt-get did not download $dsc" >&2; exit 1; }
-fi
-pristine=$out/pristine-$debver
-if [ ! -d "$pristine" ]; then
-  say "unpacking $dsc"
-  rm -rf "$pristine.tmp"
-  dpkg-source --skip-patches -x "$dsc" "$pristine.tmp" > "$out/dpkg-source.log" 2>&1 ||
-    { cat "$out/dpkg-source.log" >&2; exit 1; }
-  mv "$pristine.tmp" "$pristine"
-fi
-
-# 2. versions.txt must name every patch of the series exactly once, in order.
-series=$(grep -v '^\s*#' "$pristine/debian/patches/series" | sed '/^\s*$/d')
-listed=$(grep -v '^\s*#' "$here/versions.txt" | sed '/^\s*$/d' | awk '{for (i = 2; i <= NF; i++) print $i}')
-if [ "$series" != "$listed" ]; then
-  echo "build.sh: versions.txt does not list the patches of debian/patches/series in order:" >&2
-  diff <(echo "$series") <(echo "$listed") >&2 || true
-  exit 1
-fi
+# 1. The source package (ports/lib/debian-source.sh), and 2. versions.txt
+#    naming every patch of its series exactly once, in order.
+debian_source "$out" memcached "$debver" "$mirror"
+check_series "$pristine" "$here/versions.txt"
 
 # Nothing to do when every version is newer than everything it is made from.
 if [ -f "$out/versions.list" ] &&

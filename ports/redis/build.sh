@@ -49,51 +49,12 @@ done
 out=$mbuild/ports/redis
 mkdir -p "$out"
 say() { printf 'redis-port: %s\n' "$*"; }
+. "$here/../lib/debian-source.sh"
 
-# 1. The source package, through apt with private state (signatures and
-#    checksums checked by apt against Debian's archive keyring).
-upver=${debver#*:}          # 7.0.15-1~deb12u10
-upstream=${upver%%-*}       # 7.0.15
-dsc=$out/src/redis_${upver}.dsc
-if [ ! -f "$dsc" ]; then
-  say "fetching redis $debver from $mirror"
-  apt=$out/apt
-  mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$apt/etc/sources.list.d" \
-           "$apt/etc/preferences.d" "$out/src"
-  key=/usr/share/keyrings/debian-archive-keyring.gpg
-  cat > "$apt/etc/sources.list" <<EOF
-deb-src [signed-by=$key] $mirror/debian bookworm main
-deb-src [signed-by=$key] $mirror/debian-security bookworm-security main
-EOF
-  aptopts=(-o "Dir::Etc::sourcelist=$apt/etc/sources.list"
-           -o "Dir::Etc::sourceparts=$apt/etc/sources.list.d"
-           -o "Dir::Etc::preferencesparts=$apt/etc/preferences.d"
-           -o "Dir::State=$apt" -o "Dir::State::Lists=$apt/lists"
-           -o "Dir::Cache=$apt/cache" -o "Debug::NoLocking=1"
-           -o "APT::Sandbox::User=root")
-  apt-get "${aptopts[@]}" -qq update
-  (cd "$out/src" && apt-get "${aptopts[@]}" -qq source --download-only "redis=$debver")
-  [ -f "$dsc" ] || { echo "build.sh: apt-get did not download $dsc" >&2; exit 1; }
-fi
-pristine=$out/pristine-$upver
-if [ ! -d "$pristine" ]; then
-  say "unpacking $dsc"
-  rm -rf "$pristine.tmp"
-  # (apt checked the files against the archive's signed index; the .dsc's own
-  # signature is the uploader's, whose key is not on a plain Debian system.)
-  dpkg-source --skip-patches -x "$dsc" "$pristine.tmp" > "$out/dpkg-source.log" 2>&1 ||
-    { cat "$out/dpkg-source.log" >&2; exit 1; }
-  mv "$pristine.tmp" "$pristine"
-fi
-
-# 2. versions.txt must name every patch of the series exactly once, in order.
-series=$(grep -v '^\s*#' "$pristine/debian/patches/series" | sed '/^\s*$/d')
-listed=$(grep -v '^\s*#' "$here/versions.txt" | sed '/^\s*$/d' | awk '{for (i = 2; i <= NF; i++) print $i}')
-if [ "$series" != "$listed" ]; then
-  echo "build.sh: versions.txt does not list the patches of debian/patches/series in order:" >&2
-  diff <(echo "$series") <(echo "$listed") >&2 || true
-  exit 1
-fi
+# 1. The source package (ports/lib/debian-source.sh), and 2. versions.txt
+#    naming every patch of its series exactly once, in order.
+debian_source "$out" redis "$debver" "$mirror"
+check_series "$pristine" "$here/versions.txt"
 
 # The port migrates redis' command tables (their run-time counters and dicts
 # live in them): a patch that changed them would be undone by the update.
