@@ -33,6 +33,7 @@
 #include <setjmp.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -337,6 +338,25 @@ void FormatReport(DivergenceReport *r) {
     RawSyscall(SYS_exit_group, MVEDSUA_MVE_EXIT_DIVERGED);
 }
 
+// A divergence no call pair describes (a signal the follower cannot handle,
+// a thread started in one process only): the report is its text.
+[[noreturn]] __attribute__((format(printf, 1, 2))) void
+DivergeWith(const char *fmt, ...) {
+  DivergenceReport *r = Report();
+  memset(r, 0, sizeof *r);
+  r->kind = kDivSignal; // formatted already: Diverge keeps the text
+  r->leader_nr = r->follower_nr = -1;
+  int n = snprintf(r->text, sizeof r->text, "divergence at record %llu: ",
+                   (unsigned long long)g_seq);
+  va_list ap;
+  va_start(ap, fmt);
+  n += vsnprintf(r->text + n, sizeof r->text - size_t(n), fmt, ap);
+  va_end(ap);
+  if (n < int(sizeof r->text) - 1)
+    snprintf(r->text + n, sizeof r->text - size_t(n), "\n");
+  Diverge(r);
+}
+
 DivergenceReport *StartReport(uint32_t kind, const RecHead *h,
                               const CallView *c) {
   DivergenceReport *r = Report();
@@ -363,17 +383,9 @@ bool Control(const RecHead &h) {
     EpollReceiveMap(h);
   if (h.nr == kCtlChildLog)
     ChildNoteLog(int(h.args[0]));
-  if (h.nr == kCtlNewLane) { // the follower's program did not start it here
-    DivergenceReport *r = Report();
-    memset(r, 0, sizeof *r);
-    r->kind = kDivSignal;
-    r->leader_nr = r->follower_nr = -1;
-    snprintf(r->text, sizeof r->text,
-             "divergence at record %llu: the leader started a thread (lane "
-             "%lld) here; the follower made a call instead\n",
-             (unsigned long long)g_seq, (long long)h.args[0]);
-    Diverge(r);
-  }
+  if (h.nr == kCtlNewLane) // the follower's program did not start it here
+    DivergeWith("the leader started a thread (lane %lld) here; the follower "
+                "made a call instead", (long long)h.args[0]);
   if (h.nr == kCtlSignal) {
     siginfo_t info;
     memset(&info, 0, sizeof info);
@@ -400,15 +412,8 @@ void RunRecordedSignals() {
   char why[256];
   bool ok = SigRunRecorded(why, sizeof why);
   memcpy(g_takeover_jmp, saved, sizeof saved);
-  if (!ok) {
-    DivergenceReport *r = Report();
-    memset(r, 0, sizeof *r);
-    r->kind = kDivSignal;
-    r->leader_nr = r->follower_nr = -1;
-    snprintf(r->text, sizeof r->text, "divergence at record %llu: %s\n",
-             (unsigned long long)g_seq, why);
-    Diverge(r);
-  }
+  if (!ok)
+    DivergeWith("%s", why);
 }
 
 // Managed threads join their lane when they go on after an update stopped
@@ -508,6 +513,23 @@ void CompareCall(CallView &c, const RecHead &h) {
       r->arg = i;
       Diverge(r);
     }
+}
+
+// Follower: the next record that is a call or the control record `wanted`
+// into *h, the other control records taken as usual. kNextEnd: the log
+// ended (the leader ended or left it); kNextLeads: a promotion made this
+// process the leader meanwhile.
+enum NextOf { kNextFound, kNextEnd, kNextLeads };
+NextOf NextCallOr(uint32_t wanted, RecHead *h) {
+  for (;;) {
+    if (LogNext(g_log, LeaderAlive, nullptr) < 0)
+      return kNextEnd;
+    LogRead(g_log, h, sizeof *h);
+    if (h->nr < kCtlBase || h->nr == wanted)
+      return kNextFound;
+    if (!Control(*h))
+      return kNextLeads;
+  }
 }
 
 // ---- the end --------------------------------------------------------------
@@ -832,29 +854,16 @@ Log *OpenLeaderLog(int fd, char *why, unsigned long size) {
 // (after control records, taken as usual).
 bool FollowerNewLane(int k, char *why, unsigned long size) {
   RecHead h;
-  for (;;) {
-    if (LogNext(g_log, LeaderAlive, nullptr) < 0) {
-      snprintf(why, size, "the leader started no thread here");
-      return false;
-    }
-    LogRead(g_log, &h, sizeof h);
-    if (h.nr == kCtlNewLane)
-      break;
-    if (h.nr < kCtlBase) { // the leader made a call where this one starts
-      DivergenceReport *r = Report();
-      memset(r, 0, sizeof *r);
-      r->kind = kDivSignal; // a report that is its text
-      r->leader_nr = int32_t(h.nr);
-      r->follower_nr = -1;
-      snprintf(r->text, sizeof r->text,
-               "divergence at record %llu: the follower started a thread "
-               "where the leader called %s\n",
-               (unsigned long long)g_seq, SyscallName(int(h.nr)));
-      Diverge(r);
-    }
-    if (!Control(h))
-      return false;
+  NextOf next = NextCallOr(kCtlNewLane, &h);
+  if (next != kNextFound) {
+    snprintf(why, size, "%s", next == kNextEnd
+                                  ? "the leader started no thread here"
+                                  : "this process leads now");
+    return false;
   }
+  if (h.nr != kCtlNewLane) // the leader made a call where this one starts
+    DivergeWith("the follower started a thread where the leader called %s",
+                SyscallName(int(h.nr)));
   int fds[2] = {-1, -1};
   LogRead(g_log, fds, sizeof fds);
   LogFinishRecord(g_log);
@@ -1220,16 +1229,16 @@ long TrappedExec(long nr, const long a[6], int mode) {
   Prepare(c, nr, a[0], a[1], a[2], a[3], a[4], a[5]);
   if (g_rules)
     RulesFinish(); // what the matcher holds must have been matched
-  for (;;) {
-    if (LogNext(g_log, LeaderAlive, nullptr) < 0)
-      FollowerExit(0, "the leader executed a program");
-    RecHead h;
-    LogRead(g_log, &h, sizeof h);
-    if (h.nr < kCtlBase)
-      Diverge(StartReport(kDivCall, &h, &c));
-    if (!Control(h)) // promoted meanwhile: this process leads now
-      return TrappedExec(nr, a, kLeader);
+  RecHead h;
+  switch (NextCallOr(0, &h)) {
+  case kNextEnd:
+    FollowerExit(0, "the leader executed a program");
+  case kNextLeads:
+    return TrappedExec(nr, a, kLeader);
+  case kNextFound:
+    break;
   }
+  Diverge(StartReport(kDivCall, &h, &c));
 }
 
 // pause and rt_sigsuspend wait for a signal: one delivered at their entry
