@@ -14,8 +14,11 @@
 //                              the outcome of an update the program asked
 //                              for itself (mvedsua_request_update)
 //   mve STAGE LEADER_PID FOLLOWER_PID BACKLOG_BYTES BACKLOG_RECORDS PEAK_BYTES
-//       OUTCOME REASON         each change of a multi-version update's stage
-//                              or outcome (SetMveStageHook); REASON is the
+//       REPLAYED OUTCOME REASON
+//                              each change of a multi-version update's stage
+//                              or outcome (SetMveStageHook), and the log's
+//                              figures now and then; REPLAYED counts the
+//                              records the follower consumed; REASON is the
 //                              rest of the line, with "\" as "\\" and newlines
 //                              as "\n" (divergence reports are multi-line)
 //   rollback-failed REASON     a "rollback" found no follower to end
@@ -140,11 +143,12 @@ void SendMveRefusal(const char *path, int err) {
 // recording): one "mve ..." line per change.
 void SendMveStage(const struct mvedsua_rt_mve_status *s) {
   static char line[sizeof s->reason * 2 + 256];
-  int n = snprintf(line, sizeof line, "mve %s %d %d %llu %llu %llu %s ",
+  int n = snprintf(line, sizeof line, "mve %s %d %d %llu %llu %llu %llu %s ",
                    s->stage, s->leader_pid, s->follower_pid,
                    (unsigned long long)s->backlog_bytes,
                    (unsigned long long)s->backlog_records,
                    (unsigned long long)s->peak_backlog_bytes,
+                   (unsigned long long)s->records_consumed,
                    s->outcome[0] ? s->outcome : "none");
   if (n < 0)
     return;

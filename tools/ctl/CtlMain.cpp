@@ -42,7 +42,9 @@ static const char kUsage[] =
     "                    of the same version).\n"
     "                    --promote-after DUR [--finish-after DUR]: unattended:\n"
     "                    promote DUR after the catch-up, finish DUR after the\n"
-    "                    promotion; --wait finished: reply when the update\n"
+    "                    promotion; a count instead (5000calls): once the\n"
+    "                    follower matched that many calls in the stage;\n"
+    "                    --wait finished: reply when the update\n"
     "                    ended (\"finished: ...\" or \"rolled-back: ...\").\n"
     "  rollback          end the follower of a multi-version update; the old\n"
     "                    version goes on alone\n"
@@ -241,10 +243,12 @@ static int ParseUpdate(int argc, char **argv, UpdateArgs *u) {
                           : a == "--promote-after" ? &u->promote_after
                                                    : &u->finish_after;
       *slot = argv[++i];
-      uint64_t ms = 0;
-      if (a != "--wait" && !ParseDuration(*slot, &ms, &err))
+      int64_t ms = -1, calls = -1;
+      if (a != "--wait" && !ParseStepAfter(*slot, &ms, &calls, &err))
         return UsageError("update: " + a + ": " + err);
-      u->policy_ms += ms;
+      // A step counted in calls comes as fast as the traffic: wait for it
+      // as long as the longest duration.
+      u->policy_ms += ms >= 0 ? uint64_t(ms) : calls >= 0 ? kMaxDurationMs : 0;
     } else if (a == "--timeout" || StartsWith(a, "--timeout=")) {
       if (a == "--timeout" && i + 1 == argc)
         return UsageError("update: --timeout needs a duration (500ms, 2s, 1m)");

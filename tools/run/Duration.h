@@ -15,6 +15,13 @@ constexpr uint64_t kMaxDurationMs = 3600 * 1000;
 // a message naming `text` in *err otherwise.
 bool ParseDuration(const std::string &text, uint64_t *ms, std::string *err);
 
+// The point of an unattended step (update --promote-after/--finish-after):
+// a duration, or "Ncalls", that many calls the follower matched since the
+// stage began (1 to 10^9). Exactly one of *ms and *calls is set, the other
+// is -1; false with a message naming `text` in *err.
+bool ParseStepAfter(const std::string &text, int64_t *ms, int64_t *calls,
+                    std::string *err);
+
 // The shortest exact spelling: 500ms, 2s, 1m, 1500ms.
 std::string FormatDuration(uint64_t ms);
 

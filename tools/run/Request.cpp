@@ -8,7 +8,7 @@
 
 const char kKnownRequests[] =
     "known: status [--json], update [--timeout DUR] [--retry N] "
-    "[--promote-after DUR [--finish-after DUR] [--wait finished]] PATH, "
+    "[--promote-after DUR|Ncalls [--finish-after DUR|Ncalls] [--wait finished]] PATH, "
     "update --inplace [--timeout DUR] PATH, "
     "update --check [--timeout DUR] PATH, rollback, promote, finish";
 
@@ -108,9 +108,9 @@ bool ScanUpdate(const std::vector<std::string> &w, UpdateWords *u,
   return true;
 }
 
-// --promote-after DUR [--finish-after DUR] [--wait finished|caught-up].
+// --promote-after DUR|Ncalls [--finish-after DUR|Ncalls]
+// [--wait finished|caught-up].
 bool ParsePolicy(const UpdateWords &u, Request *req, std::string *err) {
-  uint64_t ms = 0;
   bool any = !u.promote_after.empty() || !u.finish_after.empty() ||
              !u.wait.empty();
   if (any && (u.inplace || u.check)) {
@@ -118,26 +118,25 @@ bool ParsePolicy(const UpdateWords &u, Request *req, std::string *err) {
            "multi-version updates";
     return false;
   }
-  if (!u.promote_after.empty()) {
-    if (!ParseDuration(u.promote_after, &ms, err))
-      return *err = "update: --promote-after: " + *err, false;
-    req->promote_after_ms = int64_t(ms);
-  }
+  if (!u.promote_after.empty() &&
+      !ParseStepAfter(u.promote_after, &req->promote_after_ms,
+                      &req->promote_after_calls, err))
+    return *err = "update: --promote-after: " + *err, false;
   if (!u.finish_after.empty()) {
     if (u.promote_after.empty())
       return *err = "update: --finish-after needs --promote-after (finish "
                     "comes after promotion)",
              false;
-    if (!ParseDuration(u.finish_after, &ms, err))
+    if (!ParseStepAfter(u.finish_after, &req->finish_after_ms,
+                        &req->finish_after_calls, err))
       return *err = "update: --finish-after: " + *err, false;
-    req->finish_after_ms = int64_t(ms);
   }
   if (!u.wait.empty() && u.wait != "finished" && u.wait != "caught-up")
     return *err = "update: --wait takes 'caught-up' (the default) or "
                   "'finished', not '" + Sanitize(u.wait) + "'",
            false;
   req->wait_finished = u.wait == "finished";
-  if (req->wait_finished && req->finish_after_ms < 0)
+  if (req->wait_finished && u.finish_after.empty())
     return *err = "update: --wait finished needs --promote-after and "
                   "--finish-after (nothing would finish the update)",
            false;

@@ -26,10 +26,13 @@ struct Request {
   uint64_t retries = 0;    // update (multi-version): --retry N
   std::string rules;       // update (multi-version): --rules OBJECT.so
   std::string learn;       // update (multi-version): --learn FILE
-  // The unattended policy (multi-version): promote this long after the
-  // follower caught up, finish this long after promotion (-1: the operator
-  // does); --wait finished: reply when the update ended, not at catch-up.
+  // The unattended policy (multi-version): promote this long (or after this
+  // many calls the follower matched) after it caught up, finish this long
+  // (or this many calls) after promotion; -1: not by that measure (both -1:
+  // the operator does). --wait finished: reply when the update ended, not at
+  // catch-up.
   int64_t promote_after_ms = -1, finish_after_ms = -1;
+  int64_t promote_after_calls = -1, finish_after_calls = -1;
   bool wait_finished = false;
   bool json = false;       // status --json
   uint64_t timeout_ms = 0; // update/check: the time limit

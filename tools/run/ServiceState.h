@@ -44,6 +44,7 @@ struct ServiceState {
   std::string mve_stage;
   pid_t follower = 0;
   uint64_t backlog_bytes = 0, backlog_records = 0, peak_backlog_bytes = 0;
+  uint64_t records_replayed = 0; // by the follower, in the current log
   std::deque<UpdateRecord> history; // oldest first, the last kMaxHistory
   uint64_t next_serial = 1;
 

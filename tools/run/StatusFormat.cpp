@@ -59,6 +59,7 @@ std::string LogJson(const ServiceState &st) {
   return "{\"backlog_bytes\":" + std::to_string(st.backlog_bytes) +
          Field("backlog_records", std::to_string(st.backlog_records)) +
          Field("peak_backlog_bytes", std::to_string(st.peak_backlog_bytes)) +
+         Field("records_replayed", std::to_string(st.records_replayed)) +
          "}";
 }
 

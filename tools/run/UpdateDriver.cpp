@@ -99,8 +99,10 @@ bool UpdateDriver::Start(int conn, const Request &req, std::string *reply) {
   if (!req.inplace) {
     mve_serial_ = r.serial, mve_retries_left_ = req.retries;
     policy_ = Policy{};
-    policy_.promote_after_ms = req.promote_after_ms;
-    policy_.finish_after_ms = req.finish_after_ms;
+    policy_.promote.after_ms = req.promote_after_ms;
+    policy_.promote.after_calls = req.promote_after_calls;
+    policy_.finish.after_ms = req.finish_after_ms;
+    policy_.finish.after_calls = req.finish_after_calls;
     policy_.wait_finished = req.wait_finished;
   }
   state_.updating = true;
@@ -220,9 +222,9 @@ void UpdateDriver::OnMveLine(const std::string &fields) {
   std::istringstream in(fields);
   std::string stage, outcome, reason;
   int leader = 0, follower = 0;
-  uint64_t bytes = 0, records = 0, peak = 0;
+  uint64_t bytes = 0, records = 0, peak = 0, replayed = 0;
   if (!(in >> stage >> leader >> follower >> bytes >> records >> peak >>
-        outcome)) {
+        replayed >> outcome)) {
     fprintf(stderr, "mvedsua-run: warning: malformed stage message from the "
                     "program ignored\n");
     return;
@@ -238,6 +240,7 @@ void UpdateDriver::OnMveLine(const std::string &fields) {
   state_.backlog_bytes = bytes;
   state_.backlog_records = records;
   state_.peak_backlog_bytes = peak;
+  state_.records_replayed = replayed;
   UpdateRecord *r = mve_serial_ ? state_.Find(mve_serial_) : nullptr;
   bool waiting = p_.phase != kNone && p_.mve && !p_.timed_out;
   if (r && follower)
@@ -288,7 +291,7 @@ void UpdateDriver::OnMveLine(const std::string &fields) {
       mve_retries_left_--;
       retry_watch_until_ms_ = MonotonicMs() + kRetryWatchMs;
       if (waiting || policy_.wait_conn >= 0) {
-        policy_.promote_at_ms = policy_.finish_at_ms = 0; // armed again
+        policy_.promote.armed = policy_.finish.armed = false; // armed again
         r->outcome = "in-progress";
         r->completed_us = 0;
         r->reason = "retrying (" + std::to_string(mve_retries_left_) +
@@ -512,25 +515,44 @@ void UpdateDriver::Fail(UpdateRecord &r, const std::string &reason) {
   control_.Reply(p_.conn, OutcomeLine(r) + "\n");
 }
 
-// Arms the next step of an unattended update when its stage is reached.
+void UpdateDriver::ArmStep(Step *s, uint64_t now_ms) {
+  s->armed = true;
+  s->due_ms = s->after_ms >= 0 ? now_ms + uint64_t(s->after_ms) : 0;
+  s->due_calls = s->after_calls >= 0
+                     ? state_.records_replayed + uint64_t(s->after_calls) : 0;
+}
+
+bool UpdateDriver::StepDue(const Step &s, uint64_t now_ms) const {
+  if (!s.armed)
+    return false;
+  return s.after_ms >= 0 ? now_ms >= s.due_ms
+                         : state_.records_replayed >= s.due_calls;
+}
+
+// Arms the next step of an unattended update when its stage is reached. The
+// count of calls restarts with the stage: after promotion the old version
+// replays the new leader's log.
 void UpdateDriver::ArmPolicy(const std::string &stage) {
   uint64_t now = MonotonicMs();
-  if (stage == "outdated-leader" && policy_.promote_after_ms >= 0 &&
-      !policy_.promote_at_ms)
-    policy_.promote_at_ms = now + uint64_t(policy_.promote_after_ms);
-  if (stage == "updated-leader" && policy_.finish_after_ms >= 0 &&
-      !policy_.finish_at_ms) {
-    policy_.promote_at_ms = 0;
-    policy_.finish_at_ms = now + uint64_t(policy_.finish_after_ms);
+  Step &promote = policy_.promote, &finish = policy_.finish;
+  if (stage == "outdated-leader" && !promote.armed &&
+      (promote.after_ms >= 0 || promote.after_calls >= 0))
+    ArmStep(&promote, now);
+  if (stage == "updated-leader" && !finish.armed &&
+      (finish.after_ms >= 0 || finish.after_calls >= 0)) {
+    promote.armed = false;
+    ArmStep(&finish, now);
   }
 }
 
+// Each time round the supervisor's loop: a step counted in calls is due
+// after a stage message, one counted in time at its deadline.
 void UpdateDriver::RunPolicy(uint64_t now_ms) {
-  for (uint64_t *at : {&policy_.promote_at_ms, &policy_.finish_at_ms}) {
-    if (!*at || now_ms < *at)
+  for (Step *step : {&policy_.promote, &policy_.finish}) {
+    if (!StepDue(*step, now_ms))
       continue;
-    const char *what = at == &policy_.promote_at_ms ? "promote" : "finish";
-    *at = 0;
+    const char *what = step == &policy_.promote ? "promote" : "finish";
+    step->armed = false;
     std::string reply;
     if (ForwardStep(what, -1, &reply))
       fprintf(stderr, "mvedsua-run: the unattended %s was not done: %s",
@@ -600,9 +622,9 @@ void UpdateDriver::OnTimer(uint64_t now_ms) {
 
 uint64_t UpdateDriver::NextDeadline() const {
   uint64_t d = p_.phase != kNone && !p_.timed_out ? p_.deadline_ms : 0;
-  for (uint64_t at : {policy_.promote_at_ms, policy_.finish_at_ms})
-    if (at && (!d || at < d))
-      d = at;
+  for (const Step *step : {&policy_.promote, &policy_.finish})
+    if (step->armed && step->after_ms >= 0 && (!d || step->due_ms < d))
+      d = step->due_ms;
   if (rb_.conn >= 0 && (!d || rb_.deadline_ms < d))
     d = rb_.deadline_ms;
   if (KeepsWaking() && (!d || next_wake_ms_ < d))

@@ -87,13 +87,22 @@ private:
   PendingRollback promote_, finish_;
   pid_t previous_leader_ = 0; // the process that led before the last switch
   // The unattended policy of the last multi-version update (Request).
+  // A step is due a time after its stage began, or once the follower
+  // replayed a number of calls since (the program reports the count with
+  // the log's figures, every 200 ms at most).
+  struct Step {
+    int64_t after_ms = -1, after_calls = -1; // one of them; both -1: unused
+    bool armed = false;
+    uint64_t due_ms = 0, due_calls = 0;
+  };
   struct Policy {
-    int64_t promote_after_ms = -1, finish_after_ms = -1;
+    Step promote, finish;
     bool wait_finished = false;
-    uint64_t promote_at_ms = 0, finish_at_ms = 0; // due then; 0: not armed
     int wait_conn = -1; // the client of --wait finished, after catch-up
   };
   Policy policy_;
+  void ArmStep(Step *s, uint64_t now_ms);
+  bool StepDue(const Step &s, uint64_t now_ms) const;
   void ArmPolicy(const std::string &stage);
   void RunPolicy(uint64_t now_ms);
   void EndPolicy(const std::string &reply);

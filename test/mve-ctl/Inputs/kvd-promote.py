@@ -10,7 +10,10 @@ connections opened at each stage stay in use:
   (d) kvd-2-crash -> kvd-3, caught up: TYPE crashes the old leader; the new
       version, holding its descriptors, takes over and answers it;
   (e) kvd-1 -> kvd-2 unattended (--promote-after, --finish-after, --wait
-      finished) under redis-benchmark: one command, every stage.
+      finished) under redis-benchmark: one command, every stage;
+  (f) the same counted in calls the follower matched (--promote-after
+      400calls --finish-after 400calls): an idle service stays in its stage,
+      a client's requests move it on.
 Prints one fact per line.
 """
 import os
@@ -211,8 +214,44 @@ def unattended():
     print("e exit:", stop(server))
 
 
+def replayed(st):
+    return st["log"]["records_replayed"] if st["log"] else None
+
+
+def counted_in_calls():
+    server = start("f")
+    check = Conn()
+    before = _checksum(check, KEYS)
+    print("f update:", ctl_run("update", "--promote-after", "400calls",
+                               "--finish-after", "400calls",
+                               os.path.join(kvd, "kvd-2.so")).split(",")[0])
+    time.sleep(1.5)  # idle: the leader makes a few calls when woken
+    st = status()
+    print("f idle: stage %s, fewer than 400 replayed: %s" % (
+        st["stage"], replayed(st) < 400))
+    pinger = Conn()
+    for _ in range(300):  # each PING: a wait, a read, a write (3 calls)
+        pinger.ask("PING")
+    st = wait_for(lambda s: s["stage"] == "updated-leader")
+    print("f after 300 PINGs: stage %s, version %s" % (st["stage"], version(st)))
+    time.sleep(1.0)
+    st = status()
+    print("f promoted and idle: stage %s" % st["stage"])
+    for _ in range(300):
+        pinger.ask("PING")
+    st = wait_for(lambda s: s["stage"] == "single-leader")
+    print("f after 300 more: stage %s, version %s, outcome %s" % (
+        st["stage"], version(st), st["last_update"]["outcome"]))
+    print("f keys:", _checksum(check, KEYS) == before, "client", pings([pinger]))
+    for bad in ("0calls", "12cals", "calls"):
+        print("f bad:", ctl_run("update", "--promote-after", bad,
+                                os.path.join(kvd, "kvd-3.so")))
+    print("f exit:", stop(server))
+
+
 through_every_stage()
 new_leader_crashes()
 rollback_after_promotion()
 old_leader_crashes()
 unattended()
+counted_in_calls()
