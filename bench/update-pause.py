@@ -451,6 +451,12 @@ def write_timelines(runs, sizes, modes, results, mach):
 
 def write_md(doc, path):
     m, w = doc["machine"], doc["workload"]
+    for s in doc["results"]:  # modes left out with --modes: n/a
+        for mode in ("inplace", "mve"):
+            s.setdefault(mode, dict.fromkeys(
+                ("max_ms", "update_s", "window_rps", "state_transfer_ms",
+                 "follower_private_kb", "follower_pss_kb", "follower_rss_kb",
+                 "leader_rss_kb")))
     L = []
     L.append("### Update pause under load (kvd-1 -> kvd-2: no update, in place, multi-version)\n")
     L.append("%d cores, %s, Linux %s (shared, noisy: compare ratios). Load: %s. Probe: %s. "
@@ -546,6 +552,8 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--window", type=float, default=None)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--modes", default="none inplace mve promote",
+                    help="which of none, inplace, mve, promote to run")
     a = ap.parse_args()
     if a.probe:
         probe_main(int(a.probe[0]), int(a.probe[1]), float(a.probe[2]), a.probe[3])
@@ -561,7 +569,9 @@ def main():
             sys.exit("update-pause: needs " + tool)
     os.makedirs(a.results, exist_ok=True)
     sizes = [int(x) for x in a.keys.split()]
-    modes = ["none", "inplace", "mve", "promote"]
+    modes = a.modes.split()
+    if "none" not in modes or set(modes) - {"none", "inplace", "mve", "promote"}:
+        sys.exit("update-pause: --modes takes none (always) and any of inplace, mve, promote")
     if a.quick:
         global PRE
         a.reps, PRE = 1, 0.5

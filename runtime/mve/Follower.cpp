@@ -702,8 +702,59 @@ void LeaveSupervisorChannel() {
   }
 }
 
+// Calls f(tid) for each thread of this process, read from /proc/self/task
+// with raw calls (the leader may be recording; no allocation), until f
+// returns true; whether it did.
+template <class F> bool AnyThread(F f) {
+  long dir = RawSyscall(SYS_openat, AT_FDCWD, long("/proc/self/task"),
+                        O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0)
+    return false;
+  alignas(8) char ents[4096];
+  bool found = false;
+  long n;
+  while (!found && (n = RawSyscall(SYS_getdents64, dir, long(ents),
+                                   sizeof ents)) > 0) {
+    for (long off = 0; !found && off < n;) {
+      auto *e = reinterpret_cast<struct dirent64 *>(ents + off);
+      off += e->d_reclen;
+      if (e->d_name[0] >= '0' && e->d_name[0] <= '9')
+        found = f(e->d_name);
+    }
+  }
+  RawSyscall(SYS_close, dir);
+  return found;
+}
+
+// A follower runs its threads under SCHED_BATCH: its wake-ups (each batch
+// of records) then never preempt the leader, which serves the clients, and
+// the leader's wake-ups preempt it. On two cores shared with the clients
+// this is what kept a 1M-key update's follower (a second of transformation,
+// then the replay) out of the clients' latency. Back to SCHED_OTHER when it
+// comes to lead. Only threads under SCHED_OTHER are moved (a program that
+// chose a policy keeps it); the policy is per thread and new threads inherit
+// it. Raw calls: it may be recording or replaying. MVEDSUA_MVE_FOLLOWER_BATCH=0
+// turns it off.
+int g_batch_env = -1;
+bool g_batched;
+void FollowerYieldsCpu(bool yield) {
+  if (yield == g_batched || !EnvOn("MVEDSUA_MVE_FOLLOWER_BATCH", &g_batch_env))
+    return;
+  long from = yield ? SCHED_OTHER : SCHED_BATCH;
+  long to = yield ? SCHED_BATCH : SCHED_OTHER;
+  struct sched_param param = {};
+  AnyThread([&](const char *name) {
+    long tid = strtol(name, nullptr, 10);
+    if (RawSyscall(SYS_sched_getscheduler, tid) == from)
+      RawSyscall(SYS_sched_setscheduler, tid, to, long(&param));
+    return false;
+  });
+  g_batched = yield;
+}
+
 void BecomeFollower(int leader, bool cloned) {
   g_is_follower = true;
+  FollowerYieldsCpu(true);
   HandoverKeepEnd(false);
   HandoverNoteInherited(); // before the update opens anything
   GuardInheritedEpolls();  // ... or changes what it shares with the leader
@@ -964,6 +1015,7 @@ void BecomeOldFollower() {
   g_leader_pid = follower;
   g_leader_pidfd = pidfd >= 0 ? pidfd : kNoLeaderPidfd;
   g_runs_old = true;
+  FollowerYieldsCpu(true);
   StoreU32(&Shared()->stage, kUpdatedLeader);
   g_leader.active = false;
   Report("multi-version update to %s: promoted; follower %d runs the new "
@@ -1056,41 +1108,26 @@ const char *Finish() {
 }
 
 // A child process of this one (read from /proc/self/task/*/children, which
-// also lists zombies) other than `except`, or 0. Raw calls: the leader is
-// recording.
+// also lists zombies) other than `except`, or 0.
 int ChildOtherThan(int except) {
-  long dir = RawSyscall(SYS_openat, AT_FDCWD, long("/proc/self/task"),
-                        O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir < 0)
-    return 0;
-  alignas(8) char ents[4096];
   int found = 0;
-  long n;
-  while (!found && (n = RawSyscall(SYS_getdents64, dir, long(ents),
-                                   sizeof ents)) > 0) {
-    for (long off = 0; !found && off < n;) {
-      auto *e = reinterpret_cast<struct dirent64 *>(ents + off);
-      off += e->d_reclen;
-      if (e->d_name[0] < '0' || e->d_name[0] > '9')
-        continue;
-      char path[300], buf[512];
-      snprintf(path, sizeof path, "/proc/self/task/%s/children", e->d_name);
-      long fd = RawSyscall(SYS_openat, AT_FDCWD, long(path),
-                           O_RDONLY | O_CLOEXEC);
-      if (fd < 0)
-        continue;
-      long len = RawSyscall(SYS_read, fd, long(buf), sizeof buf - 1);
-      RawSyscall(SYS_close, fd);
-      buf[len > 0 ? len : 0] = 0;
-      for (char *q = buf; *q && !found;) {
-        int pid = int(strtol(q, &q, 10));
-        found = pid > 0 && pid != except ? pid : 0;
-        if (!pid)
-          break;
-      }
+  AnyThread([&](const char *tid) {
+    char path[300], buf[512];
+    snprintf(path, sizeof path, "/proc/self/task/%s/children", tid);
+    long fd = RawSyscall(SYS_openat, AT_FDCWD, long(path), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+      return false;
+    long len = RawSyscall(SYS_read, fd, long(buf), sizeof buf - 1);
+    RawSyscall(SYS_close, fd);
+    buf[len > 0 ? len : 0] = 0;
+    for (char *q = buf; *q && !found;) {
+      int pid = int(strtol(q, &q, 10));
+      found = pid > 0 && pid != except ? pid : 0;
+      if (!pid)
+        break;
     }
-  }
-  RawSyscall(SYS_close, dir);
+    return found != 0;
+  });
   return found;
 }
 
@@ -1179,6 +1216,7 @@ bool FollowerSwitchToLeader(int channel) {
   g_leader_pidfd = -1;
   ShimSwapLogs();
   g_is_follower = false;
+  FollowerYieldsCpu(false);
   g_promoted = true;
   HandoverForgetMirrors();
   HandoverSetLive();
@@ -1209,6 +1247,7 @@ bool FollowerSwitchAlone(int channel) {
       FollowerAbort(why);
   if (!HandoverHoldsAll())
     FollowerAbort("promotion: the leader's descriptors did not arrive");
+  FollowerYieldsCpu(false);
   __atomic_store_n(&g_mode, kOff, __ATOMIC_RELEASE);
   SudDisarm();
   g_is_follower = false;
@@ -1255,6 +1294,7 @@ bool FollowerTakeOver(int kind) {
   SudDisarm();
   LogCloseReader(ShimLog());
   g_is_follower = false;
+  FollowerYieldsCpu(false);
   HandoverForgetMirrors();
   EpollBecomeLeader(false); // the registrations get this version's data
   ShimTakeOverOnDivergence(false);

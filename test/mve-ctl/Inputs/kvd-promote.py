@@ -2,7 +2,8 @@
 through every stage, with mvedsua-ctl, while redis-benchmark runs and
 connections opened at each stage stay in use:
   (a) kvd-1 -> kvd-2 (every entry transformed): update (caught up), promote
-      (kvd-2 leads, kvd-1 follows), finish (kvd-2 alone);
+      (kvd-2 leads, kvd-1 follows), finish (kvd-2 alone); whichever process
+      follows runs under SCHED_BATCH, the leader under SCHED_OTHER;
   (b) kvd-1 -> kvd-2-crash: promoted, then TYPE crashes the new leader: the
       old version takes over and answers it;
   (c) kvd-1 -> kvd-1.1: promoted, then rolled back on request: the old
@@ -54,11 +55,11 @@ def version(st):
     return os.path.basename(st["version"] or "")
 
 
-def start(tag, first="kvd-1.so"):
+def start(tag, first="kvd-1.so", env=None):
     log = open(os.path.join(work, "kvd-%s.log" % tag), "w")
     server = subprocess.Popen([run, "--control", sock,
                                os.path.join(kvd, first), "--port", str(port)],
-                              stderr=log)
+                              stderr=log, env=dict(os.environ, **(env or {})))
     for _ in range(500):
         if os.path.exists(sock) and "listening" in open(log.name).read():
             break
@@ -73,6 +74,19 @@ def start(tag, first="kvd-1.so"):
 def stop(server):
     server.terminate()
     return server.wait()
+
+
+def policies(st):
+    """The scheduling policy of the leader and the follower (sched(7))."""
+    def policy(pid):
+        if not pid:
+            return "none"
+        for line in open("/proc/%d/sched" % pid):
+            if line.startswith("policy"):
+                return {0: "SCHED_OTHER", 3: "SCHED_BATCH"}.get(
+                    int(line.split(":")[1]), line.split(":")[1].strip())
+    return "leader %s, follower %s" % (policy(st["leader_pid"]),
+                                       policy(st["follower_pid"]))
 
 
 def roles(st, leader, follower):
@@ -94,11 +108,13 @@ def through_every_stage():
     print("a update:", ctl_run("update", os.path.join(kvd, "kvd-2.so")))
     st = status()
     leader, follower = st["leader_pid"], st["follower_pid"]
+    print("a following:", policies(st))
     following = [Conn() for _ in range(2)]  # accepted by the old leader
     print("a promote:", ctl_run("promote").replace(str(follower), "F").replace(str(leader), "L"))
     st = status()
     print("a promoted: stage %s, %s, version %s" % (
         st["stage"], roles(st, leader, follower), version(st)))
+    print("a promoted:", policies(st))
     print("a during the benchmark:", b.poll() is None)
     promoted = [Conn() for _ in range(2)]  # accepted by the new leader
     print("a keys:", _checksum(check, KEYS) == before,
@@ -219,12 +235,13 @@ def replayed(st):
 
 
 def counted_in_calls():
-    server = start("f")
+    server = start("f", env={"MVEDSUA_MVE_FOLLOWER_BATCH": "0"})
     check = Conn()
     before = _checksum(check, KEYS)
     print("f update:", ctl_run("update", "--promote-after", "400calls",
                                "--finish-after", "400calls",
                                os.path.join(kvd, "kvd-2.so")).split(",")[0])
+    print("f opted out:", policies(status()))
     time.sleep(1.5)  # idle: the leader makes a few calls when woken
     st = status()
     print("f idle: stage %s, fewer than 400 replayed: %s" % (
