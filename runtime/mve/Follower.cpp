@@ -131,6 +131,8 @@ void RequestLook() {
 }
 
 // Promotion, finish and takeovers (below).
+extern uint64_t g_table_tried_ms;
+extern bool g_table_refusal_reported;
 void EndUpdate();
 void SendTableWhenCaughtUp();
 int TakeRequests(int mode);
@@ -555,6 +557,8 @@ void BecomeLeader(int pid, int pidfd, const char *point) {
   InstallLeaderCrashHandlers();
   g_leader = Leader();
   g_leader.active = g_leader.lead_pending = true;
+  g_table_tried_ms = 0;
+  g_table_refusal_reported = false;
   g_leader.pid = pid;
   g_leader.pidfd = pidfd;
   g_leader.started_ms = MonoMs();
@@ -950,21 +954,49 @@ void EndUpdate() {
   g_promote_wanted = g_finish_wanted = false;
 }
 
+// With threads the table is a snapshot of what every thread's calls made:
+// it is taken with every managed thread stopped at an update point (none
+// inside a call), from the driver's update point. A thread that does not
+// stop in time leaves the table for later (kTableRetryMs), reported once.
+constexpr uint64_t kTableRetryMs = 1000;
+uint64_t g_table_tried_ms;
+bool g_table_refusal_reported;
+
+bool StopThreadsForTable() {
+  if (ShimLaneCount() <= 1)
+    return true;
+  if (ThreadSlot() > 0 || MonoMs() - g_table_tried_ms < kTableRetryMs)
+    return false;
+  std::string reason;
+  if (QuiesceThreads(&reason) == 0)
+    return true;
+  g_table_tried_ms = MonoMs();
+  if (!g_table_refusal_reported)
+    Report("multi-version update to %s: the descriptors are not handed over "
+           "yet (the follower cannot take over until they are): %s",
+           g_req.path, reason.c_str());
+  g_table_refusal_reported = true;
+  return false;
+}
+
 // Leader, at a record boundary: once the follower has caught up, the whole
 // table goes over in one batch and records carry their descriptors after.
 void SendTableWhenCaughtUp() {
   if (HandoverLive() || g_leader.stage_seen < kOutdatedLeader ||
-      g_leader.lost || g_leader.reaped)
-    return;
-  // With threads the records of several lanes would share the hand-over
-  // socket: the table goes over at promotion only (PromoteAlone).
-  if (ShimLaneCount() > 1)
+      g_leader.lost || g_leader.reaped || !StopThreadsForTable())
     return;
   int n = HandoverSendTable();
+  bool appended = n >= 0 && ShimAppendControl(kCtlTable, uint32_t(n), 0);
+  if (ShimLaneCount() > 1)
+    ReleaseThreads();
   if (n < 0)
     return LeaderHandoverFailed(-n);
-  if (!ShimAppendControl(kCtlTable, uint32_t(n), 0))
-    ShimStopLeading();
+  if (!appended)
+    return ShimStopLeading();
+  if (ShimLaneCount() > 1) // it cost the threads a stop: said
+    Report("multi-version update to %s: %d descriptors handed over to "
+           "follower %d with the %d threads stopped; it can take over",
+           g_req.path, n, g_leader.pid, ShimLaneCount());
 }
 
 void SendLineToSupervisor(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -1043,11 +1075,12 @@ const char *PromoteAlone() {
   const char *fail = nullptr;
   int channel = SupervisorFd();
   int n = 0;
+  bool table = !HandoverLive(); // not handed over at catch-up
   if (!Drain())
     fail = "the follower did not drain the logs in time";
-  else if ((n = HandoverSendTable()) < 0)
+  else if (table && (n = HandoverSendTable()) < 0)
     fail = "the descriptors could not be handed over";
-  else if (!ShimAppendControl(kCtlTable, uint32_t(n), 0))
+  else if (table && !ShimAppendControl(kCtlTable, uint32_t(n), 0))
     fail = "the log is no longer active";
   else if (channel >= 0 && HandoverSendOne(channel, channel) < 0)
     fail = "the supervisor channel could not be handed over";
@@ -1279,19 +1312,72 @@ bool FollowerLaneSwitched() {
   return true;
 }
 
-bool FollowerTakeOver(int kind) {
+namespace {
+
+// With threads, one thread decides for the process (the first whose lane
+// ended); another whose lane ends meanwhile waits for its decision: to lead
+// (it then runs for real) or to end (the process exits).
+pid_t g_deciding;
+
+bool DecideForProcess() {
+  pid_t me = pid_t(RawSyscall(SYS_gettid)), none = 0;
+  for (;;) {
+    if (ShimLanesLeading())
+      return false;
+    if (__atomic_compare_exchange_n(&g_deciding, &none, me, false,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) ||
+        none == me)
+      return true;
+    none = 0;
+    SleepMsRaw(1);
+  }
+}
+
+void DoneDeciding() { __atomic_store_n(&g_deciding, 0, __ATOMIC_RELEASE); }
+
+// Every other thread's lane replayed to its end: what the leader's threads
+// did, the follower's did too (their descriptors installed), before any of
+// them runs for real. Bounded: a follower thread that cannot get there
+// (waiting for memory another thread of the leader wrote) leaves the
+// process unable to take over.
+bool OtherLanesDrained() {
+  uint64_t start = MonoMs();
+  while (ShimBacklogOtherLanes() > 0) {
+    if (MonoMs() - start > g_req.timeout_ms)
+      return false;
+    SleepMsRaw(1);
+  }
+  return true;
+}
+
+bool TakeOverAllowed(int kind) {
   if (!g_is_follower || !ShimLog())
     return false;
   FollowerShared *fs = Shared();
-  // Only a follower holding every descriptor of the leader can serve.
-  if (!HandoverHoldsAll())
-    return false;
   if (kind == kTakeOverLeaderGone && !LoadU32(&fs->leader_crashed))
     return false;
   if (kind == kTakeOverYielded && !LoadU32(&fs->yielded))
     return false;
+  if (ShimLaneCount() > 1 && !OtherLanesDrained())
+    return false;
+  // Only a follower holding every descriptor of the leader can serve.
+  return HandoverHoldsAll();
+}
+
+} // namespace
+
+bool FollowerTakeOver(int kind) {
+  if (ShimLaneCount() > 1 && !DecideForProcess()) {
+    SudDisarm(); // another thread took over: this one's lane is done too
+    return true;
+  }
+  if (!TakeOverAllowed(kind)) {
+    DoneDeciding();
+    return false;
+  }
   __atomic_store_n(&g_mode, kOff, __ATOMIC_RELAXED);
   SudDisarm();
+  FollowerShared *fs = Shared();
   LogCloseReader(ShimLog());
   g_is_follower = false;
   FollowerYieldsCpu(false);
@@ -1320,7 +1406,9 @@ bool FollowerTakeOver(int kind) {
              g_leader_pid, d ? d->text : "");
   g_pending = kTookOver;
   RequestLook();
-  SigStop(); // last: the program's handlers are its own again
+  SigStop(); // the program's handlers are its own again
+  ShimLanesLead(); // last: threads still waiting in their lanes run for real
+  DoneDeciding();
   return true;
 }
 
@@ -1555,7 +1643,7 @@ int ForkUpdateFollower(const char *path, const char *point) {
     ReleaseThreads();
     return NotStarted(err);
   }
-  if (!HandoverCreate(err, sizeof err)) {
+  if (!HandoverCreate(lanes, err, sizeof err)) {
     ShimForgetFollower();
     ReleaseThreads();
     return NotStarted(err);
@@ -1615,7 +1703,8 @@ void LeaderTick() {
   CheckLocked();
   if (g_leader.active && !g_leader.lost) {
     Refresh(&g_status);
-    SendTableWhenCaughtUp();
+    if (ShimLaneCount() <= 1) // with threads: at an update point only
+      SendTableWhenCaughtUp();
   }
   EndLook();
 }

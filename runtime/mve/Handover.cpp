@@ -28,8 +28,16 @@ struct Payload {
   uint8_t cloexec[kPerMessage];
 };
 
-int g_end[2] = {-1, -1}; // [0] the leader's end at the fork, [1] the follower's
-int g_mine = -1;         // the end this process keeps
+// One socket pair per lane (thread pair): the descriptors a thread's records
+// carry travel on its lane's pair, in that lane's record order, so that
+// follower threads replaying at their own pace each receive their own.
+struct LaneEnds {
+  int end[2] = {-1, -1}; // [0] the leader's end at creation, [1] the follower's
+  int mine = -1;         // the end this process keeps
+};
+LaneEnds g_lane[kMaxLanes];
+int g_n_ends; // lanes with a pair
+__thread __attribute__((tls_model("initial-exec"))) int t_lane;
 bool g_live;             // leader: the table was sent; records carry fds
 bool g_holds_all;        // follower: it has every descriptor of the leader
 
@@ -41,14 +49,22 @@ bool FdOpen(int fd) { return RawSyscall(SYS_fcntl, fd, F_GETFD) >= 0; }
 
 bool Mirrored(int fd) {
   return fd >= 0 && fd < kMaxTracked &&
-         (g_mirror[fd / 64] >> (fd % 64) & 1);
+         (__atomic_load_n(&g_mirror[fd / 64], __ATOMIC_RELAXED) >> (fd % 64) &
+          1);
 }
+// Atomic: the threads of a follower install and release at once.
 void SetMirror(int fd, bool on) {
   if (fd < 0 || fd >= kMaxTracked)
     return;
   uint64_t bit = uint64_t(1) << (fd % 64);
-  g_mirror[fd / 64] = on ? g_mirror[fd / 64] | bit : g_mirror[fd / 64] & ~bit;
+  if (on)
+    __atomic_fetch_or(&g_mirror[fd / 64], bit, __ATOMIC_RELAXED);
+  else
+    __atomic_fetch_and(&g_mirror[fd / 64], ~bit, __ATOMIC_RELAXED);
 }
+
+// The calling thread's end of its lane's pair.
+int MyEnd() { return t_lane >= 0 && t_lane < g_n_ends ? g_lane[t_lane].mine : -1; }
 
 // The program's descriptors: not the runtime's, not the supervisor channel
 // (which travels on its own at promotion).
@@ -56,7 +72,7 @@ bool ProgramFd(int fd) {
   return fd >= 0 && !IsRuntimeFd(fd) && fd != SupervisorFd();
 }
 
-long SendMessage(const Payload &p, const int *fds) {
+long SendMessage(int sock, const Payload &p, const int *fds) {
   union {
     char buf[CMSG_SPACE(sizeof(int) * kPerMessage)];
     struct cmsghdr align;
@@ -73,13 +89,13 @@ long SendMessage(const Payload &p, const int *fds) {
   c->cmsg_len = CMSG_LEN(sizeof(int) * p.count);
   memcpy(CMSG_DATA(c), fds, sizeof(int) * p.count);
   // Never blocks the leader: a full socket (a follower far behind) fails.
-  return RawSyscall(SYS_sendmsg, g_mine, long(&m),
+  return RawSyscall(SYS_sendmsg, sock, long(&m),
                     MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
-// Sends the descriptors `fds` under the numbers `numbers`, in messages of at
-// most kPerMessage. Returns how many, or -errno.
-int SendFds(const int *fds, const int *numbers, int n) {
+// Sends the descriptors `fds` under the numbers `numbers` on `sock`, in
+// messages of at most kPerMessage. Returns how many, or -errno.
+int SendFds(int sock, const int *fds, const int *numbers, int n) {
   Payload p;
   for (int done = 0; done < n;) {
     p.count = uint32_t(n - done < kPerMessage ? n - done : kPerMessage);
@@ -88,7 +104,7 @@ int SendFds(const int *fds, const int *numbers, int n) {
       long fl = RawSyscall(SYS_fcntl, fds[done + int(i)], F_GETFD);
       p.cloexec[i] = fl >= 0 && (fl & FD_CLOEXEC);
     }
-    long r = SendMessage(p, fds + done);
+    long r = SendMessage(sock, p, fds + done);
     if (r < 0)
       return int(r);
     done += int(p.count);
@@ -139,7 +155,7 @@ int CreatedFds(const CallView &c, long ret, int out[kPerMessage]) {
 
 // Receives one message into fds moved above the program's numbers (so that
 // installing one cannot close another still to be installed).
-const char *ReceiveMessage(Payload *p, int *fds) {
+const char *ReceiveMessage(int sock, Payload *p, int *fds) {
   union {
     char buf[CMSG_SPACE(sizeof(int) * kPerMessage)];
     struct cmsghdr align;
@@ -152,7 +168,7 @@ const char *ReceiveMessage(Payload *p, int *fds) {
   m.msg_controllen = sizeof ctl.buf;
   long r;
   do
-    r = RawSyscall(SYS_recvmsg, g_mine, long(&m), MSG_CMSG_CLOEXEC);
+    r = RawSyscall(SYS_recvmsg, sock, long(&m), MSG_CMSG_CLOEXEC);
   while (r == -EINTR);
   if (r != long(sizeof *p))
     return "the descriptor hand-over socket failed";
@@ -235,7 +251,10 @@ template <class F> void ForEachProgramFd(F f) {
 
 bool HandoverIsRuntimeFd(int fd) { return !ProgramFd(fd); }
 
-bool HandoverCreate(char *err, size_t size) {
+namespace {
+
+// A pair for lane k, both ends above the program's numbers.
+bool CreatePair(int k, char *err, size_t size) {
   int pair[2];
   long r = RawSyscall(SYS_socketpair, AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC,
                       0, long(pair));
@@ -250,24 +269,81 @@ bool HandoverCreate(char *err, size_t size) {
                    sizeof big) < 0)
       RawSyscall(SYS_setsockopt, fd, SOL_SOCKET, SO_SNDBUF, long(&big),
                  sizeof big);
-  g_end[0] = MoveFdHigh(pair[0]);
-  g_end[1] = MoveFdHigh(pair[1]);
+  g_lane[k].end[0] = MoveFdHigh(pair[0]);
+  g_lane[k].end[1] = MoveFdHigh(pair[1]);
+  return true;
+}
+
+} // namespace
+
+bool HandoverCreate(int lanes, char *err, size_t size) {
+  HandoverDestroy();
+  for (int k = 0; k < lanes; ++k) {
+    if (!CreatePair(k, err, size)) {
+      HandoverDestroy();
+      return false;
+    }
+    g_n_ends = k + 1;
+  }
   g_live = false;
   return true;
 }
 
 void HandoverKeepEnd(bool leader) {
-  g_mine = g_end[leader ? 0 : 1];
-  CloseRuntimeFd(g_end[leader ? 1 : 0]);
-  g_end[0] = g_end[1] = -1;
+  for (int k = 0; k < g_n_ends; ++k) {
+    LaneEnds &l = g_lane[k];
+    l.mine = l.end[leader ? 0 : 1];
+    CloseRuntimeFd(l.end[leader ? 1 : 0]);
+    l.end[0] = l.end[1] = -1;
+  }
 }
 
 void HandoverDestroy() {
-  for (int *fd : {&g_end[0], &g_end[1], &g_mine}) {
-    CloseRuntimeFd(*fd);
-    *fd = -1;
-  }
+  for (int k = 0; k < kMaxLanes; ++k)
+    for (int *fd : {&g_lane[k].end[0], &g_lane[k].end[1], &g_lane[k].mine}) {
+      CloseRuntimeFd(*fd);
+      *fd = -1;
+    }
+  g_n_ends = 0;
   g_live = false;
+}
+
+void HandoverUseLane(int k) { t_lane = k; }
+
+int HandoverNewLane(int k) {
+  char err[64];
+  if (k != g_n_ends || k >= kMaxLanes || !CreatePair(k, err, sizeof err))
+    return -EMFILE;
+  LaneEnds &l = g_lane[k];
+  int number = -1; // a runtime descriptor: kept where it arrives
+  int r = SendFds(MyEnd(), &l.end[1], &number, 1);
+  CloseRuntimeFd(l.end[1]);
+  l.mine = l.end[0];
+  l.end[0] = l.end[1] = -1;
+  if (r < 0) {
+    CloseRuntimeFd(l.mine);
+    l.mine = -1;
+    return r;
+  }
+  __atomic_store_n(&g_n_ends, k + 1, __ATOMIC_RELEASE);
+  return 1;
+}
+
+const char *HandoverJoinLane(int k) {
+  Payload p;
+  int fds[kPerMessage];
+  if (k != g_n_ends || k >= kMaxLanes)
+    return "a new thread's lane is out of order";
+  if (const char *why = ReceiveMessage(MyEnd(), &p, fds))
+    return why;
+  if (p.count != 1 || p.number[0] != -1) {
+    for (uint32_t i = 0; i < p.count; ++i)
+      RawSyscall(SYS_close, fds[i]);
+    return "a new thread's hand-over socket did not arrive";
+  }
+  g_lane[k].mine = MoveFdHigh(fds[0]);
+  __atomic_store_n(&g_n_ends, k + 1, __ATOMIC_RELEASE);
+  return nullptr;
 }
 
 bool HandoverLive() { return g_live; }
@@ -276,6 +352,7 @@ bool HandoverHoldsAll() { return g_holds_all; }
 
 int HandoverSendTable() {
   static int fds[kPerMessage];
+  int sock = g_lane[0].mine;
   int n = 0, sent = 0, failed = 0;
   ForEachProgramFd([&](int fd) {
     if (failed)
@@ -283,14 +360,14 @@ int HandoverSendTable() {
     fds[n++] = fd;
     if (n < kPerMessage)
       return;
-    int r = SendFds(fds, fds, n);
+    int r = SendFds(sock, fds, fds, n);
     if (r < 0)
       failed = r;
     sent += n, n = 0;
   });
   if (failed)
     return failed;
-  int r = n ? SendFds(fds, fds, n) : 0;
+  int r = n ? SendFds(sock, fds, fds, n) : 0;
   if (r < 0)
     return r;
   g_live = true;
@@ -302,11 +379,18 @@ int HandoverSendNew(const CallView &c, long ret) {
     return 0;
   int fds[kPerMessage];
   int n = CreatedFds(c, ret, fds);
-  return n ? SendFds(fds, fds, n) : 0;
+  return n ? SendFds(MyEnd(), fds, fds, n) : 0;
 }
 
+bool HandoverCreates(const CallView &c, long ret) {
+  int fds[kPerMessage];
+  return CreatedFds(c, ret, fds) > 0;
+}
+
+int HandoverLanes() { return __atomic_load_n(&g_n_ends, __ATOMIC_ACQUIRE); }
+
 int HandoverSendOne(int fd, int as_number) {
-  return SendFds(&fd, &as_number, 1) < 0 ? -1 : 1;
+  return SendFds(g_lane[0].mine, &fd, &as_number, 1) < 0 ? -1 : 1;
 }
 
 void HandoverForEachProgramFd(void (*f)(int fd)) { ForEachProgramFd(f); }
@@ -334,10 +418,11 @@ const char *HandoverReceiveTable(uint64_t n) {
 }
 
 const char *HandoverReceive(uint64_t n, bool force) {
-  static Payload p;
-  static int fds[kPerMessage];
+  Payload p; // on the stack: the threads of a follower receive at once
+  int fds[kPerMessage];
+  int sock = MyEnd();
   while (n > 0) {
-    if (const char *why = ReceiveMessage(&p, fds))
+    if (const char *why = ReceiveMessage(sock, &p, fds))
       return why;
     const char *failed = nullptr;
     for (uint32_t i = 0; i < p.count; ++i) {

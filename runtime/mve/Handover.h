@@ -25,6 +25,7 @@
 #define MVEDSUA_MVE_HANDOVER_H
 
 #include "Schema.h"
+#include "Shim.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -32,14 +33,30 @@
 namespace mvedsua {
 namespace mve {
 
-// Before the fork: the socket pair (both ends above the program's numbers).
-bool HandoverCreate(char *err, size_t size);
-// After the fork: each process keeps its end (`leader` true in the parent).
+// With threads, each lane (thread pair, Shim.h) has its own socket pair: a
+// record's descriptors go on its lane's pair, so a follower thread receives
+// exactly its own records' whatever the pace of the others. The table and
+// the supervisor channel go on lane 0's.
+//
+// Before the fork: one socket pair per lane (both ends above the program's
+// numbers).
+bool HandoverCreate(int lanes, char *err, size_t size);
+// After the fork: each process keeps its ends (`leader` true in the parent).
 void HandoverKeepEnd(bool leader);
-// Both ends closed (the update is over).
+// Every end closed (the update is over).
 void HandoverDestroy();
-// At promotion the roles swap on the same pair (it is bidirectional): the
-// new leader sends on the end it received on.
+// The calling thread sends and receives on lane k's pair from now on.
+void HandoverUseLane(int k);
+// A thread started while a follower exists gets lane k (the next one). The
+// leader makes the pair and sends the follower's end on the calling
+// thread's lane (1, or -errno); the follower receives it there at the same
+// record (null, or why not).
+int HandoverNewLane(int k);
+const char *HandoverJoinLane(int k);
+// Lanes with a socket pair (0: this update hands nothing over).
+int HandoverLanes();
+// At promotion the roles swap on the same pairs (they are bidirectional):
+// the new leader sends on the ends it received on.
 
 // ---- the leader -------------------------------------------------------------
 // True once the batch was sent: records then carry their descriptors.
@@ -50,10 +67,14 @@ void HandoverSetLive();
 // batch; returns how many (>= 0) or -errno. The caller appends the control
 // record that says so, right after.
 int HandoverSendTable();
-// After a recorded call returned `ret`: sends the descriptors it created.
+// After a recorded call returned `ret`: sends the descriptors it created,
+// on the calling thread's lane.
 // Returns how many (0 when none or not live yet), -errno when sending failed
 // (the follower cannot take over any more: it is abandoned).
 int HandoverSendNew(const CallView &c, long ret);
+// Whether a call that returned `ret` created descriptors (they are handed
+// over with its record).
+bool HandoverCreates(const CallView &c, long ret);
 // Sends one runtime descriptor (the supervisor channel at promotion) with
 // the number the receiver must give it. Returns 1 or -errno.
 int HandoverSendOne(int fd, int as_number);

@@ -76,7 +76,7 @@ void RawWriteAll(int fd, const char *buf, uint64_t len) {
 namespace {
 // The runtime's own descriptors (logs, pidfds, the hand-over pair): never
 // handed over, never counted as the program's. A few at a time.
-constexpr int kMaxRuntimeFds = 32;
+constexpr int kMaxRuntimeFds = 512; // two logs and a socket per lane, ...
 int g_runtime_fds[kMaxRuntimeFds];
 int g_runtime_fd_count;
 } // namespace

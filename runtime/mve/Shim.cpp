@@ -66,11 +66,21 @@ struct LanePair {
 LanePair g_lanes[kMaxLanes];
 int g_n_lanes;
 bool g_reversed; // a promotion switched every lane to its reverse log
+// The update is over but other threads may still look at lane 0 (the order
+// of calls, kept there): its logs stay mapped until the next update's
+// ShimNewLanes, and ShimLog() says there is none.
+bool g_lanes_forgotten;
+// A follower with threads took over (or came to lead alone): every lane
+// was drained, and a thread still waiting in its lane runs for real.
+bool g_lanes_lead;
 
 MVEDSUA_TLS Log *g_log;
 MVEDSUA_TLS Log *g_other_log; // the lane's other log (the reverse direction)
 MVEDSUA_TLS uint64_t g_seq;   // leader: records appended; follower: replayed
 MVEDSUA_TLS int t_lane = -1;  // the calling thread's lane, -1 for none
+// Leader: the order number a call that closes a descriptor took before it
+// was made (OrderFdChange).
+MVEDSUA_TLS uint64_t t_pre_order;
 pid_t g_leader_pid;      // follower: whom it follows
 pid_t g_follower_pid;    // leader: its follower, until reaped
 int g_exit_status = -1;  // the status an exit call was made with
@@ -101,6 +111,13 @@ bool OrderLanes() {
     g_order_lanes = s && !strcmp(s, "1");
   }
   return g_order_lanes;
+}
+// The log that keeps the order of calls across lanes (lane 0's, in the
+// current direction); mapped until the next update (g_lanes_forgotten).
+Log *OrderLog() {
+  if (!g_n_lanes)
+    return nullptr;
+  return g_reversed ? g_lanes[0].rev : g_lanes[0].fwd;
 }
 MVEDSUA_TLS jmp_buf g_takeover_jmp;
 MVEDSUA_TLS int64_t g_takeover_sent = -1; // what the diverging call sent, if
@@ -151,6 +168,8 @@ void LeaderAlone() {
 int g_leader_pidfd = -1;
 
 bool LeaderAlive(void *) {
+  if (__atomic_load_n(&g_lanes_lead, __ATOMIC_ACQUIRE))
+    return false; // this process leads: a thread still waiting runs for real
   if (g_leader_pidfd >= 0) {
     struct pollfd p = {g_leader_pidfd, POLLIN, 0};
     return RawSyscall(SYS_poll, long(&p), 1, 0) == 0;
@@ -377,8 +396,14 @@ DivergenceReport *StartReport(uint32_t kind, const RecHead *h,
 // A signal's handler runs later (RunRecordedSignals), outside the reader.
 bool Control(const RecHead &h) {
   const char *why = nullptr;
-  if (h.nr == kCtlTable)
+  if (h.nr == kCtlTable) {
+    // After every descriptor change the threads made before it (OrderLog).
+    if (h.order && OrderLog())
+      LogOrderWait(OrderLog(), h.order, kOrderWaitMs);
     why = HandoverReceiveTable(h.n_fds);
+    if (h.order && OrderLog())
+      LogOrderDone(OrderLog(), h.order);
+  }
   if (h.nr == kCtlEpollMap)
     EpollReceiveMap(h);
   if (h.nr == kCtlChildLog)
@@ -664,6 +689,7 @@ void UseLane(int k) {
   g_seq = 0;
   g_tick = kTickEvery;
   t_lane = k;
+  HandoverUseLane(k);
 }
 
 } // namespace
@@ -677,6 +703,8 @@ bool ShimNewLanes(int n, const LogOptions &o, char *err, unsigned long size) {
   // them are freed only now, with every other thread stopped.
   DestroyLanes(0);
   g_reversed = false;
+  g_lanes_forgotten = false;
+  __atomic_store_n(&g_lanes_lead, false, __ATOMIC_RELEASE);
   if (n > kMaxLanes) {
     snprintf(err, size, "%d threads: at most %d are followed", n, kMaxLanes);
     return false;
@@ -707,7 +735,7 @@ void ShimJoinLane(int k) {
 
 // Process-level: lane 0, the one whose user area holds the shared state.
 Log *ShimLog() {
-  if (g_n_lanes == 0)
+  if (g_n_lanes == 0 || g_lanes_forgotten)
     return nullptr;
   return g_reversed ? g_lanes[0].rev : g_lanes[0].fwd;
 }
@@ -718,6 +746,21 @@ void ShimSwapLogs() {
   g_log = g_other_log;
   g_other_log = l;
   g_seq = 0;
+}
+
+uint64_t ShimBacklogOtherLanes() {
+  uint64_t n = 0;
+  for (int k = 0; k < g_n_lanes; ++k)
+    if (k != t_lane)
+      n += LogBacklogBytes(g_reversed ? g_lanes[k].rev : g_lanes[k].fwd);
+  return n;
+}
+
+void ShimLanesLead() {
+  __atomic_store_n(&g_lanes_lead, true, __ATOMIC_RELEASE);
+}
+bool ShimLanesLeading() {
+  return __atomic_load_n(&g_lanes_lead, __ATOMIC_ACQUIRE);
 }
 
 uint64_t ShimBacklogBytes() {
@@ -766,6 +809,8 @@ int ShimLane() { return t_lane; }
 bool ShimAppendControl(uint32_t kind, uint32_t n_fds, int64_t arg0,
                        const void *data, uint64_t len) {
   RecHead h = {kind, n_fds, g_seq, {arg0}, 0, len, 0};
+  if (kind == kCtlTable && g_n_lanes > 1) // after every descriptor change
+    h.order = LogOrderTake(OrderLog());
   Piece p[2] = {{&h, sizeof h}, {data, len}};
   return LogAppend(g_log, p, len ? 2 : 1);
 }
@@ -820,7 +865,13 @@ bool LeaderNewLane(int k, char *why, unsigned long size) {
   p.fwd = LogCreate(LogOptionsFromEnv(), why, size);
   p.rev = p.fwd ? LogCreate(LogOptionsFromEnv(), why, size) : nullptr;
   int fds[2] = {p.fwd ? LogFd(p.fwd) : -1, p.rev ? LogFd(p.rev) : -1};
-  if (!p.rev || !ShimAppendControl(kCtlNewLane, 0, k, fds, sizeof fds)) {
+  // The lane's hand-over socket too (when this update hands descriptors
+  // over): its follower end goes with the announcement.
+  int sent = p.rev && HandoverLanes() ? HandoverNewLane(k) : 0;
+  if (sent < 0)
+    snprintf(why, size, "its hand-over socket: %s", strerrorname_np(-sent));
+  if (!p.rev || sent < 0 ||
+      !ShimAppendControl(kCtlNewLane, uint32_t(sent), k, fds, sizeof fds)) {
     if (p.fwd)
       LogDestroy(p.fwd);
     if (p.rev)
@@ -872,6 +923,9 @@ bool FollowerNewLane(int k, char *why, unsigned long size) {
              (long long)h.args[0], k);
     return false;
   }
+  if (h.n_fds)
+    if (const char *no = HandoverJoinLane(k))
+      FollowerAbort(no);
   LanePair p = {OpenLeaderLog(fds[0], why, size), nullptr};
   p.rev = p.fwd ? OpenLeaderLog(fds[1], why, size) : nullptr;
   if (!p.rev) {
@@ -931,24 +985,39 @@ void ShimFollowChild(int leader, int leader_pidfd) {
 void ShimForgetFollower() {
   SigStop();
   g_follower_pid = 0;
-  // Lane 0 is this thread's; other lanes may still be looked at by their
-  // threads (which stop recording once they see the reader gone): they are
-  // freed at the next update's fork.
+  // Other threads may still look at their lanes (they stop recording once
+  // they see the reader gone) and at lane 0 (the order of calls): with
+  // threads, every lane is freed at the next update's fork.
   ShimCloseReaders();
+  g_log = g_other_log = nullptr;
+  g_takeover_on_divergence = false;
+  if (g_n_lanes > 1) { // lane 0 holds the order the other threads may read
+    g_lanes_forgotten = true;
+    return;
+  }
   for (Log **l : {&g_lanes[0].fwd, &g_lanes[0].rev}) {
     if (*l)
       LogDestroy(*l);
     *l = nullptr;
   }
-  if (g_n_lanes <= 1)
-    g_n_lanes = 0;
-  g_log = g_other_log = nullptr;
-  g_takeover_on_divergence = false;
+  g_n_lanes = 0;
 }
 
 void ShimTakeOverOnDivergence(bool on) { g_takeover_on_divergence = on; }
 
 // ---- the shim's slow path ---------------------------------------------------
+
+// With threads, the calls that change the descriptor table are replayed in
+// the order they were made in the leader, whatever lane they are in: a
+// follower thread that replayed the creation of descriptor 7 (and installed
+// the leader's 7) before another replayed the close of the previous 7 would
+// close the new one. A creation takes its number after its call (the number
+// exists before the program sees the descriptor), a close before (it exists
+// before the number can be reused); the table handed over takes one too.
+void OrderFdChange(const CallView &c) {
+  if (c.nr == SYS_close || c.nr == SYS_dup2 || c.nr == SYS_dup3)
+    t_pre_order = LogOrderTake(OrderLog());
+}
 
 bool Prepare(CallView &c, long nr, long a0, long a1, long a2, long a3,
              long a4, long a5) {
@@ -959,7 +1028,10 @@ bool Prepare(CallView &c, long nr, long a0, long a1, long a2, long a3,
   if (__builtin_expect(__atomic_load_n(&g_sig_pending, __ATOMIC_RELAXED), 0))
     SigAtEntry();
   CaptureBefore(c);
-  return __atomic_load_n(&g_mode, __ATOMIC_RELAXED) == kFollower;
+  int mode = __atomic_load_n(&g_mode, __ATOMIC_RELAXED);
+  if (__builtin_expect(mode == kLeader && g_n_lanes > 1, 0))
+    OrderFdChange(c);
+  return mode == kFollower;
 }
 
 void Record(CallView &c, long r) {
@@ -969,6 +1041,8 @@ void Record(CallView &c, long r) {
 }
 
 void RecordRaw(CallView &c, long ret) {
+  uint64_t pre_order = t_pre_order;
+  t_pre_order = 0;
   if (__atomic_load_n(&g_mode, __ATOMIC_RELAXED) != kLeader)
     return; // the follower left while the call ran
   if (__builtin_expect(ret == -EINTR, 0) && WaitPointKicked(ret))
@@ -991,8 +1065,9 @@ void RecordRaw(CallView &c, long ret) {
     LeaderAlone();
     return;
   }
-  if (g_n_lanes > 1 && OrderLanes()) // after its call returned
-    h.order = LogOrderTake(ShimLog());
+  h.order = pre_order;
+  if (!h.order && g_n_lanes > 1 && (OrderLanes() || HandoverCreates(c, ret)))
+    h.order = LogOrderTake(OrderLog()); // after its call returned
   LogPut(g_log, &w.cursor, &h, sizeof h);
   VisitIn(c, PutIn, &w);
   VisitOut(c, PutOut, &w);
@@ -1053,7 +1128,8 @@ long ShimReplayRecord(CallView &c, const RecHead &rec) {
   // Another thread's call that returned before this one in the leader is
   // replayed first: what that thread wrote to memory before it (a counter
   // two workers share) is then there for this one, as it was in the leader.
-  if (h.order && !LogOrderWait(ShimLog(), h.order, kOrderWaitMs))
+  Log *order = h.order ? OrderLog() : nullptr;
+  if (order && !LogOrderWait(order, h.order, kOrderWaitMs))
     __atomic_fetch_add(&g_order_timeouts, 1, __ATOMIC_RELAXED);
   EpollTakeLeaderData(h);
   CompareCall(c, h);
@@ -1068,8 +1144,8 @@ long ShimReplayRecord(CallView &c, const RecHead &rec) {
   if (h.n_fds)
     if (const char *why = HandoverReceive(h.n_fds))
       FollowerAbort(why);
-  if (h.order)
-    LogOrderDone(ShimLog(), h.order);
+  if (order)
+    LogOrderDone(order, h.order);
   return long(h.ret);
 }
 

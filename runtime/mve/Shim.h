@@ -73,6 +73,12 @@ int ShimLane(); // the calling thread's lane, -1 for none
 Log *ShimLog();
 // Over every lane: the backlog, the log figures, and the end of the reader.
 uint64_t ShimBacklogBytes();
+// The same over every lane but the calling thread's.
+uint64_t ShimBacklogOtherLanes();
+// Follower with threads: the process leads now (a takeover): a thread that
+// still waits for a record in its lane runs its call for real instead.
+void ShimLanesLead();
+bool ShimLanesLeading();
 void ShimLogStats(LogStats *sum);
 void ShimCloseReaders();
 // Leader: a control record in every lane but 0 (lane 0: ShimAppendControl).

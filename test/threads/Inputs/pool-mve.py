@@ -24,41 +24,15 @@ both workers before the fork. Prints one fact per line.
 """
 import os
 import socket
-import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "lib"))
-from supervised import Control  # noqa: E402
+from poolclient import ask, hits, stage, start  # noqa: E402
 
 scenario, run, ctl, d, port = sys.argv[1:6]
-port = int(port)
-sock = os.path.join(d, "ctl.sock")
-if os.path.exists(sock):
-    os.unlink(sock)
 first = {"order": "ms1.so", "spawn": "mp1.so"}.get(scenario, "mv1.so")
-server = subprocess.Popen([run, "--control", sock, os.path.join(d, first),
-                           str(port)], stdout=subprocess.PIPE, text=True)
-print("started:", server.stdout.readline().strip())
-control = Control(ctl, sock)
-
-
-def ask(conn, line=b"hit\n"):
-    conn.sendall(line)
-    return conn.recv(100).decode().strip()
-
-
-def hits(clients):
-    return " | ".join(ask(c) for c in clients)
-
-
-def stage(st):
-    last = st["last_update"]
-    return "stage=%s version=%s follower=%s last=%s" % (
-        st["stage"], os.path.basename(st["version"]),
-        "yes" if st.get("follower_pid") else "no",
-        last["outcome"] if last else None)
-
+port = int(port)
+server, control = start(run, ctl, d, first, port)
 
 try:
     clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]

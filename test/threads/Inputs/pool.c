@@ -17,6 +17,8 @@
 // (mvedsua_thread_create) that answers "helper says hi", and join it.
 // -DSTUCK_WORKER: a line "block" makes its worker answer "blocking" and then
 // block in a read() that no update can interrupt.
+// -DCRASH_CMD: a line "crash" makes its worker crash (a null pointer
+// written); without it, "crash" is answered "vT wK no crash".
 #include <mvedsua.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -47,6 +49,7 @@ struct worker workers[WORKERS];
 int listen_fd, main_epfd, next_worker;
 int stuck_pipe[2];
 long total_hits;
+int *volatile crash_at; // null
 pthread_mutex_t total_lock = PTHREAD_MUTEX_INITIALIZER;
 
 #ifdef SPAWN
@@ -86,7 +89,12 @@ static void serve_line(struct worker *w, int fd) {
     return;
   }
 #endif
-  if (strncmp(buf, "ver", 3) == 0) {
+  if (strncmp(buf, "crash", 5) == 0) {
+#ifdef CRASH_CMD
+    *crash_at = 1;
+#endif
+    len = snprintf(out, sizeof out, "v%d w%d no crash\n", REPLY_TAG, w->id);
+  } else if (strncmp(buf, "ver", 3) == 0) {
     len = snprintf(out, sizeof out, "version %d\n", VERSION);
   } else if (strncmp(buf, "self", 4) == 0) { // the handle names this thread
     len = snprintf(out, sizeof out, "w%d handle %s\n", w->id,

@@ -1,0 +1,72 @@
+"""pool-promote.py SCENARIO RUN CTL DIR PORT: the updated-leader stage and
+the takeovers of a threaded server (pool.c: main and two workers, each in
+epoll_wait(-1)) under mvedsua-run (RUN), driven with mvedsua-ctl (CTL), with
+four clients connected to both workers before the fork and kept to the end;
+every reply is printed. Prints one fact per line.
+  killed    DIR/mv1.so -> DIR/mv2.so, caught up and the descriptors handed
+            over; the leader is killed (SIGABRT): the follower's threads
+            replay their lanes to the end and the new version takes over,
+            serving the same connections and new ones
+  crash     DIR/mvcrash.so -> DIR/mv2.so: the old version's worker crashes on
+            "crash" after the hand-over; the new version takes over and
+            answers it
+"""
+import os
+import signal
+import socket
+import sys
+import time
+
+from poolclient import ask, hits, stage, start  # noqa: E402
+
+scenario, run, ctl, d, port = sys.argv[1:6]
+port = int(port)
+errors = os.path.join(d, "%s.stderr" % scenario)
+first = {"crash": "mvcrash.so"}.get(scenario, "mv1.so")
+server, control = start(run, ctl, d, first, port, open(errors, "w"))
+
+
+def wait_stderr(text, seconds=20):
+    """Whether the server's stderr says `text` within `seconds`."""
+    end = time.time() + seconds
+    while time.time() < end:
+        with open(errors) as f:
+            if text in f.read():
+                return True
+        time.sleep(0.05)
+    return False
+
+
+try:
+    clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+    for c in clients:
+        c.settimeout(10)
+    print("before:", hits(clients))
+    out = control.ask("update", os.path.join(d, "mv2.so"))
+    print("update:", out.split(" multi-version")[0])
+    print("following:", hits(clients))
+    print("handed over:", wait_stderr("descriptors handed over"))
+    if scenario in ("killed", "crash"):
+        old = control.status()["leader_pid"]
+        print("status:", stage(control.status()))
+        if scenario == "killed":
+            os.kill(old, signal.SIGABRT)
+        else:
+            print("crash:", ask(clients[1], b"crash\n"))
+        st = control.wait_for(lambda s: s["leader_pid"] != old and
+                              s["last_update"]["outcome"] != "in-progress")
+        print("after:", hits(clients))
+        print("version:", ask(clients[1], b"ver\n"))
+        print("handles:", ask(clients[0], b"self\n"), "|",
+              ask(clients[1], b"self\n"))
+        with socket.create_connection(("127.0.0.1", port)) as late:
+            late.settimeout(10)
+            print("new client:", ask(late))
+        st = control.wait_for(lambda s: s["last_update"]["outcome"] != "in-progress")
+        print("status:", stage(st), "leader is the follower:",
+              st["leader_pid"] != old)
+        print("reason:", st["last_update"]["reason"].splitlines()[0])
+        print("again:", hits(clients))
+finally:
+    server.kill()
+    server.wait()
