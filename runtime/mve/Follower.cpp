@@ -1615,12 +1615,6 @@ static const char *QuiesceForFork(int *lanes) {
   }
   if (managed == 0)
     return nullptr;
-  if (RulesPending() && RulesPending()[0]) {
-    snprintf(why, sizeof why,
-             "expected-difference rules are not supported yet for programs "
-             "with threads (%d managed)", managed);
-    return why;
-  }
   std::string reason;
   if (QuiesceThreads(&reason) < 0) {
     snprintf(why, sizeof why, "%s", reason.c_str());

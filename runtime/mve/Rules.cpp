@@ -19,6 +19,7 @@
 // after RulesActivate; records live in a preallocated arena.
 #include "Rules.h"
 #include "../Runtime.h"
+#include "../Threads.h"
 #include "EpollMap.h"
 #include "Follower.h"
 #include "Handover.h"
@@ -85,17 +86,26 @@ struct Seen {
   int64_t ret;
 };
 
-} // namespace
-
-struct Matcher {
+// The rules themselves: loaded once per follower, read-only after
+// RulesActivate, shared by every lane's matcher.
+struct RuleSet {
   const mvr_table *table; // null when only learning
   bool learn;             // note differences and go on (docs/rules.md)
-  uint64_t learned;       // differences noted
+  uint64_t learned;       // differences noted, over every lane
   // Rules by the syscall of their first left call, and `nothing` rules by
   // the syscall of their first right call: rule numbers, -1 terminated.
   int *by_lhs[kMaxSyscall];
   int *by_extra[kMaxSyscall];
   bool any_extra;
+  struct sigaction old_actions[32];
+};
+
+} // namespace
+
+// One lane's matcher: the records its follower thread holds, what that
+// thread must do next, and what its reports show. Each follower thread
+// matches its own lane's records with its own (t_matcher).
+struct Matcher {
   Rec recs[kMaxRecs];
   int live_recs;
   uint8_t *arena;
@@ -116,15 +126,31 @@ struct Matcher {
   enum NearKind : uint8_t { kNoBytes, kArgDiffers, kPredFalse } near_kind;
   int near_call, near_arg;
   uint32_t near_nr;
-  // A crash in C code of a rule.
+  // A crash in C code of a rule (in this lane's thread).
   const mvr_rule *in_rule;
   const char *in_what;
-  struct sigaction old_actions[32];
 };
 
 namespace {
 
-Matcher g_matcher;
+RuleSet g_set;
+// kMaxLanes matchers, mapped at RulesActivate (pages touched only by the
+// lanes that exist); a lane's arena is mapped when its thread joins it,
+// before it replays.
+Matcher *g_lane_matchers;
+__thread __attribute__((tls_model("initial-exec"))) Matcher *t_matcher;
+
+Matcher &Cur() { return *t_matcher; }
+
+// " in thread K (name)" for a managed thread's lane, "" for main's: what
+// divergence reports say too.
+void LaneName(char *out, size_t size) {
+  int k = ShimLane();
+  if (k > 0)
+    snprintf(out, size, " in thread %d (%s)", k, ThreadName(k));
+  else if (size)
+    out[0] = 0;
+}
 
 // ---- rule errors -------------------------------------------------------------
 
@@ -132,14 +158,17 @@ Matcher g_matcher;
     __attribute__((format(printf, 1, 2)));
 
 [[noreturn]] void RuleError(const char *fmt, ...) {
-  g_matcher.expected_by = g_matcher.near = nullptr; // the text names the rule
-  DivergenceReport *r = ShimDivergence();
+  if (t_matcher) // the text names the rule
+    Cur().expected_by = Cur().near = nullptr;
+  DivergenceReport *r = ShimLaneReport();
   memset(r, 0, sizeof *r);
   r->kind = kDivRule;
   r->leader_nr = r->follower_nr = -1;
+  char thread[96];
+  LaneName(thread, sizeof thread);
   va_list ap;
   va_start(ap, fmt);
-  int n = snprintf(r->text, sizeof r->text, "rule error: ");
+  int n = snprintf(r->text, sizeof r->text, "rule error%s: ", thread);
   vsnprintf(r->text + n, sizeof r->text - n, fmt, ap);
   va_end(ap);
   ShimDiverge(r);
@@ -151,8 +180,8 @@ const int kCrashSignals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
 // error naming it. Other crashes go to the handler that was there before
 // (the follower's crash report).
 void OnCrash(int sig, siginfo_t *info, void *uc) {
-  Matcher &m = g_matcher;
-  if (m.in_rule) {
+  if (t_matcher && t_matcher->in_rule) {
+    Matcher &m = Cur();
     const mvr_rule *rule = m.in_rule;
     m.in_rule = nullptr;
     RuleError("the %s of rule %s crashed: signal %d (SIG%s), address %p\n"
@@ -160,7 +189,7 @@ void OnCrash(int sig, siginfo_t *info, void *uc) {
               m.in_what, rule->name, sig, sigabbrev_np(sig),
               info->si_addr, rule->text);
   }
-  struct sigaction &old = m.old_actions[sig];
+  struct sigaction &old = g_set.old_actions[sig];
   if (old.sa_flags & SA_SIGINFO) {
     old.sa_sigaction(sig, info, uc);
     return;
@@ -174,35 +203,39 @@ void OnCrash(int sig, siginfo_t *info, void *uc) {
   RawSyscall(SYS_tgkill, RawSyscall(SYS_getpid), RawSyscall(SYS_gettid), sig);
 }
 
+// Rules activated again in a process that had them (a promoted follower
+// forks the next one) find OnCrash there: the handler it replaced is kept.
 void InstallCrashHandlers() {
   for (int sig : kCrashSignals) {
-    struct sigaction sa;
+    struct sigaction sa, prev;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = OnCrash;
     sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-    sigaction(sig, &sa, &g_matcher.old_actions[sig]);
+    sigaction(sig, &sa, &prev);
+    if (!(prev.sa_flags & SA_SIGINFO) || prev.sa_sigaction != OnCrash)
+      g_set.old_actions[sig] = prev;
   }
 }
 
 // The rule's C code runs with the selector open: a syscall it makes (a
 // debugging fprintf) is the follower's own, not a call to replay.
 int CallPred(const mvr_rule *rule, int (*f)(mvr_ctx *), mvr_ctx *ctx) {
-  g_matcher.in_rule = rule;
-  g_matcher.in_what = "predicate";
+  Cur().in_rule = rule;
+  Cur().in_what = "predicate";
   SudAllow();
   int r = f(ctx);
   SudBlock();
-  g_matcher.in_rule = nullptr;
+  Cur().in_rule = nullptr;
   return r;
 }
 
 void CallCallback(const mvr_rule *rule, void (*f)(mvr_ctx *), mvr_ctx *ctx) {
-  g_matcher.in_rule = rule;
-  g_matcher.in_what = "callback";
+  Cur().in_rule = rule;
+  Cur().in_what = "callback";
   SudAllow();
   f(ctx);
   SudBlock();
-  g_matcher.in_rule = nullptr;
+  Cur().in_rule = nullptr;
 }
 
 // ---- records -----------------------------------------------------------------
@@ -219,7 +252,7 @@ void Remember(Seen *ring, uint64_t *n, int32_t nr, const int64_t args[6],
 void RememberFollower(const CallView &c, int64_t ret) {
   int64_t v[6];
   CompareValues(c, v);
-  Remember(g_matcher.follower_seen, &g_matcher.n_follower_seen, int32_t(c.nr),
+  Remember(Cur().follower_seen, &Cur().n_follower_seen, int32_t(c.nr),
            v, ret);
 }
 
@@ -258,7 +291,7 @@ int FormatWindow(char *out, size_t size, const char *who, const Seen *ring,
 }
 
 void *ArenaTake(uint64_t n) {
-  Matcher &m = g_matcher;
+  Matcher &m = Cur();
   n = (n + 15) & ~uint64_t(15);
   if (m.arena_used + n > kArenaBytes)
     RuleError("a record of %llu bytes does not fit the matcher's %llu MiB "
@@ -270,7 +303,7 @@ void *ArenaTake(uint64_t n) {
 }
 
 Rec *NewRec() {
-  Matcher &m = g_matcher;
+  Matcher &m = Cur();
   for (Rec &r : m.recs)
     if (!r.live) {
       r.live = true;
@@ -282,7 +315,7 @@ Rec *NewRec() {
 }
 
 void FreeRec(Rec *r) {
-  Matcher &m = g_matcher;
+  Matcher &m = Cur();
   if (!r || !r->live)
     return;
   r->live = false;
@@ -296,8 +329,8 @@ Rec *CopyRecord(const RecHead &h, uint64_t len) {
   r->h = h;
   uint64_t rest = len - sizeof h;
   uint8_t *body = static_cast<uint8_t *>(ArenaTake(rest ? rest : 1));
-  LogRead(ShimLog(), body, rest);
-  LogFinishRecord(ShimLog());
+  LogRead(ShimThreadLog(), body, rest);
+  LogFinishRecord(ShimThreadLog());
   // Descriptors the leader handed over with this record come in the log's
   // order: taken now, when the record leaves the log, whatever the rules
   // then make of it.
@@ -307,25 +340,25 @@ Rec *CopyRecord(const RecHead &h, uint64_t len) {
   r->in = body;
   r->out = body + h.in_len;
   r->out_len = rest - h.in_len;
-  Remember(g_matcher.leader_seen, &g_matcher.n_leader_seen, int32_t(h.nr),
+  Remember(Cur().leader_seen, &Cur().n_leader_seen, int32_t(h.nr),
            h.args, h.ret);
   return r;
 }
 
 // The next leader record into the look-ahead; false at the log's end.
 bool FetchAhead() {
-  Matcher &m = g_matcher;
-  int64_t len = ShimWaitRecord();
+  Matcher &m = Cur();
+  int64_t len = ShimWaitRecord(true);
   if (len < 0)
     return false;
   RecHead h;
-  LogRead(ShimLog(), &h, sizeof h);
+  LogRead(ShimThreadLog(), &h, sizeof h);
   m.ahead[m.n_ahead++] = CopyRecord(h, uint64_t(len));
   return true;
 }
 
 void DropAhead(int n) {
-  Matcher &m = g_matcher;
+  Matcher &m = Cur();
   memmove(m.ahead, m.ahead + n, sizeof(Rec *) * size_t(m.n_ahead - n));
   m.n_ahead -= n;
 }
@@ -453,7 +486,7 @@ bool StartsWith(Bytes b, const mvr_arg &a) {
 
 void Near(const mvr_rule *rule, Matcher::NearKind kind, int j, int k,
           uint32_t nr) {
-  Matcher &m = g_matcher;
+  Matcher &m = Cur();
   m.near = rule;
   m.near_kind = kind;
   m.near_call = j;
@@ -462,7 +495,7 @@ void Near(const mvr_rule *rule, Matcher::NearKind kind, int j, int k,
 }
 
 void FormatNear(char *out, size_t size) {
-  Matcher &m = g_matcher;
+  Matcher &m = Cur();
   const char *name = SyscallName(m.near_nr);
   switch (m.near_kind) {
   case Matcher::kNoBytes:
@@ -527,7 +560,7 @@ bool MatchLeft(const mvr_rule *rule, int j, const Rec &r, Env &env) {
 }
 
 Env *NewEnv(const mvr_rule *rule) {
-  for (Env &e : g_matcher.envs)
+  for (Env &e : Cur().envs)
     if (e.refs == 0) {
       // Only the rule's own variables: this runs for every rule tried.
       memset(e.ctx.vars, 0, sizeof e.ctx.vars[0] * size_t(rule->nvars));
@@ -541,7 +574,7 @@ Env *NewEnv(const mvr_rule *rule) {
 
 // Room at the front (for `nothing` and `begin` rules) or the back.
 void Push(const Item &it, bool front) {
-  Matcher &m = g_matcher;
+  Matcher &m = Cur();
   if (m.count == kMaxItems)
     RuleError("more than %d calls expected at once\n", kMaxItems);
   if (it.env)
@@ -556,7 +589,7 @@ void Push(const Item &it, bool front) {
 }
 
 void Pop() {
-  Matcher &m = g_matcher;
+  Matcher &m = Cur();
   Item &it = m.items[m.head];
   if (it.env)
     it.env->refs--;
@@ -582,6 +615,7 @@ void Expand(const mvr_rule *rule, Env *env, Rec **lhs, bool front) {
   for (int i = 0; lhs && i < rule->nlhs; ++i)
     if (!used[i]) {
       ShimRecordDone(nullptr, lhs[i]->h.ret);
+      ShimOrderDone(lhs[i]->h);
       FreeRec(lhs[i]);
     }
   if (front)
@@ -595,11 +629,11 @@ void Expand(const mvr_rule *rule, Env *env, Rec **lhs, bool front) {
 // Tries the rules that start with the first record ahead; the first that
 // matches is expanded, else the record is expected as it is.
 void MatchAhead() {
-  Matcher &m = g_matcher;
+  Matcher &m = Cur();
   Rec *first = m.ahead[0];
-  if (const int *list = first->h.nr < uint32_t(kMaxSyscall) ? m.by_lhs[first->h.nr] : nullptr)
+  if (const int *list = first->h.nr < uint32_t(kMaxSyscall) ? g_set.by_lhs[first->h.nr] : nullptr)
     for (; *list >= 0; ++list) {
-      const mvr_rule *rule = &m.table->rules[*list];
+      const mvr_rule *rule = &g_set.table->rules[*list];
       Env *env = NewEnv(rule);
       int j = 0;
       for (; j < rule->nlhs; ++j) {
@@ -626,11 +660,10 @@ void MatchAhead() {
 // so that a record whose call starts rules that cannot match it is replayed
 // straight from the log, not copied out of it.
 bool MayMatch(const RecHead &h) {
-  Matcher &m = g_matcher;
-  const int *list = h.nr < uint32_t(kMaxSyscall) ? m.by_lhs[h.nr] : nullptr;
+  const int *list = h.nr < uint32_t(kMaxSyscall) ? g_set.by_lhs[h.nr] : nullptr;
   const Spec &s = SpecOf(h.nr);
   for (; list && *list >= 0; ++list) {
-    const mvr_call &call = m.table->rules[*list].lhs[0];
+    const mvr_call &call = g_set.table->rules[*list].lhs[0];
     bool fits = true;
     for (int k = 0; k < 6 && fits; ++k)
       if (call.args[k].kind == MVR_INT)
@@ -644,7 +677,7 @@ bool MayMatch(const RecHead &h) {
 // ---- the follower's call against what is expected ---------------------------
 
 DivergenceReport *StartReport(uint32_t kind, const Rec *r, const CallView &c) {
-  DivergenceReport *d = ShimDivergence();
+  DivergenceReport *d = ShimLaneReport();
   memset(d, 0, sizeof *d);
   d->kind = kind;
   d->leader_nr = r ? int32_t(r->h.nr) : -1;
@@ -734,16 +767,18 @@ void CopyOutPiece(void *ctx, void *p, uint64_t n) {
 // on with the leader's result.
 void Learn(const Rec &r, const CallView &c, const char *what, uint64_t at,
            uint64_t own) {
-  Matcher &m = g_matcher;
-  if (++m.learned > 10000)
+  uint64_t nth = __atomic_add_fetch(&g_set.learned, 1, __ATOMIC_RELAXED);
+  if (nth > 10000)
     return; // enough to write the rules from
   char line[768];
   Seen leader = {int32_t(r.h.nr), {}, r.h.ret}, mine = {int32_t(c.nr), {}, 0};
   memcpy(leader.args, r.h.args, sizeof leader.args);
   CompareValues(c, mine.args);
-  int n = snprintf(line, sizeof line, "difference %llu at record %llu: %s\n"
-                   "  leader:   ", (unsigned long long)m.learned,
-                   (unsigned long long)ShimSeq(), what);
+  char thread[96];
+  LaneName(thread, sizeof thread);
+  int n = snprintf(line, sizeof line, "difference %llu at record %llu%s: %s\n"
+                   "  leader:   ", (unsigned long long)nth,
+                   (unsigned long long)ShimSeq(), thread, what);
   n += FormatSeen(line + n, sizeof line - n, leader, true);
   n += snprintf(line + n, sizeof line - n, "\n  follower: ");
   n += FormatSeen(line + n, sizeof line - n, mine, false);
@@ -788,7 +823,6 @@ void Learn(const Rec &r, const CallView &c, const char *what, uint64_t at,
 // learning, a difference in what is sent is noted and the replay goes on;
 // a different call ends it as usual (nothing to go on with).
 long ReplayExact(CallView &c, Rec *r) {
-  Matcher &m = g_matcher;
   EpollTakeLeaderData(r->h); // data is mapped, not compared (EpollMap.h)
   if (r->h.nr != uint32_t(c.nr))
     ShimDiverge(StartReport(kDivCall, r, c));
@@ -798,7 +832,7 @@ long ReplayExact(CallView &c, Rec *r) {
   VisitIn(c, CompareInPiece, &k);
   uint64_t at = k.diff >= 0 ? uint64_t(k.diff) : (own < r->h.in_len ? own : r->h.in_len);
   bool bytes = k.diff >= 0 || own != r->h.in_len;
-  if (bytes && m.learn)
+  if (bytes && g_set.learn)
     Learn(*r, c, own == r->h.in_len ? "the bytes sent differ"
                                     : "one sent more bytes than the other", at, own);
   else if (bytes)
@@ -806,8 +840,8 @@ long ReplayExact(CallView &c, Rec *r) {
   int64_t mine[6];
   CompareValues(c, mine);
   for (int i = 0; i < 6; ++i)
-    if (mine[i] != r->h.args[i] && !(bytes && m.learn)) {
-      if (m.learn) {
+    if (mine[i] != r->h.args[i] && !(bytes && g_set.learn)) {
+      if (g_set.learn) {
         char what[64];
         snprintf(what, sizeof what, "argument %d differs", i + 1);
         Learn(*r, c, what, 0, uint64_t(-1));
@@ -854,8 +888,8 @@ long ReplayExact(CallView &c, Rec *r) {
     memcpy(d->leader_bytes, want.p + at, d->n_leader_bytes);
     memcpy(d->follower_bytes, mine.p + at, d->n_follower_bytes);
   }
-  g_matcher.expected_by = it.env ? it.env->rule : nullptr;
-  snprintf(g_matcher.near_why, sizeof g_matcher.near_why, "%s", why);
+  Cur().expected_by = it.env ? it.env->rule : nullptr;
+  snprintf(Cur().near_why, sizeof Cur().near_why, "%s", why);
   ShimDiverge(d);
 }
 
@@ -1001,10 +1035,10 @@ long ReplaySynth(CallView &c, const Item &it) {
 // The follower's call starts a `nothing` rule: the first call of its right
 // side runs for real, the rest is expected next.
 bool TryExtra(CallView &c, long *ret) {
-  Matcher &m = g_matcher;
-  const int *list = c.nr >= 0 && c.nr < kMaxSyscall ? m.by_extra[c.nr] : nullptr;
+  Matcher &m = Cur();
+  const int *list = c.nr >= 0 && c.nr < kMaxSyscall ? g_set.by_extra[c.nr] : nullptr;
   for (; list && *list >= 0; ++list) {
-    const mvr_rule *rule = &m.table->rules[*list];
+    const mvr_rule *rule = &g_set.table->rules[*list];
     Env *env = NewEnv(rule);
     int64_t mine[6];
     CompareValues(c, mine);
@@ -1027,19 +1061,18 @@ bool TryExtra(CallView &c, long *ret) {
 
 // The compiled rules of `direction`, indexed.
 void LoadTable(int direction) {
-  Matcher &m = g_matcher;
   void *h = dlopen(g_pending, RTLD_NOW | RTLD_LOCAL);
   if (!h)
     RuleError("cannot load the rules %s: %s\n", g_pending, dlerror());
-  m.table = static_cast<const mvr_table *>(dlsym(h, "mvr_table"));
-  if (!m.table || m.table->abi != MVR_ABI_VERSION)
+  g_set.table = static_cast<const mvr_table *>(dlsym(h, "mvr_table"));
+  if (!g_set.table || g_set.table->abi != MVR_ABI_VERSION)
     RuleError("%s is not a compiled rules file of this mvedsua (no mvr_table "
               "of ABI %d)\n", g_pending, MVR_ABI_VERSION);
   int count[kMaxSyscall] = {}, extra[kMaxSyscall] = {};
   auto lhs_nr = [](const mvr_rule &r) { return r.nlhs ? r.lhs[0].nr : -1; };
   auto rhs_nr = [](const mvr_rule &r) { return r.nrhs ? r.rhs[0].nr : -1; };
-  for (int i = 0; i < m.table->nrules; ++i) {
-    const mvr_rule &r = m.table->rules[i];
+  for (int i = 0; i < g_set.table->nrules; ++i) {
+    const mvr_rule &r = g_set.table->rules[i];
     if (r.direction != direction)
       continue;
     if (r.kind == MVR_REWRITE && lhs_nr(r) >= 0 && lhs_nr(r) < kMaxSyscall)
@@ -1049,28 +1082,80 @@ void LoadTable(int direction) {
   }
   for (int nr = 0; nr < kMaxSyscall; ++nr) {
     if (count[nr])
-      m.by_lhs[nr] = static_cast<int *>(calloc(size_t(count[nr]) + 1, sizeof(int)));
+      g_set.by_lhs[nr] = static_cast<int *>(calloc(size_t(count[nr]) + 1, sizeof(int)));
     if (extra[nr])
-      m.by_extra[nr] = static_cast<int *>(calloc(size_t(extra[nr]) + 1, sizeof(int)));
+      g_set.by_extra[nr] = static_cast<int *>(calloc(size_t(extra[nr]) + 1, sizeof(int)));
     count[nr] = extra[nr] = 0;
   }
-  for (int i = 0; i < m.table->nrules; ++i) {
-    const mvr_rule &r = m.table->rules[i];
+  for (int i = 0; i < g_set.table->nrules; ++i) {
+    const mvr_rule &r = g_set.table->rules[i];
     if (r.direction != direction)
       continue;
-    if (r.kind == MVR_REWRITE && m.by_lhs[lhs_nr(r)])
-      m.by_lhs[lhs_nr(r)][count[lhs_nr(r)]++] = i;
-    if (r.kind == MVR_NOTHING && m.by_extra[rhs_nr(r)])
-      m.by_extra[rhs_nr(r)][extra[rhs_nr(r)]++] = i;
+    if (r.kind == MVR_REWRITE && g_set.by_lhs[lhs_nr(r)])
+      g_set.by_lhs[lhs_nr(r)][count[lhs_nr(r)]++] = i;
+    if (r.kind == MVR_NOTHING && g_set.by_extra[rhs_nr(r)])
+      g_set.by_extra[rhs_nr(r)][extra[rhs_nr(r)]++] = i;
   }
   for (int nr = 0; nr < kMaxSyscall; ++nr) {
-    if (m.by_lhs[nr])
-      m.by_lhs[nr][count[nr]] = -1;
-    if (m.by_extra[nr]) {
-      m.by_extra[nr][extra[nr]] = -1;
-      m.any_extra = true;
+    if (g_set.by_lhs[nr])
+      g_set.by_lhs[nr][count[nr]] = -1;
+    if (g_set.by_extra[nr]) {
+      g_set.by_extra[nr][extra[nr]] = -1;
+      g_set.any_extra = true;
     }
   }
+}
+
+// A lane's matcher as it starts: nothing held, nothing expected.
+void ResetMatcher(Matcher &m) {
+  for (Rec &r : m.recs)
+    r.live = false;
+  for (Env &e : m.envs)
+    e.refs = 0;
+  m.live_recs = 0;
+  m.arena_used = 0;
+  m.n_ahead = 0;
+  m.head = m.count = 0;
+  m.n_leader_seen = m.n_follower_seen = 0;
+  m.expected_by = m.near = nullptr;
+  m.near_why[0] = 0;
+  m.in_rule = nullptr;
+}
+
+// The rules of an earlier update, which a process that followed then (and
+// was promoted, or forked the follower of the next update) still holds:
+// this update's rules, or none, replace them. Called in the only thread
+// that replays at that point (the one starting to follow).
+void Forget() {
+  if (g_lane_matchers) {
+    for (int k = 0; k < kMaxLanes; ++k)
+      if (g_lane_matchers[k].arena)
+        munmap(g_lane_matchers[k].arena, kArenaBytes);
+    munmap(g_lane_matchers, sizeof(Matcher) * kMaxLanes);
+  }
+  for (int nr = 0; nr < kMaxSyscall; ++nr) {
+    free(g_set.by_lhs[nr]);
+    free(g_set.by_extra[nr]);
+    g_set.by_lhs[nr] = g_set.by_extra[nr] = nullptr;
+  }
+  g_set.table = nullptr;
+  g_set.any_extra = g_set.learn = false;
+  g_set.learned = 0;
+  g_lane_matchers = nullptr;
+  t_matcher = nullptr;
+  g_rules = nullptr;
+}
+
+// Raw: this runs in a follower's thread about to replay (its calls
+// trapped), never from the SIGSYS handler.
+void MapArena(Matcher &m) {
+  if (m.arena)
+    return;
+  long p = RawSyscall(SYS_mmap, 0, long(kArenaBytes), PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p < 0 && p > -4096)
+    RuleError("cannot map the matcher's arena: %s\n", strerrorname_np(int(-p)));
+  m.arena = reinterpret_cast<uint8_t *>(p);
 }
 
 } // namespace
@@ -1086,52 +1171,75 @@ void RulesSetPending(const char *so_path) {
 const char *RulesPending() { return g_pending; }
 
 void RulesActivate(int direction) {
-  Matcher &m = g_matcher;
-  if (g_rules)
-    return; // activated already for this stage (the demoted leader's)
-  m.learn = g_learn_path[0] != 0;
-  if (!g_pending[0] && !m.learn)
+  Forget();
+  g_set.learn = g_learn_path[0] != 0;
+  if (!g_pending[0] && !g_set.learn)
     return;
   if (g_pending[0])
     LoadTable(direction);
-  m.arena = static_cast<uint8_t *>(mmap(nullptr, kArenaBytes,
-                                        PROT_READ | PROT_WRITE,
-                                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                                        -1, 0));
-  if (m.arena == MAP_FAILED)
-    RuleError("cannot map the matcher's arena: %s\n", strerror(errno));
+  void *lanes = mmap(nullptr, sizeof(Matcher) * kMaxLanes,
+                     PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (lanes == MAP_FAILED)
+    RuleError("cannot map the matchers of %d lanes: %s\n", kMaxLanes,
+              strerror(errno));
+  g_lane_matchers = static_cast<Matcher *>(lanes);
+  // Every lane that exists now gets its arena here, where a failure is
+  // still a plain rule error; a thread started later maps its own when it
+  // joins its lane (RulesJoinLane), before it replays.
+  for (int k = 0; k < ShimLaneCount(); ++k)
+    MapArena(g_lane_matchers[k]);
   InstallCrashHandlers();
-  for (int i = 0; m.table && i < m.table->nrules; ++i) {
-    const mvr_rule &r = m.table->rules[i];
+  t_matcher = &g_lane_matchers[0];
+  // `begin` rules describe the start of the new version: the thread that
+  // runs main goes through it.
+  for (int i = 0; g_set.table && i < g_set.table->nrules; ++i) {
+    const mvr_rule &r = g_set.table->rules[i];
     if (r.direction == direction && r.kind == MVR_BEGIN)
       Expand(&r, NewEnv(&r), nullptr, false);
   }
-  g_rules = &m;
+  g_rules = &g_lane_matchers[0];
+}
+
+void RulesJoinLane(int lane) {
+  if (!g_rules || lane < 0 || lane >= kMaxLanes)
+    return;
+  Matcher &m = g_lane_matchers[lane];
+  // A slot's thread that ended left its lane's matcher behind; a new one
+  // starts from nothing (its lane is new: ShimLaneForNewThread).
+  ResetMatcher(m);
+  MapArena(m);
+  t_matcher = &m;
+}
+
+bool RulesHoldsRecord(uint32_t *nr) {
+  if (!g_rules || !t_matcher)
+    return false;
+  Matcher &m = Cur();
+  for (int i = 0; i < m.count; ++i)
+    if (const Rec *r = m.items[(m.head + i) % kMaxItems].rec) {
+      *nr = r->h.nr;
+      return true;
+    }
+  if (m.n_ahead)
+    *nr = m.ahead[0]->h.nr;
+  return m.n_ahead != 0;
 }
 
 void RulesForkedChild() {
-  Matcher &m = g_matcher;
-  if (!g_rules)
+  if (!g_rules || !t_matcher)
     return;
-  for (Rec &r : m.recs)
-    r.live = false;
-  for (Env &e : m.envs)
-    e.refs = 0;
-  m.live_recs = 0;
-  m.arena_used = 0;
-  m.n_ahead = 0;
-  m.head = m.count = 0;
-  m.n_leader_seen = m.n_follower_seen = 0;
-  m.expected_by = m.near = nullptr;
-  m.in_rule = nullptr;
   // No `begin` rules: they describe the start of the new version, which a
   // child does not go through.
+  ResetMatcher(Cur());
 }
 
 long RulesReplay(CallView &c) {
-  Matcher &m = g_matcher;
+  if (!t_matcher) // every follower thread joins its lane before it replays
+    RuleError("thread of lane %d replays without a matcher\n", ShimLane());
+  Matcher &m = Cur();
   long ret;
-  if (m.any_extra && TryExtra(c, &ret)) {
+  if (g_set.any_extra && TryExtra(c, &ret)) {
     RememberFollower(c, ret);
     return ret;
   }
@@ -1154,12 +1262,12 @@ long RulesReplay(CallView &c) {
     if (m.n_ahead == 0) {
       // Nothing held: a record no rule starts with is replayed straight
       // from the log.
-      int64_t len = ShimWaitRecord();
+      int64_t len = ShimWaitRecord(false);
       if (len < 0)
         ShimDiverge(StartReport(kDivExtra, nullptr, c));
       RecHead h;
-      LogRead(ShimLog(), &h, sizeof h);
-      if (!m.learn && !MayMatch(h)) {
+      LogRead(ShimThreadLog(), &h, sizeof h);
+      if (!g_set.learn && !MayMatch(h)) {
         Remember(m.leader_seen, &m.n_leader_seen, int32_t(h.nr), h.args, h.ret);
         RememberFollower(c, h.ret);
         return ShimReplayRecord(c, h);
@@ -1171,24 +1279,32 @@ long RulesReplay(CallView &c) {
   Item it = m.items[m.head];
   m.expected_by = it.env ? it.env->rule : nullptr;
   RememberFollower(c, 0);
+  if (it.rec) // in the leader's order across lanes, when it is kept
+    ShimOrderWait(it.rec->h);
   if (it.kind == Item::kExact) {
     ret = ReplayExact(c, it.rec);
   } else {
     ret = ReplaySynth(c, it);
   }
   m.follower_seen[(m.n_follower_seen - 1) % kWindow].ret = ret;
-  if (it.rec)
+  if (it.rec) {
     ShimRecordDone(&c, it.rec->h.ret);
+    ShimOrderDone(it.rec->h);
+  }
   FreeRec(it.rec);
   Pop();
   m.expected_by = nullptr;
   return ret;
 }
 
-bool RulesIdle() { return !g_matcher.count && !g_matcher.n_ahead; }
+bool RulesIdle() {
+  return !t_matcher || (!Cur().count && !Cur().n_ahead);
+}
 
 void RulesFinish() {
-  Matcher &m = g_matcher;
+  if (!t_matcher)
+    return;
+  Matcher &m = Cur();
   // Star items and extra calls the follower never made are fine: they were
   // optional. A leader's record still held is a call the follower skipped.
   for (int i = 0; i < m.count; ++i) {
@@ -1211,9 +1327,9 @@ void RulesFinish() {
 }
 
 void RulesAnnotate(char *text, size_t size) {
-  Matcher &m = g_matcher;
-  if (g_rules != &m)
+  if (!g_rules || !t_matcher)
     return;
+  Matcher &m = Cur();
   size_t n = strlen(text);
   auto add = [&](int k) { n = k < 0 ? n : (n + size_t(k) < size ? n + size_t(k) : size - 1); };
   if (m.expected_by && n < size)

@@ -8,6 +8,7 @@
 #include "Schema.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 namespace mvedsua {
 namespace mve {
@@ -28,13 +29,25 @@ void RulesSetLearn(const char *path);
 
 // Follower, before it starts replaying (pass-through, SUD off): loads the
 // pending rules of `direction` (MVR_FORWARD in the outdated-leader stage,
-// MVR_REVERSE in the old version demoted to follow the new one; once),
-// indexes them and preallocates everything the replay needs. A rules file
+// MVR_REVERSE in the old version demoted to follow the new one), indexes
+// them and preallocates everything the replay needs. Rules an earlier update
+// left in the process (it followed then) are dropped first. A rules file
 // that cannot be loaded ends the follower with a rule error.
 void RulesActivate(int direction);
 
-// The follower's call, replayed through the rules (Shim's ReplayRaw).
+// The follower's call, replayed through the rules (Shim's ReplayRaw) by
+// the calling thread's matcher: each lane has its own (the records it
+// holds, what its thread must do next, what its reports show); the rules
+// themselves are shared.
 long RulesReplay(CallView &c);
+// A follower thread about to replay lane `lane` (a relaunched thread, or
+// one started during the update): its matcher from an empty state, its
+// arena mapped. RulesActivate gives lane 0's to the calling thread.
+void RulesJoinLane(int lane);
+// The calling thread's matcher holds a leader's record its thread has not
+// made yet (*nr: its call): the follower's thread cannot start a thread
+// here, the leader's started it after that call.
+bool RulesHoldsRecord(uint32_t *nr);
 // A follower's child that follows a child of the leader (Children.h): the
 // same rules, from an empty matcher (what the parent held was its own
 // stream's).

@@ -730,6 +730,8 @@ void ShimJoinLane(int k) {
     return;
   UseLane(k);
   g_catching_up = mode == kFollower;
+  if (mode == kFollower)
+    RulesJoinLane(k); // its own matcher, when rules are in use
   SudArm(); // per thread: the kernel arms the calling thread only
 }
 
@@ -805,6 +807,8 @@ bool ShimAppendControlAll(uint32_t kind, int64_t arg0) {
 }
 
 int ShimLane() { return t_lane; }
+Log *ShimThreadLog() { return g_log; }
+DivergenceReport *ShimLaneReport() { return g_log ? Report() : nullptr; }
 
 bool ShimAppendControl(uint32_t kind, uint32_t n_fds, int64_t arg0,
                        const void *data, uint64_t len) {
@@ -904,6 +908,10 @@ Log *OpenLeaderLog(int fd, char *why, unsigned long size) {
 // did, so the announcement is the next record of the calling thread's log
 // (after control records, taken as usual).
 bool FollowerNewLane(int k, char *why, unsigned long size) {
+  uint32_t held;
+  if (RulesHoldsRecord(&held)) // the leader made that call before the start
+    DivergeWith("the follower started a thread where the leader called %s",
+                SyscallName(int(held)));
   RecHead h;
   NextOf next = NextCallOr(kCtlNewLane, &h);
   if (next != kNextFound) {
@@ -947,10 +955,9 @@ bool ShimLaneForNewThread(int k, char *why, unsigned long size) {
     snprintf(why, size, "the new version is being applied");
     return false;
   }
-  if (k != g_n_lanes || k >= kMaxLanes || g_reversed || g_rules) {
+  if (k != g_n_lanes || k >= kMaxLanes || g_reversed) {
     snprintf(why, size, "%s",
              g_reversed ? "the new version leads (stage updated-leader)"
-             : g_rules  ? "rules are in use"
                         : "its slot is not the next lane (a thread that "
                           "ended left its slot free)");
     return false;
@@ -1125,12 +1132,7 @@ long ReplayRaw(CallView &c) {
 
 long ShimReplayRecord(CallView &c, const RecHead &rec) {
   RecHead h = rec;
-  // Another thread's call that returned before this one in the leader is
-  // replayed first: what that thread wrote to memory before it (a counter
-  // two workers share) is then there for this one, as it was in the leader.
-  Log *order = h.order ? OrderLog() : nullptr;
-  if (order && !LogOrderWait(order, h.order, kOrderWaitMs))
-    __atomic_fetch_add(&g_order_timeouts, 1, __ATOMIC_RELAXED);
+  ShimOrderWait(h);
   EpollTakeLeaderData(h);
   CompareCall(c, h);
   c.ret = h.ret;
@@ -1144,9 +1146,22 @@ long ShimReplayRecord(CallView &c, const RecHead &rec) {
   if (h.n_fds)
     if (const char *why = HandoverReceive(h.n_fds))
       FollowerAbort(why);
-  if (order)
-    LogOrderDone(order, h.order);
+  ShimOrderDone(h);
   return long(h.ret);
+}
+
+// Another thread's call that returned before this one in the leader is
+// replayed first: what that thread wrote to memory before it (a counter
+// two workers share) is then there for this one, as it was in the leader.
+void ShimOrderWait(const RecHead &h) {
+  Log *order = h.order ? OrderLog() : nullptr;
+  if (order && !LogOrderWait(order, h.order, kOrderWaitMs))
+    __atomic_fetch_add(&g_order_timeouts, 1, __ATOMIC_RELAXED);
+}
+
+void ShimOrderDone(const RecHead &h) {
+  if (Log *order = h.order ? OrderLog() : nullptr)
+    LogOrderDone(order, h.order);
 }
 
 void ShimRecordDone(const CallView *c, int64_t ret) {
@@ -1161,7 +1176,7 @@ void ShimRecordDone(const CallView *c, int64_t ret) {
 
 // The rules' matcher reads records itself: control records are taken here,
 // and a switch or a takeover returns to the replaying call (ReplayRaw).
-int64_t ShimWaitRecord() {
+int64_t ShimWaitRecord(bool ahead) {
   for (;;) {
     int64_t len = LogNext(g_log, LeaderAlive, nullptr);
     if (len == -2 && FollowerTakeOver(kTakeOverLeaderGone))
@@ -1176,6 +1191,11 @@ int64_t ShimWaitRecord() {
     if (len < 0 || LogPeek(g_log, 0, &h, sizeof h) < sizeof h ||
         h.nr < kCtlBase)
       return len;
+    // A thread the leader started after the calls a rule's left side has
+    // matched so far: no call follows for that rule. The announcement stays
+    // for the follower's own start of the thread.
+    if (ahead && h.nr == kCtlNewLane)
+      return -1;
     LogRead(g_log, &h, sizeof h);
     if (!Control(h))
       longjmp(g_takeover_jmp, 1);

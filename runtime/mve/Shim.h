@@ -191,9 +191,20 @@ struct RecHead {
 // abandoned), the replay of a record whose head was read, one record done
 // (the call that took it, if any, and its result), and the end of a
 // follower on a divergence (or a rule error: kDivRule with its text).
-int64_t ShimWaitRecord();
+// `ahead`: the matcher looks past what its thread was given (a rule's
+// further left calls); a thread the leader started there ends the look
+// (-1), its announcement left in the log.
+int64_t ShimWaitRecord(bool ahead);
 long ShimReplayRecord(CallView &c, const RecHead &h);
 void ShimRecordDone(const CallView *c, int64_t ret);
+// With the calls ordered across lanes (MVEDSUA_MVE_ORDER_LANES): a record's
+// replay waits for the calls before it, and lets the next go once done.
+void ShimOrderWait(const RecHead &h);
+void ShimOrderDone(const RecHead &h);
+// The calling thread's lane: its log, and the report its divergence
+// writes (each lane's in its own log's user area).
+Log *ShimThreadLog();
+DivergenceReport *ShimLaneReport();
 [[noreturn]] void ShimDiverge(DivergenceReport *r);
 
 } // namespace mve

@@ -19,6 +19,12 @@
 // block in a read() that no update can interrupt.
 // -DCRASH_CMD: a line "crash" makes its worker crash (a null pointer
 // written); without it, "crash" is answered "vT wK no crash".
+// -DRULE_DIFF: what a new version changes on purpose, in two workers
+// (threads/rules-mve.test, Inputs/pool-rules.rules): worker 1 also appends
+// "w1 hit N" to pool-w1.log (opened at its first hit, in the working
+// directory); worker 2 answers "hit" with "count=N" instead of "hits=N";
+// with -DSPAWN, the helper says "hello" instead of "hi".
+#include <fcntl.h>
 #include <mvedsua.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -51,11 +57,18 @@ int stuck_pipe[2];
 long total_hits;
 int *volatile crash_at; // null
 pthread_mutex_t total_lock = PTHREAD_MUTEX_INITIALIZER;
+#ifdef RULE_DIFF
+int w1_log = -1; // worker 1's own log
+#endif
 
 #ifdef SPAWN
 static void *helper_main(void *arg) {
   int fd = (int)(intptr_t)arg;
+#ifdef RULE_DIFF
+  write(fd, "helper says hello\n", 18);
+#else
   write(fd, "helper says hi\n", 15);
+#endif
   return NULL;
 }
 #endif
@@ -115,8 +128,20 @@ static void serve_line(struct worker *w, int fd) {
 #else
     long shown = w->hits;
 #endif
-    len = snprintf(out, sizeof out, "v%d w%d hits=%ld\n", REPLY_TAG, w->id,
-                   shown);
+    const char *word = "hits";
+#ifdef RULE_DIFF
+    if (w->id == 1) {
+      if (w1_log < 0)
+        w1_log = open("pool-w1.log", O_WRONLY | O_CREAT | O_APPEND, 0644);
+      char line[32];
+      int n = snprintf(line, sizeof line, "w1 hit %ld\n", w->hits);
+      write(w1_log, line, (size_t)n);
+    }
+    if (w->id == 2)
+      word = "count";
+#endif
+    len = snprintf(out, sizeof out, "v%d w%d %s=%ld\n", REPLY_TAG, w->id,
+                   word, shown);
   }
   write(fd, out, (size_t)len);
 }

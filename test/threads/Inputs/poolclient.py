@@ -8,15 +8,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "lib"))
 from supervised import Control  # noqa: E402,F401
 
 
-def start(run, ctl, d, so, port, stderr=None):
-    """mvedsua-run --control DIR/ctl.sock DIR/SO PORT, once it said "ready"
-    (printed as "started: ready"): (the Popen, its Control)."""
+def start(run, ctl, d, so, port, stderr=None, cwd=None):
+    """mvedsua-run --control DIR/ctl.sock DIR/SO PORT (run from CWD), once it
+    said "ready" (printed as "started: ready"): (the Popen, its Control)."""
     sock = os.path.join(d, "ctl.sock")
     if os.path.exists(sock):
         os.unlink(sock)
     server = subprocess.Popen([run, "--control", sock, os.path.join(d, so),
                                str(port)], stdout=subprocess.PIPE,
-                              stderr=stderr, text=True)
+                              stderr=stderr, text=True, cwd=cwd)
     print("started:", server.stdout.readline().strip())
     return server, Control(ctl, sock)
 
