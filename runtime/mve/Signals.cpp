@@ -1,19 +1,28 @@
 // Signals.cpp: asynchronous signals at record boundaries (Signals.h,
 // docs/mve.md "Signals").
 //
-// State, per process (single-threaded while a follower exists):
+// State, per process:
 //   g_prog[sig]    the program's action for every signal the runtime may
 //                  defer, as the kernel would hold it (restorer rewritten
 //                  for SUD), saved when deferral starts and kept up to date
 //                  by the trapped rt_sigaction
 //   g_deferred     the signals whose action is a handler: the kernel holds
 //                  the runtime's OnSignal for them instead
-//   g_sig_pending  noted by OnSignal, with g_info[sig] (a standard signal:
-//                  one at a time, like the kernel's) or in g_rt (real-time
-//                  signals queue, like the kernel's), until delivered
+//   g_shared       signals sent to the process, noted by OnSignal on
+//                  whichever thread the kernel chose, with g_info[sig] (a
+//                  standard signal: one at a time, like the kernel's) or in
+//                  g_rt (real-time signals queue, like the kernel's), until
+//                  a thread delivers them at one of its record boundaries
+// and per thread of the program (its lane; lane 0 for a process without
+// lanes), g_threads[lane]: the signals sent to that thread alone (tgkill,
+// pthread_kill), which only it delivers, and in a follower the signals the
+// leader's thread delivered in that lane, not run yet. g_sig_pending is the
+// union of every pending set, the shim's one-load check before each call.
 // OnSignal runs with every deferrable signal blocked (its sa_mask), so it
-// never interrupts itself; the shim takes a pending signal with the same
-// signals blocked (one rt_sigprocmask, which also reads the program's mask).
+// never interrupts itself; a thread takes a pending signal with the same
+// signals blocked (one rt_sigprocmask, which also reads the program's mask)
+// and under g_lock, a spin lock no thread holds with the signals unblocked
+// (so a handler never spins on a lock its own thread holds).
 #include "Signals.h"
 #include "../Runtime.h"
 #include "../ToolApi.h"
@@ -46,11 +55,15 @@ uint64_t g_kept;      // signals whose table is kept (deferrable ones)
 uint64_t g_deferred;  // kept signals with a program handler
 KSigaction g_prog[65];
 siginfo_t g_info[65];
+uint64_t Bit(int sig) { return 1ull << (sig - 1); }
+
 // Real-time signals noted, oldest first (each its own siginfo: a timer's
 // si_value, a sigqueue's value). Full: the newest are dropped.
 constexpr int kRtQueue = 32;
 siginfo_t g_rt[kRtQueue];
 int g_rt_len;
+uint64_t g_shared;
+int g_lock;
 int g_partner;        // follower: whom it follows
 int g_parent;         // follower: its parent (the supervisor, when cloned)
 int g_enabled = -1;   // MVEDSUA_MVE_SIGNALS, read once
@@ -61,10 +74,60 @@ struct Recorded {
   siginfo_t info;
 };
 constexpr int kQueue = 16;
-Recorded g_queue[kQueue];
-int g_queue_head, g_queue_len;
+constexpr int kDirected = 64;
+struct ThreadSigs {
+  uint64_t pending; // leader: signals sent to this thread, in q
+  int tid;          // ... the thread's id, to queue them again at the end
+  int len;
+  siginfo_t q[kDirected]; // oldest first; full: the newest are dropped
+  Recorded queue[kQueue]; // follower: delivered in this lane, to run
+  int queue_head, queue_len;
+};
+ThreadSigs g_threads[kMaxLanes];
 
-uint64_t Bit(int sig) { return 1ull << (sig - 1); }
+ThreadSigs &Own() {
+  int lane = ShimLane();
+  return g_threads[lane > 0 && lane < kMaxLanes ? lane : 0];
+}
+
+void Lock() {
+  while (__atomic_exchange_n(&g_lock, 1, __ATOMIC_ACQUIRE))
+    __builtin_ia32_pause();
+}
+void Unlock() { __atomic_store_n(&g_lock, 0, __ATOMIC_RELEASE); }
+
+// Under g_lock: the union the shim looks at.
+void Summarize() {
+  uint64_t all = g_shared;
+  for (const ThreadSigs &t : g_threads)
+    all |= t.pending;
+  __atomic_store_n(&g_sig_pending, all, __ATOMIC_RELEASE);
+}
+
+// Every table emptied.
+void ClearTables() {
+  g_shared = 0;
+  g_rt_len = 0;
+  for (ThreadSigs &t : g_threads)
+    t.pending = 0, t.len = 0, t.queue_head = t.queue_len = 0;
+  __atomic_store_n(&g_sig_pending, 0, __ATOMIC_RELAXED);
+}
+
+// A fork's child has one thread: g_lock may have been held by another at
+// the fork.
+void ClearAll() {
+  g_lock = 0;
+  ClearTables();
+}
+
+// A noted signal given back to the kernel, for the program's own handler
+// (a process may queue any siginfo to itself).
+void Requeue(long pid, long tid, int sig, siginfo_t info) {
+  if (!(g_deferred & Bit(sig)))
+    return;
+  info.si_signo = sig;
+  RawSyscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, long(&info));
+}
 
 bool IsHandler(const KSigaction &a) {
   return a.handler != SIG_DFL && a.handler != SIG_IGN;
@@ -91,55 +154,103 @@ long SetMask(int how, uint64_t set, uint64_t *old) {
   return RawSyscall(SYS_rt_sigprocmask, how, long(&set), long(old), 8);
 }
 
-void Note(int sig, const siginfo_t *si) {
-  uint64_t bit = Bit(sig);
+// A signal sent to one thread (tgkill, pthread_kill: the kernel runs
+// OnSignal on that thread) into its table; standard ones once, like the
+// kernel's.
+void NoteDirected(int sig, const siginfo_t *si) {
+  ThreadSigs &t = Own();
+  if ((sig < 32 && (t.pending & Bit(sig))) || t.len == kDirected)
+    return;
+  t.tid = int(RawSyscall(SYS_gettid));
+  t.q[t.len] = *si;
+  t.q[t.len++].si_signo = sig;
+  t.pending |= Bit(sig);
+}
+
+void NoteShared(int sig, const siginfo_t *si) {
   if (sig >= 32) {
-    if (g_rt_len < kRtQueue) {
-      g_rt[g_rt_len] = *si;
-      g_rt[g_rt_len++].si_signo = sig;
-    }
-  } else if (__atomic_load_n(&g_sig_pending, __ATOMIC_RELAXED) & bit) {
+    if (g_rt_len == kRtQueue)
+      return;
+    g_rt[g_rt_len] = *si;
+    g_rt[g_rt_len++].si_signo = sig;
+  } else if (g_shared & Bit(sig)) {
     return; // not queued, like the kernel's standard signals
   } else {
     g_info[sig] = *si;
   }
-  __atomic_fetch_or(&g_sig_pending, bit, __ATOMIC_RELEASE);
+  g_shared |= Bit(sig);
 }
 
-// With the deferrable signals blocked: the oldest noted instance of `sig`
-// into *out, its pending bit cleared once none is left. False if none.
-bool Take(int sig, siginfo_t *out) {
-  if (sig < 32) {
-    *out = g_info[sig];
-    __atomic_fetch_and(&g_sig_pending, ~Bit(sig), __ATOMIC_RELAXED);
-    return true;
-  }
-  bool found = false, more = false;
-  for (int i = 0; i < g_rt_len; ++i) {
-    if (g_rt[i].si_signo != sig)
+void Note(int sig, const siginfo_t *si) {
+  Lock();
+  if (si->si_code == SI_TKILL)
+    NoteDirected(sig, si);
+  else
+    NoteShared(sig, si);
+  Summarize();
+  Unlock();
+}
+
+// The oldest entry for `sig` of a queue of siginfos into *out (removed);
+// whether one was found, and in *more whether another is left.
+bool TakeFrom(siginfo_t *q, int *len, int sig, siginfo_t *out, bool *more) {
+  bool found = false;
+  *more = false;
+  for (int i = 0; i < *len; ++i) {
+    if (q[i].si_signo != sig)
       continue;
     if (found) {
-      more = true;
+      *more = true;
       break;
     }
-    *out = g_rt[i];
-    memmove(&g_rt[i], &g_rt[i + 1], sizeof *g_rt * size_t(g_rt_len - i - 1));
-    g_rt_len--;
+    *out = q[i];
+    memmove(&q[i], &q[i + 1], sizeof *q * size_t(*len - i - 1));
+    (*len)--;
     found = true;
     --i;
   }
-  if (!more)
-    __atomic_fetch_and(&g_sig_pending, ~Bit(sig), __ATOMIC_RELAXED);
+  return found;
+}
+
+// With the deferrable signals blocked, under g_lock: the oldest noted
+// instance of `sig` for this thread into *out (sent to it first, then to
+// the process). False if none.
+bool Take(int sig, siginfo_t *out) {
+  ThreadSigs &t = Own();
+  bool more = false, found = false;
+  if (t.pending & Bit(sig)) {
+    found = TakeFrom(t.q, &t.len, sig, out, &more);
+    if (!more)
+      t.pending &= ~Bit(sig);
+  } else if (sig < 32 && (g_shared & Bit(sig))) {
+    *out = g_info[sig];
+    g_shared &= ~Bit(sig);
+    found = true;
+  } else if (g_shared & Bit(sig)) {
+    found = TakeFrom(g_rt, &g_rt_len, sig, out, &more);
+    if (!more)
+      g_shared &= ~Bit(sig);
+  }
+  Summarize();
   return found;
 }
 
 // With the deferrable signals blocked: every noted instance of `sig`
 // dropped (its handler is gone).
 void Drop(int sig) {
+  Lock();
   siginfo_t info;
-  while (sig >= 32 && Take(sig, &info)) {
+  bool more;
+  while (TakeFrom(g_rt, &g_rt_len, sig, &info, &more)) {
   }
-  __atomic_fetch_and(&g_sig_pending, ~Bit(sig), __ATOMIC_RELAXED);
+  g_shared &= ~Bit(sig);
+  for (ThreadSigs &t : g_threads) {
+    while (TakeFrom(t.q, &t.len, sig, &info, &more)) {
+    }
+    t.pending &= ~Bit(sig);
+  }
+  Summarize();
+  Unlock();
 }
 
 // The runtime's handler: notes, never runs the program's.
@@ -201,7 +312,8 @@ void Start(int role) {
     if (IsHandler(cur))
       g_deferred |= Bit(sig);
   }
-  g_queue_head = g_queue_len = 0;
+  for (ThreadSigs &t : g_threads)
+    t.queue_head = t.queue_len = 0;
   __atomic_store_n(&g_role, role, __ATOMIC_RELAXED);
   g_active = true;
   InstallOurs();
@@ -246,15 +358,18 @@ int Deliver(bool *restart, const uint64_t *under = nullptr) {
     uint64_t real, old;
     SetMask(SIG_BLOCK, g_kept, &real);
     old = under ? *under : real;
-    uint64_t ready = __atomic_load_n(&g_sig_pending, __ATOMIC_ACQUIRE) & ~old;
+    Lock();
+    // Another thread's own signals are not this thread's to deliver.
+    uint64_t ready = (g_shared | Own().pending) & ~old;
+    int sig = ready ? __builtin_ctzll(ready) + 1 : 0;
+    siginfo_t info;
+    bool taken = sig && Take(sig, &info);
+    Unlock();
     if (!ready) {
       SetMask(SIG_SETMASK, real, nullptr);
       return n;
     }
-    int sig = __builtin_ctzll(ready) + 1;
-    siginfo_t info;
-    if (!Take(sig, &info) ||
-        !(g_deferred & Bit(sig))) { // no handler any more: nothing to do
+    if (!taken || !(g_deferred & Bit(sig))) { // no handler any more
       SetMask(SIG_SETMASK, real, nullptr);
       continue;
     }
@@ -317,11 +432,13 @@ void SigFollow(int leader) {
     return;
   uint64_t old;
   SetMask(SIG_BLOCK, g_kept, &old);
-  uint64_t pending = __atomic_exchange_n(&g_sig_pending, 0, __ATOMIC_RELAXED);
+  Lock();
+  uint64_t pending = __atomic_load_n(&g_sig_pending, __ATOMIC_RELAXED);
   for (int sig = 1; sig <= 64; ++sig)
     if (pending & Bit(sig))
       RawSyscall(SYS_kill, leader, sig);
-  g_rt_len = 0;
+  ClearTables();
+  Unlock();
   SetMask(SIG_SETMASK, old, nullptr);
 }
 
@@ -334,22 +451,22 @@ void SigStop() {
     if (g_deferred & Bit(sig))
       RawSyscall(SYS_rt_sigaction, sig, long(&g_prog[sig]), 0, 8);
   // What was noted and not delivered goes to the program's own handlers,
-  // with its siginfo (a process may queue any siginfo to itself).
+  // with its siginfo: what was sent to the process to this thread, what
+  // was sent to a thread to that thread.
   long pid = RawSyscall(SYS_getpid), tid = RawSyscall(SYS_gettid);
-  for (int sig = 1; sig <= 64; ++sig) {
-    siginfo_t info;
-    while ((__atomic_load_n(&g_sig_pending, __ATOMIC_RELAXED) & Bit(sig)) &&
-           Take(sig, &info))
-      if (g_deferred & Bit(sig)) {
-        info.si_signo = sig;
-        RawSyscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, long(&info));
-      }
-  }
-  __atomic_store_n(&g_sig_pending, 0, __ATOMIC_RELAXED);
-  g_rt_len = 0;
+  Lock();
+  for (int sig = 1; sig < 32; ++sig)
+    if (g_shared & Bit(sig))
+      Requeue(pid, tid, sig, g_info[sig]);
+  for (int i = 0; i < g_rt_len; ++i)
+    Requeue(pid, tid, g_rt[i].si_signo, g_rt[i]);
+  for (const ThreadSigs &t : g_threads)
+    for (int i = 0; i < t.len; ++i)
+      Requeue(pid, t.tid, t.q[i].si_signo, t.q[i]);
+  ClearTables();
+  Unlock();
   g_active = false;
   g_deferred = 0;
-  g_queue_head = g_queue_len = 0;
   __atomic_store_n(&g_role, kNone, __ATOMIC_RELAXED);
   SetMask(SIG_SETMASK, old, nullptr); // the queued ones are delivered here
 }
@@ -362,9 +479,7 @@ uint64_t SigForkBegin() {
 }
 
 void SigForkedChild(int leader) {
-  __atomic_store_n(&g_sig_pending, 0, __ATOMIC_RELAXED);
-  g_rt_len = 0;
-  g_queue_head = g_queue_len = 0;
+  ClearAll();
   if (leader > 0) {
     g_partner = leader;
     g_parent = int(RawSyscall(SYS_getppid));
@@ -377,8 +492,7 @@ void SigForkEnd(uint64_t mask, bool child, bool followed) {
   if (child && followed) {
     SigForkedChild(0);
   } else if (child) {
-    __atomic_store_n(&g_sig_pending, 0, __ATOMIC_RELAXED);
-    g_rt_len = 0;
+    ClearAll();
     SigStop(); // blocked already: nothing is delivered in it
   }
   SetMask(SIG_SETMASK, mask, nullptr);
@@ -427,20 +541,22 @@ bool SigRestartLocal(long nr, long r) {
 }
 
 void SigNoteRecorded(int sig, const siginfo_t *info) {
-  if (sig < 1 || sig > 64 || g_queue_len == kQueue)
+  ThreadSigs &t = Own();
+  if (sig < 1 || sig > 64 || t.queue_len == kQueue)
     return; // a handler that never returns to the reader: bounded anyway
-  Recorded &r = g_queue[(g_queue_head + g_queue_len++) % kQueue];
+  Recorded &r = t.queue[(t.queue_head + t.queue_len++) % kQueue];
   r.sig = sig;
   r.info = *info;
 }
 
-bool SigRecordedPending() { return g_queue_len != 0; }
+bool SigRecordedPending() { return Own().queue_len != 0; }
 
 bool SigRunRecorded(char *why, unsigned long size) {
-  while (g_queue_len) {
-    Recorded r = g_queue[g_queue_head];
-    g_queue_head = (g_queue_head + 1) % kQueue;
-    g_queue_len--;
+  ThreadSigs &t = Own();
+  while (t.queue_len) {
+    Recorded r = t.queue[t.queue_head];
+    t.queue_head = (t.queue_head + 1) % kQueue;
+    t.queue_len--;
     int sig = r.sig;
     KSigaction act = g_prog[sig];
     if (!g_active || !(g_kept & Bit(sig))) // no table kept: the kernel's
