@@ -28,15 +28,36 @@ constexpr int kMaxPairs = 32;
 struct Pair {
   Log *log;          // leader: the child's log, mapped to watch its follower
   long pid;          // the child
-  uint64_t announced; // records in this process's log with the fork's
+  Log *lane;         // the log of the thread that forked it, which has
+  uint64_t announced; // ... this many records with the fork's
 };
-Pair g_pairs[kMaxPairs]; // leader: its followed children
-// Follower: announced logs, oldest first, each taken by the next replayed
-// fork (the rules' look-ahead may read a later fork's announcement first).
+// Leader: its followed children. Threads fork and look at their followers
+// at once: the table is taken under g_pairs_lock (a spin lock; a fatal
+// signal's handler only tries it).
+Pair g_pairs[kMaxPairs];
+int g_pairs_lock;
+// Follower: per lane, the announced logs, oldest first, each taken by the
+// next fork that thread replays (the rules' look-ahead may read a later
+// fork's announcement first).
 constexpr int kAnnounced = 8;
-int g_announced[kAnnounced];
-int g_announced_head, g_announced_len;
+struct Announced {
+  int memfd[kAnnounced];
+  int head, len;
+};
+Announced g_announced[kMaxLanes];
 long g_followers[kMaxPairs]; // follower: its children's followers, to reap
+
+void LockPairs() {
+  while (__atomic_exchange_n(&g_pairs_lock, 1, __ATOMIC_ACQUIRE))
+    RawSyscall(SYS_sched_yield);
+}
+bool TryLockPairs() { return !__atomic_exchange_n(&g_pairs_lock, 1, __ATOMIC_ACQUIRE); }
+void UnlockPairs() { __atomic_store_n(&g_pairs_lock, 0, __ATOMIC_RELEASE); }
+
+Announced &OwnAnnounced() {
+  int lane = ShimLane();
+  return g_announced[lane > 0 && lane < kMaxLanes ? lane : 0];
+}
 bool g_followed_child;       // leads the log of a followed child
 int g_enabled = -1;          // MVEDSUA_MVE_FOLLOW_CHILDREN, read once
 
@@ -51,26 +72,29 @@ void ForgetInherited() {
     }
   for (long &f : g_followers)
     f = 0;
-  g_announced_head = g_announced_len = 0;
+  for (Announced &a : g_announced)
+    a.head = a.len = 0;
+  g_pairs_lock = 0; // held by another thread at the fork, maybe
 }
 
-uint64_t RecordsConsumed() {
+uint64_t Stat(Log *log, uint64_t LogStats::*field) {
   LogStats st;
-  LogGetStats(ShimLog(), &st);
-  return st.records_consumed;
+  LogGetStats(log, &st);
+  return st.*field;
 }
 
-// Pairs that are over: the child's follower ended (its report, if any, was
-// looked at first), or never opened the log and never will (the update's
-// follower is past the fork: the record after it is consumed, and the fork
-// is replayed before that one is read).
+// Under g_pairs_lock: pairs that are over: the child's follower ended (its
+// report, if any, was looked at first), or never opened the log and never
+// will (the update's follower thread is past the fork: the record after it
+// is consumed, and the fork is replayed before that one is read).
 void Sweep() {
   for (Pair &p : g_pairs) {
     if (!p.log)
       continue;
     bool over = LogReaderAttached(p.log)
                     ? LogReaderDone(p.log)
-                    : ShimLog() && RecordsConsumed() > p.announced + 1;
+                    : p.lane && Stat(p.lane, &LogStats::records_consumed) >
+                                    p.announced + 1;
     if (over) {
       LogAbandon(p.log); // a child that goes on records no more
       LogDestroy(p.log);
@@ -107,16 +131,16 @@ void BecomeFollowerOf(long pid, long memfd, long pidfd, long parent) {
 } // namespace
 
 Log *ChildLogBeforeFork() {
-  if (!Enabled() || ShimLaneCount() != 1)
+  if (!Enabled() || !ShimThreadLog())
     return nullptr;
+  LockPairs();
   Sweep();
-  Pair *free_pair = nullptr;
+  int free_pairs = 0;
   for (Pair &p : g_pairs)
-    if (!p.log) {
-      free_pair = &p;
-      break;
-    }
-  if (!free_pair)
+    free_pairs += !p.log;
+  UnlockPairs();
+  // Each thread may be between here and ChildForkedInParent at once.
+  if (free_pairs < ShimLaneCount())
     return nullptr; // as many sessions as that are followed already
   char err[128];
   Log *log = LogCreate(LogOptionsFromEnv(), err, sizeof err);
@@ -139,13 +163,15 @@ void ChildForkedInParent(Log *log, long pid) {
   // Tagged before the fork's record is published: the follower's child
   // checks it has this child's log.
   LogSetTag(log, uint64_t(pid));
-  LogStats st;
-  LogGetStats(ShimLog(), &st);
+  Log *lane = ShimThreadLog();
+  uint64_t appended = Stat(lane, &LogStats::records_appended);
+  LockPairs();
   for (Pair &p : g_pairs)
     if (!p.log) {
-      p = {log, pid, st.records_appended};
-      return;
+      p = {log, pid, lane, appended};
+      break;
     }
+  UnlockPairs();
 }
 
 void ChildForkedInChild(Log *log) {
@@ -164,18 +190,19 @@ void ChildForkedInChild(Log *log) {
 }
 
 void ChildNoteLog(int memfd_number) {
-  if (g_announced_len == kAnnounced) // more forks read ahead than that
+  Announced &a = OwnAnnounced();
+  if (a.len == kAnnounced) // more forks read ahead than that
     return;
-  g_announced[(g_announced_head + g_announced_len++) % kAnnounced] =
-      memfd_number;
+  a.memfd[(a.head + a.len++) % kAnnounced] = memfd_number;
 }
 
 bool ChildFollowerFork(const long a[6], long pid, long leader) {
-  if (!g_announced_len)
+  Announced &own = OwnAnnounced();
+  if (!own.len)
     return false; // not followed
-  int n = g_announced[g_announced_head];
-  g_announced_head = (g_announced_head + 1) % kAnnounced;
-  g_announced_len--;
+  int n = own.memfd[own.head];
+  own.head = (own.head + 1) % kAnnounced;
+  own.len--;
   if (pid <= 0)
     return false;
   char path[48];
@@ -201,23 +228,27 @@ bool ChildFollowerFork(const long a[6], long pid, long leader) {
   RawSyscall(SYS_close, memfd);
   if (pidfd >= 0)
     RawSyscall(SYS_close, pidfd);
-  for (long &f : g_followers)
-    if (r > 0 && !f) {
-      f = r;
+  for (long &f : g_followers) { // threads replay forks and waits at once
+    long none = 0;
+    if (r > 0 && __atomic_compare_exchange_n(&f, &none, r, false,
+                                             __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
       break;
-    }
+  }
   return false;
 }
 
 void ChildReap() {
   for (long &f : g_followers) {
     int st;
-    if (f > 0 && RawSyscall(SYS_wait4, f, long(&st), WNOHANG | __WALL, 0) != 0)
-      f = 0; // reaped, or not ours to reap any more
+    long pid = __atomic_load_n(&f, __ATOMIC_ACQUIRE);
+    if (pid > 0 && RawSyscall(SYS_wait4, pid, long(&st), WNOHANG | __WALL, 0) != 0)
+      __atomic_compare_exchange_n(&f, &pid, 0, false, __ATOMIC_ACQ_REL,
+                                  __ATOMIC_RELAXED); // reaped, or not ours
   }
 }
 
-bool ChildDiverged(char *out, size_t size) {
+// Under g_pairs_lock.
+bool PairDiverged(char *out, size_t size) {
   for (Pair &p : g_pairs) {
     if (!p.log)
       continue;
@@ -236,6 +267,14 @@ bool ChildDiverged(char *out, size_t size) {
   }
   Sweep();
   return false;
+}
+
+bool ChildDiverged(char *out, size_t size) {
+  if (!TryLockPairs())
+    return false; // another thread forks or looks: the next look sees it
+  bool diverged = PairDiverged(out, size);
+  UnlockPairs();
+  return diverged;
 }
 
 void ChildPassUp(bool exiting) {
@@ -263,6 +302,7 @@ void ChildPassUp(bool exiting) {
 }
 
 void ChildPairsEnd() {
+  LockPairs();
   for (Pair &p : g_pairs)
     if (p.log) {
       // Abandoned: the child stops recording at its next call and its
@@ -271,6 +311,7 @@ void ChildPairsEnd() {
       LogDestroy(p.log);
       p = Pair();
     }
+  UnlockPairs();
 }
 
 int ChildPairsFollowed() {

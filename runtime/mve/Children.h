@@ -10,9 +10,10 @@
 // Check): the whole tree is one update. A child that executes a program
 // leaves multi-version execution: its follower ends quietly.
 //
-// Only single-threaded leaders fork followed children, and only while the
-// update's follower is the one that may be rolled back (the leader's
-// children while it leads). Everything here runs in the SIGSYS handler of
+// Any thread of a leader forks followed children: the announcement and the
+// fork are records of that thread's lane, and the follower's thread that
+// replays them forks the child's follower. Only while the update's follower
+// is the one that may be rolled back (the leader's children while it leads). Everything here runs in the SIGSYS handler of
 // a fork, with glibc's fork locks held: raw system calls only.
 #ifndef MVEDSUA_MVE_CHILDREN_H
 #define MVEDSUA_MVE_CHILDREN_H

@@ -1,4 +1,6 @@
-// sigpool.c: a threaded line server whose threads take signals. main accepts
+// sigpool.c: a threaded line server whose threads take signals and fork
+// children (test/mve-signals/threads.test, test/mve/children-threads.test).
+// main accepts
 // in an epoll loop and hands each connection round-robin to one of two worker
 // threads (mvedsua_thread_create) through the worker's pipe; every wait is
 // epoll_wait(-1), an update point (mvedsua_wait_points).
@@ -10,7 +12,10 @@
 //   "hit"     answers "vTAG wK hits=H rt=A usr2=B": this worker's requests
 //             and the signals its thread handled
 //   "ver"     answers "version VERSION"
+//   "fork"    the worker forks a child, which answers "child of wK: hits=H"
+//             and exits; the worker waits for it
 // -DREPLY_TAG=T answers "vT" to "hit", so that two versions answer alike.
+// -DBAD_CHILD: the children worker 2 forks answer a wrong count.
 #include <mvedsua.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -20,6 +25,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define WORKERS 2
@@ -68,6 +74,23 @@ static void serve_line(struct worker *w, int fd) {
       target <= WORKERS) {
     pthread_kill(workers[target - 1].thread, SIGRTMIN + 2);
     len = snprintf(out, sizeof out, "kicked w%d\n", target);
+  } else if (strncmp(buf, "fork", 4) == 0) {
+    pid_t child = fork();
+    if (child == 0) {
+      long shown = w->hits;
+#ifdef BAD_CHILD // a bug in the new version that only worker 2's children show
+      if (w->id == 2)
+        shown += 100;
+#endif
+      len = snprintf(out, sizeof out, "child of w%d: hits=%ld\n", w->id, shown);
+      write(fd, out, (size_t)len);
+      _exit(0);
+    }
+    if (child > 0)
+      waitpid(child, NULL, 0);
+    else
+      write(fd, "fork failed\n", 12);
+    return;
   } else if (strncmp(buf, "ver", 3) == 0) {
     len = snprintf(out, sizeof out, "version %d\n", VERSION);
   } else {
