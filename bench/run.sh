@@ -164,5 +164,17 @@ plots=$(python3 "$here/plot.py" "$results")
   fi
 } > "$results/summary.md"
 [ -d "$build/examples/mcd" ] && "$here/mcd-throughput.sh" --build "$build" --results "$results" "$([ $quick -eq 1 ] && echo --quick || echo --full)" && { echo; cat "$results/mcd-throughput.md"; } >> "$results/summary.md"
+# The redis port's update pause with 1M keys (10 000 with --quick), when the
+# port is built (ports/redis/build.sh); a failed run fails run.sh.
+if [ -f "$build/ports/redis/versions.list" ]; then
+  if [ $quick -eq 1 ]; then
+    python3 "$here/update-pause.py" --server redis --build "$build" --results "$results" \
+      --quick --keys 10000 >/dev/null
+  else
+    python3 "$here/update-pause.py" --server redis --build "$build" --results "$results" \
+      --keys 1000000 --reps 5 >/dev/null
+  fi
+  { echo; cat "$results/redis-update-pause.md"; } >> "$results/summary.md"
+fi
 "$here/threads-mve.sh" --build "$build" --results "$results" $([ $quick -eq 1 ] && echo --quick) && { echo; echo "Threaded server (pool.c), requests per second: native, no follower, same-version follower"; echo; cat "$results/threads-mve.md"; } >> "$results/summary.md"
 echo "results in $results"

@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """bench/update-pause.py [--build DIR] [--results DIR] [--keys "10000 100000 1000000"]
-                        [--reps N] [--window S] [--quick]
+                        [--reps N] [--window S] [--quick] [--server kvd|redis]
+                        [--redis-step FROM TO]
 
 The update pause as clients see it (issue 7, item 2; issue 5, measurement 2).
 kvd-1 under mvedsua-run, holding N keys, serves a real client load (two
 redis-benchmark processes, one sending GETs and one SETs over random keys
 among the N, 5 connections each) while a latency probe sends a GET every
-millisecond on its own connection and records when each request was due and
+4 ms on its own connection and records when each request was due and
 how long it took from then (an open-loop schedule: a request that could not be
 sent on time because the server was stalled counts the wait, so a pause of
-300 ms shows as 300 slow requests, not one). One second into the probe, one of
+300 ms shows as 75 slow requests, not one). One second into the probe, one of
 three things happens:
 
   none       nothing (the baseline, measured in the same run)
@@ -21,7 +22,18 @@ three things happens:
   promote    the whole multi-version update: mvedsua-ctl update kvd-2.so,
              promote as soon as it returned, then finish (kvd-2 alone).
 
-kvd-1 -> kvd-2 transforms every entry (examples/kvd/kvd-1-2.xf). Reported per
+kvd-1 -> kvd-2 transforms every entry (examples/kvd/kvd-1-2.xf).
+
+--server redis measures the same on the redis port instead (ports/redis,
+built by ports/redis/build.sh): its first version (redis-7.0.15-deb12u1,
+persistence off) updated to the second (deb12u2), or the step --redis-step
+names (two versions of build/ports/redis/versions.list). A multi-version
+update of a server with threads ends at `promote` (no `finish`). Results go
+to redis-update-pause.{json,md} and redis-update-pause-N.csv.
+
+Every reply is checked: the probe's GETs must return the key's value (the
+fill's, or the load's SET payload); redis-benchmark 7 exits on an error reply
+or a lost connection (printing it), which makes the run invalid. Reported per
 mode and size, from the window [request, request + WINDOW]: the probe's max,
 p99 and p50 latency and requests, the ratios against the no-update run, the
 time the update command took; the load's throughput in the window (the two
@@ -37,8 +49,9 @@ Writes RESULTS/update-pause.json, update-pause.md and update-pause-N.csv (the
 timeline of the median repetition: per 10 ms bucket, the max latency of each
 mode). Timing is reported, never checked: a run is marked invalid (and left
 out of the medians) only when something other than timing went wrong (the
-update failed, the follower was rolled back by itself, the probe saw an error,
-the load died).
+update failed, the follower was rolled back by itself, the probe saw an error
+or a wrong value, the load died or printed an error); any invalid run makes the
+script exit with status 1 once the results are written, naming what went wrong.
 """
 import argparse
 import json
@@ -63,6 +76,51 @@ BUCKET = 0.010   # timeline bucket, seconds
 RATE = 250       # probe requests per second
 PRE = 1.0        # probe seconds before the update request (0.5 with --quick)
 POST = 0.3       # probe seconds after the window
+# What redis-benchmark 7 -t set stores: its default 3-byte payload, made by
+# its generator from a fixed seed; the only value besides the fill's a
+# probe's GET may return.
+LOAD_VALUE = b"VXK"
+
+
+def fill_value(i):
+    return b"value-%010d" % i
+
+
+class Target:
+    """The server measured: its two versions, its arguments, the log line
+    that says it serves, and where its results go."""
+
+    def __init__(self, name, old, new, args, ready, label, prefix):
+        self.name, self.old, self.new, self.args = name, old, new, args
+        self.ready, self.label, self.prefix = ready, label, prefix
+
+    @staticmethod
+    def kvd(build):
+        d = build + "/examples/kvd"
+        return Target("kvd", d + "/kvd-1.so", d + "/kvd-2.so", [], "listening",
+                      "kvd-1 -> kvd-2", "update-pause")
+
+    @staticmethod
+    def redis(build, step):
+        d = build + "/ports/redis"
+        try:
+            versions = open(d + "/versions.list").read().split()
+        except OSError:
+            sys.exit("update-pause: missing %s/versions.list (run ports/redis/build.sh -B %s)"
+                     % (d, build))
+        old, new = step or versions[:2]
+        for v in (old, new):
+            if v not in versions:
+                sys.exit("update-pause: %s is not a version of %s/versions.list (%s)"
+                         % (v, d, " ".join(versions)))
+        # persistence off (docs/ports/redis.md); its log on stdout
+        args = ["--save", "", "--appendonly", "no", "--logfile", ""]
+        return Target("redis", "%s/%s.so" % (d, old), "%s/%s.so" % (d, new), args,
+                      "Ready to accept connections", "%s -> %s" % (old, new),
+                      "redis-update-pause")
+
+    def so(self, which):
+        return os.path.basename(getattr(self, which))[:-3]
 
 
 def machine():
@@ -86,25 +144,34 @@ def probe_main(port, keys, seconds, out):
     print("ready", flush=True)
     wall0, pc0 = time.time(), time.perf_counter()
     due, end = pc0, pc0 + seconds
-    t, lat, errors = [], [], 0
+    t, lat, errors, first_error = [], [], 0, None
     while due < end:
         now = time.perf_counter()
         if now < due:
             time.sleep(due - now)
+        i = rnd.randrange(keys)
         try:
-            r = c.ask("GET", "key:%012d" % rnd.randrange(keys))
-        except (OSError, EOFError):
+            r = c.ask("GET", "key:%012d" % i)
+        except (OSError, EOFError) as e:
             errors += 1
+            first_error = first_error or "GET key:%012d: %r" % (i, e)
             break
-        if r is None or r[:1] == b"-":
+        if r != fill_value(i) and r != LOAD_VALUE:
             errors += 1
+            first_error = first_error or "GET key:%012d answered %r" % (i, r)
         t.append(round(due - pc0, 6))
         lat.append(round(time.perf_counter() - due, 6))
         due += interval
-    json.dump({"wall0": wall0, "t": t, "lat": lat, "errors": errors}, open(out, "w"))
+    json.dump({"wall0": wall0, "t": t, "lat": lat, "errors": errors,
+               "first_error": first_error}, open(out, "w"))
 
 
 # ------------------------------------------------------------ measurements
+def loadavg():
+    """The 1-minute load average."""
+    return float(open("/proc/loadavg").read().split()[0])
+
+
 def pctl(xs, p):
     if not xs:
         return None
@@ -127,9 +194,11 @@ def smaps(pid):
         return None
 
 
-def read_rates(pipe, out):
+def read_rates(pipe, out, errors):
     """redis-benchmark -q prints 'GET: rps=N (overall: ...) ...\\r' every
-    250 ms (flushed): appends (time, N) to OUT."""
+    250 ms (flushed): appends (time, N) to OUT. It exits on an error reply
+    ('Error from server: ...') or a lost connection ('Error: ...'): those
+    lines go to ERRORS."""
     buf = b""
     while True:
         data = pipe.read1(4096)
@@ -137,11 +206,13 @@ def read_rates(pipe, out):
             return
         now = time.time()
         buf += data
-        *lines, buf = buf.split(b"\r")
+        *lines, buf = re.split(rb"[\r\n]", buf)
         for line in lines:
             m = re.search(rb"rps=([0-9.]+)", line)
             if m:
                 out.append((now, float(m.group(1))))
+            elif b"rror" in line:
+                errors.append(line.decode(errors="replace").strip())
 
 
 def children(pid):
@@ -174,41 +245,49 @@ class Run:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.log = os.path.join(self.work, "server.log")
+        tg = self.a.target
+        log = open(self.log, "w")
         self.server = subprocess.Popen(
-            [self.a.run, "--control", self.sock, self.a.kvd + "/kvd-1.so",
-             "--port", str(self.port), "--bind", "127.0.0.1"],
-            stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
+            [self.a.run, "--control", self.sock, tg.old,
+             "--port", str(self.port), "--bind", "127.0.0.1"] + tg.args,
+            stdout=log if tg.name == "redis" else subprocess.DEVNULL, stderr=log)
         self.procs.append(self.server)
         for _ in range(400):
-            if os.path.exists(self.sock) and "listening" in open(self.log).read():
+            if os.path.exists(self.sock) and tg.ready in open(self.log).read():
                 return
             if self.server.poll() is not None:
                 break
             time.sleep(0.025)
-        raise RuntimeError("kvd did not start: " + open(self.log).read())
+        raise RuntimeError("%s did not start: %s" % (tg.name, open(self.log).read()))
 
     def fill(self):
+        out = open(os.path.join(self.work, "fill.out"), "w+")
         p = subprocess.Popen(["redis-cli", "-p", str(self.port), "--pipe"],
-                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+                             stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT)
         step = 50000
         for lo in range(0, self.n, step):
-            p.stdin.write(b"".join(b"SET key:%012d value-%010d\r\n" % (i, i)
+            p.stdin.write(b"".join(b"SET key:%012d %s\r\n" % (i, fill_value(i))
                                    for i in range(lo, min(self.n, lo + step))))
         p.stdin.close()
         p.wait()
+        out.seek(0)
+        said = out.read()
+        if p.returncode or "errors: 0," not in said:
+            raise RuntimeError("filling with redis-cli --pipe failed: " + said.strip())
         size = int(Conn(self.port).ask("DBSIZE")[1:])
         if size != self.n:
-            raise RuntimeError("kvd holds %d keys, not %d" % (size, self.n))
+            raise RuntimeError("%s holds %d keys, not %d" % (self.a.target.name, size, self.n))
 
     def start_load(self):
-        self.load, self.load_rates = [], []
+        self.load, self.load_rates, self.load_errors = [], [], []
         for test in ("get", "set"):
             p = subprocess.Popen(
                 ["redis-benchmark", "-h", "127.0.0.1", "-p", str(self.port), "-c", "5",
                  "-n", "2000000000", "-r", str(self.n), "-t", test, "-q"],
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             rates = []
-            threading.Thread(target=read_rates, args=(p.stdout, rates), daemon=True).start()
+            threading.Thread(target=read_rates, args=(p.stdout, rates, self.load_errors),
+                             daemon=True).start()
             self.load.append(p)
             self.load_rates.append(rates)
             self.procs.append(p)
@@ -228,7 +307,7 @@ class Run:
 
     def execute(self):
         a, r = self.a, {"keys": self.n, "mode": self.mode, "rep": self.rep,
-                        "window_s": self.window}
+                        "window_s": self.window, "loadavg": loadavg()}
         try:
             self.start_server()
             self.fill()
@@ -250,20 +329,23 @@ class Run:
                 sampler.start()
             time.sleep(PRE)
             t_req = time.time()
+            new = a.target.new
             if self.mode == "inplace":
-                rc, reply = self.ctl("update", "--inplace", "--timeout", "2m",
-                                     a.kvd + "/kvd-2.so")
+                rc, reply = self.ctl("update", "--inplace", "--timeout", "2m", new)
             elif self.mode == "mve":
-                rc, reply = self.ctl("update", "--timeout", "2m", a.kvd + "/kvd-2.so")
+                rc, reply = self.ctl("update", "--timeout", "2m", new)
             elif self.mode == "promote":
                 # the whole update: caught up, promoted at once, finished
-                rc, reply = self.ctl("update", "--timeout", "2m", a.kvd + "/kvd-2.so")
+                rc, reply = self.ctl("update", "--timeout", "2m", new)
                 st1 = self.status()
                 r["t_caught_up_s"] = round(time.time() - t_req, 3)
                 r["peak_backlog_bytes"] = (st1.get("log") or {}).get("peak_backlog_bytes")
                 prc, preply = self.ctl("promote")
                 r["t_promoted_s"] = round(time.time() - t_req, 3)
-                frc, freply = self.ctl("finish")
+                # a program with threads is not followed by its old version:
+                # promote ends it ("finished: ... runs alone"), no finish
+                frc, freply = (prc, preply) if preply.startswith("finished") else \
+                    self.ctl("finish")
                 r["promote_reply"], r["finish_reply"] = preply, freply
                 rc = rc or prc or frc
             else:
@@ -297,6 +379,10 @@ class Run:
             logtext = open(self.log).read()
             m = re.search(r"the state transfer (\d+) us", logtext)
             r["state_transfer_ms"] = round(int(m.group(1)) / 1000, 1) if m else None
+            # the redis port's own rebinding after the runtime's transfer
+            m = re.search(r"mvedsua: resumed as .*, (\d+) us", logtext)
+            if m:
+                r["port_resume_ms"] = round(int(m.group(1)) / 1000, 1)
             if self.mode == "inplace":
                 u = st.get("last_update") or {}
                 r["outcome"] = u.get("outcome")
@@ -314,7 +400,8 @@ class Run:
             lat = [x * 1000 for x in p["lat"]]
             win = [l for x, l in zip(t, lat) if 0 <= x <= self.window]
             pre = [l for x, l in zip(t, lat) if -PRE + 0.1 <= x < 0]
-            r["probe_errors"] = p["errors"]
+            r["probe_errors"], r["probe_first_error"] = p["errors"], p.get("first_error")
+            r["load_errors"] = self.load_errors[:5]
             r["window"] = {"requests": len(win), "max_ms": round(max(win), 3) if win else None,
                            "p99_ms": round(pctl(win, 99), 3) if win else None,
                            "p50_ms": round(pctl(win, 50), 3) if win else None}
@@ -327,21 +414,43 @@ class Run:
             r["timeline"] = [[round(b * BUCKET - PRE, 3), round(v, 3)]
                              for b, v in sorted(buckets.items())]
             r["returned_within_window"] = (r["update_s"] or 0) <= self.window
-            ok = p["errors"] == 0 and r["load_alive"] and r["window"]["requests"] > 0
+            wrong = []  # what went wrong, other than timing
+
+            def need(cond, what):
+                if not cond:
+                    wrong.append(what)
+            need(p["errors"] == 0, "the probe saw %d error(s), the first: %s" % (
+                p["errors"], p.get("first_error")))
+            need(not self.load_errors, "redis-benchmark printed: %s" % "; ".join(
+                self.load_errors[:3]))
+            need(r["load_alive"], "a redis-benchmark process died")
+            need(r["window"]["requests"] > 0, "no probe request in the window")
+            if self.mode != "none":
+                need(rc == 0, "the update command failed (%d): %s" % (rc, reply))
             if self.mode == "inplace":
-                ok = ok and rc == 0 and r["outcome"] == "finished"
+                need(r["outcome"] == "finished", "in-place update: %s" % reply)
+            if self.mode in ("mve", "promote"):
+                need(reply.startswith("caught up"), "update: %s" % reply)
             if self.mode == "mve":
-                ok = (ok and rc == 0 and reply.startswith("caught up")
-                      and r["stage_after_window"] == "outdated-leader"
-                      and r["outcome_after_rollback"] == "rolled-back"
-                      and "requested by the operator" in json.dumps(st2.get("last_update")))
+                need(r["stage_after_window"] == "outdated-leader",
+                     "stage %s after the window, not outdated-leader (last update: %s)" % (
+                         r["stage_after_window"], json.dumps(st.get("last_update"))))
+                need(r["outcome_after_rollback"] == "rolled-back"
+                     and "requested by the operator" in json.dumps(st2.get("last_update")),
+                     "rollback: %s (last update: %s)" % (
+                         rb_reply, json.dumps(st2.get("last_update"))))
             if self.mode == "promote":
-                ok = (ok and rc == 0 and reply.startswith("caught up")
-                      and r["promote_reply"].startswith("promoted")
-                      and r["finish_reply"].startswith("finished")
-                      and r["stage_after_window"] == "single-leader"
-                      and r["version_after"] == "kvd-2.so" and r["outcome"] == "finished")
-            r["valid"] = bool(ok)
+                need(r["promote_reply"].startswith(("promoted", "finished")),
+                     "promote: %s" % r["promote_reply"])
+                need(r["finish_reply"].startswith("finished"), "finish: %s" % r["finish_reply"])
+                need(r["stage_after_window"] == "single-leader"
+                     and r["version_after"] == os.path.basename(new)
+                     and r["outcome"] == "finished",
+                     "after promotion: stage %s, version %s, outcome %s" % (
+                         r["stage_after_window"], r["version_after"], r["outcome"]))
+            r["valid"] = not wrong
+            if wrong:
+                r["error"] = "; ".join(wrong)
         except Exception as e:  # reported in the JSON, the run left out
             r["valid"], r["error"] = False, repr(e)
         finally:
@@ -382,6 +491,8 @@ def summarise(runs, sizes, modes):
                  "p50_ms": med(r["window"]["p50_ms"] for r in rs),
                  "window_rps": med(r.get("window_rps") for r in rs),
                  "max_ms_all": [r["window"]["max_ms"] for r in rs],
+                 "p99_ms_all": [r["window"]["p99_ms"] for r in rs],
+                 "port_resume_ms": med(r.get("port_resume_ms") for r in rs),
                  "update_s": med(r["update_s"] for r in rs),
                  "state_transfer_ms": med(r.get("state_transfer_ms") for r in rs)}
             if mode == "mve":
@@ -418,7 +529,7 @@ def summarise(runs, sizes, modes):
     return out
 
 
-def write_timelines(runs, sizes, modes, results, mach):
+def write_timelines(runs, sizes, modes, results, mach, target):
     """Per size: the repetition whose mve max is the median, every mode of it."""
     files = {}
     for n in sizes:
@@ -431,11 +542,11 @@ def write_timelines(runs, sizes, modes, results, mach):
             (r["timeline"] for r in runs if r["keys"] == n and r["mode"] == m
              and r["rep"] == rep and r["valid"]), [])) for m in modes}
         ts = sorted(set(t for c in cols.values() for t in c))
-        path = os.path.join(results, "update-pause-%d.csv" % n)
+        path = os.path.join(results, "%s-%d.csv" % (target.prefix, n))
         with open(path, "w") as f:
-            f.write("# update pause timeline, kvd-1 -> kvd-2 with %d keys, repetition %d; "
-                    "machine: %d cores, %s, Linux %s\n" % (n, rep, mach["cores"], mach["cpu"],
-                                                           mach["kernel"]))
+            f.write("# update pause timeline, %s with %d keys, repetition %d; "
+                    "machine: %d cores, %s, Linux %s\n" % (target.label, n, rep, mach["cores"],
+                                                           mach["cpu"], mach["kernel"]))
             f.write("# time_s (from the update request), then per mode the probe's max "
                     "latency in ms in the 10 ms bucket starting there (NaN: no request)\n")
             f.write("time_s," + ",".join(modes) + "\n")
@@ -458,18 +569,21 @@ def write_md(doc, path):
                  "follower_private_kb", "follower_pss_kb", "follower_rss_kb",
                  "leader_rss_kb")))
     L = []
-    L.append("### Update pause under load (kvd-1 -> kvd-2: no update, in place, multi-version)\n")
+    L.append("### Update pause under load (%s: no update, in place, multi-version)\n"
+             % doc["update"])
     L.append("%d cores, %s, Linux %s (shared, noisy: compare ratios). Load: %s. Probe: %s. "
              "The window is the %s s from the update request; figures are medians over %d "
              "interleaved repetition(s), each on a fresh server; the ratios are the medians of "
              "each repetition's ratio to its own no-update run (%s). Load average of the machine "
-             "%s at the start, %s at the end.\n" % (m["cores"], m["cpu"], m["kernel"], w["load"], w["probe"],
+             "%s at the start, %s at the end (%s to %s at the runs' starts).\n" % (
+                             m["cores"], m["cpu"], m["kernel"], w["load"], w["probe"],
                              "/".join("%g" % x for x in sorted(set(w["window_s"].values()))),
                              w["repetitions"],
                              "all runs valid" if doc["all_valid"] else
                              "%d of %d runs valid: see update-pause.json" % (
                                  sum(r["valid"] for r in doc["runs"]), len(doc["runs"])),
-                             doc["loadavg"]["start"], doc["loadavg"]["end"]))
+                             doc["loadavg"]["start"], doc["loadavg"]["end"],
+                             doc["loadavg"]["runs_min"], doc["loadavg"]["runs_max"]))
     L.append("| keys | no update: max / p99 | in place: max / p99 | ratio to no update | "
              "multi-version: max / p99 | ratio to no update | update command (in place / multi-version) |")
     L.append("|---:|---:|---:|---:|---:|---:|---:|")
@@ -490,6 +604,28 @@ def write_md(doc, path):
              "*117 ms (2^24-entry ring)* | *x1.17* | |")
     L.append("| *issue's goal* | | | | | *within x1.5* | |")
     L.append("")
+    for s in doc["results"]:
+        i, v = s["inplace"], s["mve"]
+        if i.get("port_resume_ms") is None:
+            continue
+        L.append("%d keys, medians: the in-place pause as the runtime measured it %s ms, of "
+                 "which the state transfer %s ms and the port's rebinding (`mvedsua: resumed "
+                 "as ...` in redis' log) %s ms; in the follower of the multi-version update, "
+                 "the state transfer %s ms and the rebinding %s ms.\n" % (
+                     s["keys"], *(None if x is None else round(x, 1) for x in (
+                         i.get("runtime_pause_ms"), i.get("state_transfer_ms"),
+                         i.get("port_resume_ms"), v.get("state_transfer_ms"),
+                         v.get("port_resume_ms")))))
+    L.append("The spread: each valid run's max / p99 in the window, in the order of the "
+             "repetitions.\n")
+    L.append("| keys | mode | max, ms | p99, ms |")
+    L.append("|---:|---|---|---|")
+    for s in doc["results"]:
+        for mode in [x for x in ("none", "inplace", "mve", "promote") if s.get(x, {}).get("runs")]:
+            L.append("| %d | %s | %s | %s |" % (
+                s["keys"], mode, " ".join("%.1f" % x for x in s[mode]["max_ms_all"]),
+                " ".join("%.1f" % x for x in s[mode]["p99_ms_all"])))
+    L.append("")
     L.append("The load's throughput in the same window (the two redis-benchmark processes' "
              "rates over their 250 ms progress intervals, summed):\n")
     L.append("| keys | no update | in place | ratio | multi-version | ratio |")
@@ -503,7 +639,10 @@ def write_md(doc, path):
     L.append("")
     if "promote" in doc["results"][0]:
         L.append("The whole multi-version update (`update`, then `promote` as soon as it "
-                 "returned, then `finish`: kvd-2 alone at the end), same window and load:\n")
+                 "returned, %s), same window and load:\n" % (
+                     "which ends the old version: a program with threads is not followed "
+                     "by it; %s alone at the end" % doc["to"] if doc["server"] == "redis" else
+                     "then `finish`: %s alone at the end" % doc["to"]))
         L.append("| keys | max / p99 | ratio to no update | load throughput, ratio | "
                  "caught up / promoted / finished after | log peak |")
         L.append("|---:|---:|---:|---:|---:|---:|")
@@ -517,7 +656,8 @@ def write_md(doc, path):
                     e["peak_backlog_bytes"] / 2**20)))
         L.append("| *MVEDSUa, 1M keys, promoting at once* | *3000 ms* | *x30* | | | |")
         L.append("")
-    L.append("Memory of the multi-version update (the follower applying kvd-1 -> kvd-2, then "
+    L.append("Memory of the multi-version update (the follower applying %s, then "
+             % doc["update"] +
              "following): the log's peak backlog (`status --json`), and the follower's peak "
              "resident memory sampled every 50 ms from `/proc/PID/smaps_rollup`: *private* is "
              "what it holds alone (its extra memory over the leader's), beside the leader's RSS "
@@ -554,16 +694,22 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--modes", default="none inplace mve promote",
                     help="which of none, inplace, mve, promote to run")
+    ap.add_argument("--server", choices=("kvd", "redis"), default="kvd")
+    ap.add_argument("--redis-step", nargs=2, metavar=("FROM", "TO"))
     a = ap.parse_args()
     if a.probe:
         probe_main(int(a.probe[0]), int(a.probe[1]), float(a.probe[2]), a.probe[3])
         return
     a.build = os.path.abspath(a.build)
     a.run, a.ctl = a.build + "/bin/mvedsua-run", a.build + "/bin/mvedsua-ctl"
-    a.kvd = a.build + "/examples/kvd"
-    for f in (a.run, a.ctl, a.kvd + "/kvd-1.so", a.kvd + "/kvd-2.so"):
+    if a.redis_step and a.server != "redis":
+        sys.exit("update-pause: --redis-step needs --server redis")
+    a.target = Target.redis(a.build, a.redis_step) if a.server == "redis" else \
+        Target.kvd(a.build)
+    for f in (a.run, a.ctl, a.target.old, a.target.new):
         if not os.path.exists(f):
-            sys.exit("update-pause: missing %s (build the kvd-examples target)" % f)
+            sys.exit("update-pause: missing %s (%s)" % (f, "run ports/redis/build.sh"
+                     if a.server == "redis" else "build the kvd-examples target"))
     for tool in ("redis-benchmark", "redis-cli"):
         if subprocess.run(["sh", "-c", "command -v " + tool], stdout=subprocess.DEVNULL).returncode:
             sys.exit("update-pause: needs " + tool)
@@ -582,7 +728,7 @@ def main():
         if a.quick:
             return 1.0
         return 3.0 if n < 1000000 else 5.0
-    load_start = open("/proc/loadavg").read().split()[0]
+    load_start = " ".join(open("/proc/loadavg").read().split()[:3])
     runs = []
     for rep in range(1, a.reps + 1):
         for n in sizes:
@@ -595,7 +741,12 @@ def main():
                         {k: v for k, v in r.items() if k != "timeline"}), file=sys.stderr)
                 runs.append(r)
     mach = machine()
-    doc = {"benchmark": "update-pause", "update": "kvd-1 -> kvd-2 (every entry transformed)",
+    tg = a.target
+    doc = {"benchmark": tg.prefix, "server": tg.name, "update": tg.label,
+           "from": tg.so("old"), "to": tg.so("new"),
+           "update_detail": "every entry transformed (examples/kvd/kvd-1-2.xf)"
+           if tg.name == "kvd" else "the redis port's step, persistence off "
+           "(ports/redis, docs/ports/redis.md)",
            "machine": mach,
            "workload": {
                "load": "redis-benchmark -c 5 -r N -t get, and the same with -t set, "
@@ -612,15 +763,26 @@ def main():
                            "no_update": 100, "inplace_kitsune": 5040, "mvedsua": 117},
                        "mvedsua_paper_ring_bytes": 512 * 2**20,
                        "goal_mve_vs_no_update": 1.5, "goal_log_peak_bytes": 64 * 2**20},
-           "loadavg": {"start": load_start, "end": open("/proc/loadavg").read().split()[0]},
+           "loadavg": {"start": load_start,
+                       "end": " ".join(open("/proc/loadavg").read().split()[:3]),
+                       "runs_min": min(r["loadavg"] for r in runs),
+                       "runs_max": max(r["loadavg"] for r in runs)},
            "all_valid": all(r["valid"] for r in runs),
            "results": summarise(runs, sizes, modes)}
     doc["timelines"] = {str(n): v for n, v in write_timelines(runs, sizes, modes, a.results,
-                                                                mach).items()}
+                                                                mach, tg).items()}
     doc["runs"] = [{k: v for k, v in r.items() if k != "timeline"} for r in runs]
-    json.dump(doc, open(os.path.join(a.results, "update-pause.json"), "w"), indent=2)
-    write_md(doc, os.path.join(a.results, "update-pause.md"))
-    print(open(os.path.join(a.results, "update-pause.md")).read())
+    out = os.path.join(a.results, tg.prefix)
+    json.dump(doc, open(out + ".json", "w"), indent=2)
+    write_md(doc, out + ".md")
+    print(open(out + ".md").read())
+    bad = [r for r in runs if not r["valid"]]
+    for r in bad:
+        print("update-pause: FAILED: repetition %d, %d keys, %s: %s" % (
+            r["rep"], r["keys"], r["mode"], r.get("error")), file=sys.stderr)
+    if bad:
+        sys.exit("update-pause: %d of %d runs failed (see above and %s.json)" % (
+            len(bad), len(runs), out))
 
 
 if __name__ == "__main__":
