@@ -147,7 +147,7 @@ Matcher &Cur() { return *t_matcher; }
 void LaneName(char *out, size_t size) {
   int k = ShimLane();
   if (k > 0)
-    snprintf(out, size, " in thread %d (%s)", k, ThreadName(k));
+    snprintf(out, size, " in thread %d (%s)", k, ThreadName(ShimSlotOfLane(k)));
   else if (size)
     out[0] = 0;
 }

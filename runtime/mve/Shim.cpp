@@ -65,6 +65,14 @@ struct LanePair {
 };
 LanePair g_lanes[kMaxLanes];
 int g_n_lanes;
+// Which lane each slot's thread records or replays, and the other way round
+// (ShimSlotOfLane). A slot that a thread which ended left free keeps its old
+// lane until the next update: the follower's thread that had it may still
+// be reading it. New lanes are made one at a time (g_new_lane_lock).
+constexpr int kMaxSlots = 256;
+int16_t g_lane_of_slot[kMaxSlots];
+int16_t g_slot_of_lane[kMaxLanes];
+int g_new_lane_lock;
 bool g_reversed; // a promotion switched every lane to its reverse log
 // The update is over but other threads may still look at lane 0 (the order
 // of calls, kept there): its logs stay mapped until the next update's
@@ -288,7 +296,7 @@ void FormatReport(DivergenceReport *r) {
   char thread[96] = "";
   if (t_lane > 0)
     snprintf(thread, sizeof thread, " of thread %d (%s)", t_lane,
-             ThreadName(t_lane));
+             ThreadName(ShimSlotOfLane(t_lane)));
   int n = snprintf(r->text, sizeof r->text,
                    "divergence at record %llu%s: %s\n  leader:   %s\n"
                    "  follower: %s\n",
@@ -709,7 +717,10 @@ bool ShimNewLanes(int n, const LogOptions &o, char *err, unsigned long size) {
     snprintf(err, size, "%d threads: at most %d are followed", n, kMaxLanes);
     return false;
   }
+  for (int16_t &lane : g_lane_of_slot)
+    lane = -1;
   for (int k = 0; k < n; ++k) {
+    g_lane_of_slot[k] = g_slot_of_lane[k] = int16_t(k);
     g_lanes[k].fwd = LogCreate(o, err, size);
     g_lanes[k].rev = g_lanes[k].fwd ? LogCreate(o, err, size) : nullptr;
     g_n_lanes = k + 1;
@@ -724,8 +735,13 @@ bool ShimNewLanes(int n, const LogOptions &o, char *err, unsigned long size) {
 
 int ShimLaneCount() { return g_n_lanes; }
 
-void ShimJoinLane(int k) {
+int ShimSlotOfLane(int lane) {
+  return lane >= 0 && lane < g_n_lanes ? g_slot_of_lane[lane] : -1;
+}
+
+void ShimJoinLane(int slot) {
   int mode = __atomic_load_n(&g_mode, __ATOMIC_ACQUIRE);
+  int k = slot > 0 && slot < kMaxSlots ? g_lane_of_slot[slot] : -1;
   if (mode == kOff || k <= 0 || k >= g_n_lanes)
     return;
   UseLane(k);
@@ -948,22 +964,34 @@ bool FollowerNewLane(int k, char *why, unsigned long size) {
 
 } // namespace
 
-bool ShimLaneForNewThread(int k, char *why, unsigned long size) {
+bool ShimLaneForNewThread(int slot, char *why, unsigned long size) {
   why[0] = 0;
   int mode = __atomic_load_n(&g_mode, __ATOMIC_ACQUIRE);
   if (mode == kOff) { // busy: the follower is applying the update
     snprintf(why, size, "the new version is being applied");
     return false;
   }
-  if (k != g_n_lanes || k >= kMaxLanes || g_reversed) {
+  if (g_reversed || slot <= 0 || slot >= kMaxSlots) {
     snprintf(why, size, "%s",
              g_reversed ? "the new version leads (stage updated-leader)"
-                        : "its slot is not the next lane (a thread that "
-                          "ended left its slot free)");
+                        : "its slot is out of range");
     return false;
   }
-  return mode == kLeader ? LeaderNewLane(k, why, size)
-                         : FollowerNewLane(k, why, size);
+  while (__atomic_exchange_n(&g_new_lane_lock, 1, __ATOMIC_ACQUIRE))
+    RawSyscall(SYS_sched_yield);
+  int k = g_n_lanes;
+  bool made = false;
+  if (k >= kMaxLanes)
+    snprintf(why, size, "the update's %d lanes are taken", kMaxLanes);
+  else
+    made = mode == kLeader ? LeaderNewLane(k, why, size)
+                           : FollowerNewLane(k, why, size);
+  if (made) {
+    g_slot_of_lane[k] = int16_t(slot);
+    g_lane_of_slot[slot] = int16_t(k);
+  }
+  __atomic_store_n(&g_new_lane_lock, 0, __ATOMIC_RELEASE);
+  return made;
 }
 
 void ShimAdoptLog(Log *log) {

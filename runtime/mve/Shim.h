@@ -68,6 +68,10 @@ int ShimLaneCount();
 // (follower) records or replays its lane from there; SUD armed for it.
 void ShimJoinLane(int slot);
 int ShimLane(); // the calling thread's lane, -1 for none
+// The slot (Threads.h) of the thread a lane is for: the lanes made at a fork
+// are the slots' own (lane k for slot k); a thread started during the
+// update takes the next lane, whatever its slot.
+int ShimSlotOfLane(int lane);
 // Lane 0's log: the process-level one (its user area holds the shared
 // state of the update).
 Log *ShimLog();
@@ -112,8 +116,10 @@ constexpr uint32_t kCtlNewLane = kCtlBase + 7;
 // A managed thread about to be started in slot `slot` while a follower
 // exists: the leader creates the lane's logs and announces them in the
 // calling thread's log; the follower, at the same point of its program,
-// takes the announcement and opens them. False (the thread is refused) when
-// the slot is not the next lane, or the logs cannot be made or opened.
+// takes the announcement and opens them. The thread gets the next lane,
+// whatever its slot (a slot that a thread which ended left free included).
+// False (the thread is refused) when every lane is taken, or the logs
+// cannot be made or opened.
 bool ShimLaneForNewThread(int slot, char *why, unsigned long size);
 // A process forked by a leader or a follower (Children.h): `log` becomes its
 // only lane, every other log of the update unmapped.

@@ -12,7 +12,8 @@ both workers before the fork. Prints one fact per line.
             follower's thread 2 diverges, named in the report; v1 serves on
   spawn     DIR/mp1.so -> DIR/mp2.so: a worker starts a helper thread while
             the follower follows; its lane is announced and opened in the
-            follower, where the same worker starts the same thread
+            follower, where the same worker starts the same thread; then two
+            more, each in the slot the one before left free
   order     DIR/ms1.so -> DIR/ms2.so, whose workers count the hits of both
             in one shared counter, the clients taking turns on the two
             workers: each follower thread replays a call only after the
@@ -66,6 +67,9 @@ try:
         print("status:", stage(control.status()))
     elif scenario == "spawn":
         print("spawn:", ask(clients[0], b"spawn\n"))
+        # In the slot the first helper left free: a lane of its own.
+        print("spawn again:", ask(clients[1], b"spawn\n"))
+        print("spawn a third:", ask(clients[0], b"spawn\n"))
         print("following:", hits(clients))
         time.sleep(0.3)
         print("status:", stage(control.status()))
