@@ -48,6 +48,15 @@ constexpr long kWaitSliceNs = 50 * 1000 * 1000;
 // reader_waiting
 enum : uint32_t { kAwake = 0, kNapping = 1, kSleeping = 2 };
 
+// A futex word per slot (bumped by a wake) and how many sleep on it. Two
+// waiters share a slot only when their numbers are kOrderSlots apart: a
+// wake for one wakes both, and the other sleeps again.
+constexpr int kOrderSlots = 64;
+struct OrderSlot {
+  uint32_t word;
+  uint32_t waiters;
+};
+
 struct alignas(64) Shared {
   uint32_t magic;
   uint32_t max_chunks;
@@ -82,6 +91,10 @@ struct alignas(64) Shared {
   // the highest replayed by the follower's (each on a line of its own).
   alignas(64) uint64_t order_taken;
   alignas(64) uint64_t order_done;
+  // Follower threads asleep until call n's turn, on slot n % kOrderSlots:
+  // the thread that says n - 1 is done wakes only that slot, and only when
+  // its `waiters` says someone sleeps there.
+  alignas(64) OrderSlot order_slots[kOrderSlots];
   // Then: uint32_t chunk_of[max_chunks], uint32_t free_ring[max_chunks],
   // the user area, padding to a page; the chunks follow header_bytes.
 };
@@ -467,37 +480,83 @@ uint64_t LogOrderTake(Log *log) {
   return __atomic_add_fetch(&log->sh->order_taken, 1, __ATOMIC_ACQ_REL);
 }
 
+namespace {
+
+bool OrderReached(const Shared *sh, uint64_t n) {
+  return __atomic_load_n(&sh->order_done, __ATOMIC_SEQ_CST) + 1 >= n;
+}
+
+long MsSince(const struct timespec &start) {
+  struct timespec now;
+  RawSyscall(SYS_clock_gettime, CLOCK_MONOTONIC, long(&now));
+  return (now.tv_sec - start.tv_sec) * 1000 +
+         (now.tv_nsec - start.tv_nsec) / 1000000;
+}
+
+// One sleep on n's slot until the thread before it wakes it, or `ms`. The
+// handshake of WaitForRecord's: the sleeper counts itself in `waiters`
+// before its last look at order_done, the waker moves order_done before
+// it looks at `waiters`; one of them sees the other.
+void SleepForTurn(Shared *sh, uint64_t n, long ms) {
+  OrderSlot *slot = &sh->order_slots[n % kOrderSlots];
+  uint32_t seen = __atomic_load_n(&slot->word, __ATOMIC_SEQ_CST);
+  __atomic_fetch_add(&slot->waiters, 1, __ATOMIC_SEQ_CST);
+  if (!OrderReached(sh, n)) {
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000};
+    RawSyscall(SYS_futex, long(&slot->word),
+               FUTEX_WAIT | FUTEX_PRIVATE_FLAG, long(seen), long(&t));
+  }
+  __atomic_fetch_sub(&slot->waiters, 1, __ATOMIC_SEQ_CST);
+}
+
+void WakeSlot(OrderSlot *slot) {
+  if (__atomic_load_n(&slot->waiters, __ATOMIC_SEQ_CST) == 0)
+    return;
+  __atomic_fetch_add(&slot->word, 1, __ATOMIC_SEQ_CST);
+  RawSyscall(SYS_futex, long(&slot->word), FUTEX_WAKE | FUTEX_PRIVATE_FLAG,
+             0x7fffffff);
+}
+
+} // namespace
+
+// Only the follower's threads wait and wake (one process: private futexes).
+// A wait that spins briefly finds its turn without a call when the thread
+// before it is running on another core.
 bool LogOrderWait(Log *log, uint64_t n, long max_ms) {
-  const uint64_t *done = &log->sh->order_done;
+  Shared *sh = log->sh;
   for (int spins = 0; spins < 200; ++spins) {
-    if (Load(done) + 1 >= n)
+    if (OrderReached(sh, n))
       return true;
     __builtin_ia32_pause();
   }
-  struct timespec start, now;
+  struct timespec start;
   RawSyscall(SYS_clock_gettime, CLOCK_MONOTONIC, long(&start));
-  for (;;) {
-    for (int i = 0; i < 64; ++i) {
-      if (Load(done) + 1 >= n)
-        return true;
-      RawSyscall(SYS_sched_yield);
-    }
-    struct timespec nap = {0, 50 * 1000};
-    RawSyscall(SYS_nanosleep, long(&nap), 0);
-    RawSyscall(SYS_clock_gettime, CLOCK_MONOTONIC, long(&now));
-    if ((now.tv_sec - start.tv_sec) * 1000 +
-            (now.tv_nsec - start.tv_nsec) / 1000000 > max_ms)
-      return false;
+  for (long left = max_ms; left > 0; left = max_ms - MsSince(start)) {
+    SleepForTurn(sh, n, left);
+    if (OrderReached(sh, n))
+      return true;
   }
+  return OrderReached(sh, n);
 }
 
+// Wakes the thread whose turn it now is. A thread that went on unordered
+// moves order_done by more than one: every sleeper it passed may go on, so
+// every slot with a sleeper is woken then.
 void LogOrderDone(Log *log, uint64_t n) {
-  uint64_t *done = &log->sh->order_done;
-  uint64_t cur = Load(done);
-  while (cur < n && !__atomic_compare_exchange_n(done, &cur, n, true,
-                                                 __ATOMIC_ACQ_REL,
-                                                 __ATOMIC_ACQUIRE)) {
+  Shared *sh = log->sh;
+  uint64_t cur = __atomic_load_n(&sh->order_done, __ATOMIC_SEQ_CST);
+  while (cur < n && !__atomic_compare_exchange_n(&sh->order_done, &cur, n,
+                                                 true, __ATOMIC_SEQ_CST,
+                                                 __ATOMIC_SEQ_CST)) {
   }
+  if (cur >= n)
+    return; // passed already, and its sleepers woken then
+  if (cur + 1 == n) {
+    WakeSlot(&sh->order_slots[(n + 1) % kOrderSlots]);
+    return;
+  }
+  for (int i = 0; i < kOrderSlots; ++i)
+    WakeSlot(&sh->order_slots[i]);
 }
 
 void LogSetTag(Log *log, uint64_t tag) {

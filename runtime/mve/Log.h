@@ -79,8 +79,10 @@ uint64_t LogTag(const Log *log);
 // The order of calls across lanes (threads), kept in one log (lane 0's):
 // the leader takes a number for each call as it returns (from 1); a
 // follower thread waits, before it replays call n, until the calls before
-// it were replayed, then says n is done. The wait is bounded (`max_ms`): a
-// thread that needs another to move first while the other waits for it
+// it were done, and later says n is done. A waiting thread sleeps on a
+// futex that LogOrderDone wakes only when someone sleeps there; neither
+// allocates or locks (the SIGSYS handler). The wait is bounded (`max_ms`):
+// a thread that needs another to move first while the other waits for it
 // (a lock taken in another order) goes on unordered; false then.
 uint64_t LogOrderTake(Log *log);
 bool LogOrderWait(Log *log, uint64_t n, long max_ms);

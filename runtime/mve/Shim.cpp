@@ -27,6 +27,7 @@
 #include "mvedsua/rules_abi.h"
 
 #include <dirent.h>
+#include <linux/futex.h>
 #include <sched.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -110,8 +111,9 @@ bool g_child_follower; // follows a child of the leader (Children.h)
 constexpr long kOrderWaitMs = 200;
 uint64_t g_order_timeouts;
 // MVEDSUA_MVE_ORDER_LANES=1: the calls of all threads are replayed in the
-// leader's order (docs/threads.md); off by default, as every handoff from
-// one follower thread to another costs a wake-up.
+// leader's order (docs/threads.md); off by default, as a worker pool under
+// load makes a follower thread hand over to another at about one call in
+// ten, and the ordered follower then falls behind its leader.
 int g_order_lanes = -1;
 bool OrderLanes() {
   if (g_order_lanes < 0) {
@@ -126,6 +128,32 @@ Log *OrderLog() {
   if (!g_n_lanes)
     return nullptr;
   return g_reversed ? g_lanes[0].rev : g_lanes[0].fwd;
+}
+// Follower: the order number of the call this thread replayed last, held
+// until the thread reaches its next call or waits for another thread
+// (ReleaseTurn). The next call in the leader's order may be another
+// thread's that returned before this thread's next call began, and was
+// caused by it (this thread's write woke the other's epoll_wait) after the
+// memory writes this thread made in between: they must be made in the
+// follower before that call returns, as the order number of a call is taken
+// when it returns, a little after what it caused.
+MVEDSUA_TLS uint64_t t_turn;
+void ReleaseTurn() {
+  Log *order = OrderLog();
+  if (order)
+    LogOrderDone(order, t_turn);
+  t_turn = 0;
+}
+// A local call in which a thread may wait for another: a lock's futex (the
+// other thread may need the turn to unlock it), a yield, the thread's end.
+bool MayWaitForThread(long nr, const long a[6]) {
+  if (nr == SYS_futex) {
+    int op = int(a[1]) & FUTEX_CMD_MASK;
+    return op == FUTEX_WAIT || op == FUTEX_WAIT_BITSET ||
+           op == FUTEX_LOCK_PI || op == FUTEX_LOCK_PI2 ||
+           op == FUTEX_WAIT_REQUEUE_PI;
+  }
+  return nr == SYS_futex_waitv || nr == SYS_sched_yield || nr == SYS_exit;
 }
 MVEDSUA_TLS jmp_buf g_takeover_jmp;
 MVEDSUA_TLS int64_t g_takeover_sent = -1; // what the diverging call sent, if
@@ -406,11 +434,9 @@ bool Control(const RecHead &h) {
   const char *why = nullptr;
   if (h.nr == kCtlTable) {
     // After every descriptor change the threads made before it (OrderLog).
-    if (h.order && OrderLog())
-      LogOrderWait(OrderLog(), h.order, kOrderWaitMs);
+    ShimOrderWait(h);
     why = HandoverReceiveTable(h.n_fds);
-    if (h.order && OrderLog())
-      LogOrderDone(OrderLog(), h.order);
+    ShimOrderDone(h);
   }
   if (h.nr == kCtlEpollMap)
     EpollReceiveMap(h);
@@ -867,6 +893,7 @@ void ShimStopLeading() {
 
 void ShimFollow(int leader, int leader_pidfd, int direction) {
   g_seq = 0;
+  t_turn = 0; // a turn this thread held when its process last followed
   g_leader_pid = leader;
   g_leader_pidfd = leader_pidfd;
   g_catching_up = true;
@@ -1066,7 +1093,11 @@ bool Prepare(CallView &c, long nr, long a0, long a1, long a2, long a3,
   int mode = __atomic_load_n(&g_mode, __ATOMIC_RELAXED);
   if (__builtin_expect(mode == kLeader && g_n_lanes > 1, 0))
     OrderFdChange(c);
-  return mode == kFollower;
+  if (mode != kFollower)
+    return false;
+  if (t_turn)
+    ReleaseTurn();
+  return true;
 }
 
 void Record(CallView &c, long r) {
@@ -1181,15 +1212,22 @@ long ShimReplayRecord(CallView &c, const RecHead &rec) {
 // Another thread's call that returned before this one in the leader is
 // replayed first: what that thread wrote to memory before it (a counter
 // two workers share) is then there for this one, as it was in the leader.
+// The turn this thread held is given up first (its own earlier call).
 void ShimOrderWait(const RecHead &h) {
+  if (t_turn)
+    ReleaseTurn();
   Log *order = h.order ? OrderLog() : nullptr;
   if (order && !LogOrderWait(order, h.order, kOrderWaitMs))
     __atomic_fetch_add(&g_order_timeouts, 1, __ATOMIC_RELAXED);
 }
 
+// The turn is held until the thread's next call (t_turn).
 void ShimOrderDone(const RecHead &h) {
-  if (Log *order = h.order ? OrderLog() : nullptr)
-    LogOrderDone(order, h.order);
+  if (!h.order)
+    return;
+  if (t_turn)
+    ReleaseTurn();
+  t_turn = h.order;
 }
 
 void ShimRecordDone(const CallView *c, int64_t ret) {
@@ -1411,6 +1449,9 @@ long TrapDispatch(long nr, const long a[6]) {
       !g_shim_paused)
     return TrappedExec(nr, a, mode);
   if (mode == kOff || g_shim_paused || SpecOf(nr).cls == kLocal) {
+    if (__builtin_expect(t_turn != 0, 0) && mode == kFollower &&
+        MayWaitForThread(nr, a))
+      ReleaseTurn();
     long ret;
     while ((ret = RawCall(nr, a)) == -EINTR && SigRestartLocal(nr, ret)) {
     }
@@ -1463,6 +1504,7 @@ MVEDSUA_EXPORT int mvedsua_rt_mve_start_follower(void) {
     return -1;
   g_seq = 0;
   if (pid == 0) {
+    t_turn = 0;
     g_leader_pid = parent;
     SigFollow(parent);
     __atomic_store_n(&g_mode, kFollower, __ATOMIC_RELAXED);
