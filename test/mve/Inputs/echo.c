@@ -12,6 +12,8 @@
  *                                 upper case: a divergence to detect
  *   MVEDSUA_TEST_RAW_PID=1        print the pid from a raw syscall, which
  *                                 the shim cannot see: a divergence
+ *   MVEDSUA_TEST_RUSAGE=1         also print the process's CPU time
+ *                                 (getrusage), which each process has its own
  *   MVEDSUA_TEST_SLOW_FOLLOWER=1  the follower (only) computes for a long
  *                                 while after following (no syscalls): the
  *                                 leader runs ahead
@@ -28,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -120,6 +123,13 @@ static int pair_loop(long rounds) {
     clock_gettime(CLOCK_REALTIME, &ts);
     long pid = env_num("MVEDSUA_TEST_RAW_PID") == 1 ? syscall(SYS_getpid) : getpid();
     int m = reply(out, sizeof out, got, i);
+    if (env_num("MVEDSUA_TEST_RUSAGE") == 1) { // this process's CPU time
+      struct rusage ru;
+      getrusage(RUSAGE_SELF, &ru);
+      m += snprintf(out + m, sizeof out - m, " cpu_us=%ld",
+                    (long)((ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+                           ru.ru_utime.tv_usec + ru.ru_stime.tv_usec));
+    }
     m += snprintf(out + m, sizeof out - m, " pid=%ld t=%lld.%09ld\n", pid,
                   (long long)ts.tv_sec, ts.tv_nsec);
     write_all(1, out, (size_t)m);
