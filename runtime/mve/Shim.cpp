@@ -487,6 +487,8 @@ __attribute__((constructor)) void HookLanes() {
 // real).
 bool NextRecord(RecHead *h, const CallView *c) {
   for (;;) {
+    if (t_turn) // a control record's (no program code runs before the next)
+      ReleaseTurn();
     int64_t len = LogNext(g_log, LeaderAlive, nullptr);
     if (len == -2 && FollowerTakeOver(kTakeOverLeaderGone))
       return false;
@@ -1244,6 +1246,8 @@ void ShimRecordDone(const CallView *c, int64_t ret) {
 // and a switch or a takeover returns to the replaying call (ReplayRaw).
 int64_t ShimWaitRecord(bool ahead) {
   for (;;) {
+    if (t_turn) // as in NextRecord
+      ReleaseTurn();
     int64_t len = LogNext(g_log, LeaderAlive, nullptr);
     if (len == -2 && FollowerTakeOver(kTakeOverLeaderGone))
       longjmp(g_takeover_jmp, 1);
