@@ -1015,17 +1015,39 @@ void SendLineToSupervisor(const char *fmt, ...) {
 }
 
 // Waits, bounded, for the follower to consume everything: the leader makes
-// no call meanwhile, so this is the whole pause of a promotion.
-bool Drain() {
-  uint64_t start = MonoMs();
-  while (ShimBacklogBytes() > 0) {
+// no call meanwhile, so this is the whole pause of a promotion. A backlog
+// that has not shrunk for kDrainStallMs will not: a follower thread waits
+// where its leader's thread did not (a condition the leader's found
+// signalled, a point it resumed at in another place) and never reaches its
+// next call. Then it fails at once, naming the threads whose records are
+// left, rather than hold the clients until the update's timeout. Null when
+// drained, else why not.
+constexpr uint64_t kDrainStallMs = 3000;
+const char *Drain() {
+  static char why[700];
+  uint64_t start = MonoMs(), moved = start;
+  uint64_t left = ShimBacklogBytes();
+  while (left > 0) {
     Check();
     if (g_leader.lost || g_leader.reaped ||
         MonoMs() - start > g_req.timeout_ms)
-      return false;
+      return "the follower did not drain the logs in time";
     SleepMsRaw(1);
+    uint64_t now = ShimBacklogBytes();
+    if (now < left)
+      moved = MonoMs();
+    left = now;
+    if (left && MonoMs() - moved > kDrainStallMs) {
+      char lanes[560];
+      ShimDescribeBacklog(lanes, sizeof lanes);
+      snprintf(why, sizeof why,
+               "the follower read nothing more for %llu s with records left "
+               "(%s): a follower thread waits where the leader's did not",
+               (unsigned long long)(kDrainStallMs / 1000), lanes);
+      return why;
+    }
   }
-  return true;
+  return nullptr;
 }
 
 // The leader becomes the follower of the new version (the updated-leader
@@ -1076,8 +1098,8 @@ const char *PromoteAlone() {
   int channel = SupervisorFd();
   int n = 0;
   bool table = !HandoverLive(); // not handed over at catch-up
-  if (!Drain())
-    fail = "the follower did not drain the logs in time";
+  if (const char *stuck = Drain())
+    fail = stuck;
   else if (table && (n = HandoverSendTable()) < 0)
     fail = "the descriptors could not be handed over";
   else if (table && !ShimAppendControl(kCtlTable, uint32_t(n), 0))
@@ -1120,8 +1142,8 @@ const char *Promote() {
   SendTableWhenCaughtUp();
   if (!HandoverLive() || g_leader.lost || g_leader.reaped)
     return "the follower is gone";
-  if (!Drain())
-    return "the follower did not drain the log in time";
+  if (const char *stuck = Drain())
+    return stuck;
   int channel = SupervisorFd();
   if (channel >= 0 && HandoverSendOne(channel, channel) < 0)
     return "the supervisor channel could not be handed over";

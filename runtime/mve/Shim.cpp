@@ -809,6 +809,26 @@ bool ShimLanesLeading() {
   return __atomic_load_n(&g_lanes_lead, __ATOMIC_ACQUIRE);
 }
 
+void ShimDescribeBacklog(char *out, unsigned long size) {
+  unsigned long n = 0;
+  out[0] = 0;
+  for (int k = 0; k < g_n_lanes && n < size; ++k) {
+    LogStats st;
+    LogGetStats(g_reversed ? g_lanes[k].rev : g_lanes[k].fwd, &st);
+    uint64_t left = st.records_appended - st.records_consumed;
+    if (!left)
+      continue;
+    char who[96];
+    if (k == 0)
+      snprintf(who, sizeof who, "the thread that runs main");
+    else
+      snprintf(who, sizeof who, "thread %d (%s)", k, ThreadName(k));
+    n += unsigned(snprintf(out + n, size - n, "%s%s: %llu record%s",
+                           n ? ", " : "", who, (unsigned long long)left,
+                           left == 1 ? "" : "s"));
+  }
+}
+
 uint64_t ShimBacklogBytes() {
   uint64_t n = 0;
   for (int k = 0; k < g_n_lanes; ++k)

@@ -79,6 +79,10 @@ Log *ShimLog();
 uint64_t ShimBacklogBytes();
 // The same over every lane but the calling thread's.
 uint64_t ShimBacklogOtherLanes();
+// The lanes whose records the follower has not all read, for a report:
+// "thread 2 (pool.c/worker_main): 1 record" (lane 0: "the thread that runs
+// main"), comma-separated.
+void ShimDescribeBacklog(char *out, unsigned long size);
 // Follower with threads: the process leads now (a takeover): a thread that
 // still waits for a record in its lane runs its call for real instead.
 void ShimLanesLead();

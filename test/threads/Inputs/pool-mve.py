@@ -19,6 +19,10 @@ both workers before the fork. Prints one fact per line.
             workers: each follower thread replays a call only after the
             calls the leader's threads made before it (the other worker's
             count is then there), so the same version never diverges
+  stall     DIR/mt1.so -> DIR/mt2.so: after a "stall" line the follower's
+            worker 2 waits on a condition nothing signals, where the leader's
+            answered; promote fails within seconds naming that thread (its
+            records are left), and the leader serves on; then a rollback
   shared    DIR/mv1.so -> DIR/mvrebuild.so, which deletes the listening
             socket from main's inherited epoll instance while it updates:
             the update fails, naming the call, and v1 still accepts
@@ -31,7 +35,7 @@ import time
 from poolclient import ask, hits, stage, start  # noqa: E402
 
 scenario, run, ctl, d, port = sys.argv[1:6]
-first = {"order": "ms1.so", "spawn": "mp1.so"}.get(scenario, "mv1.so")
+first = {"order": "ms1.so", "spawn": "mp1.so", "stall": "mt1.so"}.get(scenario, "mv1.so")
 port = int(port)
 server, control = start(run, ctl, d, first, port)
 
@@ -39,7 +43,7 @@ try:
     clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
     print("before:", hits(clients))
     target = {"diverge": "mvbad.so", "shared": "mvrebuild.so",
-              "order": "ms2.so", "spawn": "mp2.so"}.get(scenario, "mv2.so")
+              "order": "ms2.so", "spawn": "mp2.so", "stall": "mt2.so"}.get(scenario, "mv2.so")
     out = control.ask("update", os.path.join(d, target))
     if scenario != "shared":
         print("update:", out.split(" multi-version")[0])
@@ -83,6 +87,15 @@ try:
         print("status:", stage(control.status()))
         print("promote:", control.ask("promote").split(" (pid")[0])
         print("after:", hits(clients))
+    elif scenario == "stall":
+        print("stall:", ask(clients[1], b"stall\n"))
+        print("following:", hits(clients))
+        t0 = time.monotonic()
+        print("promote:", control.ask("promote").split(" (pid")[0])
+        print("promote failed within 10 s:", time.monotonic() - t0 < 10)
+        print("status:", stage(control.status()))
+        print("after:", hits(clients))
+        print("rollback:", control.ask("rollback").split(" (pid")[0])
     elif scenario == "shared":
         print("update:", out.splitlines()[0])
         st = control.wait_for(lambda s: s["last_update"]["outcome"] != "in-progress")

@@ -17,6 +17,10 @@
 // (mvedsua_thread_create) that answers "helper says hi", and join it.
 // -DSTUCK_WORKER: a line "block" makes its worker answer "blocking" and then
 // block in a read() that no update can interrupt.
+// -DSTALL_CMD: in version 2, a line "stall" makes its worker wait on a
+// condition nothing signals (before it answers); version 1 answers
+// "vT wK not stalled". In a follower of version 2 that thread then never
+// makes its next call.
 // -DCRASH_CMD: a line "crash" makes its worker crash (a null pointer
 // written); without it, "crash" is answered "vT wK no crash".
 // -DRULE_DIFF: what a new version changes on purpose, in two workers
@@ -90,6 +94,20 @@ static void serve_line(struct worker *w, int fd) {
 #endif
   char out[64];
   int len;
+#ifdef STALL_CMD
+  if (strncmp(buf, "stall", 5) == 0) {
+#if VERSION == 2
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static pthread_cond_t never = PTHREAD_COND_INITIALIZER;
+    pthread_mutex_lock(&lock);
+    for (;;)
+      pthread_cond_wait(&never, &lock);
+#endif
+    len = snprintf(out, sizeof out, "v%d w%d not stalled\n", REPLY_TAG, w->id);
+    write(fd, out, (size_t)len);
+    return;
+  }
+#endif
 #ifdef SPAWN
   if (strncmp(buf, "spawn", 5) == 0) {
     pthread_t t;
