@@ -27,8 +27,7 @@ kvd-1 -> kvd-2 transforms every entry (examples/kvd/kvd-1-2.xf).
 --server redis measures the same on the redis port instead (ports/redis,
 built by ports/redis/build.sh): its first version (redis-7.0.15-deb12u1,
 persistence off) updated to the second (deb12u2), or the step --redis-step
-names (two versions of build/ports/redis/versions.list). A multi-version
-update of a server with threads ends at `promote` (no `finish`). Results go
+names (two versions of build/ports/redis/versions.list). Results go
 to redis-update-pause.{json,md} and redis-update-pause-N.csv.
 
 Every reply is checked: the probe's GETs must return the key's value (the
@@ -342,10 +341,7 @@ class Run:
                 r["peak_backlog_bytes"] = (st1.get("log") or {}).get("peak_backlog_bytes")
                 prc, preply = self.ctl("promote")
                 r["t_promoted_s"] = round(time.time() - t_req, 3)
-                # a program with threads is not followed by its old version:
-                # promote ends it ("finished: ... runs alone"), no finish
-                frc, freply = (prc, preply) if preply.startswith("finished") else \
-                    self.ctl("finish")
+                frc, freply = self.ctl("finish")
                 r["promote_reply"], r["finish_reply"] = preply, freply
                 rc = rc or prc or frc
             else:

@@ -14,8 +14,8 @@ connections reach every worker, and that the server exits 0 on SIGTERM.
 With --mode mve each update is a multi-version one instead: `mvedsua-ctl
 update NEXT.so` (the follower updates, its ten relaunched threads replay
 their lanes until caught up), a second of following under the load, then
-`promote`, which with threads ends the old version ("finished: ... runs
-alone").
+`promote` (the old version then follows the new one, the updated-leader
+stage) and `finish` ("finished: ... runs alone").
 
 With --bug PORT2 (after the chain), a second server with SASL on (-S, PLAIN
 over a password database) runs the version the injected bug was made from
@@ -320,7 +320,10 @@ def main():
                 t2 = time.monotonic()
                 p = ctl("promote") if caught else r
                 t3 = time.monotonic()
-                promoted = p.returncode == 0 and p.stdout.startswith("finished:") and "runs alone" in p.stdout
+                promoted = p.returncode == 0 and p.stdout.startswith("promoted:")
+                if promoted:  # the old version follows the new one; then it ends
+                    p = ctl("finish")
+                    promoted = p.returncode == 0 and p.stdout.startswith("finished:") and "runs alone" in p.stdout
                 pauses.append("%.1f s to catch up, promoted in %.0f ms" % (t1 - t0, 1000 * (t3 - t2)))
                 ok = caught and following and promoted
                 detail = "" if ok else "update: %r; stages %r %r; promote: %r; reason %r" % (

@@ -12,8 +12,8 @@ version are the ones answering.
 With --mode mve each update is a multi-version one instead: `mvedsua-ctl
 update NEXT.so` (the follower updates, its three relaunched bio threads and
 its main thread replay their lanes until caught up), a second of following
-under the load, then `promote`, which with threads ends the old version
-("finished: ... runs alone"). With --bug, before the update to the version
+under the load, then `promote` (the old version then follows the new one, the updated-leader
+stage) and `finish` ("finished: ... runs alone"). With --bug, before the update to the version
 the bug was made from, the version with the injected bug (bugs.list) is
 tried first: a FUNCTION LIST whose reply it gets wrong must make the
 follower diverge, the report must name the command, the update must be
@@ -470,7 +470,10 @@ def main():
             t2 = time.monotonic()
             p = ctl("promote") if caught else r
             t3 = time.monotonic()
-            promoted = p.returncode == 0 and p.stdout.startswith("finished:") and "runs alone" in p.stdout
+            promoted = p.returncode == 0 and p.stdout.startswith("promoted:")
+            if promoted:  # the old version follows the new one; then it ends
+                p = ctl("finish")
+                promoted = p.returncode == 0 and p.stdout.startswith("finished:") and "runs alone" in p.stdout
             pauses.append("%.1f s to catch up, promoted in %.0f ms" % (t1 - t0, 1000 * (t3 - t2)))
             detail = "" if caught and following and still and promoted else \
                 "update: %r; stage %r then %r; promote: %r; reason %r" % (

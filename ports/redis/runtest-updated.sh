@@ -5,7 +5,8 @@
 # server that was updated along the whole chain: the first version of the
 # port is started under mvedsua-run (no persistence), filled with some keys,
 # updated to every later version (in place, or with --mve in multi-version
-# mode: each update caught up, then promoted, the new version running alone),
+# mode: each update caught up, promoted and finished, the new version running
+# alone),
 # and the test units (default: the list below) run against the last version
 # with the test suite of that version's sources. Tests tagged external:skip
 # are skipped by runtest itself. Prints runtest's summary (RUNTEST_LOG=FILE
@@ -55,7 +56,10 @@ for v in "${versions[@]:1}"; do
   case "$r" in "caught up:"*) ;; *) echo "runtest-updated.sh: the update to $v did not catch up" >&2; exit 1 ;; esac
   r=$(ctl promote || true)
   echo "$r" | cut -c1-80
-  case "$r" in finished:*"runs alone"*) ;; *) echo "runtest-updated.sh: promoting $v failed" >&2; exit 1 ;; esac
+  case "$r" in promoted:*) ;; *) echo "runtest-updated.sh: promoting $v failed" >&2; exit 1 ;; esac
+  r=$(ctl finish || true)
+  echo "$r" | cut -c1-80
+  case "$r" in finished:*"runs alone"*) ;; *) echo "runtest-updated.sh: finishing $v failed" >&2; exit 1 ;; esac
 done
 "$mbuild/bin/mvedsua-ctl" --control "$work/ctl.sock" status | head -2
 # The test suite of the last version's sources (its tests/ and the helpers

@@ -87,9 +87,9 @@ struct FollowerShared {
   // then take over: it crashed, or it yields (a rollback after promotion).
   uint32_t leader_crashed, yielded;
   int32_t leader_signal;
-  uint32_t switched; // the new version leads alone (a promotion with threads)
   uint64_t leader_fault_addr;
   char leader_backtrace[1024];
+  uint32_t hold; // the leader's threads wait after their next record
 };
 constexpr size_t kSharedOffset = 2048; // after the DivergenceReport
 static_assert(sizeof(DivergenceReport) <= kSharedOffset, "report overlaps");
@@ -131,13 +131,12 @@ void RequestLook() {
 }
 
 // Promotion, finish and takeovers (below).
-extern uint64_t g_table_tried_ms;
-extern bool g_table_refusal_reported;
+extern uint64_t g_table_tried_ms, g_table_retry_ms;
 void EndUpdate();
 void SendTableWhenCaughtUp();
 int TakeRequests(int mode);
 void InstallLeaderCrashHandlers();
-[[noreturn]] void Yield(const char *why);
+void Yield(const char *why);
 void ReportPending();
 
 // ---- the request ------------------------------------------------------------
@@ -191,6 +190,9 @@ MveStatus g_status;
 // This process runs the new version and leads: promoted, its follower (if
 // any) is the old version.
 bool g_promoted;
+// Follower with threads: main's thread made the process lead at the switch
+// of a promotion (FollowerLaneSwitchToLeader).
+bool g_lanes_switched;
 // Requests taken at the leader's next update point.
 bool g_promote_wanted, g_finish_wanted;
 // What happened outside an update point (at a switch or a takeover, maybe in
@@ -557,8 +559,7 @@ void BecomeLeader(int pid, int pidfd, const char *point) {
   InstallLeaderCrashHandlers();
   g_leader = Leader();
   g_leader.active = g_leader.lead_pending = true;
-  g_table_tried_ms = 0;
-  g_table_refusal_reported = false;
+  g_table_tried_ms = g_table_retry_ms = 0;
   g_leader.pid = pid;
   g_leader.pidfd = pidfd;
   g_leader.started_ms = MonoMs();
@@ -894,7 +895,58 @@ pid_t SpawnFollower(int *pidfd) {
 const int kFatal[] = {MVEDSUA_FATAL_SIGNALS};
 uint32_t g_leader_handlers; // bit per kFatal entry installed
 
+// True when a thread of process `pid` other than `except` is running or
+// runnable (state R in /proc/PID/task/TID/stat), read with raw calls: it
+// may be between a call that returned and its record (a thread woken by
+// the call's own effect, a reply, is often preempted right there).
+bool OtherThreadRunnable(int pid, int except) {
+  char dir_path[48];
+  snprintf(dir_path, sizeof dir_path, "/proc/%d/task", pid);
+  long dir = RawSyscall(SYS_openat, AT_FDCWD, long(dir_path),
+                        O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0)
+    return false;
+  alignas(8) char ents[2048];
+  bool runnable = false;
+  long n;
+  while (!runnable &&
+         (n = RawSyscall(SYS_getdents64, dir, long(ents), sizeof ents)) > 0) {
+    for (long off = 0; !runnable && off < n;) {
+      auto *e = reinterpret_cast<struct dirent64 *>(ents + off);
+      off += e->d_reclen;
+      if (e->d_name[0] < '0' || e->d_name[0] > '9' ||
+          strtol(e->d_name, nullptr, 10) == except)
+        continue;
+      char path[96], stat[256];
+      snprintf(path, sizeof path, "%s/%s/stat", dir_path, e->d_name);
+      long fd = RawSyscall(SYS_openat, AT_FDCWD, long(path), O_RDONLY | O_CLOEXEC);
+      long len = fd >= 0 ? RawSyscall(SYS_read, fd, long(stat), sizeof stat - 1) : -1;
+      if (fd >= 0)
+        RawSyscall(SYS_close, fd);
+      stat[len > 0 ? len : 0] = 0;
+      const char *paren = strrchr(stat, ')'); // the state follows the name
+      runnable = paren && paren[1] == ' ' && paren[2] == 'R';
+    }
+  }
+  RawSyscall(SYS_close, dir);
+  return runnable;
+}
+
+// With threads, the leader's process is about to stop (a crash of one of
+// its threads, or a follower that found it wrong): every thread waits after
+// its next record (LeaderHoldIfAsked), and this waits, bounded, until none
+// is running any more: a thread that was between a call and its record has
+// then recorded it.
+void HoldLeader(int pid, int except, long max_ms) {
+  StoreU32(&Shared()->hold, 1);
+  for (long waited = 0; waited < max_ms && OtherThreadRunnable(pid, except);
+       ++waited)
+    SleepMsRaw(1);
+}
+
 void OnLeaderFatal(int sig, siginfo_t *si, void *) {
+  if (ShimLaneCount() > 1 && ShimLog()) // in the mode still recording
+    HoldLeader(OwnPid(), int(RawSyscall(SYS_gettid)), 100);
   __atomic_store_n(&g_mode, kOff, __ATOMIC_RELAXED);
   SudAllow();
   if (ShimLog()) {
@@ -952,51 +1004,72 @@ void EndUpdate() {
   g_leader = Leader();
   g_is_follower = g_promoted = g_runs_old = false;
   g_promote_wanted = g_finish_wanted = false;
+  g_lanes_switched = false;
 }
 
 // With threads the table is a snapshot of what every thread's calls made:
 // it is taken with every managed thread stopped at an update point (none
 // inside a call), from the driver's update point. A thread that does not
-// stop in time leaves the table for later (kTableRetryMs), reported once.
-constexpr uint64_t kTableRetryMs = 1000;
-uint64_t g_table_tried_ms;
-bool g_table_refusal_reported;
+// stop in time leaves the table for later: the next try comes after a
+// second, then twice as long each time (each try stops the other threads up
+// to the quiescence bound), at most a minute; the first failure is said.
+constexpr uint64_t kTableRetryMs = 1000, kTableRetryMaxMs = 60000;
+uint64_t g_table_tried_ms, g_table_retry_ms;
 
 bool StopThreadsForTable() {
   if (ShimLaneCount() <= 1)
     return true;
-  if (ThreadSlot() > 0 || MonoMs() - g_table_tried_ms < kTableRetryMs)
+  if (ThreadSlot() > 0 ||
+      (g_table_tried_ms && MonoMs() - g_table_tried_ms < g_table_retry_ms))
     return false;
   std::string reason;
   if (QuiesceThreads(&reason) == 0)
     return true;
-  g_table_tried_ms = MonoMs();
-  if (!g_table_refusal_reported)
+  if (!g_table_retry_ms)
     Report("multi-version update to %s: the descriptors are not handed over "
            "yet (the follower cannot take over until they are): %s",
            g_req.path, reason.c_str());
-  g_table_refusal_reported = true;
+  g_table_tried_ms = MonoMs();
+  g_table_retry_ms = !g_table_retry_ms ? kTableRetryMs
+                     : g_table_retry_ms * 2 > kTableRetryMaxMs
+                         ? kTableRetryMaxMs
+                         : g_table_retry_ms * 2;
   return false;
+}
+
+// The whole table in one batch, then the record that marks where it
+// applies (the threads, if any, stopped). False when the follower is gone.
+bool SendTable() {
+  int n = HandoverSendTable();
+  if (n < 0) {
+    LeaderHandoverFailed(-n);
+    return false;
+  }
+  if (!ShimAppendControl(kCtlTable, uint32_t(n), 0)) {
+    ShimStopLeading();
+    return false;
+  }
+  return true;
 }
 
 // Leader, at a record boundary: once the follower has caught up, the whole
 // table goes over in one batch and records carry their descriptors after.
 void SendTableWhenCaughtUp() {
   if (HandoverLive() || g_leader.stage_seen < kOutdatedLeader ||
-      g_leader.lost || g_leader.reaped || !StopThreadsForTable())
+      g_leader.lost || g_leader.reaped)
     return;
-  int n = HandoverSendTable();
-  bool appended = n >= 0 && ShimAppendControl(kCtlTable, uint32_t(n), 0);
-  if (ShimLaneCount() > 1)
-    ReleaseThreads();
-  if (n < 0)
-    return LeaderHandoverFailed(-n);
-  if (!appended)
-    return ShimStopLeading();
-  if (ShimLaneCount() > 1) // it cost the threads a stop: said
-    Report("multi-version update to %s: %d descriptors handed over to "
-           "follower %d with the %d threads stopped; it can take over",
-           g_req.path, n, g_leader.pid, ShimLaneCount());
+  uint64_t start_us = ClockUs(CLOCK_MONOTONIC);
+  if (!StopThreadsForTable())
+    return;
+  bool sent = SendTable();
+  if (ShimLaneCount() <= 1)
+    return;
+  ReleaseThreads();
+  if (sent) // it cost the threads a stop: said, with its length
+    Report("multi-version update to %s: descriptors handed over to follower "
+           "%d with the %d threads stopped for %llu us; it can take over",
+           g_req.path, g_leader.pid, ShimLaneCount(),
+           (unsigned long long)(ClockUs(CLOCK_MONOTONIC) - start_us));
 }
 
 void SendLineToSupervisor(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -1081,57 +1154,10 @@ void BecomeOldFollower() {
   ShimFollow(follower, g_leader_pidfd, MVR_REVERSE); // the reverse rules
 }
 
-// Promotion of a process with managed threads: every lane switches at once,
-// with all of this process's threads stopped, and this process ends once the
-// new version leads. (The updated-leader stage, the old version following
-// the new one, would need each lane's descriptors handed back to it, which
-// is not done for threads yet.) On failure the threads go on, and so does
-// the update.
-const char *PromoteAlone() {
-  static char why[1100];
-  std::string reason;
-  if (QuiesceThreads(&reason) < 0) {
-    snprintf(why, sizeof why, "%s", reason.c_str());
-    return why;
-  }
-  const char *fail = nullptr;
-  int channel = SupervisorFd();
-  int n = 0;
-  bool table = !HandoverLive(); // not handed over at catch-up
-  if (const char *stuck = Drain())
-    fail = stuck;
-  else if (table && (n = HandoverSendTable()) < 0)
-    fail = "the descriptors could not be handed over";
-  else if (table && !ShimAppendControl(kCtlTable, uint32_t(n), 0))
-    fail = "the log is no longer active";
-  else if (channel >= 0 && HandoverSendOne(channel, channel) < 0)
-    fail = "the supervisor channel could not be handed over";
-  else if (!ShimAppendControlAll(kCtlSwitchAlone, -1) ||
-           !ShimAppendControl(kCtlSwitchAlone, channel >= 0 ? 1 : 0, channel))
-    fail = "the log is no longer active";
-  uint64_t start = MonoMs();
-  while (!fail && !LoadU32(&Shared()->switched)) {
-    Check();
-    if (g_leader.lost || MonoMs() - start > g_req.timeout_ms)
-      fail = "the follower did not take the service over";
-    SleepMsRaw(1);
-  }
-  if (fail) {
-    ReleaseThreads();
-    return fail;
-  }
-  Report("multi-version update to %s: promoted; the new version (pid %d) "
-         "leads alone, this process (pid %d, the old version) ends: the old "
-         "version of a program with threads does not follow the new one",
-         g_req.path, g_leader.pid, OwnPid());
-  for (;;)
-    RawSyscall(SYS_exit_group, 0);
-}
-
-const char *Promote() {
+// The switch itself, at the driver's update point with every other thread
+// (if any) stopped at one of its update points: no call is under way.
+const char *Switch() {
   static char why[256];
-  if (ShimLaneCount() > 1)
-    return PromoteAlone();
   if (g_promoted)
     return "the new version already leads (stage updated-leader)";
   if (g_leader.stage_seen < kOutdatedLeader) {
@@ -1139,7 +1165,8 @@ const char *Promote() {
              StageName(g_leader.stage_seen));
     return why;
   }
-  SendTableWhenCaughtUp();
+  if (!HandoverLive() && !g_leader.lost && !g_leader.reaped)
+    SendTable();
   if (!HandoverLive() || g_leader.lost || g_leader.reaped)
     return "the follower is gone";
   if (const char *stuck = Drain())
@@ -1147,10 +1174,29 @@ const char *Promote() {
   int channel = SupervisorFd();
   if (channel >= 0 && HandoverSendOne(channel, channel) < 0)
     return "the supervisor channel could not be handed over";
-  if (!ShimAppendControl(kCtlSwitch, channel >= 0 ? 1 : 0, channel))
+  // Lane 0's last: its switch makes the process lead, and each other
+  // thread of the follower then leads its lane from its own switch record.
+  if (!ShimAppendControlAll(kCtlSwitch, -1) ||
+      !ShimAppendControl(kCtlSwitch, channel >= 0 ? 1 : 0, channel))
     return "the log is no longer active";
   BecomeOldFollower();
   return nullptr;
+}
+
+// With threads, every lane switches at once: the leader's threads are
+// stopped first (as for the fork), and resume as followers of their lanes.
+const char *Promote() {
+  static char why[1100];
+  bool threads = ShimLaneCount() > 1;
+  std::string reason;
+  if (threads && QuiesceThreads(&reason) < 0) {
+    snprintf(why, sizeof why, "%s", reason.c_str());
+    return why;
+  }
+  const char *fail = Switch();
+  if (threads)
+    ReleaseThreads();
+  return fail;
 }
 
 // Promoted leader: `finish` ends the old version; the update is done.
@@ -1241,12 +1287,20 @@ int TakeRequests(int mode) {
 
 // Promoted leader: a rollback hands the service back to the old version,
 // which replays what is left of this log and takes over; this process ends.
-[[noreturn]] void Yield(const char *why) {
+// With threads, they are stopped first (none may be between a call and its
+// record: the old version would not replay what that call did); when one
+// does not stop, the rollback fails with the reason.
+void Yield(const char *why) {
+  std::string reason;
+  if (ShimLaneCount() > 1 && QuiesceThreads(&reason) < 0) {
+    SendLineToSupervisor("rollback-failed %s", reason.c_str());
+    return;
+  }
   FollowerShared *fs = Shared();
   snprintf(fs->reason, sizeof fs->reason, "%s", why);
   StoreU32(&fs->yielded, 1);
   SendLineToSupervisor("leader %d 0", g_leader.pid);
-  LogCloseWriter(ShimLog());
+  ShimCloseWriters();
   Report("multi-version update to %s: rolled back after promotion (%s); the "
          "old version (pid %d) takes over",
          g_req.path, why, g_leader.pid);
@@ -1293,44 +1347,22 @@ bool FollowerSwitchToLeader(int channel) {
   SendLineToSupervisor("leader %d %d", OwnPid(), old);
   g_pending = kSwitched;
   RequestLook();
+  // Last: the other threads lead their lanes from here on.
+  __atomic_store_n(&g_lanes_switched, true, __ATOMIC_RELEASE);
   return true;
 }
 
-bool FollowerSwitchAlone(int channel) {
-  if (channel >= 0)
-    if (const char *why = HandoverReceive(1, true))
-      FollowerAbort(why);
-  if (!HandoverHoldsAll())
-    FollowerAbort("promotion: the leader's descriptors did not arrive");
-  FollowerYieldsCpu(false);
-  __atomic_store_n(&g_mode, kOff, __ATOMIC_RELEASE);
-  SudDisarm();
-  g_is_follower = false;
-  HandoverForgetMirrors();
-  ShimTakeOverOnDivergence(false);
-  CloseRuntimeFd(g_hidden_channel);
-  g_hidden_channel = -1;
-  RejoinSupervisorChannel();
-  SendLineToSupervisor("leader %d 0", OwnPid());
-  snprintf(g_pending_reason, sizeof g_pending_reason,
-           "promoted: the old version (pid %d) ended, as a program with "
-           "threads is not followed by its old version",
-           g_leader_pid);
-  StoreU32(&Shared()->switched, 1); // the old version may end
-  g_pending = kTookOver;
-  RequestLook();
-  return true;
-}
-
-bool FollowerLaneSwitched() {
+// A thread of the follower other than main's at its lane's switch record:
+// it leads its lane once main's thread has made the process lead.
+bool FollowerLaneSwitchToLeader() {
   uint64_t start = MonoMs();
-  while (!LoadU32(&Shared()->switched)) {
+  while (!__atomic_load_n(&g_lanes_switched, __ATOMIC_ACQUIRE)) {
     if (MonoMs() - start > g_req.timeout_ms)
-      FollowerAbort("promotion: the main thread did not take the service "
-                    "over in time");
+      FollowerAbort("promotion: the main thread did not take the lead in "
+                    "time");
     SleepMsRaw(1);
   }
-  SudDisarm(); // this thread's
+  ShimUseOwnLane();
   return true;
 }
 
@@ -1380,10 +1412,26 @@ bool TakeOverAllowed(int kind) {
     return false;
   if (kind == kTakeOverYielded && !LoadU32(&fs->yielded))
     return false;
-  if (ShimLaneCount() > 1 && !OtherLanesDrained())
-    return false;
   // Only a follower holding every descriptor of the leader can serve.
-  return HandoverHoldsAll();
+  if (ShimLaneCount() <= 1)
+    return HandoverHoldsAll();
+  // A leader found wrong goes on appending to the other lanes: its threads
+  // are held after their next records (none left between a call and its
+  // record), then it is stopped (the supervisor sees no end) so that the
+  // lanes end; it is killed once this process leads, or let go on when it
+  // cannot.
+  bool stop = kind == kTakeOverDiverged;
+  if (stop) {
+    HoldLeader(g_leader_pid, 0, 100);
+    RawSyscall(SYS_kill, g_leader_pid, SIGSTOP);
+  }
+  if (OtherLanesDrained() && HandoverHoldsAll())
+    return true;
+  if (stop) {
+    StoreU32(&Shared()->hold, 0);
+    RawSyscall(SYS_kill, g_leader_pid, SIGCONT);
+  }
+  return false;
 }
 
 } // namespace
@@ -1426,11 +1474,13 @@ bool FollowerTakeOver(int kind) {
     snprintf(g_pending_reason, sizeof g_pending_reason,
              "the new leader (pid %d) diverged from the old version: %.1200s",
              g_leader_pid, d ? d->text : "");
+  SigStop(); // the program's handlers are its own again
+  ShimLanesLead(); // threads still waiting in their lanes run for real
+  DoneDeciding();
+  // Last: with threads, main's may be at its update point at once, where
+  // the update ends (EndUpdate): nothing above may come after that.
   g_pending = kTookOver;
   RequestLook();
-  SigStop(); // the program's handlers are its own again
-  ShimLanesLead(); // last: threads still waiting in their lanes run for real
-  DoneDeciding();
   return true;
 }
 
@@ -1502,6 +1552,14 @@ void ReportPending() {
 }
 
 } // namespace
+
+void LeaderHoldIfAsked() {
+  if (!ShimLog())
+    return;
+  const uint32_t *hold = &Shared()->hold;
+  while (LoadU32(hold))
+    SleepMsRaw(1);
+}
 
 long WaitFollower(int pid, int *status, int options) {
   if (!g_leader.active || pid != g_leader.pid || g_leader.pidfd < 0)
@@ -1598,7 +1656,7 @@ void ForgetUpdateInChild() {
   g_leader_handlers = 0;
   g_leader = Leader();
   g_is_follower = g_runs_old = g_follow_pending = g_promoted = false;
-  g_promote_wanted = g_finish_wanted = false;
+  g_promote_wanted = g_finish_wanted = g_lanes_switched = false;
   g_pending = kNothing;
 }
 
@@ -1831,8 +1889,10 @@ MVEDSUA_EXPORT int mvedsua_rt_mve_rollback(const char *why) {
     errno = ESRCH;
     return -1;
   }
-  if (g_promoted) // the old version takes the service back; this one ends
+  if (g_promoted) { // the old version takes the service back; this one ends
     Yield(why && *why ? why : "no reason given");
+    return 0; // with threads, one that did not stop: rollback-failed
+  }
   g_leader.requested = true;
   Kill("rolled back on request (%s)", why && *why ? why : "no reason given");
   RequestLook();

@@ -59,11 +59,9 @@ bool FollowerTakeOver(int kind);
 // the old version follows it. `channel`: the supervisor channel's number
 // (handed over with the record), or -1.
 bool FollowerSwitchToLeader(int channel);
-// A promotion of a process with threads (kCtlSwitchAlone): lane 0's thread
-// takes the service over alone (the old version ends); the other lanes'
-// threads wait for it, then run for real. True: this process leads.
-bool FollowerSwitchAlone(int channel);
-bool FollowerLaneSwitched();
+// With threads, FollowerSwitchToLeader is lane 0's; each other thread, at
+// its lane's switch record, waits for it and then leads its lane. True.
+bool FollowerLaneSwitchToLeader();
 // Follower, while it updates: the update failed (`why`, reported as the
 // outcome); it ends.
 [[noreturn]] void FollowerFailUpdate(const char *why);
@@ -90,6 +88,11 @@ void FollowerNoteExit(int code);
 // (signal, address, backtrace), as text into `out`.
 struct Log;
 bool FollowerCrashed(Log *log, char *out, size_t size);
+
+// Leader with threads, after each record: a thread whose process is to stop
+// (its crash, or a follower that found it wrong) waits here, its last call
+// in the log, so that no call of it goes unrecorded (Follower.cpp, Hold).
+void LeaderHoldIfAsked();
 
 // True in a process that must not take update requests of its own: a
 // leader with a follower, or a follower.

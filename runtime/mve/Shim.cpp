@@ -87,6 +87,7 @@ MVEDSUA_TLS Log *g_log;
 MVEDSUA_TLS Log *g_other_log; // the lane's other log (the reverse direction)
 MVEDSUA_TLS uint64_t g_seq;   // leader: records appended; follower: replayed
 MVEDSUA_TLS int t_lane = -1;  // the calling thread's lane, -1 for none
+MVEDSUA_TLS bool t_reversed;  // the direction of the logs it uses
 // Leader: the order number a call that closes a descriptor took before it
 // was made (OrderFdChange).
 MVEDSUA_TLS uint64_t t_pre_order;
@@ -455,10 +456,8 @@ bool Control(const RecHead &h) {
   if (why)
     FollowerAbort(why);
   if (h.nr == kCtlSwitch)
-    return !FollowerSwitchToLeader(int(h.args[0]));
-  if (h.nr == kCtlSwitchAlone)
-    return t_lane > 0 ? !FollowerLaneSwitched()
-                      : !FollowerSwitchAlone(int(h.args[0]));
+    return t_lane > 0 ? !FollowerLaneSwitchToLeader()
+                      : !FollowerSwitchToLeader(int(h.args[0]));
   return true;
 }
 
@@ -725,6 +724,7 @@ void UseLane(int k) {
   g_seq = 0;
   g_tick = kTickEvery;
   t_lane = k;
+  t_reversed = g_reversed;
   HandoverUseLane(k);
 }
 
@@ -787,11 +787,22 @@ Log *ShimLog() {
 }
 
 void ShimSwapLogs() {
-  g_reversed = !g_reversed;
+  __atomic_store_n(&g_reversed, !g_reversed, __ATOMIC_RELEASE);
   Log *l = g_log;
   g_log = g_other_log;
   g_other_log = l;
   g_seq = 0;
+  t_reversed = g_reversed;
+}
+
+void ShimUseOwnLane() {
+  if (t_lane >= 0)
+    UseLane(t_lane);
+}
+
+void ShimCloseWriters() {
+  for (int k = 0; k < g_n_lanes; ++k)
+    LogCloseWriter(g_reversed ? g_lanes[k].rev : g_lanes[k].fwd);
 }
 
 uint64_t ShimBacklogOtherLanes() {
@@ -1113,8 +1124,15 @@ bool Prepare(CallView &c, long nr, long a0, long a1, long a2, long a3,
     SigAtEntry();
   CaptureBefore(c);
   int mode = __atomic_load_n(&g_mode, __ATOMIC_RELAXED);
-  if (__builtin_expect(mode == kLeader && g_n_lanes > 1, 0))
+  if (__builtin_expect(mode == kLeader && g_n_lanes > 1, 0)) {
+    // A thread of a promoted follower that did not read its lane's switch
+    // record (it made no call meanwhile): its lane's log in the new
+    // direction. Its lane was drained: the switch was all that was left.
+    if (t_lane > 0 && t_reversed != __atomic_load_n(&g_reversed,
+                                                    __ATOMIC_ACQUIRE))
+      UseLane(t_lane);
     OrderFdChange(c);
+  }
   if (mode != kFollower)
     return false;
   if (t_turn)
@@ -1161,6 +1179,8 @@ void RecordRaw(CallView &c, long ret) {
   VisitOut(c, PutOut, &w);
   LogCommit(g_log, sizeof h + h.in_len + out_len);
   g_seq++;
+  if (g_n_lanes > 1) // its call is in the log: it may be held there
+    LeaderHoldIfAsked();
   if (__builtin_expect(--g_tick == 0, 0)) {
     g_tick = kTickEvery;
     LeaderTick();

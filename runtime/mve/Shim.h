@@ -92,14 +92,21 @@ void ShimCloseReaders();
 // Leader: a control record in every lane but 0 (lane 0: ShimAppendControl).
 bool ShimAppendControlAll(uint32_t kind, int64_t arg0);
 // At the switch of a promotion, in both processes: the other log is used
-// from now on (the new leader writes it, the old version reads it).
+// from now on (the new leader writes it, the old version reads it), in
+// every lane (each thread of the process moves to its lane's other log at
+// its switch record, or when it resumes after the switch).
 void ShimSwapLogs();
+// The calling thread uses its lane's log in the current direction.
+void ShimUseOwnLane();
+// Leader: every lane's log ends (the follower drains them, then sees the end).
+void ShimCloseWriters();
 
 // Control records: what the leader tells the follower between two calls.
 constexpr uint32_t kCtlBase = 0xffff0000;
 constexpr uint32_t kCtlTable = kCtlBase + 1;  // n_fds: the leader's whole table
 constexpr uint32_t kCtlSwitch = kCtlBase + 2; // promotion: args[0] the
                                               // channel's number, n_fds 1
+                                              // (lane 0; -1 in the others)
 constexpr uint32_t kCtlSignal = kCtlBase + 3; // args[0] the signal, then its
                                               // siginfo_t (Signals.h)
 // Leader: appends one (after sending its descriptors), with `len` bytes of
@@ -108,9 +115,8 @@ bool ShimAppendControl(uint32_t kind, uint32_t n_fds, int64_t arg0,
                        const void *data = nullptr, uint64_t len = 0);
 constexpr uint32_t kCtlEpollMap = kCtlBase + 4; // promoted leader's epoll
                                                 // map (EpollMap.h)
-// Promotion of a process with threads: every lane switches at once, and the
-// old version ends instead of following (lane 0: args[0] the channel).
-constexpr uint32_t kCtlSwitchAlone = kCtlBase + 5;
+// kCtlBase + 5 was the promotion of a process with threads that ended the
+// old version; such a promotion is a kCtlSwitch in every lane now.
 // A fork of the leader is followed (Children.h): args[0] the number of the
 // child log's memfd in the leader, which the child keeps.
 constexpr uint32_t kCtlChildLog = kCtlBase + 6;

@@ -76,7 +76,8 @@ try:
     print("status:", stage(control.status()))
     print("promote:", control.ask("promote").split(" (pid")[0])
     kicks(clients, 1)
-    print("after:", hits(clients))
+    print("after:", hits(clients))  # the old version follows the new one
+    print("finish:", control.ask("finish").split(" (pid")[0])
     print("version:", ask(clients[1], "ver"))
     st = control.status()
     print("status:", stage(st))

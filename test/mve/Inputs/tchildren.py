@@ -66,7 +66,8 @@ try:
         print("forked:", forks(clients, 20))
         print("status:", stage(control.status()))
         print("promote:", control.ask("promote").split(" (pid")[0])
-        print("after:", forks(clients, 1))
+        print("after:", forks(clients, 1))  # the old version follows
+        print("finish:", control.ask("finish").split(" (pid")[0])
         print("status:", stage(control.status()))
     else:
         print("forked w1:", ask(clients[0], "fork"))

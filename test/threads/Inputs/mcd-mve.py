@@ -11,8 +11,10 @@ every thread's lane) in three cases, each under load:
     decr diverges in the follower, which is rolled back; the client got the
     old version's right answer;
   - mcd-2.so, caught up, then `rollback`;
-  - mcd-2.so and then mcd-3.so, each caught up, followed for a second and
-    promoted (the old version ends), then every check of the in-place test.
+  - mcd-2.so and then mcd-3.so, each caught up, followed for a second,
+    promoted, followed the other way round for a second (the old version
+    following the new one) and finished, then every check of the in-place
+    test.
 Prints one fact per line.
 """
 import os
@@ -81,6 +83,10 @@ def promoted(so, label):
         time.sleep(1)  # the new version follows under load
         print("  following:", stage())
         print("  promote:", control.ask("promote").split(" (pid")[0])
+        print("  promoted:", stage())
+        time.sleep(1)  # the old version follows the new one under load
+        print("  still:", stage())
+        print("  finish:", control.ask("finish").split(" (pid")[0])
         print("  status:", stage())
     return case
 

@@ -4,8 +4,9 @@ under mvedsua-run (RUN), driven with mvedsua-ctl (CTL); clients connected to
 both workers before the fork. Prints one fact per line.
   promote   DIR/mv1.so -> DIR/mv2.so (the same answers to "hit"): the follower
             relaunches both workers and replays three lanes while the clients
-            keep being served; promote: every lane switches at once, the old
-            version ends, the same connections are served by the new one
+            keep being served; promote: every lane switches at once (the old
+            version follows), finish ends the old version, the same
+            connections are served by the new one
   wake      promote, after the wake signal was sent to each of the leader's
             worker threads while the follower follows
   diverge   DIR/mv1.so -> DIR/mvbad.so, whose worker 2 answers wrong: the
@@ -63,6 +64,7 @@ try:
             print("woken:", hits(clients))
         print("status:", stage(control.status()))
         print("promote:", control.ask("promote").split(" (pid")[0])
+        print("finish:", control.ask("finish").split(" (pid")[0])
         print("after:", hits(clients))
         print("version:", ask(clients[1], b"ver\n"))
         print("handles:", ask(clients[0], b"self\n"), "|", ask(clients[1], b"self\n"))
@@ -78,6 +80,7 @@ try:
         time.sleep(0.3)
         print("status:", stage(control.status()))
         print("promote:", control.ask("promote").split(" (pid")[0])
+        print("finish:", control.ask("finish").split(" (pid")[0])
         print("after:", hits(clients))
         print("spawn after:", ask(clients[1], b"spawn\n"))
     elif scenario == "order":
@@ -86,6 +89,7 @@ try:
         print("following, 100 turns later:", last)
         print("status:", stage(control.status()))
         print("promote:", control.ask("promote").split(" (pid")[0])
+        print("finish:", control.ask("finish").split(" (pid")[0])
         print("after:", hits(clients))
     elif scenario == "stall":
         print("stall:", ask(clients[1], b"stall\n"))

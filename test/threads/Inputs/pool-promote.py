@@ -10,6 +10,17 @@ every reply is printed. Prints one fact per line.
   crash     DIR/mvcrash.so -> DIR/mv2.so: the old version's worker crashes on
             "crash" after the hand-over; the new version takes over and
             answers it
+  stages    DIR/mv1.so -> DIR/mv2.so through every stage: promote (the new
+            version's threads lead their lanes, the old version's follow
+            them), a new client while the new version leads, finish
+  rollback  DIR/mv1.so -> DIR/mv2.so promoted, then rolled back: the old
+            version's threads replay what the new version's did and take
+            over, the connection made while the new version led included
+  newcrash  DIR/mv1.so -> DIR/mv2crash.so promoted; the new version's worker
+            crashes on "crash": the old version takes over and answers it
+  diverge   DIR/mv1.so -> DIR/mv2.so promoted; the versions answer "ver"
+            differently: the old version, following, finds the difference
+            and takes over (the new version's reply went out)
 """
 import os
 import signal
@@ -23,6 +34,7 @@ scenario, run, ctl, d, port = sys.argv[1:6]
 port = int(port)
 errors = os.path.join(d, "%s.stderr" % scenario)
 first = {"crash": "mvcrash.so"}.get(scenario, "mv1.so")
+target = {"newcrash": "mv2crash.so"}.get(scenario, "mv2.so")
 server, control = start(run, ctl, d, first, port, open(errors, "w"))
 
 
@@ -42,7 +54,7 @@ try:
     for c in clients:
         c.settimeout(10)
     print("before:", hits(clients))
-    out = control.ask("update", os.path.join(d, "mv2.so"))
+    out = control.ask("update", os.path.join(d, target))
     print("update:", out.split(" multi-version")[0])
     print("following:", hits(clients))
     print("handed over:", wait_stderr("descriptors handed over"))
@@ -67,6 +79,43 @@ try:
               st["leader_pid"] != old)
         print("reason:", st["last_update"]["reason"].splitlines()[0])
         print("again:", hits(clients))
+    else:
+        old = control.status()["leader_pid"]
+        promoted = control.ask("promote")
+        new = control.status()["leader_pid"]
+        print("promote:", promoted.replace("pid %d" % new, "pid NEW")
+              .replace("pid %d" % old, "pid OLD"))
+        print("status:", stage(control.status()), "leader is the follower:",
+              new != old)
+        print("promoted:", hits(clients))
+        late = socket.create_connection(("127.0.0.1", port))
+        late.settimeout(10)
+        print("new client:", ask(late))
+        if scenario == "stages":
+            done = control.ask("finish")
+            print("finish:", done.replace("pid %d" % new, "pid NEW"))
+        elif scenario == "rollback":
+            back = control.ask("rollback")
+            print("rollback:", back.replace("pid %d" % new, "pid NEW")
+                  .replace("pid %d" % old, "pid OLD"))
+        elif scenario == "newcrash":
+            print("crash:", ask(clients[1], b"crash\n"))
+        else:  # the versions answer "ver" differently
+            print("ver:", ask(clients[1], b"ver\n"))
+        st = control.wait_for(lambda s: s["last_update"]["outcome"] != "in-progress")
+        print("status:", stage(st), "leader:",
+              {old: "OLD", new: "NEW"}.get(st["leader_pid"], "other"))
+        reason = st["last_update"]["reason"].splitlines()
+        print("reason:", (reason[0] if reason else "")
+              .replace("pid %d" % new, "pid NEW").replace("pid %d" % old, "pid OLD"))
+        print("after:", hits(clients), "| late:", ask(late))
+        print("version:", ask(clients[1], b"ver\n"))
+        with socket.create_connection(("127.0.0.1", port)) as later:
+            later.settimeout(10)
+            print("newer client:", ask(later))
+        print("old leader gone:" if scenario == "stages" else "new leader gone:",
+              not os.path.exists("/proc/%d" % (old if scenario == "stages" else new))
+              or open("/proc/%d/stat" % (old if scenario == "stages" else new)).read().split()[2] == "Z")
 finally:
     server.kill()
     server.wait()

@@ -5,14 +5,16 @@ purpose (-DRULE_DIFF: worker 1 logs each hit to pool-w1.log, worker 2 answers
 mvedsua-ctl (CTL). Prints one fact per line.
   rules    update with the rules file RULES (both differences): the follower
            follows while the clients use both workers, one after the other
-           and then both at once; promote; the new version answers, and its
+           and then both at once; promote and at once finish (the rules
+           have no %reverse side: the old version, following the new one,
+           would find it differ); the new version answers, and its
            log holds worker 1's hits from the fork on (the follower's writes,
            then its own); then an update to the same version (DIR/mvr2b.so)
-           without rules, followed and promoted
+           without rules, followed, promoted and finished
   spawn    DIR/mp1.so -> DIR/mpr2.so (both with -DSPAWN), with RULES: a
            worker starts a helper thread while the follower follows, whose
            greeting a rule maps: the helper's new lane gets a matcher too;
-           promote
+           promote and finish
   none     update without rules; a hit on worker 1: the follower's thread 1
            diverges (its open), named in the report; v1 serves on
   partial  update with RULES holding worker 1's rules only: worker 1's hit is
@@ -83,6 +85,7 @@ try:
             len(wrong), "".join("\n  " + w for w in wrong[:5])))
         print("status:", stage(control.status()))
         print("promote:", control.ask("promote").split(" (pid")[0])
+        print("finish:", control.ask("finish").split(" (pid")[0])
         print("after:", hits(clients))
         print("version:", ask(clients[1], b"ver\n"))
         print("status:", stage(control.status()))
@@ -92,6 +95,7 @@ try:
         print("again:", out.split(" multi-version")[0])
         print("following:", hits(clients))
         print("promote:", control.ask("promote").split(" (pid")[0])
+        print("finish:", control.ask("finish").split(" (pid")[0])
         print("after:", hits(clients))
         print("log:", log_lines())
     elif spawn:
@@ -99,6 +103,7 @@ try:
         print("following:", hits(clients))
         print("status:", stage(control.status()))
         print("promote:", control.ask("promote").split(" (pid")[0])
+        print("finish:", control.ask("finish").split(" (pid")[0])
         print("after:", hits(clients))
         print("spawn after:", ask(clients[2], b"spawn\n"))
         print("log:", log_lines())
