@@ -707,11 +707,14 @@ void LeaveSupervisorChannel() {
   }
 }
 
-// Calls f(tid) for each thread of this process, read from /proc/self/task
-// with raw calls (the leader may be recording; no allocation), until f
-// returns true; whether it did.
-template <class F> bool AnyThread(F f) {
-  long dir = RawSyscall(SYS_openat, AT_FDCWD, long("/proc/self/task"),
+// Calls f(tid) for each thread of process `pid` (0: this one), read from
+// /proc/PID/task with raw calls (the leader may be recording, or in a
+// signal handler; no allocation), until f returns true; whether it did.
+template <class F> bool AnyThread(F f, int pid = 0) {
+  char path[48] = "/proc/self/task";
+  if (pid)
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+  long dir = RawSyscall(SYS_openat, AT_FDCWD, long(path),
                         O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir < 0)
     return false;
@@ -900,36 +903,19 @@ uint32_t g_leader_handlers; // bit per kFatal entry installed
 // may be between a call that returned and its record (a thread woken by
 // the call's own effect, a reply, is often preempted right there).
 bool OtherThreadRunnable(int pid, int except) {
-  char dir_path[48];
-  snprintf(dir_path, sizeof dir_path, "/proc/%d/task", pid);
-  long dir = RawSyscall(SYS_openat, AT_FDCWD, long(dir_path),
-                        O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir < 0)
-    return false;
-  alignas(8) char ents[2048];
-  bool runnable = false;
-  long n;
-  while (!runnable &&
-         (n = RawSyscall(SYS_getdents64, dir, long(ents), sizeof ents)) > 0) {
-    for (long off = 0; !runnable && off < n;) {
-      auto *e = reinterpret_cast<struct dirent64 *>(ents + off);
-      off += e->d_reclen;
-      if (e->d_name[0] < '0' || e->d_name[0] > '9' ||
-          strtol(e->d_name, nullptr, 10) == except)
-        continue;
-      char path[96], stat[256];
-      snprintf(path, sizeof path, "%s/%s/stat", dir_path, e->d_name);
-      long fd = RawSyscall(SYS_openat, AT_FDCWD, long(path), O_RDONLY | O_CLOEXEC);
-      long len = fd >= 0 ? RawSyscall(SYS_read, fd, long(stat), sizeof stat - 1) : -1;
-      if (fd >= 0)
-        RawSyscall(SYS_close, fd);
-      stat[len > 0 ? len : 0] = 0;
-      const char *paren = strrchr(stat, ')'); // the state follows the name
-      runnable = paren && paren[1] == ' ' && paren[2] == 'R';
-    }
-  }
-  RawSyscall(SYS_close, dir);
-  return runnable;
+  return AnyThread([&](const char *tid) {
+    if (strtol(tid, nullptr, 10) == except)
+      return false;
+    char path[96], stat[256];
+    snprintf(path, sizeof path, "/proc/%d/task/%s/stat", pid, tid);
+    long fd = RawSyscall(SYS_openat, AT_FDCWD, long(path), O_RDONLY | O_CLOEXEC);
+    long len = fd >= 0 ? RawSyscall(SYS_read, fd, long(stat), sizeof stat - 1) : -1;
+    if (fd >= 0)
+      RawSyscall(SYS_close, fd);
+    stat[len > 0 ? len : 0] = 0;
+    const char *paren = strrchr(stat, ')'); // the state follows the name
+    return paren && paren[1] == ' ' && paren[2] == 'R';
+  }, pid);
 }
 
 // With threads, the leader's process is about to stop (a crash of one of
