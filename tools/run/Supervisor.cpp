@@ -95,6 +95,40 @@ void CloseSupervisorFds(Supervisor &s) {
   RunProgram(s.opts, child_end);
 }
 
+void OnProgramLine(Supervisor &s, const std::string &line) {
+  if (ParseHello(line, &s.state) || s.updates.OnProgramLine(line))
+    return;
+  fprintf(stderr, "mvedsua-run: warning: unexpected message from the program "
+                  "ignored\n");
+}
+
+// Reads everything the channel holds (it is non-blocking): one read of
+// 4096 bytes could stop inside the line that hands the lead over, and the
+// old leader's end, read next, would be taken for the program's.
+void OnChannel(Supervisor &s) {
+  char buf[4096];
+  while (s.channel_fd >= 0) {
+    ssize_t n = read(s.channel_fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && errno == EAGAIN)
+      return;
+    if (n <= 0) {
+      close(s.channel_fd); // the program is exiting or exec'd
+      s.channel_fd = -1;
+      s.updates.SetChannel(-1);
+      return;
+    }
+    s.channel_buf.append(buf, size_t(n));
+    size_t nl;
+    while ((nl = s.channel_buf.find('\n')) != std::string::npos) {
+      std::string line = s.channel_buf.substr(0, nl);
+      s.channel_buf.erase(0, nl + 1);
+      OnProgramLine(s, line);
+    }
+  }
+}
+
 // Ends the supervisor the way the program ended.
 [[noreturn]] void Finish(Supervisor &s, int status) {
   s.updates.OnProgramEnded(status);
@@ -140,6 +174,8 @@ void ReapChild(Supervisor &s) {
   int status;
   pid_t pid;
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    if (pid == s.state.leader)
+      OnChannel(s); // "leader PID", written before this end, read first
     if (pid == s.state.leader && FollowerTakesOver(s, status)) {
       fprintf(stderr, "mvedsua-run: the leader (pid %d) died of signal %d; "
                       "follower %d takes over\n",
@@ -171,32 +207,6 @@ void OnSignal(Supervisor &s) {
   }
 }
 
-void OnProgramLine(Supervisor &s, const std::string &line) {
-  if (ParseHello(line, &s.state) || s.updates.OnProgramLine(line))
-    return;
-  fprintf(stderr, "mvedsua-run: warning: unexpected message from the program "
-                  "ignored\n");
-}
-
-void OnChannel(Supervisor &s) {
-  char buf[4096];
-  ssize_t n = read(s.channel_fd, buf, sizeof buf);
-  if (n < 0 && (errno == EINTR || errno == EAGAIN))
-    return;
-  if (n <= 0) {
-    close(s.channel_fd); // the program is exiting or exec'd
-    s.channel_fd = -1;
-    s.updates.SetChannel(-1);
-    return;
-  }
-  s.channel_buf.append(buf, size_t(n));
-  size_t nl;
-  while ((nl = s.channel_buf.find('\n')) != std::string::npos) {
-    std::string line = s.channel_buf.substr(0, nl);
-    s.channel_buf.erase(0, nl + 1);
-    OnProgramLine(s, line);
-  }
-}
 
 // `update --check`: the verdict comes from a scratch process.
 bool StartCheckRequest(Supervisor &s, int conn, const Request &req,
