@@ -15,7 +15,8 @@ With --mode mve each update is a multi-version one instead: `mvedsua-ctl
 update NEXT.so` (the follower updates, its ten relaunched threads replay
 their lanes until caught up), a second of following under the load, then
 `promote` (the old version then follows the new one, the updated-leader
-stage) and `finish` ("finished: ... runs alone").
+stage) and `finish` ("finished: ... runs alone"). The server then runs
+with MVEDSUA_MVE_ORDER_LANES=1 (ORDERED).
 
 With --bug PORT2 (after the chain), a second server with SASL on (-S, PLAIN
 over a password database) runs the version the injected bug was made from
@@ -45,6 +46,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from mcproto import Client  # noqa: E402
 
 failures = []
+# Multi-version updates of memcached need the calls of its threads replayed
+# in the leader's order: main hands a new connection to a worker through a
+# queue in memory next to a count on the worker's eventfd (docs/threads.md).
+ORDERED = {"MVEDSUA_MVE_ORDER_LANES": "1"}
 
 
 def check(label, ok, detail=""):
@@ -189,7 +194,8 @@ def try_bug(a, work):
     with open(os.path.join(sasl, "pwdb"), "w") as f:
         # (the server's realm is appended to a user name without one)
         f.write("alice@mvedsua:secret\n")
-    env = dict(os.environ, SASL_CONF_PATH=sasl, MEMCACHED_SASL_PWDB=os.path.join(sasl, "pwdb"))
+    env = dict(os.environ, SASL_CONF_PATH=sasl, MEMCACHED_SASL_PWDB=os.path.join(sasl, "pwdb"),
+               **ORDERED)
     sock = os.path.join(work, "bug.sock")
     log = open(os.path.join(work, "bug-server.log"), "w")
     server = subprocess.Popen(
@@ -260,7 +266,8 @@ def main():
     server = subprocess.Popen(
         [a.run, "--control", sock, os.path.join(a.portdir, versions[0] + ".so"),
          "-u", "root", "-p", str(a.port), "-U", "0", "-l", "127.0.0.1", "-t", "4", "-m", "512"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env=dict(os.environ, **(ORDERED if a.mode == "mve" else {})))
 
     def ctl(*args, timeout=120):
         return subprocess.run([a.ctl, "--control", sock] + list(args),
