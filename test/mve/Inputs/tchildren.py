@@ -72,7 +72,9 @@ try:
     else:
         print("forked w1:", ask(clients[0], "fork"))
         print("forked w2:", ask(clients[1], "fork"))
-        st = control.wait_for(lambda s: s["last_update"]["outcome"] != "in-progress")
+        followed = os.environ.get("MVEDSUA_MVE_FOLLOW_THREADED_CHILDREN") == "1"
+        st = control.wait_for(lambda s: s["last_update"]["outcome"] != "in-progress",
+                              seconds=20 if followed else 3)
         print("status:", stage(st))
         reason = st["last_update"]["reason"].replace("\n", " ")
         print("reason:", reason)
