@@ -74,7 +74,7 @@ struct Recorded {
   siginfo_t info;
 };
 constexpr int kQueue = 16;
-constexpr int kDirected = 64;
+constexpr int kDirected = 128;
 struct ThreadSigs {
   uint64_t pending; // leader: signals sent to this thread, in q
   int tid;          // ... the thread's id, to queue them again at the end

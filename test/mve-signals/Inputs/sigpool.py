@@ -70,7 +70,7 @@ try:
         server.send_signal(signal.SIGUSR2)
         time.sleep(0.05)
         hits(clients)
-    kicks(clients, 300)
+    kicks(clients, 150)
     print("kicked:", hits(clients))
     time.sleep(0.3)
     print("status:", stage(control.status()))
