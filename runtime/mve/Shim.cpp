@@ -69,7 +69,7 @@ int g_n_lanes;
 // Which lane each slot's thread records or replays, and the other way round
 // (ShimSlotOfLane). A slot that a thread which ended left free keeps its old
 // lane until the next update: the follower's thread that had it may still
-// be reading it. New lanes are made one at a time (g_new_lane_lock).
+// be reading it. The leader makes new lanes one at a time (g_new_lane_lock).
 constexpr int kMaxSlots = 256;
 int16_t g_lane_of_slot[kMaxSlots];
 int16_t g_slot_of_lane[kMaxLanes];
@@ -983,7 +983,10 @@ Log *OpenLeaderLog(int fd, char *why, unsigned long size) {
 // The follower's side: its program starts the thread where the leader's
 // did, so the announcement is the next record of the calling thread's log
 // (after control records, taken as usual).
-bool FollowerNewLane(int k, char *why, unsigned long size) {
+// The lane is the one the leader announced: follower threads start their
+// threads at their own pace, so lane k is made once the lanes before it
+// are (a bounded wait, in the order the leader made them).
+bool FollowerNewLane(int *lane, char *why, unsigned long size) {
   uint32_t held;
   if (RulesHoldsRecord(&held)) // the leader made that call before the start
     DivergeWith("the follower started a thread where the leader called %s",
@@ -1002,11 +1005,17 @@ bool FollowerNewLane(int k, char *why, unsigned long size) {
   int fds[2] = {-1, -1};
   LogRead(g_log, fds, sizeof fds);
   LogFinishRecord(g_log);
-  if (h.args[0] != k) {
-    snprintf(why, size, "the leader's new thread has lane %lld, this one %d",
-             (long long)h.args[0], k);
+  int k = int(h.args[0]);
+  for (int waited = 0;
+       k != __atomic_load_n(&g_n_lanes, __ATOMIC_ACQUIRE) && waited < 5000;
+       ++waited)
+    SleepMs(1);
+  if (k != __atomic_load_n(&g_n_lanes, __ATOMIC_ACQUIRE) || k >= kMaxLanes) {
+    snprintf(why, size, "the leader's new thread has lane %d, the lanes "
+             "before it were not all made here", k);
     return false;
   }
+  *lane = k;
   if (h.n_fds)
     if (const char *no = HandoverJoinLane(k))
       FollowerAbort(no);
@@ -1037,20 +1046,25 @@ bool ShimLaneForNewThread(int slot, char *why, unsigned long size) {
                         : "its slot is out of range");
     return false;
   }
-  while (__atomic_exchange_n(&g_new_lane_lock, 1, __ATOMIC_ACQUIRE))
+  // The leader numbers new lanes one at a time; a follower's thread makes
+  // the lane its leader's announced, in the leader's order.
+  bool leader = mode == kLeader;
+  while (leader && __atomic_exchange_n(&g_new_lane_lock, 1, __ATOMIC_ACQUIRE))
     RawSyscall(SYS_sched_yield);
   int k = g_n_lanes;
   bool made = false;
-  if (k >= kMaxLanes)
+  if (!leader)
+    made = FollowerNewLane(&k, why, size);
+  else if (k >= kMaxLanes)
     snprintf(why, size, "the update's %d lanes are taken", kMaxLanes);
   else
-    made = mode == kLeader ? LeaderNewLane(k, why, size)
-                           : FollowerNewLane(k, why, size);
+    made = LeaderNewLane(k, why, size);
   if (made) {
     g_slot_of_lane[k] = int16_t(slot);
     g_lane_of_slot[slot] = int16_t(k);
   }
-  __atomic_store_n(&g_new_lane_lock, 0, __ATOMIC_RELEASE);
+  if (leader)
+    __atomic_store_n(&g_new_lane_lock, 0, __ATOMIC_RELEASE);
   return made;
 }
 

@@ -31,6 +31,7 @@ both workers before the fork. Prints one fact per line.
 import os
 import socket
 import sys
+import threading
 import time
 
 from poolclient import ask, hits, stage, start  # noqa: E402
@@ -76,6 +77,17 @@ try:
         # In the slot the first helper left free: a lane of its own.
         print("spawn again:", ask(clients[1], b"spawn\n"))
         print("spawn a third:", ask(clients[0], b"spawn\n"))
+        # Both workers at once: the follower's workers may start theirs in
+        # another order than the leader's; each lane is made in the leader's.
+        answers = []
+        for _ in range(5):
+            both = [threading.Thread(target=lambda c=c: answers.append(ask(c, b"spawn\n")))
+                    for c in clients[:2]]
+            for t in both:
+                t.start()
+            for t in both:
+                t.join()
+        print("spawn on both workers at once, 5 times:", sorted(set(answers)), len(answers))
         print("following:", hits(clients))
         time.sleep(0.3)
         print("status:", stage(control.status()))
