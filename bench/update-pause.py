@@ -222,9 +222,15 @@ def children(pid):
         return []
 
 
+# Variants of a mode: the same run with something turned off in the server's
+# environment, to measure what it does.
+VARIANTS = {"mve-nobatch": ("mve", {"MVEDSUA_MVE_FOLLOWER_BATCH": "0"})}
+
+
 class Run:
     def __init__(self, args, n, mode, rep, window):
-        self.a, self.n, self.mode, self.rep, self.window = args, n, mode, rep, window
+        self.a, self.n, self.name, self.rep, self.window = args, n, mode, rep, window
+        self.mode, self.env = VARIANTS.get(mode, (mode, {}))
         self.work = tempfile.mkdtemp(prefix="update-pause.")
         self.sock = os.path.join(self.work, "ctl.sock")
         self.procs = []
@@ -249,7 +255,8 @@ class Run:
         self.server = subprocess.Popen(
             [self.a.run, "--control", self.sock, tg.old,
              "--port", str(self.port), "--bind", "127.0.0.1"] + tg.args,
-            stdout=log if tg.name == "redis" else subprocess.DEVNULL, stderr=log)
+            stdout=log if tg.name == "redis" else subprocess.DEVNULL, stderr=log,
+            env=dict(os.environ, **self.env))
         self.procs.append(self.server)
         for _ in range(400):
             if os.path.exists(self.sock) and tg.ready in open(self.log).read():
@@ -305,7 +312,7 @@ class Run:
             stop.wait(0.05)
 
     def execute(self):
-        a, r = self.a, {"keys": self.n, "mode": self.mode, "rep": self.rep,
+        a, r = self.a, {"keys": self.n, "mode": self.name, "rep": self.rep,
                         "window_s": self.window, "loadavg": loadavg()}
         try:
             self.start_server()
@@ -491,7 +498,7 @@ def summarise(runs, sizes, modes):
                  "port_resume_ms": med(r.get("port_resume_ms") for r in rs),
                  "update_s": med(r["update_s"] for r in rs),
                  "state_transfer_ms": med(r.get("state_transfer_ms") for r in rs)}
-            if mode == "mve":
+            if mode in ("mve", "mve-nobatch"):
                 e["peak_backlog_bytes"] = max((r["peak_backlog_bytes"] or 0 for r in rs), default=None)
                 e["follower_private_kb"] = med(r["follower_peak"].get("private_kb") for r in rs)
                 e["follower_pss_kb"] = med(r["follower_peak"].get("pss_kb") for r in rs)
@@ -622,6 +629,17 @@ def write_md(doc, path):
                 s["keys"], mode, " ".join("%.1f" % x for x in s[mode]["max_ms_all"]),
                 " ".join("%.1f" % x for x in s[mode]["p99_ms_all"])))
     L.append("")
+    if "mve-nobatch" in doc["results"][0]:
+        L.append("The same multi-version update with the follower left under SCHED_OTHER "
+                 "(`MVEDSUA_MVE_FOLLOWER_BATCH=0`), interleaved with the runs above:\n")
+        L.append("| keys | follower SCHED_BATCH: max / p99 | ratio to no update | "
+                 "follower SCHED_OTHER: max / p99 | ratio to no update |")
+        L.append("|---:|---:|---:|---:|---:|")
+        for s in doc["results"]:
+            L.append("| %d | %s | %s | %s | %s |" % (
+                s["keys"], mp(s["mve"]), rt(s["mve"]), mp(s["mve-nobatch"]),
+                rt(s["mve-nobatch"])))
+        L.append("")
     L.append("The load's throughput in the same window (the two redis-benchmark processes' "
              "rates over their 250 ms progress intervals, summed):\n")
     L.append("| keys | no update | in place | ratio | multi-version | ratio |")
@@ -689,7 +707,8 @@ def main():
     ap.add_argument("--window", type=float, default=None)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--modes", default="none inplace mve promote",
-                    help="which of none, inplace, mve, promote to run")
+                    help="which of none, inplace, mve, promote, mve-nobatch "
+                         "(mve with the follower's SCHED_BATCH off) to run")
     ap.add_argument("--server", choices=("kvd", "redis"), default="kvd")
     ap.add_argument("--redis-step", nargs=2, metavar=("FROM", "TO"))
     a = ap.parse_args()
@@ -712,8 +731,10 @@ def main():
     os.makedirs(a.results, exist_ok=True)
     sizes = [int(x) for x in a.keys.split()]
     modes = a.modes.split()
-    if "none" not in modes or set(modes) - {"none", "inplace", "mve", "promote"}:
-        sys.exit("update-pause: --modes takes none (always) and any of inplace, mve, promote")
+    known = {"none", "inplace", "mve", "promote"} | set(VARIANTS)
+    if "none" not in modes or set(modes) - known:
+        sys.exit("update-pause: --modes takes none (always) and any of "
+                 "inplace, mve, promote, " + ", ".join(VARIANTS))
     if a.quick:
         global PRE
         a.reps, PRE = 1, 0.5
