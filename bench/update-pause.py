@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """bench/update-pause.py [--build DIR] [--results DIR] [--keys "10000 100000 1000000"]
                         [--reps N] [--window S] [--quick] [--server kvd|redis]
-                        [--redis-step FROM TO]
+                        [--redis-step FROM TO] [--modes "none mve ..."]
 
 The update pause as clients see it (issue 7, item 2; issue 5, measurement 2).
 kvd-1 under mvedsua-run, holding N keys, serves a real client load (two
