@@ -24,7 +24,7 @@ namespace mve {
 
 namespace {
 
-constexpr int kMaxPairs = 32;
+constexpr int kMaxPairs = kMaxLanes; // a fork per thread at once, at least
 struct Pair {
   Log *log;          // leader: the child's log, mapped to watch its follower
   long pid;          // the child
@@ -180,16 +180,20 @@ void ChildForkedInParent(Log *log, long pid) {
   Log *lane = ShimThreadLog();
   uint64_t appended = Stat(lane, &LogStats::records_appended);
   LockPairs();
+  Pair *free_pair = nullptr;
   for (Pair &p : g_pairs)
-    if (!p.log) {
-      p = {log, pid, lane, appended};
-      break;
-    }
+    if (!p.log && !free_pair)
+      free_pair = &p;
+  if (free_pair)
+    *free_pair = {log, pid, lane, appended};
   UnlockPairs();
+  if (!free_pair) // other threads' forks took them meanwhile: not followed
+    LogDestroy(log);
 }
 
 void ChildForkedInChild(Log *log) {
   g_followed_child = log != nullptr;
+  g_pairs_lock = 0; // another thread may have held it at the fork
   for (Pair &p : g_pairs)
     if (p.log && p.log != log) {
       LogDestroy(p.log);
