@@ -833,7 +833,8 @@ void ShimDescribeBacklog(char *out, unsigned long size) {
     if (k == 0)
       snprintf(who, sizeof who, "the thread that runs main");
     else
-      snprintf(who, sizeof who, "thread %d (%s)", k, ThreadName(k));
+      snprintf(who, sizeof who, "thread %d (%s)", k,
+               ThreadName(ShimSlotOfLane(k)));
     n += unsigned(snprintf(out + n, size - n, "%s%s: %llu record%s",
                            n ? ", " : "", who, (unsigned long long)left,
                            left == 1 ? "" : "s"));
@@ -1006,6 +1007,7 @@ bool FollowerNewLane(int *lane, char *why, unsigned long size) {
   LogRead(g_log, fds, sizeof fds);
   LogFinishRecord(g_log);
   int k = int(h.args[0]);
+  ReleaseTurn(); // the thread that makes the lane before it may need it
   for (int waited = 0;
        k != __atomic_load_n(&g_n_lanes, __ATOMIC_ACQUIRE) && waited < 5000;
        ++waited)
@@ -1404,6 +1406,8 @@ long TrappedFork(const long a[6]) {
   // before it has its program's handlers back waits in its kernel queue.
   uint64_t mask = SigForkBegin();
   long ret = RawCall(SYS_clone, a);
+  if (ret == 0)
+    g_new_lane_lock = 0; // another thread may have held it at the fork
   if (ret == 0 && child_log) {
     ChildForkedInChild(child_log); // its only lane now
     g_follower_pid = 0;            // the reader is not its child
@@ -1510,6 +1514,8 @@ long TrapDispatch(long nr, const long a[6]) {
     if (__builtin_expect(t_turn != 0, 0) && mode == kFollower &&
         MayWaitForThread(nr, a))
       ReleaseTurn();
+    if (__builtin_expect(nr == SYS_exit, 0))
+      SigThreadEnds();
     long ret;
     while ((ret = RawCall(nr, a)) == -EINTR && SigRestartLocal(nr, ret)) {
     }

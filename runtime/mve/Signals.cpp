@@ -478,6 +478,22 @@ uint64_t SigForkBegin() {
   return old;
 }
 
+void SigThreadEnds() {
+  if (!g_active)
+    return;
+  uint64_t old;
+  SetMask(SIG_BLOCK, g_kept, &old);
+  Lock();
+  ThreadSigs &t = Own();
+  if (ShimLane() > 0) { // lane 0's table is main's, which ends the process
+    t.pending = 0;
+    t.len = 0;
+    Summarize();
+  }
+  Unlock();
+  SetMask(SIG_SETMASK, old, nullptr);
+}
+
 void SigForkedChild(int leader) {
   ClearAll();
   if (leader > 0) {

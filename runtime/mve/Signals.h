@@ -38,6 +38,9 @@ void SigFollow(int leader);
 // program's handlers are restored and the signals noted and not delivered
 // are queued again to this process, for its own handlers.
 void SigStop();
+// The calling thread ends: the signals sent to it alone end with it, as
+// the kernel's do (else they would stay pending for the whole process).
+void SigThreadEnds();
 
 // Around the leader's fork (TrappedFork): Begin blocks the deferred
 // signals and returns the mask to restore; End restores it, and first, in
