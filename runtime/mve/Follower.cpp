@@ -643,6 +643,16 @@ void FormatBacktrace(char *out, size_t size) {
 // signal is raised again with its default action (SA_RESETHAND).
 void OnLeaderFatal(int sig, siginfo_t *si, void *);
 
+// A takeover stops a diverging threaded leader (TakeOverAllowed): a
+// follower that ends meanwhile lets it go on.
+int g_stopped_leader;
+void ReleaseStoppedLeader() {
+  if (!__atomic_exchange_n(&g_stopped_leader, 0, __ATOMIC_ACQ_REL))
+    return;
+  StoreU32(&Shared()->hold, 0);
+  RawSyscall(SYS_kill, g_leader_pid, SIGCONT);
+}
+
 void OnFatal(int sig, siginfo_t *si, void *ctx) {
   // The follower came to lead (promoted, took over); a child's follower
   // (Children.h) reports like the update's.
@@ -658,6 +668,7 @@ void OnFatal(int sig, siginfo_t *si, void *ctx) {
   FormatBacktrace(fs->backtrace, sizeof fs->backtrace);
   StoreU32(&fs->outcome, kCrashed);
   LogCloseReader(ShimLog());
+  ReleaseStoppedLeader();
   RawSyscall(SYS_tgkill, RawSyscall(SYS_getpid), RawSyscall(SYS_gettid), sig);
 }
 
@@ -1380,12 +1391,21 @@ void DoneDeciding() { __atomic_store_n(&g_deciding, 0, __ATOMIC_RELEASE); }
 // them runs for real. Bounded: a follower thread that cannot get there
 // (waiting for memory another thread of the leader wrote) leaves the
 // process unable to take over.
+// Given up as soon as nothing was consumed for 3 s: a follower thread that
+// waits for a lock the diverging thread holds never gets there, and the
+// leader, stopped meanwhile, must not stay stopped until the time limit.
 bool OtherLanesDrained() {
-  uint64_t start = MonoMs();
-  while (ShimBacklogOtherLanes() > 0) {
-    if (MonoMs() - start > g_req.timeout_ms)
+  uint64_t start = MonoMs(), moved = start;
+  uint64_t left = ShimBacklogOtherLanes();
+  while (left > 0) {
+    uint64_t now = MonoMs();
+    if (now - start > g_req.timeout_ms || now - moved > 3000)
       return false;
     SleepMsRaw(1);
+    uint64_t next = ShimBacklogOtherLanes();
+    if (next != left)
+      moved = MonoMs();
+    left = next;
   }
   return true;
 }
@@ -1409,14 +1429,14 @@ bool TakeOverAllowed(int kind) {
   bool stop = kind == kTakeOverDiverged;
   if (stop) {
     HoldLeader(g_leader_pid, 0, 100);
+    __atomic_store_n(&g_stopped_leader, 1, __ATOMIC_RELEASE);
     RawSyscall(SYS_kill, g_leader_pid, SIGSTOP);
   }
-  if (OtherLanesDrained() && HandoverHoldsAll())
+  if (OtherLanesDrained() && HandoverHoldsAll()) {
+    __atomic_store_n(&g_stopped_leader, 0, __ATOMIC_RELEASE); // killed later
     return true;
-  if (stop) {
-    StoreU32(&Shared()->hold, 0);
-    RawSyscall(SYS_kill, g_leader_pid, SIGCONT);
   }
+  ReleaseStoppedLeader();
   return false;
 }
 
@@ -1475,6 +1495,7 @@ bool FollowerTakeOver(int kind) {
   FollowerShared *fs = Shared();
   snprintf(fs->reason, sizeof fs->reason, "%s", why);
   StoreU32(&fs->outcome, outcome);
+  ReleaseStoppedLeader();
   FollowerNoteExit(MVEDSUA_MVE_EXIT_UPDATE_FAILED);
   LogCloseReader(ShimLog());
   for (;;)
