@@ -10,28 +10,20 @@ per line.
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "lib"))
-from supervised import Control  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "threads", "Inputs"))
+from poolclient import ask as ask_bytes, stage, start  # noqa: E402
 
 run, ctl, d, port = sys.argv[1:5]
 port = int(port)
-sock = os.path.join(d, "ctl.sock")
-if os.path.exists(sock):
-    os.unlink(sock)
-server = subprocess.Popen([run, "--control", sock, os.path.join(d, "sp1.so"),
-                           str(port)], stdout=subprocess.PIPE, text=True)
-print("started:", server.stdout.readline().strip())
-control = Control(ctl, sock)
+server, control = start(run, ctl, d, "sp1.so", port)
 
 
 def ask(conn, line):
-    conn.sendall(line.encode() + b"\n")
-    return conn.recv(100).decode().strip()
+    return ask_bytes(conn, line.encode() + b"\n")
 
 
 def hits(clients):
@@ -52,11 +44,6 @@ def kicks(clients, n):
     for t in both:
         t.join()
 
-
-def stage(st):
-    return "stage=%s version=%s follower=%s last=%s" % (
-        st["stage"], os.path.basename(st["version"]),
-        "yes" if st.get("follower_pid") else "no", st["last_update"]["outcome"])
 
 
 try:
