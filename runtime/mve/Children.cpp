@@ -69,11 +69,7 @@ bool Enabled() { return EnvOn("MVEDSUA_MVE_FOLLOW_CHILDREN", &g_enabled); }
 // way not explained yet (docs/mve.md "Children").
 int g_threaded = -1;
 bool ThreadedEnabled() {
-  if (g_threaded < 0) {
-    const char *v = getenv("MVEDSUA_MVE_FOLLOW_THREADED_CHILDREN");
-    g_threaded = v && !strcmp(v, "1");
-  }
-  return g_threaded;
+  return EnvOptIn("MVEDSUA_MVE_FOLLOW_THREADED_CHILDREN", &g_threaded);
 }
 
 // A child inherits its parent's tables: none of those pairs is its own.

@@ -117,6 +117,14 @@ bool EnvOn(const char *name, int *cache) {
   return *cache;
 }
 
+bool EnvOptIn(const char *name, int *cache) {
+  if (*cache < 0) {
+    const char *s = getenv(name);
+    *cache = s && !strcmp(s, "1");
+  }
+  return *cache;
+}
+
 int MoveFdHigh(int fd) {
   struct rlimit lim;
   long floor = 3;

@@ -51,6 +51,8 @@ int MoveFdHigh(int fd);
 // An on/off setting from the environment, on unless NAME is "0"; read once
 // into *cache (-1 before).
 bool EnvOn(const char *name, int *cache);
+// An opt-in setting: on only when NAME is "1"; read once into *cache.
+bool EnvOptIn(const char *name, int *cache);
 // The runtime's own descriptors, which are never the program's (MoveFdHigh
 // notes its results); CloseRuntimeFd closes one and forgets it.
 void NoteRuntimeFd(int fd);

@@ -116,13 +116,7 @@ uint64_t g_order_timeouts;
 // load makes a follower thread hand over to another at about one call in
 // ten, and the ordered follower then falls behind its leader.
 int g_order_lanes = -1;
-bool OrderLanes() {
-  if (g_order_lanes < 0) {
-    const char *s = getenv("MVEDSUA_MVE_ORDER_LANES");
-    g_order_lanes = s && !strcmp(s, "1");
-  }
-  return g_order_lanes;
-}
+bool OrderLanes() { return EnvOptIn("MVEDSUA_MVE_ORDER_LANES", &g_order_lanes); }
 // The log that keeps the order of calls across lanes (lane 0's, in the
 // current direction); mapped until the next update (g_lanes_forgotten).
 Log *OrderLog() {
