@@ -917,7 +917,7 @@ bool OtherThreadRunnable(int pid, int except) {
   return AnyThread([&](const char *tid) {
     if (strtol(tid, nullptr, 10) == except)
       return false;
-    char path[96], stat[256];
+    char path[300], stat[256]; // a task name is a number; room for any
     snprintf(path, sizeof path, "/proc/%d/task/%s/stat", pid, tid);
     long fd = RawSyscall(SYS_openat, AT_FDCWD, long(path), O_RDONLY | O_CLOEXEC);
     long len = fd >= 0 ? RawSyscall(SYS_read, fd, long(stat), sizeof stat - 1) : -1;
