@@ -68,6 +68,13 @@ codes = [t["code"] for t in tests]
 ok = sum(c in ("PASS", "XFAIL") for c in codes)
 bad = sum(c in ("FAIL", "XPASS", "UNRESOLVED", "TIMEOUT") for c in codes)
 skip = sum(c in ("UNSUPPORTED", "SKIPPED", "EXCLUDED") for c in codes)
+# The end of each failure's output again, last: a log cut in its middle
+# still shows why a test failed.
+for t in tests:
+    if t["code"] in ("FAIL", "XPASS", "UNRESOLVED", "TIMEOUT"):
+        lines = t.get("output", "").rstrip().splitlines()
+        print(f"--- {t['name']} ({t['code']}), the last {min(len(lines), 60)} lines:")
+        print("\n".join(lines[-60:]))
 print(f"tests: {ok} passed, {bad} failed, {skip} skipped")
 PY
   return $rc
