@@ -90,6 +90,10 @@ struct FollowerShared {
   uint64_t leader_fault_addr;
   char leader_backtrace[1024];
   uint32_t hold; // the leader's threads wait after their next record
+  // Promotion with threads: lane 0's switch record is in the log, and the
+  // channel it hands over (FollowerLaneSwitchToLeader).
+  uint32_t switch_posted;
+  int32_t switch_channel;
 };
 constexpr size_t kSharedOffset = 2048; // after the DivergenceReport
 static_assert(sizeof(DivergenceReport) <= kSharedOffset, "report overlaps");
@@ -190,9 +194,10 @@ MveStatus g_status;
 // This process runs the new version and leads: promoted, its follower (if
 // any) is the old version.
 bool g_promoted;
-// Follower with threads: main's thread made the process lead at the switch
-// of a promotion (FollowerLaneSwitchToLeader).
+// Follower with threads: a thread made the process lead at the switch of a
+// promotion (FollowerLaneSwitchToLeader); g_switch_claim is its id.
 bool g_lanes_switched;
+pid_t g_switch_claim;
 // Requests taken at the leader's next update point.
 bool g_promote_wanted, g_finish_wanted;
 // What happened outside an update point (at a switch or a takeover, maybe in
@@ -1002,6 +1007,7 @@ void EndUpdate() {
   g_is_follower = g_promoted = g_runs_old = false;
   g_promote_wanted = g_finish_wanted = false;
   g_lanes_switched = false;
+  g_switch_claim = 0;
 }
 
 // With threads the table is a snapshot of what every thread's calls made:
@@ -1176,6 +1182,9 @@ const char *Switch() {
   if (!ShimAppendControlAll(kCtlSwitch, -1) ||
       !ShimAppendControl(kCtlSwitch, channel >= 0 ? 1 : 0, channel))
     return "the log is no longer active";
+  FollowerShared *fs = Shared(); // before BecomeOldFollower swaps the logs
+  fs->switch_channel = channel;
+  StoreU32(&fs->switch_posted, 1);
   BecomeOldFollower();
   return nullptr;
 }
@@ -1309,7 +1318,11 @@ void Yield(const char *why) {
 
 // ---- what the shim calls when a follower must lead ------------------------------
 
-bool FollowerSwitchToLeader(int channel) {
+namespace {
+
+// The process switch, made once, by the first follower thread that gets to
+// a switch record (ClaimSwitch).
+void SwitchProcessToLeader(int channel) {
   if (channel >= 0)
     if (const char *why = HandoverReceive(1, true))
       FollowerAbort(why);
@@ -1346,17 +1359,57 @@ bool FollowerSwitchToLeader(int channel) {
   RequestLook();
   // Last: the other threads lead their lanes from here on.
   __atomic_store_n(&g_lanes_switched, true, __ATOMIC_RELEASE);
-  return true;
 }
 
-// A thread of the follower other than main's at its lane's switch record:
-// it leads its lane once main's thread has made the process lead.
-bool FollowerLaneSwitchToLeader() {
+bool ClaimSwitch() {
+  pid_t none = 0, me = pid_t(RawSyscall(SYS_gettid));
+  return __atomic_compare_exchange_n(&g_switch_claim, &none, me, false,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+// Another thread made the process lead, or is making it: this one leads its
+// own lane once that is done.
+bool LeadOwnLaneOnceSwitched() {
   uint64_t start = MonoMs();
   while (!__atomic_load_n(&g_lanes_switched, __ATOMIC_ACQUIRE)) {
     if (MonoMs() - start > g_req.timeout_ms)
-      FollowerAbort("promotion: the main thread did not take the lead in "
-                    "time");
+      FollowerAbort("promotion: the process did not take the lead in time");
+    SleepMsRaw(1);
+  }
+  ShimUseOwnLane();
+  return true;
+}
+
+} // namespace
+
+// Main's thread at lane 0's switch record.
+bool FollowerSwitchToLeader(int channel) {
+  if (ShimLaneCount() > 1 && !ClaimSwitch())
+    return LeadOwnLaneOnceSwitched();
+  SwitchProcessToLeader(channel);
+  return true;
+}
+
+// Another thread at its lane's switch record. Main's thread may never get
+// to its own: it may wait for a lock this thread holds (a worker that
+// writes to its log under a mutex main's next call also takes). So the
+// first thread at a switch makes the process lead, once lane 0's switch is
+// in the log (the leader appends it last); main's thread then leads lane 0
+// from its next call, whether or not it reads that record (Prepare).
+bool FollowerLaneSwitchToLeader() {
+  uint64_t start = MonoMs();
+  FollowerShared *fs = Shared();
+  while (!__atomic_load_n(&g_lanes_switched, __ATOMIC_ACQUIRE)) {
+    if (LoadU32(&fs->switch_posted) && ClaimSwitch()) {
+      HandoverUseLane(0); // the channel comes on lane 0's socket
+      SwitchProcessToLeader(fs->switch_channel);
+      break;
+    }
+    if (__atomic_load_n(&g_switch_claim, __ATOMIC_ACQUIRE))
+      return LeadOwnLaneOnceSwitched();
+    if (MonoMs() - start > g_req.timeout_ms)
+      FollowerAbort("promotion: the leader's switch of lane 0 did not come "
+                    "in time");
     SleepMsRaw(1);
   }
   ShimUseOwnLane();
@@ -1664,6 +1717,7 @@ void ForgetUpdateInChild() {
   g_leader = Leader();
   g_is_follower = g_runs_old = g_follow_pending = g_promoted = false;
   g_promote_wanted = g_finish_wanted = g_lanes_switched = false;
+  g_switch_claim = 0;
   g_pending = kNothing;
 }
 

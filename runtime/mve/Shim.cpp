@@ -1136,9 +1136,10 @@ bool Prepare(CallView &c, long nr, long a0, long a1, long a2, long a3,
   int mode = __atomic_load_n(&g_mode, __ATOMIC_RELAXED);
   if (__builtin_expect(mode == kLeader && g_n_lanes > 1, 0)) {
     // A thread of a promoted follower that did not read its lane's switch
-    // record (it made no call meanwhile): its lane's log in the new
-    // direction. Its lane was drained: the switch was all that was left.
-    if (t_lane > 0 && t_reversed != __atomic_load_n(&g_reversed,
+    // record (it made no call meanwhile; main's too, when another thread
+    // made the process lead): its lane's log in the new direction. Its lane
+    // was drained: the switch was all that was left.
+    if (t_lane >= 0 && t_reversed != __atomic_load_n(&g_reversed,
                                                     __ATOMIC_ACQUIRE))
       UseLane(t_lane);
     OrderFdChange(c);

@@ -24,6 +24,12 @@ both workers before the fork. Prints one fact per line.
             worker 2 waits on a condition nothing signals, where the leader's
             answered; promote fails within seconds naming that thread (its
             records are left), and the leader serves on; then a rollback
+  locked    DIR/ml1.so -> DIR/ml2.so (pool.c -DHOLD_LOCK): a fifth client
+            connects (main then takes a lock, in the new version after a
+            long computation) and worker 1 takes that lock on "hold"; in the
+            follower, worker 1 takes it first and main's thread waits for it
+            before its next call. promote: worker 1, at its switch record,
+            makes the process lead; "release" lets main go on, leading too
   shared    DIR/mv1.so -> DIR/mvrebuild.so, which deletes the listening
             socket from main's inherited epoll instance while it updates:
             the update fails, naming the call, and v1 still accepts
@@ -37,7 +43,8 @@ import time
 from poolclient import ask, hits, stage, start  # noqa: E402
 
 scenario, run, ctl, d, port = sys.argv[1:6]
-first = {"order": "ms1.so", "spawn": "mp1.so", "stall": "mt1.so"}.get(scenario, "mv1.so")
+first = {"order": "ms1.so", "spawn": "mp1.so", "stall": "mt1.so",
+         "locked": "ml1.so"}.get(scenario, "mv1.so")
 port = int(port)
 server, control = start(run, ctl, d, first, port)
 
@@ -45,8 +52,10 @@ try:
     clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
     print("before:", hits(clients))
     target = {"diverge": "mvbad.so", "shared": "mvrebuild.so",
-              "order": "ms2.so", "spawn": "mp2.so", "stall": "mt2.so"}.get(scenario, "mv2.so")
-    out = control.ask("update", os.path.join(d, target))
+              "order": "ms2.so", "spawn": "mp2.so", "stall": "mt2.so",
+              "locked": "ml2.so"}.get(scenario, "mv2.so")
+    out = control.ask("update", *(["--timeout", "5s"] if scenario == "locked" else []),
+                      os.path.join(d, target))
     if scenario != "shared":
         print("update:", out.split(" multi-version")[0])
     if scenario in ("promote", "wake"):
@@ -103,6 +112,27 @@ try:
         print("promote:", control.ask("promote").split(" (pid")[0])
         print("finish:", control.ask("finish").split(" (pid")[0])
         print("after:", hits(clients))
+    elif scenario == "locked":
+        clients.append(socket.create_connection(("127.0.0.1", port)))
+        time.sleep(0.5)  # main has taken and left the lock in the leader
+        print("hold:", ask(clients[0], b"hold\n"))
+        print("following:", hits(clients))
+        print("status:", stage(control.status()))
+        # The new version's stage is reported at main's next update point:
+        # promote returns once "release" let main go on.
+        promoted = {}
+        promoting = threading.Thread(target=lambda: promoted.update(
+            out=control.ask("promote")))
+        promoting.start()
+        time.sleep(0.5)
+        print("release:", ask(clients[0], b"release\n"))
+        promoting.join()
+        print("promote:", promoted["out"].split(" (pid")[0])
+        print("after:", hits(clients))
+        with socket.create_connection(("127.0.0.1", port)) as late:
+            print("new client:", ask(late))
+        print("finish:", control.ask("finish").split(" (pid")[0])
+        print("status:", stage(control.status()))
     elif scenario == "stall":
         print("stall:", ask(clients[1], b"stall\n"))
         print("following:", hits(clients))

@@ -23,6 +23,14 @@
 // makes its next call.
 // -DCRASH_CMD: a line "crash" makes its worker crash (a null pointer
 // written); without it, "crash" is answered "vT wK no crash".
+// -DHOLD_LOCK: a line "hold" makes its worker take a lock (answered
+// "vT wK holding") that it keeps, in its epoll_wait too, until a line
+// "release"; main takes the same lock after it hands the fifth and later
+// connections over, in version 2 after a computation of about 1.5 s (no
+// system call). So in a follower of version 2 that replays the fifth accept
+// and a "hold" made half a second after it, the worker takes the lock first,
+// and main's thread then waits for it before its next call
+// (threads/pool-mve.test, "locked").
 // -DRULE_DIFF: what a new version changes on purpose, in two workers
 // (threads/rules-mve.test, Inputs/pool-rules.rules): worker 1 also appends
 // "w1 hit N" to pool-w1.log (opened at its first hit, in the working
@@ -64,6 +72,14 @@ pthread_mutex_t total_lock = PTHREAD_MUTEX_INITIALIZER;
 #ifdef RULE_DIFF
 int w1_log = -1; // worker 1's own log
 #endif
+#ifdef HOLD_LOCK
+pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
+long accepted;
+static void compute(long ms) { // about `ms` milliseconds, no system call
+  for (volatile long i = 0; i < ms * 2000000L; i = i + 1)
+    ;
+}
+#endif
 
 #ifdef SPAWN
 static void *helper_main(void *arg) {
@@ -94,6 +110,19 @@ static void serve_line(struct worker *w, int fd) {
 #endif
   char out[64];
   int len;
+#ifdef HOLD_LOCK
+  int hold = strncmp(buf, "hold", 4) == 0, release = !strncmp(buf, "release", 7);
+  if (hold || release) {
+    if (hold)
+      pthread_mutex_lock(&hold_lock);
+    else
+      pthread_mutex_unlock(&hold_lock);
+    len = snprintf(out, sizeof out, "v%d w%d %s\n", REPLY_TAG, w->id,
+                   hold ? "holding" : "released");
+    write(fd, out, (size_t)len);
+    return;
+  }
+#endif
 #ifdef STALL_CMD
   if (strncmp(buf, "stall", 5) == 0) {
 #if VERSION == 2
@@ -241,5 +270,14 @@ int main(int argc, char **argv) {
       continue;
     struct worker *w = &workers[next_worker++ % WORKERS];
     write(w->notify[1], &conn, sizeof conn);
+#ifdef HOLD_LOCK
+    if (++accepted > 2 * WORKERS) {
+#if VERSION == 2
+      compute(1500);
+#endif
+      pthread_mutex_lock(&hold_lock);
+      pthread_mutex_unlock(&hold_lock);
+    }
+#endif
   }
 }
