@@ -9,7 +9,7 @@
 namespace mvedsua {
 
 void Report(const char *fmt, ...) {
-  char buf[1024];
+  char buf[8192]; // a divergence report with its rules' notes and stack
   int prefix = snprintf(buf, sizeof buf, "mvedsua: ");
   va_list ap;
   va_start(ap, fmt);

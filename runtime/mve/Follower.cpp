@@ -82,7 +82,8 @@ struct FollowerShared {
   uint32_t exit_noted; // the follower exits on its own with exit_code
   int32_t exit_code;
   char reason[1024];   // why the update failed
-  char backtrace[3072];
+  char backtrace[3072]; // where it crashed, or where it diverged
+  uint32_t stack_taken; // a thread that diverged wrote `backtrace`
   // Written by the log's writer (the leader) for its follower, which may
   // then take over: it crashed, or it yields (a rollback after promotion).
   uint32_t leader_crashed, yielded;
@@ -307,10 +308,17 @@ int Describe(char *out, size_t size, int status) {
   const DivergenceReport *d = ShimDivergence();
   if (g_leader.killed[0])
     return snprintf(out, size, "follower %d killed: %s", pid, g_leader.killed);
-  if (d && __atomic_load_n(&d->kind, __ATOMIC_ACQUIRE))
-    return snprintf(out, size, d->kind == kDivRule ? "follower %d stopped: %s"
-                                                   : "follower %d diverged: %s",
-                    pid, d->text);
+  if (d && __atomic_load_n(&d->kind, __ATOMIC_ACQUIRE)) {
+    bool stack = LoadU32(&fs->stack_taken) == 1;
+    size_t len = strlen(d->text);
+    return snprintf(out, size, d->kind == kDivRule
+                                   ? "follower %d stopped: %s%s%s%s"
+                                   : "follower %d diverged: %s%s%s%s",
+                    pid, d->text,
+                    stack && len && d->text[len - 1] != '\n' ? "\n" : "",
+                    stack ? "the follower's stack:\n" : "",
+                    stack ? fs->backtrace : "");
+  }
   uint32_t outcome = LoadU32(&fs->outcome);
   if (outcome == kUpdateFailed)
     return snprintf(out, size, "the update failed in follower %d: %s", pid,
@@ -616,14 +624,27 @@ struct Text {
 // Frames as "#i 0xADDR name+0xOFF (object)". backtrace() was called once
 // when the follower started, so libgcc's unwinder is loaded already;
 // dladdr's lock is recursive and the follower has one thread.
-void FormatBacktrace(char *out, size_t size) {
-  void *frames[32];
-  int n = backtrace(frames, 32);
+// `program_only`: the program's frames only, from the first below the
+// runtime's own (the shim that found a divergence) to the next of the
+// runtime's (mvedsua_rt_run_main, a thread's start), renumbered from 0.
+void FormatBacktrace(char *out, size_t size, bool program_only = false) {
+  void *frames[48];
+  int n = backtrace(frames, 48);
   Text t = {out, size, 0};
+  Dl_info self = {};
+  dladdr(reinterpret_cast<void *>(&FormatBacktrace), &self);
+  int shown = 0;
   for (int i = 1; i < n; ++i) {
     Dl_info di = {};
+    if (program_only) {
+      bool runtime = dladdr(frames[i], &di) && di.dli_fbase == self.dli_fbase;
+      if (runtime && shown)
+        break;
+      if (runtime)
+        continue;
+    }
     t.Add("  #");
-    t.Num(uint64_t(i - 1), 10);
+    t.Num(uint64_t(program_only ? shown++ : i - 1), 10);
     t.Add(" 0x");
     t.Num(uint64_t(frames[i]), 16);
     if (dladdr(frames[i], &di) && di.dli_sname) {
@@ -676,6 +697,23 @@ void OnFatal(int sig, siginfo_t *si, void *ctx) {
   ReleaseStoppedLeader();
   RawSyscall(SYS_tgkill, RawSyscall(SYS_getpid), RawSyscall(SYS_gettid), sig);
 }
+
+} // namespace
+
+const char *FollowerNoteStack() {
+  if (!ShimLog())
+    return "";
+  FollowerShared *fs = Shared();
+  uint32_t none = 0;
+  if (!__atomic_compare_exchange_n(&fs->stack_taken, &none, 2, false,
+                                   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+    return ""; // another thread's divergence has it
+  FormatBacktrace(fs->backtrace, sizeof fs->backtrace, true);
+  StoreU32(&fs->stack_taken, 1);
+  return fs->backtrace;
+}
+
+namespace {
 
 void InstallCrashHandlers() {
   stack_t ss = {};

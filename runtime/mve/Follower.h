@@ -88,6 +88,10 @@ void FollowerNoteExit(int code);
 // (signal, address, backtrace), as text into `out`.
 struct Log;
 bool FollowerCrashed(Log *log, char *out, size_t size);
+// Follower, at a divergence: the calling thread's stack (symbolised) into
+// the shared area, shown with the report; the text, or "" when another
+// thread's divergence took it first.
+const char *FollowerNoteStack();
 
 // Leader with threads, after each record: a thread whose process is to stop
 // (its crash, or a follower that found it wrong) waits here, its last call
