@@ -121,12 +121,19 @@ void InMsg(const msghdr *m, InFn f, void *ctx) {
     f(ctx, m->msg_control, m->msg_controllen);
 }
 
-void InArg(const CallView &c, const ArgSpec &s, long v, InFn f, void *ctx) {
-  void *p = reinterpret_cast<void *>(v);
+constexpr uint16_t kInOutKept = sizeof CallView::inout[0];
+
+void InArg(const CallView &c, int i, InFn f, void *ctx) {
+  const ArgSpec &s = SpecOf(c.nr).args[i];
+  void *p = reinterpret_cast<void *>(c.a[i]);
   switch (s.kind) {
   case kStr: if (p) f(ctx, p, strlen(static_cast<char *>(p)) + 1); break;
   case kIn: if (p) f(ctx, p, uint64_t(c.a[s.arg])); break;
-  case kInF: case kInOutF: if (p) f(ctx, p, s.size); break;
+  case kInF: if (p) f(ctx, p, s.size); break;
+  case kInOutF:
+    if (p)
+      f(ctx, s.size <= kInOutKept ? c.inout[i] : p, s.size);
+    break;
   case kIovIn: {
     const iovec *iov = static_cast<const iovec *>(p);
     for (long j = 0; iov && j < c.a[s.arg]; ++j)
@@ -236,6 +243,9 @@ void CaptureBefore(CallView &c) {
     c.before[i] = 0;
     if (spec.args[i].kind == kLenPtr && c.a[i])
       c.before[i] = *reinterpret_cast<socklen_t *>(c.a[i]);
+    if (spec.args[i].kind == kInOutF && c.a[i] &&
+        spec.args[i].size <= kInOutKept)
+      memcpy(c.inout[i], reinterpret_cast<void *>(c.a[i]), spec.args[i].size);
     if (spec.args[i].kind == kMsgOut && c.a[i]) {
       const msghdr *m = reinterpret_cast<const msghdr *>(c.a[i]);
       c.before[6] = m->msg_name ? m->msg_namelen : 0;
@@ -263,9 +273,8 @@ void CompareValues(const CallView &c, int64_t out[6]) {
 }
 
 void VisitIn(const CallView &c, InFn f, void *ctx) {
-  const Spec &spec = SpecOf(c.nr);
   for (int i = 0; i < 6; ++i)
-    InArg(c, spec.args[i], c.a[i], f, ctx);
+    InArg(c, i, f, ctx);
 }
 
 void VisitOut(const CallView &c, OutFn f, void *ctx) {

@@ -44,9 +44,14 @@ struct CallView {
   long a[6];
   long ret;
   uint64_t before[8]; // [6], [7]: msghdr name and control capacities
+  // An in-out struct's bytes before the call (INOUTF, up to 16 bytes: a
+  // select timeout, a sendfile offset): what the call was given is
+  // compared, not what the kernel left there.
+  uint64_t inout[6][2];
 };
 
-// Captures in-out lengths (socklen_t, msghdr lengths) before the call.
+// Captures in-out lengths (socklen_t, msghdr lengths) and in-out structs
+// before the call.
 void CaptureBefore(CallView &c);
 // The values compared for each argument (pointers reduced to their nullness,
 // ignored ones to 0).
