@@ -63,13 +63,11 @@ int g_enabled = -1;          // MVEDSUA_MVE_FOLLOW_CHILDREN, read once
 
 bool Enabled() { return EnvOn("MVEDSUA_MVE_FOLLOW_CHILDREN", &g_enabled); }
 
-// The children of a leader with several threads are followed only when
-// MVEDSUA_MVE_FOLLOW_THREADED_CHILDREN=1: redis' save children, followed,
-// diverged from their followers in some updates of the port's chain, in a
-// way not explained yet (docs/mve.md "Children").
+// The children of a leader with several threads too, unless
+// MVEDSUA_MVE_FOLLOW_THREADED_CHILDREN=0 (docs/mve.md "Children").
 int g_threaded = -1;
 bool ThreadedEnabled() {
-  return EnvOptIn("MVEDSUA_MVE_FOLLOW_THREADED_CHILDREN", &g_threaded);
+  return EnvOn("MVEDSUA_MVE_FOLLOW_THREADED_CHILDREN", &g_threaded);
 }
 
 // A child inherits its parent's tables: none of those pairs is its own.

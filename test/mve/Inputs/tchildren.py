@@ -59,7 +59,7 @@ try:
     else:
         print("forked w1:", ask(clients[0], "fork"))
         print("forked w2:", ask(clients[1], "fork"))
-        followed = os.environ.get("MVEDSUA_MVE_FOLLOW_THREADED_CHILDREN") == "1"
+        followed = os.environ.get("MVEDSUA_MVE_FOLLOW_THREADED_CHILDREN") != "0"
         st = control.wait_for(lambda s: s["last_update"]["outcome"] != "in-progress",
                               seconds=20 if followed else 3)
         print("status:", stage(st))
