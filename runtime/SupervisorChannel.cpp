@@ -210,6 +210,9 @@ void HandleLine(const char *line, char *path, size_t size, bool *have) {
     g_promote_wanted = true;
   } else if (strcmp(line, "finish") == 0) {
     g_finish_wanted = true;
+  } else if (strcmp(line, "leader-killed") == 0) {
+    // Read by a follower that took over from a leader killed with SIGKILL
+    // (Follower.cpp, SupervisorSaysKilled): nothing more to do.
   } else if (strcmp(line, "cancel") == 0) {
     if (*have)
       SendLine("update-withdrawn ", path);

@@ -46,6 +46,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -1501,11 +1502,35 @@ bool OtherLanesDrained() {
   return true;
 }
 
+// A leader gone without its crash handler's word was killed with SIGKILL
+// (the OOM killer) when the supervisor, which reaped it, says so on the
+// program's channel: a line "leader-killed", read here without taking it
+// (this process holds the program's end too), within 3 s. Any other end
+// (the signals the supervisor passes on to end the service) is the
+// program's, and the supervisor ends this process.
+bool g_leader_killed;
+bool SupervisorSaysKilled() {
+  char buf[4096];
+  for (uint64_t start = MonoMs(); g_hidden_channel >= 0 &&
+                                  MonoMs() - start < 3000;
+       SleepMsRaw(5)) {
+    long n = RawSyscall(SYS_recvfrom, g_hidden_channel, long(buf),
+                        sizeof buf - 1, MSG_PEEK | MSG_DONTWAIT, 0, 0);
+    if (n == 0)
+      return false; // the supervisor is gone
+    buf[n > 0 ? n : 0] = 0;
+    if (strstr(buf, "leader-killed\n"))
+      return g_leader_killed = true;
+  }
+  return false;
+}
+
 bool TakeOverAllowed(int kind) {
   if (!g_is_follower || !ShimLog())
     return false;
   FollowerShared *fs = Shared();
-  if (kind == kTakeOverLeaderGone && !LoadU32(&fs->leader_crashed))
+  if (kind == kTakeOverLeaderGone && !LoadU32(&fs->leader_crashed) &&
+      !SupervisorSaysKilled())
     return false;
   if (kind == kTakeOverYielded && !LoadU32(&fs->yielded))
     return false;
@@ -1557,7 +1582,10 @@ bool FollowerTakeOver(int kind) {
   if (kind == kTakeOverDiverged)
     RawSyscall(SYS_kill, g_leader_pid, SIGKILL);
   const DivergenceReport *d = ShimDivergence();
-  if (kind == kTakeOverLeaderGone)
+  if (kind == kTakeOverLeaderGone && g_leader_killed)
+    snprintf(g_pending_reason, sizeof g_pending_reason,
+             "the leader (pid %d) was killed with SIGKILL", g_leader_pid);
+  else if (kind == kTakeOverLeaderGone)
     snprintf(g_pending_reason, sizeof g_pending_reason,
              "the leader (pid %d) crashed: signal %d (SIG%s), faulting "
              "address 0x%llx\n%s",

@@ -53,7 +53,15 @@ struct Supervisor {
   int signal_fd = -1;
   std::string channel_buf;
   sigset_t old_mask;
+  // A leader that died while its follower was to take over: how, for the
+  // program's end if the follower ends without taking over (0: none), and
+  // until when the follower may take to say it leads (it replays what is
+  // left of the log first; one still updating, or hung, never will).
+  pid_t replaced = 0;
+  int replaced_status = 0;
+  uint64_t replaced_deadline_ms = 0;
 };
+constexpr uint64_t kTakeOverMs = 30000;
 
 int Fail(const std::string &message) {
   fprintf(stderr, "mvedsua-run: error: %s\n", message.c_str());
@@ -96,6 +104,8 @@ void CloseSupervisorFds(Supervisor &s) {
 }
 
 void OnProgramLine(Supervisor &s, const std::string &line) {
+  if (line.compare(0, 7, "leader ") == 0)
+    s.replaced = 0, s.replaced_deadline_ms = 0; // it took over
   if (ParseHello(line, &s.state) || s.updates.OnProgramLine(line))
     return;
   fprintf(stderr, "mvedsua-run: warning: unexpected message from the program "
@@ -159,15 +169,26 @@ void OnChannel(Supervisor &s) {
 // status from the shared area (docs/mve.md).
 // A leader that crashed while a follower holding all its descriptors exists
 // is replaced by that follower (the runtime takes over by itself and says so
-// with "leader PID"); any other end of the leader is the program's end.
-bool FollowerTakesOver(const Supervisor &s, int status) {
+// with "leader PID"); any other end of the leader is the program's end. So
+// is one killed with SIGKILL (the OOM killer; never sent from here), which
+// its runtime cannot see: the follower, which finds its leader gone, learns
+// it from the line "leader-killed" on the program's channel (it holds the
+// program's end too). A follower that cannot take over (the descriptors
+// were not all handed over yet) ends: the program then ends as its leader
+// did.
+bool FollowerTakesOver(Supervisor &s, int status) {
   if (!s.state.follower || !WIFSIGNALED(status) ||
       kill(s.state.follower, 0) != 0)
     return false;
+  bool killed = WTERMSIG(status) == SIGKILL;
+  if (killed && s.channel_fd >= 0) {
+    static const char line[] = "leader-killed\n";
+    if (write(s.channel_fd, line, sizeof line - 1) != ssize_t(sizeof line - 1))
+      return false;
+  }
   for (int sig : {MVEDSUA_FATAL_SIGNALS})
-    if (WTERMSIG(status) == sig)
-      return true;
-  return false;
+    killed = killed || WTERMSIG(status) == sig;
+  return killed;
 }
 
 void ReapChild(Supervisor &s) {
@@ -178,12 +199,17 @@ void ReapChild(Supervisor &s) {
       OnChannel(s); // "leader PID", written before this end, read first
     if (pid == s.state.leader && FollowerTakesOver(s, status)) {
       fprintf(stderr, "mvedsua-run: the leader (pid %d) died of signal %d; "
-                      "follower %d takes over\n",
+                      "follower %d takes over if it holds its descriptors\n",
               pid, WTERMSIG(status), s.state.follower);
+      s.replaced = s.state.follower;
+      s.replaced_status = status;
+      s.replaced_deadline_ms = MonotonicMs() + kTakeOverMs;
       s.state.leader = s.state.follower;
       s.state.follower = 0;
       continue;
     }
+    if (pid == s.state.leader && pid == s.replaced) // it did not take over
+      Finish(s, s.replaced_status);
     if (pid == s.state.leader) {
       if (s.state.follower)
         kill(s.state.follower, SIGKILL);
@@ -270,7 +296,8 @@ void ServiceChecks(Supervisor &s, uint64_t now_ms) {
 
 int PollTimeout(const Supervisor &s, uint64_t now_ms) {
   uint64_t next = 0;
-  for (uint64_t d : {s.control.NextDeadline(), s.updates.NextDeadline()})
+  for (uint64_t d : {s.control.NextDeadline(), s.updates.NextDeadline(),
+                     s.replaced_deadline_ms})
     if (d && (!next || d < next))
       next = d;
   for (const CheckRun &c : s.checks) {
@@ -320,6 +347,13 @@ void PollOnce(Supervisor &s) {
     s.control.OnTimer(now);
     s.updates.OnTimer(now);
     ServiceChecks(s, now);
+    if (s.replaced && s.replaced_deadline_ms && now >= s.replaced_deadline_ms) {
+      fprintf(stderr, "mvedsua-run: follower %d did not take over within "
+                      "%llu ms; the program ends as its leader did\n",
+              s.replaced, (unsigned long long)kTakeOverMs);
+      kill(s.replaced, SIGKILL); // reaped: Finish with replaced_status
+      s.replaced_deadline_ms = 0;
+    }
   }
 }
 

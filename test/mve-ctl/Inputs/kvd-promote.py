@@ -14,10 +14,16 @@ connections opened at each stage stay in use:
       finished) under redis-benchmark: one command, every stage;
   (f) the same counted in calls the follower matched (--promote-after
       400calls --finish-after 400calls): an idle service stays in its stage,
-      a client's requests move it on.
+      a client's requests move it on;
+  (g) kvd-1 -> kvd-2, caught up: the old leader is killed with SIGKILL (the
+      OOM killer's, which its runtime cannot see); the new version takes
+      over as in (d), told by the supervisor;
+  (h) kvd-1 -> kvd-2 promoted: the new leader is killed with SIGKILL; the
+      old version takes the service back as in (b).
 Prints one fact per line.
 """
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -207,6 +213,34 @@ def old_leader_crashes():
     print("d exit:", stop(server))
 
 
+def killed_with_sigkill(tag, promote):
+    server = start(tag)
+    check = Conn()
+    before = _checksum(check, KEYS)
+    early = Conn()
+    print(tag, "update:", ctl_run("update", os.path.join(kvd, "kvd-2.so")).split(",")[0])
+    st = status()
+    leader, follower = st["leader_pid"], st["follower_pid"]
+    if promote:
+        print(tag, "promote:", ctl_run("promote").split(" leads")[0])
+    following = Conn()
+    # A few calls: the leader hands its table over at its next look.
+    print(tag, "ping:", pings([check, early, following]))
+    time.sleep(0.3)
+    os.kill(follower if promote else leader, signal.SIGKILL)
+    st = wait_for(lambda s: s["stage"] == "single-leader")
+    lu = st["last_update"]
+    print(tag, "after: stage %s, %s, version %s, outcome %s" % (
+        st["stage"], roles(st, leader, follower), version(st), lu["outcome"]))
+    print(tag, "reason:", lu["reason"].splitlines()[0]
+          .replace(str(leader), "L").replace(str(follower), "F"))
+    print(tag, "keys:", _checksum(check, KEYS) == before,
+          "SET", check.ask("SET", "new", "v").decode(),
+          "GET", check.ask("GET", "new").decode(),
+          "clients", pings([early, following, Conn()]))
+    print(tag, "exit:", stop(server))
+
+
 def unattended():
     server = start("e")
     check = Conn()
@@ -270,5 +304,7 @@ through_every_stage()
 new_leader_crashes()
 rollback_after_promotion()
 old_leader_crashes()
+killed_with_sigkill("g", promote=False)
+killed_with_sigkill("h", promote=True)
 unattended()
 counted_in_calls()

@@ -7,6 +7,13 @@ every reply is printed. Prints one fact per line.
             over; the leader is killed (SIGABRT): the follower's threads
             replay their lanes to the end and the new version takes over,
             serving the same connections and new ones
+  sigkill   killed, with SIGKILL (the OOM killer's), which the leader's
+            runtime cannot see: the supervisor tells the follower
+  sigkill-updating
+            DIR/mv1.so -> DIR/mvslow.so (1.5 s to update): the leader is
+            killed with SIGKILL while the follower updates, before it holds
+            the leader's descriptors: it cannot take over, and the program
+            ends as its leader did (mvedsua-run killed by SIGKILL)
   crash     DIR/mvcrash.so -> DIR/mv2.so: the old version's worker crashes on
             "crash" after the hand-over; the new version takes over and
             answers it
@@ -26,6 +33,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 
 from poolclient import ask, hits, stage, start  # noqa: E402
@@ -34,7 +42,8 @@ scenario, run, ctl, d, port = sys.argv[1:6]
 port = int(port)
 errors = os.path.join(d, "%s.stderr" % scenario)
 first = {"crash": "mvcrash.so"}.get(scenario, "mv1.so")
-target = {"newcrash": "mv2crash.so"}.get(scenario, "mv2.so")
+target = {"newcrash": "mv2crash.so",
+          "sigkill-updating": "mvslow.so"}.get(scenario, "mv2.so")
 server, control = start(run, ctl, d, first, port, open(errors, "w"))
 
 
@@ -54,15 +63,27 @@ try:
     for c in clients:
         c.settimeout(10)
     print("before:", hits(clients))
+    if scenario == "sigkill-updating":
+        asked = {}
+        upd = threading.Thread(target=lambda: asked.update(
+            out=control.ask("update", os.path.join(d, target))))
+        upd.start()
+        time.sleep(0.5)
+        print("status:", stage(control.status()))
+        os.kill(control.status()["leader_pid"], signal.SIGKILL)
+        print("program ended: mvedsua-run", server.wait(timeout=20))
+        upd.join()
+        print("update:", asked["out"].split(":")[0])
+        sys.exit(0)
     out = control.ask("update", os.path.join(d, target))
     print("update:", out.split(" multi-version")[0])
     print("following:", hits(clients))
     print("handed over:", wait_stderr("descriptors handed over"))
-    if scenario in ("killed", "crash"):
+    if scenario in ("killed", "sigkill", "crash"):
         old = control.status()["leader_pid"]
         print("status:", stage(control.status()))
-        if scenario == "killed":
-            os.kill(old, signal.SIGABRT)
+        if scenario in ("killed", "sigkill"):
+            os.kill(old, signal.SIGABRT if scenario == "killed" else signal.SIGKILL)
         else:
             print("crash:", ask(clients[1], b"crash\n"))
         st = control.wait_for(lambda s: s["leader_pid"] != old and

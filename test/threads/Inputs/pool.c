@@ -31,6 +31,8 @@
 // and a "hold" made half a second after it, the worker takes the lock first,
 // and main's thread then waits for it before its next call
 // (threads/pool-mve.test, "locked").
+// -DSLOW_UPDATE: a version started as an update computes about 1.5 s first
+// (threads/pool-promote.test, "sigkill-updating").
 // -DRULE_DIFF: what a new version changes on purpose, in two workers
 // (threads/rules-mve.test, Inputs/pool-rules.rules): worker 1 also appends
 // "w1 hit N" to pool-w1.log (opened at its first hit, in the working
@@ -75,11 +77,11 @@ int w1_log = -1; // worker 1's own log
 #ifdef HOLD_LOCK
 pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
 long accepted;
-static void compute(long ms) { // about `ms` milliseconds, no system call
+#endif
+__attribute__((unused)) static void compute(long ms) { // about `ms` ms, no call
   for (volatile long i = 0; i < ms * 2000000L; i = i + 1)
     ;
 }
-#endif
 
 #ifdef SPAWN
 static void *helper_main(void *arg) {
@@ -249,6 +251,10 @@ int main(int argc, char **argv) {
     printf("ready\n");
     fflush(stdout);
   }
+#ifdef SLOW_UPDATE
+  else
+    compute(1500);
+#endif
 #ifdef REBUILD_LOOP
   else {
     epoll_ctl(main_epfd, EPOLL_CTL_DEL, listen_fd, NULL);
