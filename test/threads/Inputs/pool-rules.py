@@ -5,12 +5,16 @@ purpose (-DRULE_DIFF: worker 1 logs each hit to pool-w1.log, worker 2 answers
 mvedsua-ctl (CTL). Prints one fact per line.
   rules    update with the rules file RULES (both differences): the follower
            follows while the clients use both workers, one after the other
-           and then both at once; promote and at once finish (the rules
-           have no %reverse side: the old version, following the new one,
-           would find it differ); the new version answers, and its
+           and then both at once; promote and at once finish; the new
+           version answers, and its
            log holds worker 1's hits from the fork on (the follower's writes,
            then its own); then an update to the same version (DIR/mvr2b.so)
            without rules, followed, promoted and finished
+  reverse  update with RULES, promote: the old version follows the new one
+           with the rules' %reverse side (its threads each match their own
+           lane) while the clients use both workers at once; rollback: the
+           old version takes the service back, its counts carried on from
+           the new version's replies it replayed
   spawn    DIR/mp1.so -> DIR/mpr2.so (both with -DSPAWN), with RULES: a
            worker starts a helper thread while the follower follows, whose
            greeting a rule maps: the helper's new lane gets a matcher too;
@@ -47,7 +51,7 @@ def log_lines():
     return "%d lines, %s" % (len(lines), ", ".join(lines))
 
 
-def both_at_once(clients, rounds, first_hit):
+def both_at_once(clients, rounds, first_hit, word2="hits"):
     """Each worker's two clients (0 and 2 on worker 1, 1 and 3 on worker 2)
     take turns in a thread of their own, the two threads at once: both
     follower threads replay at the same time. The replies that are wrong."""
@@ -58,7 +62,7 @@ def both_at_once(clients, rounds, first_hit):
         for _ in range(rounds):
             for c in pair:
                 got = ask(c)
-                want = "v1 w%d hits=%d" % (worker, n)
+                want = "v1 w%d %s=%d" % (worker, "hits" if worker == 1 else word2, n)
                 if got != want:
                     wrong.append("%s (want %s)" % (got, want))
                 n += 1
@@ -97,6 +101,20 @@ try:
         print("promote:", control.ask("promote").split(" (pid")[0])
         print("finish:", control.ask("finish").split(" (pid")[0])
         print("after:", hits(clients))
+        print("log:", log_lines())
+    elif scenario == "reverse":
+        print("following:", hits(clients))
+        print("promote:", control.ask("promote").split(" (pid")[0])
+        print("promoted:", hits(clients))
+        wrong = both_at_once(clients, 25, 7, "count")
+        print("both at once: 100 replies, %d wrong%s" % (
+            len(wrong), "".join("\n  " + w for w in wrong[:5])))
+        print("status:", stage(control.status()))
+        print("rollback:", control.ask("rollback").split(" (pid")[0])
+        st = control.wait_for(lambda s: s["stage"] == "single-leader")
+        print("status:", stage(st))
+        print("after:", hits(clients))
+        print("version:", ask(clients[1], b"ver\n"))
         print("log:", log_lines())
     elif spawn:
         print("spawn:", ask(clients[0], b"spawn\n"))
