@@ -624,7 +624,8 @@ struct Text {
 
 // Frames as "#i 0xADDR name+0xOFF (object)". backtrace() was called once
 // when the follower started, so libgcc's unwinder is loaded already;
-// dladdr's lock is recursive and the follower has one thread.
+// dladdr's lock is recursive. (With threads, a thread that diverges or
+// crashes while another holds the loader's lock, in dlopen, waits for it.)
 // `program_only`: the program's frames only, from the first below the
 // runtime's own (the shim that found a divergence) to the next of the
 // runtime's (mvedsua_rt_run_main, a thread's start), renumbered from 0.
@@ -632,6 +633,8 @@ void FormatBacktrace(char *out, size_t size, bool program_only = false) {
   void *frames[48];
   int n = backtrace(frames, 48);
   Text t = {out, size, 0};
+  if (size)
+    out[0] = 0;
   Dl_info self = {};
   dladdr(reinterpret_cast<void *>(&FormatBacktrace), &self);
   int shown = 0;
@@ -1421,6 +1424,15 @@ bool LeadOwnLaneOnceSwitched() {
 
 } // namespace
 
+void FollowerAwaitSwitch() {
+  if (!__atomic_load_n(&g_switch_claim, __ATOMIC_ACQUIRE))
+    return;
+  uint64_t start = MonoMs();
+  while (!__atomic_load_n(&g_lanes_switched, __ATOMIC_ACQUIRE) &&
+         MonoMs() - start < g_req.timeout_ms)
+    SleepMsRaw(1);
+}
+
 // Main's thread at lane 0's switch record.
 bool FollowerSwitchToLeader(int channel) {
   if (ShimLaneCount() > 1 && !ClaimSwitch())
@@ -1508,7 +1520,7 @@ bool OtherLanesDrained() {
 // (this process holds the program's end too), within 3 s. Any other end
 // (the signals the supervisor passes on to end the service) is the
 // program's, and the supervisor ends this process.
-bool g_leader_killed;
+bool g_leader_killed; // the last TakeOverAllowed's finding
 bool SupervisorSaysKilled() {
   char buf[4096];
   for (uint64_t start = MonoMs(); g_hidden_channel >= 0 &&
@@ -1529,6 +1541,7 @@ bool TakeOverAllowed(int kind) {
   if (!g_is_follower || !ShimLog())
     return false;
   FollowerShared *fs = Shared();
+  g_leader_killed = false;
   if (kind == kTakeOverLeaderGone && !LoadU32(&fs->leader_crashed) &&
       !SupervisorSaysKilled())
     return false;
@@ -1878,17 +1891,26 @@ int PauseShim() {
 
 // The driver's side of the end of an update point: the stages advance.
 void AdvanceStages(int mode) {
+  int paused = mode;
   if (g_follow_pending)
     return StartFollowing();
   if (g_pending) {
-    ReportPending();
-    mode = __atomic_load_n(&g_mode, __ATOMIC_RELAXED) == kOff && !g_leader.active
-               ? kOff : mode;
+    bool switched = g_pending == kSwitched; // maybe by another thread, while
+    ReportPending();                        // this one was at its point
+    int now = __atomic_load_n(&g_mode, __ATOMIC_RELAXED);
+    mode = switched ? now : now == kOff && !g_leader.active ? kOff : mode;
   }
   if (g_leader.active)
     mode = LeaderAtPoint(mode);
   else
     RetryIfDue();
+  // A follower's other thread may have made the process lead meanwhile (a
+  // switch record it read first): its mode stays.
+  if (paused == kFollower) {
+    __atomic_compare_exchange_n(&g_mode, &paused, mode, false,
+                                __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+    return;
+  }
   __atomic_store_n(&g_mode, mode, __ATOMIC_RELAXED);
 }
 

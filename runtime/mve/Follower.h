@@ -59,9 +59,16 @@ bool FollowerTakeOver(int kind);
 // the old version follows it. `channel`: the supervisor channel's number
 // (handed over with the record), or -1.
 bool FollowerSwitchToLeader(int channel);
-// With threads, FollowerSwitchToLeader is lane 0's; each other thread, at
-// its lane's switch record, waits for it and then leads its lane. True.
+// With threads, FollowerSwitchToLeader is lane 0's; another thread at its
+// lane's switch record makes the process lead if it gets there first (main's
+// thread may wait for a lock it holds), or waits until it leads, and then
+// leads its lane. True.
 bool FollowerLaneSwitchToLeader();
+// A thread that finds the process leading in the other direction than its
+// lane's: returns once the thread making the process lead has finished
+// (its mode set first, its epoll map and channel after), at once when no
+// switch is under way.
+void FollowerAwaitSwitch();
 // Follower, while it updates: the update failed (`why`, reported as the
 // outcome); it ends.
 [[noreturn]] void FollowerFailUpdate(const char *why);

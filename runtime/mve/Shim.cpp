@@ -133,11 +133,14 @@ Log *OrderLog() {
 // follower before that call returns, as the order number of a call is taken
 // when it returns, a little after what it caused.
 MVEDSUA_TLS uint64_t t_turn;
+MVEDSUA_TLS Log *t_turn_log; // the log t_turn's number is of (a promotion
+                             // may switch the direction meanwhile)
 void ReleaseTurn() {
-  Log *order = OrderLog();
-  if (order)
-    LogOrderDone(order, t_turn);
+  Log *l = t_turn_log; // still one of this update's (not a later one's)
+  if (l && g_n_lanes && (l == g_lanes[0].fwd || l == g_lanes[0].rev))
+    LogOrderDone(l, t_turn);
   t_turn = 0;
+  t_turn_log = nullptr;
 }
 // A local call in which a thread may wait for another: a lock's futex (the
 // other thread may need the turn to unlock it), a yield, the thread's end.
@@ -926,6 +929,7 @@ void ShimStopLeading() {
 void ShimFollow(int leader, int leader_pidfd, int direction) {
   g_seq = 0;
   t_turn = 0; // a turn this thread held when its process last followed
+  t_turn_log = nullptr;
   g_leader_pid = leader;
   g_leader_pidfd = leader_pidfd;
   g_catching_up = true;
@@ -1144,8 +1148,10 @@ bool Prepare(CallView &c, long nr, long a0, long a1, long a2, long a3,
     // made the process lead): its lane's log in the new direction. Its lane
     // was drained: the switch was all that was left.
     if (t_lane >= 0 && t_reversed != __atomic_load_n(&g_reversed,
-                                                    __ATOMIC_ACQUIRE))
+                                                    __ATOMIC_ACQUIRE)) {
+      FollowerAwaitSwitch(); // another thread may be making the process lead
       UseLane(t_lane);
+    }
     OrderFdChange(c);
   }
   if (mode != kFollower)
@@ -1254,14 +1260,17 @@ long ShimReplayRecord(CallView &c, const RecHead &rec) {
   c.ret = h.ret;
   Comparer k = {&c, &h, 0, 0, 0};
   VisitOut(c, CopyOut, &k);
+  // The descriptors before the record counts as consumed: once a lane is
+  // drained its thread reads its socket no more, and another thread that
+  // makes the process lead may read lane 0's (FollowerLaneSwitchToLeader).
+  if (h.n_fds)
+    if (const char *why = HandoverReceive(h.n_fds))
+      FollowerAbort(why);
   LogFinishRecord(g_log);
   NoteLastRead(c, h.ret);
   if (__builtin_expect(c.nr == SYS_wait4 || c.nr == SYS_waitid, 0))
     ChildReap(); // the program reaps its children: this process, its own
   ShimRecordDone(&c, h.ret);
-  if (h.n_fds)
-    if (const char *why = HandoverReceive(h.n_fds))
-      FollowerAbort(why);
   ShimOrderDone(h);
   return long(h.ret);
 }
@@ -1285,6 +1294,7 @@ void ShimOrderDone(const RecHead &h) {
   if (t_turn)
     ReleaseTurn();
   t_turn = h.order;
+  t_turn_log = OrderLog();
 }
 
 void ShimRecordDone(const CallView *c, int64_t ret) {
@@ -1567,7 +1577,7 @@ MVEDSUA_EXPORT int mvedsua_rt_mve_start_follower(void) {
     return -1;
   g_seq = 0;
   if (pid == 0) {
-    t_turn = 0;
+    t_turn = 0, t_turn_log = nullptr;
     g_leader_pid = parent;
     SigFollow(parent);
     __atomic_store_n(&g_mode, kFollower, __ATOMIC_RELAXED);
