@@ -60,8 +60,13 @@ struct Supervisor {
   pid_t replaced = 0;
   int replaced_status = 0;
   uint64_t replaced_deadline_ms = 0;
+  // A signal that ends the service was passed on: a leader that dies then,
+  // however, is the program's end, not a takeover.
+  bool ending = false;
 };
-constexpr uint64_t kTakeOverMs = 30000;
+// The follower's own bounds: 3 s for the supervisor's word, then the other
+// lanes' replay within the update's time limit (30 s by default).
+constexpr uint64_t kTakeOverMs = 65000;
 
 int Fail(const std::string &message) {
   fprintf(stderr, "mvedsua-run: error: %s\n", message.c_str());
@@ -177,7 +182,7 @@ void OnChannel(Supervisor &s) {
 // were not all handed over yet) ends: the program then ends as its leader
 // did.
 bool FollowerTakesOver(Supervisor &s, int status) {
-  if (!s.state.follower || !WIFSIGNALED(status) ||
+  if (!s.state.follower || !WIFSIGNALED(status) || s.ending ||
       kill(s.state.follower, 0) != 0)
     return false;
   bool killed = WTERMSIG(status) == SIGKILL;
@@ -228,8 +233,11 @@ void OnSignal(Supervisor &s) {
   while (read(s.signal_fd, &info, sizeof info) == sizeof info) {
     if (info.ssi_signo == SIGCHLD)
       ReapChild(s);
-    else if (info.ssi_code != SI_KERNEL)
-      kill(s.state.leader, int(info.ssi_signo));
+    else if (info.ssi_code != SI_KERNEL) {
+      int sig = int(info.ssi_signo);
+      s.ending = s.ending || sig == SIGTERM || sig == SIGINT || sig == SIGQUIT;
+      kill(s.state.leader, sig);
+    }
   }
 }
 
@@ -321,6 +329,7 @@ void PollOnce(Supervisor &s) {
     if (errno == EINTR)
       return;
     perror("mvedsua-run: error: poll");
+    s.ending = true;
     kill(s.state.leader, SIGTERM);
     return;
   }
