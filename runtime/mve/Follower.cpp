@@ -25,7 +25,6 @@
 #include "Raw.h"
 #include "Rules.h"
 #include "../Threads.h"
-#include "mvedsua/rules_abi.h"
 #include "Shim.h"
 #include "Signals.h"
 #include "Sud.h"
