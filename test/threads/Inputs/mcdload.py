@@ -88,6 +88,7 @@ class Slap:
         self.port = port
         self.stop = threading.Event()
         self.results = []
+        self.error_lines = []  # the first few, to say what went wrong
         self.running = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
@@ -101,12 +102,14 @@ class Slap:
             out = p.communicate(timeout=300)[0]
             errors = [l for l in out.splitlines() if "ail" in l or "rror" in l]
             self.results.append((p.returncode, len(errors)))
+            self.error_lines += errors[:3 - len(self.error_lines)]
 
     def finish(self):
         self.stop.set()
         self.thread.join(300)
         bad = [r for r in self.results if r != (0, 0)]
-        return "%d failed%s" % (len(bad), " (exit status, error lines): %r" % bad if bad else "")
+        return "%d failed%s" % (len(bad), " (exit status, error lines): %r; %r" % (
+            bad, self.error_lines) if bad else "")
 
 
 def fresh_connections(port):
