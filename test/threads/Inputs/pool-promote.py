@@ -14,6 +14,12 @@ every reply is printed. Prints one fact per line.
             killed with SIGKILL while the follower updates, before it holds
             the leader's descriptors: it cannot take over, and the program
             ends as its leader did (mvedsua-run killed by SIGKILL)
+  term-then-kill
+            DIR/mvterm.so (it ignores SIGTERM) -> DIR/mv2.so, caught up:
+            the supervisor is asked to end the service (SIGTERM, passed on
+            and ignored), then the leader is killed with SIGKILL: the
+            service was ending, so no takeover (mvedsua-run killed by
+            SIGKILL too)
   crash     DIR/mvcrash.so -> DIR/mv2.so: the old version's worker crashes on
             "crash" after the hand-over; the new version takes over and
             answers it
@@ -41,7 +47,7 @@ from poolclient import ask, hits, stage, start  # noqa: E402
 scenario, run, ctl, d, port = sys.argv[1:6]
 port = int(port)
 errors = os.path.join(d, "%s.stderr" % scenario)
-first = {"crash": "mvcrash.so"}.get(scenario, "mv1.so")
+first = {"crash": "mvcrash.so", "term-then-kill": "mvterm.so"}.get(scenario, "mv1.so")
 target = {"newcrash": "mv2crash.so",
           "sigkill-updating": "mvslow.so"}.get(scenario, "mv2.so")
 server, control = start(run, ctl, d, first, port, open(errors, "w"))
@@ -76,6 +82,16 @@ try:
         print("update:", asked["out"].split(":")[0])
         sys.exit(0)
     out = control.ask("update", os.path.join(d, target))
+    if scenario == "term-then-kill":
+        print("update:", out.split(" multi-version")[0])
+        print("handed over:", wait_stderr("descriptors handed over"))
+        leader = control.status()["leader_pid"]
+        server.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        print("after SIGTERM: still serving:", hits(clients[:2]))
+        os.kill(leader, signal.SIGKILL)
+        print("program ended: mvedsua-run", server.wait(timeout=20))
+        sys.exit(0)
     print("update:", out.split(" multi-version")[0])
     print("following:", hits(clients))
     print("handed over:", wait_stderr("descriptors handed over"))

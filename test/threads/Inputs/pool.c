@@ -33,6 +33,7 @@
 // (threads/pool-mve.test, "locked").
 // -DSLOW_UPDATE: a version started as an update computes about 1.5 s first
 // (threads/pool-promote.test, "sigkill-updating").
+// -DIGNORE_TERM: SIGTERM ignored (pool-promote.test, "term-then-kill").
 // -DRULE_DIFF: what a new version changes on purpose, in two workers
 // (threads/rules-mve.test, Inputs/pool-rules.rules): worker 1 also appends
 // "w1 hit N" to pool-w1.log (opened at its first hit, in the working
@@ -42,6 +43,7 @@
 #include <mvedsua.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,6 +247,9 @@ int main(int argc, char **argv) {
   mvedsua_wait_points(MVEDSUA_WAIT_EPOLL);
 #endif
   if (!mvedsua_is_updating()) {
+#ifdef IGNORE_TERM
+    signal(SIGTERM, SIG_IGN);
+#endif
     setup(atoi(argv[1]));
     for (int i = 0; i < WORKERS; ++i)
       mvedsua_thread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
