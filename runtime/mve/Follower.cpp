@@ -154,6 +154,9 @@ struct Request {
   int source;                 // UpdateSource, for the retries
   uint64_t retries_left, retry_delay_ms;
   uint64_t retry_at_ms;       // a retry is due then; 0: none
+  // This attempt replays every thread's calls in the leader's order: the
+  // retry of one whose threads diverged unordered (OrderedRetryWanted).
+  bool ordered;
 };
 Request g_req;
 
@@ -170,6 +173,7 @@ void SetOptions(const mvedsua_rt_mve_options *o) {
   g_req.retries_left = o ? o->retries : 0;
   g_req.retry_delay_ms = o && o->retry_delay_ms ? o->retry_delay_ms : 500;
   g_req.retry_at_ms = 0;
+  g_req.ordered = false;
   const char *s = getenv("MVEDSUA_MVE_STATUS");
   snprintf(g_req.status_file, sizeof g_req.status_file, "%s", s ? s : "");
 }
@@ -487,9 +491,11 @@ void ScheduleRetry() {
   g_req.retries_left--;
   g_req.retry_at_ms = MonoMs() + g_req.retry_delay_ms;
   Report("multi-version update to %s: retrying in %llu ms (%llu more "
-         "retries after this one)",
+         "retries after this one)%s",
          g_req.path, (unsigned long long)g_req.retry_delay_ms,
-         (unsigned long long)g_req.retries_left);
+         (unsigned long long)g_req.retries_left,
+         g_req.ordered ? ", every thread's calls replayed in the leader's order"
+                       : "");
   RequestLook();
 }
 
@@ -507,9 +513,41 @@ void RetryIfDue() {
            g_req.path, strerror(errno));
 }
 
+// A follower with threads replays each thread's calls at its own pace
+// (unless MVEDSUA_MVE_ORDER_LANES=1): memory that threads share between
+// their calls (a counter, a cache) may then be read in another order than
+// in the leader, and the same code sends other bytes. So the retry (--retry)
+// of an update whose follower with threads diverged so replays every call
+// in the leader's order: a divergence that came of the order does not come
+// again. (Never a retry of its own: the request that showed a real
+// difference may not come again while a retry follows.)
+const char kOrderedRetryNote[] =
+    "; the retry replays every thread's calls in the leader's order";
+bool OrderedRetryWanted() {
+  const DivergenceReport *d = ShimDivergence();
+  if (g_promoted || !g_req.retries_left || !Retriable() ||
+      ShimLaneCount() <= 1 || ShimOrdersAllCalls() || !d)
+    return false;
+  switch (__atomic_load_n(&d->kind, __ATOMIC_ACQUIRE)) {
+  case kDivCall: case kDivArgument: case kDivBytes: case kDivLength:
+  case kDivExtra:
+    return true;
+  default:
+    return false;
+  }
+}
+
 void Conclude() {
   Refresh(&g_status);
   Describe(g_status.reason, sizeof g_status.reason, g_leader.wait_status);
+  bool ordered_retry = OrderedRetryWanted();
+  if (ordered_retry) {
+    size_t n = strlen(g_status.reason);
+    while (n && g_status.reason[n - 1] == '\n')
+      g_status.reason[--n] = 0;
+    snprintf(g_status.reason + n, sizeof g_status.reason - n, "%s",
+             kOrderedRetryNote);
+  }
   SetStage(kSingleLeader);
   g_status.follower_pid = 0;
   g_status.backlog_bytes = g_status.backlog_records = 0; // the log is freed
@@ -525,6 +563,7 @@ void Conclude() {
            "goes on alone with the old version",
            g_req.path, g_status.reason, g_status.leader_pid);
   Publish();
+  g_req.ordered = g_req.ordered || ordered_retry;
   if (!g_promoted)
     ScheduleRetry(); // before the shared area goes with the log
   EndUpdate();
@@ -1856,6 +1895,7 @@ int ForkUpdateFollower(const char *path, const char *point) {
     ReleaseThreads();
     return NotStarted(err);
   }
+  ShimOrderAllCalls(g_req.ordered);
   if (!HandoverCreate(lanes, err, sizeof err)) {
     ShimForgetFollower();
     ReleaseThreads();

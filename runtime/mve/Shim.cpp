@@ -117,6 +117,7 @@ uint64_t g_order_timeouts;
 // ten, and the ordered follower then falls behind its leader.
 int g_order_lanes = -1;
 bool OrderLanes() { return EnvOptIn("MVEDSUA_MVE_ORDER_LANES", &g_order_lanes); }
+bool g_order_all; // this update's: an ordered retry (ShimOrderAllCalls)
 // The log that keeps the order of calls across lanes (lane 0's, in the
 // current direction); mapped until the next update (g_lanes_forgotten).
 Log *OrderLog() {
@@ -912,6 +913,9 @@ DivergenceReport *ShimDivergence() {
   return static_cast<DivergenceReport *>(LogUserArea(first));
 }
 
+void ShimOrderAllCalls(bool on) { g_order_all = on; }
+bool ShimOrdersAllCalls() { return g_order_all || OrderLanes(); }
+
 void ShimLead(int follower) {
   g_seq = 0;
   g_tick = kTickEvery;
@@ -1193,7 +1197,8 @@ void RecordRaw(CallView &c, long ret) {
     return;
   }
   h.order = pre_order;
-  if (!h.order && g_n_lanes > 1 && (OrderLanes() || HandoverCreates(c, ret)))
+  if (!h.order && g_n_lanes > 1 &&
+      (g_order_all || OrderLanes() || HandoverCreates(c, ret)))
     h.order = LogOrderTake(OrderLog()); // after its call returned
   LogPut(g_log, &w.cursor, &h, sizeof h);
   VisitIn(c, PutIn, &w);

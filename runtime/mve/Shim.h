@@ -153,6 +153,11 @@ void ShimForgetFollower();   // leader: the follower is reaped; free the logs
 // Follower: a divergence makes it take over (the old version following the
 // new one after promotion) instead of ending it.
 void ShimTakeOverOnDivergence(bool on);
+// Leader with threads: every call of this update takes a number in the
+// leader's order, not only those that change descriptors (an ordered retry,
+// Follower.cpp; MVEDSUA_MVE_ORDER_LANES=1 asks it for every update).
+void ShimOrderAllCalls(bool on);
+bool ShimOrdersAllCalls();
 
 // What a follower that diverged leaves in the log's shared area for the
 // leader or the supervisor to print. Fixed size, no pointers.

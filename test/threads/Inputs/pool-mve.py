@@ -19,7 +19,10 @@ both workers before the fork. Prints one fact per line.
             in one shared counter, the clients taking turns on the two
             workers: each follower thread replays a call only after the
             calls the leader's threads made before it (the other worker's
-            count is then there), so the same version never diverges
+            count is then there), so the same version never diverges; with
+            MVEDSUA_MVE_ORDER_LANES=1 from the start, else (update --retry
+            1) once the first, unordered, follower diverged: the retry
+            replays in the leader's order
   stall     DIR/mt1.so -> DIR/mt2.so: after a "stall" line the follower's
             worker 2 waits on a condition nothing signals, where the leader's
             answered; promote fails within seconds naming that thread (its
@@ -54,8 +57,9 @@ try:
     target = {"diverge": "mvbad.so", "shared": "mvrebuild.so",
               "order": "ms2.so", "spawn": "mp2.so", "stall": "mt2.so",
               "locked": "ml2.so"}.get(scenario, "mv2.so")
+    unordered = scenario == "order" and os.environ.get("MVEDSUA_MVE_ORDER_LANES") != "1"
     out = control.ask("update", *(["--timeout", "5s"] if scenario == "locked" else []),
-                      os.path.join(d, target))
+                      *(["--retry", "1"] if unordered else []), os.path.join(d, target))
     if scenario != "shared":
         print("update:", out.split(" multi-version")[0])
     if scenario in ("promote", "wake"):
@@ -108,6 +112,18 @@ try:
         for _ in range(25):
             last = hits(clients)
         print("following, 100 turns later:", last)
+        if unordered:
+            # Replayed unordered, the follower's counts came out in another
+            # order: it diverged, and the retry (--retry 1) replayed every
+            # call in the leader's order.
+            st = control.wait_for(lambda s: s["stage"] == "outdated-leader" and
+                                  "divergence" in s["last_update"]["reason"], 30)
+            print("retried:", [l for l in st["last_update"]["reason"].splitlines()
+                               if "divergence" in l][0])
+            print("retried:", st["last_update"]["reason"].splitlines()[-1])
+            for _ in range(25):
+                last = hits(clients)
+            print("following the ordered retry, 100 turns later:", last)
         print("status:", stage(control.status()))
         print("promote:", control.ask("promote").split(" (pid")[0])
         print("finish:", control.ask("finish").split(" (pid")[0])
