@@ -1466,9 +1466,11 @@ void FollowerAwaitSwitch() {
   if (!__atomic_load_n(&g_switch_claim, __ATOMIC_ACQUIRE))
     return;
   uint64_t start = MonoMs();
-  while (!__atomic_load_n(&g_lanes_switched, __ATOMIC_ACQUIRE) &&
-         MonoMs() - start < g_req.timeout_ms)
+  while (!__atomic_load_n(&g_lanes_switched, __ATOMIC_ACQUIRE)) {
+    if (MonoMs() - start > g_req.timeout_ms)
+      FollowerAbort("promotion: the process did not take the lead in time");
     SleepMsRaw(1);
+  }
 }
 
 // Main's thread at lane 0's switch record.
@@ -1931,17 +1933,25 @@ int PauseShim() {
 // The driver's side of the end of an update point: the stages advance.
 void AdvanceStages(int mode) {
   int paused = mode;
+  // A follower's other thread may be making the process lead (a switch
+  // record it read first): done first. One that starts after this look is
+  // left alone here (its stage is reported at the next point).
+  bool switched = false;
+  if (paused == kFollower) {
+    FollowerAwaitSwitch();
+    switched = __atomic_load_n(&g_lanes_switched, __ATOMIC_ACQUIRE);
+  }
   if (g_follow_pending)
     return StartFollowing();
   if (g_pending) {
-    bool switched = g_pending == kSwitched; // maybe by another thread, while
-    ReportPending();                        // this one was at its point
+    bool took_lead = g_pending == kSwitched; // maybe by another thread,
+    ReportPending();                         // while this one was at its point
     int now = __atomic_load_n(&g_mode, __ATOMIC_RELAXED);
-    mode = switched ? now : now == kOff && !g_leader.active ? kOff : mode;
+    mode = took_lead ? now : now == kOff && !g_leader.active ? kOff : mode;
   }
-  if (g_leader.active)
+  if (g_leader.active && (paused != kFollower || switched))
     mode = LeaderAtPoint(mode);
-  else
+  else if (!g_leader.active)
     RetryIfDue();
   // A follower's other thread may have made the process lead meanwhile (a
   // switch record it read first): its mode stays.

@@ -330,13 +330,13 @@ Rec *CopyRecord(const RecHead &h, uint64_t len) {
   uint64_t rest = len - sizeof h;
   uint8_t *body = static_cast<uint8_t *>(ArenaTake(rest ? rest : 1));
   LogRead(ShimThreadLog(), body, rest);
-  LogFinishRecord(ShimThreadLog());
   // Descriptors the leader handed over with this record come in the log's
-  // order: taken now, when the record leaves the log, whatever the rules
-  // then make of it.
+  // order: taken now, before the record leaves the log (a drained lane's
+  // thread reads its socket no more), whatever the rules then make of it.
   if (h.n_fds)
     if (const char *why = HandoverReceive(h.n_fds))
       FollowerAbort(why);
+  LogFinishRecord(ShimThreadLog());
   r->in = body;
   r->out = body + h.in_len;
   r->out_len = rest - h.in_len;

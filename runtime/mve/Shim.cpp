@@ -775,6 +775,7 @@ void ShimJoinLane(int slot) {
   if (mode == kOff || k <= 0 || k >= g_n_lanes)
     return;
   UseLane(k);
+  t_turn = 0, t_turn_log = nullptr; // a turn of an earlier update's
   g_catching_up = mode == kFollower;
   if (mode == kFollower)
     RulesJoinLane(k); // its own matcher, when rules are in use
@@ -1265,17 +1266,18 @@ long ShimReplayRecord(CallView &c, const RecHead &rec) {
   c.ret = h.ret;
   Comparer k = {&c, &h, 0, 0, 0};
   VisitOut(c, CopyOut, &k);
-  // The descriptors before the record counts as consumed: once a lane is
-  // drained its thread reads its socket no more, and another thread that
-  // makes the process lead may read lane 0's (FollowerLaneSwitchToLeader).
+  // All the record's effects (its descriptors, epoll registrations, closes)
+  // before it counts as consumed: once a lane is drained, the thread that
+  // makes the process lead may read lane 0's socket and remap the epoll
+  // registrations (FollowerLaneSwitchToLeader).
   if (h.n_fds)
     if (const char *why = HandoverReceive(h.n_fds))
       FollowerAbort(why);
-  LogFinishRecord(g_log);
   NoteLastRead(c, h.ret);
   if (__builtin_expect(c.nr == SYS_wait4 || c.nr == SYS_waitid, 0))
     ChildReap(); // the program reaps its children: this process, its own
   ShimRecordDone(&c, h.ret);
+  LogFinishRecord(g_log);
   ShimOrderDone(h);
   return long(h.ret);
 }
@@ -1299,7 +1301,7 @@ void ShimOrderDone(const RecHead &h) {
   if (t_turn)
     ReleaseTurn();
   t_turn = h.order;
-  t_turn_log = OrderLog();
+  t_turn_log = t_reversed ? g_lanes[0].rev : g_lanes[0].fwd; // the record's
 }
 
 void ShimRecordDone(const CallView *c, int64_t ret) {

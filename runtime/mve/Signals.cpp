@@ -395,6 +395,7 @@ bool Restartable(long nr) {
   switch (nr) {
   case SYS_read: case SYS_readv: case SYS_write: case SYS_writev:
   case SYS_pread64: case SYS_pwrite64: case SYS_preadv: case SYS_pwritev:
+  case SYS_preadv2: case SYS_pwritev2:
   case SYS_ioctl: case SYS_open: case SYS_openat: case SYS_wait4:
   case SYS_waitid: case SYS_accept: case SYS_accept4: case SYS_connect:
   case SYS_recvfrom: case SYS_recvmsg: case SYS_recvmmsg: case SYS_sendto:
