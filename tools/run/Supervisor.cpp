@@ -60,9 +60,11 @@ struct Supervisor {
   pid_t replaced = 0;
   int replaced_status = 0;
   uint64_t replaced_deadline_ms = 0;
-  // A signal that ends the service was passed on: a leader that dies then,
-  // however, is the program's end, not a takeover.
+  // A signal that ends the service was passed on (which): a leader that
+  // dies then, however, is the program's end, not a takeover, and a process
+  // that comes to lead meanwhile (one that took over by itself) gets it too.
   bool ending = false;
+  int ending_signal = 0;
 };
 // The follower's own bounds: 3 s for the supervisor's word, then the other
 // lanes' replay within the update's time limit (30 s by default).
@@ -109,10 +111,14 @@ void CloseSupervisorFds(Supervisor &s) {
 }
 
 void OnProgramLine(Supervisor &s, const std::string &line) {
+  pid_t leader = s.state.leader;
   if (line.compare(0, 7, "leader ") == 0)
     s.replaced = 0, s.replaced_deadline_ms = 0; // it took over
-  if (ParseHello(line, &s.state) || s.updates.OnProgramLine(line))
+  if (ParseHello(line, &s.state) || s.updates.OnProgramLine(line)) {
+    if (s.ending_signal && s.state.leader != leader)
+      kill(s.state.leader, s.ending_signal);
     return;
+  }
   fprintf(stderr, "mvedsua-run: warning: unexpected message from the program "
                   "ignored\n");
 }
@@ -235,7 +241,8 @@ void OnSignal(Supervisor &s) {
       ReapChild(s);
     else if (info.ssi_code != SI_KERNEL) {
       int sig = int(info.ssi_signo);
-      s.ending = s.ending || sig == SIGTERM || sig == SIGINT || sig == SIGQUIT;
+      if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT)
+        s.ending = true, s.ending_signal = sig;
       kill(s.state.leader, sig);
     }
   }
