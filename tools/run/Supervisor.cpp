@@ -67,8 +67,8 @@ struct Supervisor {
   int ending_signal = 0;
 };
 // The follower's own bounds: 3 s for the supervisor's word, then the other
-// lanes' replay within the update's time limit (30 s by default).
-constexpr uint64_t kTakeOverMs = 65000;
+// lanes' replay within the update's time limit (30 s by default); a margin.
+constexpr uint64_t kTakeOverMarginMs = 35000;
 
 int Fail(const std::string &message) {
   fprintf(stderr, "mvedsua-run: error: %s\n", message.c_str());
@@ -214,7 +214,8 @@ void ReapChild(Supervisor &s) {
               pid, WTERMSIG(status), s.state.follower);
       s.replaced = s.state.follower;
       s.replaced_status = status;
-      s.replaced_deadline_ms = MonotonicMs() + kTakeOverMs;
+      s.replaced_deadline_ms =
+          MonotonicMs() + s.updates.MveTimeoutMs() + kTakeOverMarginMs;
       s.state.leader = s.state.follower;
       s.state.follower = 0;
       continue;
@@ -366,7 +367,8 @@ void PollOnce(Supervisor &s) {
     if (s.replaced && s.replaced_deadline_ms && now >= s.replaced_deadline_ms) {
       fprintf(stderr, "mvedsua-run: follower %d did not take over within "
                       "%llu ms; the program ends as its leader did\n",
-              s.replaced, (unsigned long long)kTakeOverMs);
+              s.replaced,
+              (unsigned long long)(s.updates.MveTimeoutMs() + kTakeOverMarginMs));
       kill(s.replaced, SIGKILL); // reaped: Finish with replaced_status
       s.replaced_deadline_ms = 0;
     }

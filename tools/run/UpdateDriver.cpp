@@ -98,6 +98,7 @@ bool UpdateDriver::Start(int conn, const Request &req, std::string *reply) {
                req.timeout_ms, !req.inplace};
   if (!req.inplace) {
     mve_serial_ = r.serial, mve_retries_left_ = req.retries;
+    mve_timeout_ms_ = req.timeout_ms;
     policy_ = Policy{};
     policy_.promote.after_ms = req.promote_after_ms;
     policy_.promote.after_calls = req.promote_after_calls;

@@ -37,6 +37,9 @@ public:
   bool OnProgramLine(const std::string &line);
   void OnTimer(uint64_t now_ms);
   uint64_t NextDeadline() const;
+  // The last multi-version update's time limit (the follower's own bound
+  // when it takes over from a leader that died).
+  uint64_t MveTimeoutMs() const { return mve_timeout_ms_; }
   // The program ended (wait status): a waiting client learns it.
   void OnProgramEnded(int status);
 
@@ -82,6 +85,7 @@ private:
   std::string stats_; // the fields of the last update-stats line
   uint64_t mve_serial_ = 0; // the record of the last multi-version update
   uint64_t mve_retries_left_ = 0;     // of its --retry N, as the runtime counts
+  uint64_t mve_timeout_ms_ = 30000;   // its --timeout
   uint64_t retry_watch_until_ms_ = 0; // a retry is expected until then
   PendingRollback rb_;
   PendingRollback promote_, finish_;
