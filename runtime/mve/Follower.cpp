@@ -1447,19 +1447,6 @@ bool ClaimSwitch() {
                                      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
-// Another thread made the process lead, or is making it: this one leads its
-// own lane once that is done.
-bool LeadOwnLaneOnceSwitched() {
-  uint64_t start = MonoMs();
-  while (!__atomic_load_n(&g_lanes_switched, __ATOMIC_ACQUIRE)) {
-    if (MonoMs() - start > g_req.timeout_ms)
-      FollowerAbort("promotion: the process did not take the lead in time");
-    SleepMsRaw(1);
-  }
-  ShimUseOwnLane();
-  return true;
-}
-
 } // namespace
 
 void FollowerAwaitSwitch() {
@@ -1472,6 +1459,18 @@ void FollowerAwaitSwitch() {
     SleepMsRaw(1);
   }
 }
+
+namespace {
+
+// Another thread made the process lead, or is making it (it claimed the
+// switch): this one leads its own lane once that is done.
+bool LeadOwnLaneOnceSwitched() {
+  FollowerAwaitSwitch();
+  ShimUseOwnLane();
+  return true;
+}
+
+} // namespace
 
 // Main's thread at lane 0's switch record.
 bool FollowerSwitchToLeader(int channel) {
