@@ -61,6 +61,22 @@ config.substitutions.append(("%free_port", f"{config.python_executable} {os.path
 if os.geteuid() == 0:
     config.available_features.add("root")
 
+# A kernel whose scheduler takes a thread's own time slice (EEVDF's custom
+# slice, Linux 6.12 and later) and shows it (/proc/PID/sched, with
+# CONFIG_SCHED_DEBUG): the follower's threads' slices (runtime/mve/Sched.h).
+def kernel_at_least(major, minor):
+    try:
+        have = tuple(int(x) for x in os.uname().release.split("-")[0].split(".")[:2])
+    except ValueError:
+        return False
+    return have >= (major, minor)
+try:
+    with open("/proc/self/sched") as f:
+        if kernel_at_least(6, 12) and "se.slice" in f.read():
+            config.available_features.add("sched-slice")
+except OSError:
+    pass
+
 # Features for tests that need real clients.
 for client in ["redis-cli", "redis-benchmark"]:
     if shutil.which(client):

@@ -15,8 +15,11 @@ With --mode mve each update is a multi-version one instead: `mvedsua-ctl
 update NEXT.so` (the follower updates, its ten relaunched threads replay
 their lanes until caught up), a second of following under the load, then
 `promote` (the old version then follows the new one, the updated-leader
-stage) and `finish` ("finished: ... runs alone"). The server then runs
-with MVEDSUA_MVE_ORDER_LANES=1 (ORDERED).
+stage) and `finish` ("finished: ... runs alone"). Main hands a new
+connection to a worker through a queue in memory next to a count on the
+worker's eventfd: the follower's worker finds it because the threads' calls
+are replayed in the leader's order (docs/threads.md), which
+MVEDSUA_MVE_ORDER_LANES=0 would turn off.
 
 With --bug PORT2 (after the chain), a second server with SASL on (-S, PLAIN
 over a password database) runs the version the injected bug was made from
@@ -46,11 +49,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from mcproto import Client  # noqa: E402
 
 failures = []
-# Multi-version updates of memcached need the calls of its threads replayed
-# in the leader's order: main hands a new connection to a worker through a
-# queue in memory next to a count on the worker's eventfd (docs/threads.md).
-ORDERED = {"MVEDSUA_MVE_ORDER_LANES": "1"}
-
 
 def check(label, ok, detail=""):
     print("%s: %s%s" % (label, "ok" if ok else "FAILED", (" (%s)" % detail) if detail and not ok else ""))
@@ -194,8 +192,7 @@ def try_bug(a, work):
     with open(os.path.join(sasl, "pwdb"), "w") as f:
         # (the server's realm is appended to a user name without one)
         f.write("alice@mvedsua:secret\n")
-    env = dict(os.environ, SASL_CONF_PATH=sasl, MEMCACHED_SASL_PWDB=os.path.join(sasl, "pwdb"),
-               **ORDERED)
+    env = dict(os.environ, SASL_CONF_PATH=sasl, MEMCACHED_SASL_PWDB=os.path.join(sasl, "pwdb"))
     sock = os.path.join(work, "bug.sock")
     log = open(os.path.join(work, "bug-server.log"), "w")
     server = subprocess.Popen(
@@ -266,8 +263,7 @@ def main():
     server = subprocess.Popen(
         [a.run, "--control", sock, os.path.join(a.portdir, versions[0] + ".so"),
          "-u", "root", "-p", str(a.port), "-U", "0", "-l", "127.0.0.1", "-t", "4", "-m", "512"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env=dict(os.environ, **(ORDERED if a.mode == "mve" else {})))
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def ctl(*args, timeout=120):
         return subprocess.run([a.ctl, "--control", sock] + list(args),

@@ -514,7 +514,7 @@ void RetryIfDue() {
 }
 
 // A follower with threads replays each thread's calls at its own pace
-// (unless MVEDSUA_MVE_ORDER_LANES=1): memory that threads share between
+// when MVEDSUA_MVE_ORDER_LANES=0 turned the order off: memory that threads share between
 // their calls (a counter, a cache) may then be read in another order than
 // in the leader, and the same code sends other bytes. So the retry (--retry)
 // of an update whose follower with threads diverged so replays every call
@@ -1621,6 +1621,7 @@ bool FollowerTakeOver(int kind) {
   }
   __atomic_store_n(&g_mode, kOff, __ATOMIC_RELAXED);
   SudDisarm();
+  ShimScheduleAsLeader();
   FollowerShared *fs = Shared();
   LogCloseReader(ShimLog());
   g_is_follower = false;

@@ -52,6 +52,12 @@ enum : uint32_t { kAwake = 0, kNapping = 1, kSleeping = 2 };
 // waiters share a slot only when their numbers are kOrderSlots apart: a
 // wake for one wakes both, and the other sleeps again.
 constexpr int kOrderSlots = 64;
+// How long a thread whose turn has not come spins before it sleeps: short,
+// as the thread it waits for is more often waiting for a core than running.
+constexpr int kOrderSpins = 64;
+// Numbers said done ahead of the replayed prefix (LogOrderDone), each in
+// slot n % kOrderRing: a number may be said done at most this far ahead.
+constexpr uint64_t kOrderRing = 1024;
 struct OrderSlot {
   uint32_t word;
   uint32_t waiters;
@@ -88,13 +94,16 @@ struct alignas(64) Shared {
   uint32_t reader_attached, reader_done;
   uint64_t tag;
   // The order of calls across lanes: taken by the leader's threads, and
-  // the highest replayed by the follower's (each on a line of its own).
+  // the number up to which the follower's have said every one done (each
+  // on a line of its own).
   alignas(64) uint64_t order_taken;
   alignas(64) uint64_t order_done;
   // Follower threads asleep until call n's turn, on slot n % kOrderSlots:
-  // the thread that says n - 1 is done wakes only that slot, and only when
-  // its `waiters` says someone sleeps there.
+  // the thread that moves order_done to n - 1 wakes only that slot, and
+  // only when its `waiters` says someone sleeps there.
   alignas(64) OrderSlot order_slots[kOrderSlots];
+  // Numbers said done while an earlier one was not yet (n at n % kOrderRing).
+  alignas(64) uint64_t order_ring[kOrderRing];
   // Then: uint32_t chunk_of[max_chunks], uint32_t free_ring[max_chunks],
   // the user area, padding to a page; the chunks follow header_bytes.
 };
@@ -480,6 +489,10 @@ uint64_t LogOrderTake(Log *log) {
   return __atomic_add_fetch(&log->sh->order_taken, 1, __ATOMIC_ACQ_REL);
 }
 
+uint64_t LogOrderTaken(const Log *log) {
+  return __atomic_load_n(&log->sh->order_taken, __ATOMIC_ACQUIRE);
+}
+
 namespace {
 
 bool OrderReached(const Shared *sh, uint64_t n) {
@@ -493,10 +506,10 @@ long MsSince(const struct timespec &start) {
          (now.tv_nsec - start.tv_nsec) / 1000000;
 }
 
-// One sleep on n's slot until the thread before it wakes it, or `ms`. The
-// handshake of WaitForRecord's: the sleeper counts itself in `waiters`
-// before its last look at order_done, the waker moves order_done before
-// it looks at `waiters`; one of them sees the other.
+// One sleep on n's slot until the thread that moves order_done to n - 1
+// wakes it, or `ms`. The handshake of WaitForRecord's: the sleeper counts
+// itself in `waiters` before its last look at order_done, the waker moves
+// order_done before it looks at `waiters`; one of them sees the other.
 void SleepForTurn(Shared *sh, uint64_t n, long ms) {
   OrderSlot *slot = &sh->order_slots[n % kOrderSlots];
   uint32_t seen = __atomic_load_n(&slot->word, __ATOMIC_SEQ_CST);
@@ -517,6 +530,43 @@ void WakeSlot(OrderSlot *slot) {
              0x7fffffff);
 }
 
+// order_done moved from `from` to `to`: the sleepers whose turn came.
+void WakeFrom(Shared *sh, uint64_t from, uint64_t to) {
+  if (to - from >= kOrderSlots) {
+    for (int i = 0; i < kOrderSlots; ++i)
+      WakeSlot(&sh->order_slots[i]);
+    return;
+  }
+  for (uint64_t t = from + 1; t <= to; ++t)
+    WakeSlot(&sh->order_slots[(t + 1) % kOrderSlots]);
+}
+
+// Moves order_done over every number said done right after it.
+void Advance(Shared *sh) {
+  uint64_t p = __atomic_load_n(&sh->order_done, __ATOMIC_SEQ_CST);
+  while (__atomic_load_n(&sh->order_ring[(p + 1) % kOrderRing],
+                         __ATOMIC_SEQ_CST) == p + 1) {
+    if (__atomic_compare_exchange_n(&sh->order_done, &p, p + 1, false,
+                                    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+      WakeFrom(sh, p, p + 1);
+      ++p;
+    }
+  }
+}
+
+// Passes every number up to n, said done or not (a wait that timed out).
+void Skip(Shared *sh, uint64_t n) {
+  uint64_t cur = __atomic_load_n(&sh->order_done, __ATOMIC_SEQ_CST);
+  while (cur < n && !__atomic_compare_exchange_n(&sh->order_done, &cur, n,
+                                                 true, __ATOMIC_SEQ_CST,
+                                                 __ATOMIC_SEQ_CST)) {
+  }
+  if (cur < n) {
+    WakeFrom(sh, cur, n);
+    Advance(sh);
+  }
+}
+
 } // namespace
 
 // Only the follower's threads wait and wake (one process: private futexes).
@@ -524,7 +574,7 @@ void WakeSlot(OrderSlot *slot) {
 // before it is running on another core.
 bool LogOrderWait(Log *log, uint64_t n, long max_ms) {
   Shared *sh = log->sh;
-  for (int spins = 0; spins < 200; ++spins) {
+  for (int spins = 0; spins < kOrderSpins; ++spins) {
     if (OrderReached(sh, n))
       return true;
     __builtin_ia32_pause();
@@ -536,27 +586,24 @@ bool LogOrderWait(Log *log, uint64_t n, long max_ms) {
     if (OrderReached(sh, n))
       return true;
   }
-  return OrderReached(sh, n);
+  if (OrderReached(sh, n))
+    return true;
+  Skip(sh, n - 1);
+  return false;
 }
 
-// Wakes the thread whose turn it now is. A thread that went on unordered
-// moves order_done by more than one: every sleeper it passed may go on, so
-// every slot with a sleeper is woken then.
-void LogOrderDone(Log *log, uint64_t n) {
+// A number said done ahead of order_done waits in the ring until the ones
+// before it are; the thread that fills the gap moves order_done over all.
+bool LogOrderDone(Log *log, uint64_t n, long max_ms) {
   Shared *sh = log->sh;
-  uint64_t cur = __atomic_load_n(&sh->order_done, __ATOMIC_SEQ_CST);
-  while (cur < n && !__atomic_compare_exchange_n(&sh->order_done, &cur, n,
-                                                 true, __ATOMIC_SEQ_CST,
-                                                 __ATOMIC_SEQ_CST)) {
-  }
-  if (cur >= n)
-    return; // passed already, and its sleepers woken then
-  if (cur + 1 == n) {
-    WakeSlot(&sh->order_slots[(n + 1) % kOrderSlots]);
-    return;
-  }
-  for (int i = 0; i < kOrderSlots; ++i)
-    WakeSlot(&sh->order_slots[i]);
+  bool in_time = true;
+  if (n > kOrderRing)
+    in_time = LogOrderWait(log, n - kOrderRing + 1, max_ms); // its slot free
+  if (__atomic_load_n(&sh->order_done, __ATOMIC_SEQ_CST) >= n)
+    return in_time; // passed by a wait that timed out
+  __atomic_store_n(&sh->order_ring[n % kOrderRing], n, __ATOMIC_SEQ_CST);
+  Advance(sh);
+  return in_time;
 }
 
 void LogSetTag(Log *log, uint64_t tag) {

@@ -77,16 +77,21 @@ int LogFd(const Log *log);
 void LogSetTag(Log *log, uint64_t tag);
 uint64_t LogTag(const Log *log);
 // The order of calls across lanes (threads), kept in one log (lane 0's):
-// the leader takes a number for each call as it returns (from 1); a
-// follower thread waits, before it replays call n, until the calls before
-// it were done, and later says n is done. A waiting thread sleeps on a
-// futex that LogOrderDone wakes only when someone sleeps there; neither
-// allocates or locks (the SIGSYS handler). The wait is bounded (`max_ms`):
-// a thread that needs another to move first while the other waits for it
-// (a lock taken in another order) goes on unordered; false then.
+// the leader's threads take numbers (from 1) for the calls that must be
+// replayed in order; the follower's threads say each number done
+// (LogOrderDone), in any order, and order_done is the number up to which
+// every one is. A follower thread that must not go on before call n waits
+// until order_done reaches n - 1 (LogOrderWait). A waiting thread sleeps on
+// a futex that the thread moving order_done wakes only when someone sleeps
+// there; neither allocates or locks (the SIGSYS handler). Waits are bounded
+// (`max_ms`): a thread that needs another to move first while the other
+// waits for it (a lock taken in another order) passes every number before
+// its own and goes on unordered; false then. LogOrderTaken is how many were
+// taken so far.
 uint64_t LogOrderTake(Log *log);
+uint64_t LogOrderTaken(const Log *log);
 bool LogOrderWait(Log *log, uint64_t n, long max_ms);
-void LogOrderDone(Log *log, uint64_t n);
+bool LogOrderDone(Log *log, uint64_t n, long max_ms);
 // A reader opened it with LogOpen; a reader closed it (LogCloseReader:
 // its end, whatever the log's state).
 bool LogReaderAttached(const Log *log);

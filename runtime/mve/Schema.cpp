@@ -228,6 +228,33 @@ const Spec &SpecOf(long nr) {
   return (nr >= 0 && nr < kMaxSyscall) ? *g_table.by_nr[nr] : kUnlisted;
 }
 
+bool Publishes(long nr) {
+  switch (nr) {
+  case SYS_write: case SYS_pwrite64: case SYS_writev: case SYS_pwritev:
+  case SYS_pwritev2: case SYS_sendto: case SYS_sendmsg: case SYS_sendfile:
+  case SYS_copy_file_range: case SYS_shutdown: case SYS_epoll_ctl:
+  case SYS_timerfd_settime: case SYS_kill: case SYS_tkill: case SYS_tgkill:
+  case SYS_rt_sigqueueinfo: case SYS_rt_tgsigqueueinfo:
+  case SYS_pidfd_send_signal: case SYS_close: case SYS_dup2: case SYS_dup3:
+    return true;
+  default:
+    return false;
+  }
+}
+
+bool Receives(long nr) {
+  switch (nr) {
+  case SYS_read: case SYS_pread64: case SYS_readv: case SYS_preadv:
+  case SYS_preadv2: case SYS_recvfrom: case SYS_recvmsg: case SYS_accept:
+  case SYS_accept4: case SYS_epoll_wait: case SYS_epoll_pwait: case SYS_poll:
+  case SYS_ppoll: case SYS_select: case SYS_pselect6: case SYS_wait4:
+  case SYS_rt_sigtimedwait: case SYS_mvedsua_shared_value:
+    return true;
+  default:
+    return false;
+  }
+}
+
 const char *SyscallName(long nr) {
   const char *name = SpecOf(nr).name;
   if (name)

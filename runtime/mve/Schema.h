@@ -35,6 +35,21 @@ constexpr int kMaxSyscall = 512;
 // The schema of syscall `nr` (class kLocal with a null name if unlisted).
 const Spec &SpecOf(long nr);
 const char *SyscallName(long nr); // "syscall_N" for unlisted ones
+// Whether call `nr` hands something to whoever waits on a descriptor or a
+// thread (bytes another thread may read, a registration its epoll_wait
+// reports, a shutdown, a signal, a descriptor table change): what the
+// calling thread wrote to memory before it may be read by the thread that
+// sees it. The cross-thread order numbers such a call before it is made.
+bool Publishes(long nr);
+// Whether call `nr` may return what another thread (or, through a client,
+// another thread's reply) handed over: bytes read, events, a connection, a
+// child's end, a value another thread wrote (mvedsua_shared_value). With
+// every thread's calls ordered, such a call is replayed only after the
+// calls that published before it returned. Other calls (the time, a file's
+// size) are not ordered: a program makes them inside its critical sections
+// too, and a follower thread waiting there for another thread that waits
+// for its lock would stop both.
+bool Receives(long nr);
 
 // One call, as recording and replaying see it: its number, the kernel's
 // arguments, the result (after the call, or from the record) and what the

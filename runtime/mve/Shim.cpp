@@ -12,6 +12,7 @@
 // Control records (numbers from kCtlBase) are not calls: the leader's table
 // handed over in one batch, and the switch at promotion.
 #include "Shim.h"
+
 #include "../Runtime.h"
 #include "../Threads.h"
 #include "../ToolApi.h"
@@ -22,6 +23,7 @@
 #include "Log.h"
 #include "Raw.h"
 #include "Rules.h"
+#include "Sched.h"
 #include "Signals.h"
 #include "Sud.h"
 #include "mvedsua/rules_abi.h"
@@ -111,48 +113,23 @@ bool g_child_follower; // follows a child of the leader (Children.h)
 // and how often it went on unordered.
 constexpr long kOrderWaitMs = 200;
 uint64_t g_order_timeouts;
-// MVEDSUA_MVE_ORDER_LANES=1: the calls of all threads are replayed in the
-// leader's order (docs/threads.md); off by default, as a worker pool under
-// load makes a follower thread hand over to another at about one call in
-// ten, and the ordered follower then falls behind its leader.
+// The calls of all threads are replayed in the leader's order
+// (docs/threads.md) unless MVEDSUA_MVE_ORDER_LANES=0: then each follower
+// thread replays its lane at its own pace, and only the descriptor table's
+// changes keep their order across threads.
 int g_order_lanes = -1;
-bool OrderLanes() { return EnvOptIn("MVEDSUA_MVE_ORDER_LANES", &g_order_lanes); }
+bool OrderLanes() { return EnvOn("MVEDSUA_MVE_ORDER_LANES", &g_order_lanes); }
 bool g_order_all; // this update's: an ordered retry (ShimOrderAllCalls)
+// A follower with threads runs them with a short slice (Sched.h) while it
+// follows; the slice it set, 0 when none.
+uint64_t g_follower_slice_ns;
+
 // The log that keeps the order of calls across lanes (lane 0's, in the
 // current direction); mapped until the next update (g_lanes_forgotten).
 Log *OrderLog() {
   if (!g_n_lanes)
     return nullptr;
   return g_reversed ? g_lanes[0].rev : g_lanes[0].fwd;
-}
-// Follower: the order number of the call this thread replayed last, held
-// until the thread reaches its next call or waits for another thread
-// (ReleaseTurn). The next call in the leader's order may be another
-// thread's that returned before this thread's next call began, and was
-// caused by it (this thread's write woke the other's epoll_wait) after the
-// memory writes this thread made in between: they must be made in the
-// follower before that call returns, as the order number of a call is taken
-// when it returns, a little after what it caused.
-MVEDSUA_TLS uint64_t t_turn;
-MVEDSUA_TLS Log *t_turn_log; // the log t_turn's number is of (a promotion
-                             // may switch the direction meanwhile)
-void ReleaseTurn() {
-  Log *l = t_turn_log; // still one of this update's (not a later one's)
-  if (l && g_n_lanes && (l == g_lanes[0].fwd || l == g_lanes[0].rev))
-    LogOrderDone(l, t_turn);
-  t_turn = 0;
-  t_turn_log = nullptr;
-}
-// A local call in which a thread may wait for another: a lock's futex (the
-// other thread may need the turn to unlock it), a yield, the thread's end.
-bool MayWaitForThread(long nr, const long a[6]) {
-  if (nr == SYS_futex) {
-    int op = int(a[1]) & FUTEX_CMD_MASK;
-    return op == FUTEX_WAIT || op == FUTEX_WAIT_BITSET ||
-           op == FUTEX_LOCK_PI || op == FUTEX_LOCK_PI2 ||
-           op == FUTEX_WAIT_REQUEUE_PI;
-  }
-  return nr == SYS_futex_waitv || nr == SYS_sched_yield || nr == SYS_exit;
 }
 MVEDSUA_TLS jmp_buf g_takeover_jmp;
 MVEDSUA_TLS int64_t g_takeover_sent = -1; // what the diverging call sent, if
@@ -488,8 +465,6 @@ __attribute__((constructor)) void HookLanes() {
 // real).
 bool NextRecord(RecHead *h, const CallView *c) {
   for (;;) {
-    if (t_turn) // a control record's (no program code runs before the next)
-      ReleaseTurn();
     int64_t len = LogNext(g_log, LeaderAlive, nullptr);
     if (len == -2 && FollowerTakeOver(kTakeOverLeaderGone))
       return false;
@@ -775,10 +750,11 @@ void ShimJoinLane(int slot) {
   if (mode == kOff || k <= 0 || k >= g_n_lanes)
     return;
   UseLane(k);
-  t_turn = 0, t_turn_log = nullptr; // a turn of an earlier update's
   g_catching_up = mode == kFollower;
   if (mode == kFollower)
     RulesJoinLane(k); // its own matcher, when rules are in use
+  if (mode == kFollower && g_follower_slice_ns)
+    SchedSetOwnSlice(g_follower_slice_ns);
   SudArm(); // per thread: the kernel arms the calling thread only
 }
 
@@ -917,7 +893,13 @@ DivergenceReport *ShimDivergence() {
 void ShimOrderAllCalls(bool on) { g_order_all = on; }
 bool ShimOrdersAllCalls() { return g_order_all || OrderLanes(); }
 
+void ShimScheduleAsLeader() {
+  if (__atomic_exchange_n(&g_follower_slice_ns, 0, __ATOMIC_RELAXED))
+    SchedSetProcessSlices(0);
+}
+
 void ShimLead(int follower) {
+  ShimScheduleAsLeader();
   g_seq = 0;
   g_tick = kTickEvery;
   g_follower_pid = follower;
@@ -933,8 +915,6 @@ void ShimStopLeading() {
 
 void ShimFollow(int leader, int leader_pidfd, int direction) {
   g_seq = 0;
-  t_turn = 0; // a turn this thread held when its process last followed
-  t_turn_log = nullptr;
   g_leader_pid = leader;
   g_leader_pidfd = leader_pidfd;
   g_catching_up = true;
@@ -942,6 +922,10 @@ void ShimFollow(int leader, int leader_pidfd, int direction) {
   snprintf(g_summary_path, sizeof g_summary_path, "%s", summary ? summary : "");
   RulesActivate(direction); // the expected differences, if any were given
   SigFollow(leader);
+  if (g_n_lanes > 1) { // the threads that run now: the others as they join
+    g_follower_slice_ns = FollowerSliceNs();
+    SchedSetProcessSlices(g_follower_slice_ns);
+  }
   __atomic_store_n(&g_mode, kFollower, __ATOMIC_RELAXED);
   SudArm();
 }
@@ -1014,7 +998,6 @@ bool FollowerNewLane(int *lane, char *why, unsigned long size) {
   LogRead(g_log, fds, sizeof fds);
   LogFinishRecord(g_log);
   int k = int(h.args[0]);
-  ReleaseTurn(); // the thread that makes the lane before it may need it
   for (int waited = 0;
        k != __atomic_load_n(&g_n_lanes, __ATOMIC_ACQUIRE) && waited < 5000;
        ++waited)
@@ -1132,9 +1115,14 @@ void ShimTakeOverOnDivergence(bool on) { g_takeover_on_divergence = on; }
 // close the new one. A creation takes its number after its call (the number
 // exists before the program sees the descriptor), a close before (it exists
 // before the number can be reused); the table handed over takes one too.
-void OrderFdChange(const CallView &c) {
+// With every thread's calls ordered, a call that publishes (Publishes) is
+// numbered before it is made too: what it hands over may make another
+// thread's call return before this one does.
+void NumberBefore(const CallView &c) {
   if (c.nr == SYS_close || c.nr == SYS_dup2 || c.nr == SYS_dup3)
     t_pre_order = LogOrderTake(OrderLog());
+  else if ((g_order_all || OrderLanes()) && Publishes(c.nr))
+    t_pre_order = LogOrderTake(OrderLog()) | kOrderPublish;
 }
 
 bool Prepare(CallView &c, long nr, long a0, long a1, long a2, long a3,
@@ -1157,13 +1145,9 @@ bool Prepare(CallView &c, long nr, long a0, long a1, long a2, long a3,
       FollowerAwaitSwitch(); // another thread may be making the process lead
       UseLane(t_lane);
     }
-    OrderFdChange(c);
+    NumberBefore(c);
   }
-  if (mode != kFollower)
-    return false;
-  if (t_turn)
-    ReleaseTurn();
-  return true;
+  return mode == kFollower;
 }
 
 void Record(CallView &c, long r) {
@@ -1198,9 +1182,11 @@ void RecordRaw(CallView &c, long ret) {
     return;
   }
   h.order = pre_order;
-  if (!h.order && g_n_lanes > 1 &&
-      (g_order_all || OrderLanes() || HandoverCreates(c, ret)))
+  if (!h.order && g_n_lanes > 1 && HandoverCreates(c, ret))
     h.order = LogOrderTake(OrderLog()); // after its call returned
+  else if (!h.order && g_n_lanes > 1 && (g_order_all || OrderLanes()) &&
+           Receives(c.nr))
+    h.order = LogOrderTaken(OrderLog()) | kOrderAfter;
   LogPut(g_log, &w.cursor, &h, sizeof h);
   VisitIn(c, PutIn, &w);
   VisitOut(c, PutOut, &w);
@@ -1282,26 +1268,30 @@ long ShimReplayRecord(CallView &c, const RecHead &rec) {
   return long(h.ret);
 }
 
-// Another thread's call that returned before this one in the leader is
-// replayed first: what that thread wrote to memory before it (a counter
-// two workers share) is then there for this one, as it was in the leader.
-// The turn this thread held is given up first (its own earlier call).
+// A record's place in the order across threads (RecHead.order), in the
+// log of the record's direction (a promotion may have switched the
+// process's since).
+static Log *RecordOrderLog() {
+  return t_reversed ? g_lanes[0].rev : g_lanes[0].fwd;
+}
+
+// A call that may have seen what another thread's call published waits
+// until every call numbered before it returned in the leader is replayed:
+// what that thread wrote to memory before it (a counter two workers share)
+// is then there for this one, as it was in the leader.
 void ShimOrderWait(const RecHead &h) {
-  if (t_turn)
-    ReleaseTurn();
-  Log *order = h.order ? OrderLog() : nullptr;
-  if (order && !LogOrderWait(order, h.order, kOrderWaitMs))
+  if (!h.order || (h.order & kOrderPublish))
+    return;
+  uint64_t n = h.order & kOrderAfter ? (h.order & ~kOrderAfter) + 1 : h.order;
+  if (!LogOrderWait(RecordOrderLog(), n, kOrderWaitMs))
     __atomic_fetch_add(&g_order_timeouts, 1, __ATOMIC_RELAXED);
 }
 
-// The turn is held until the thread's next call (t_turn).
 void ShimOrderDone(const RecHead &h) {
-  if (!h.order)
+  if (!h.order || (h.order & kOrderAfter))
     return;
-  if (t_turn)
-    ReleaseTurn();
-  t_turn = h.order;
-  t_turn_log = t_reversed ? g_lanes[0].rev : g_lanes[0].fwd; // the record's
+  if (!LogOrderDone(RecordOrderLog(), h.order & ~kOrderPublish, kOrderWaitMs))
+    __atomic_fetch_add(&g_order_timeouts, 1, __ATOMIC_RELAXED);
 }
 
 void ShimRecordDone(const CallView *c, int64_t ret) {
@@ -1318,8 +1308,6 @@ void ShimRecordDone(const CallView *c, int64_t ret) {
 // and a switch or a takeover returns to the replaying call (ReplayRaw).
 int64_t ShimWaitRecord(bool ahead) {
   for (;;) {
-    if (t_turn) // as in NextRecord
-      ReleaseTurn();
     int64_t len = LogNext(g_log, LeaderAlive, nullptr);
     if (len == -2 && FollowerTakeOver(kTakeOverLeaderGone))
       longjmp(g_takeover_jmp, 1);
@@ -1527,9 +1515,6 @@ long TrapDispatch(long nr, const long a[6]) {
       !g_shim_paused)
     return TrappedExec(nr, a, mode);
   if (mode == kOff || g_shim_paused || SpecOf(nr).cls == kLocal) {
-    if (__builtin_expect(t_turn != 0, 0) && mode == kFollower &&
-        MayWaitForThread(nr, a))
-      ReleaseTurn();
     if (__builtin_expect(nr == SYS_exit, 0))
       SigThreadEnds();
     long ret;
@@ -1584,7 +1569,6 @@ MVEDSUA_EXPORT int mvedsua_rt_mve_start_follower(void) {
     return -1;
   g_seq = 0;
   if (pid == 0) {
-    t_turn = 0, t_turn_log = nullptr;
     g_leader_pid = parent;
     SigFollow(parent);
     __atomic_store_n(&g_mode, kFollower, __ATOMIC_RELAXED);

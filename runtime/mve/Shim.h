@@ -153,9 +153,12 @@ void ShimForgetFollower();   // leader: the follower is reaped; free the logs
 // Follower: a divergence makes it take over (the old version following the
 // new one after promotion) instead of ending it.
 void ShimTakeOverOnDivergence(bool on);
-// Leader with threads: every call of this update takes a number in the
-// leader's order, not only those that change descriptors (an ordered retry,
-// Follower.cpp; MVEDSUA_MVE_ORDER_LANES=1 asks it for every update).
+// The process leads or runs alone now: its threads get the kernel's default
+// time slice back if they followed with a short one (Sched.h).
+void ShimScheduleAsLeader();
+// Leader with threads: every call of this update takes its place in the
+// leader's order, not only those that change descriptors (an ordered retry
+// when MVEDSUA_MVE_ORDER_LANES=0 turned the order off, Follower.cpp).
 void ShimOrderAllCalls(bool on);
 bool ShimOrdersAllCalls();
 
@@ -201,11 +204,23 @@ struct RecHead {
   int64_t args[6];
   int64_t ret;
   uint64_t in_len;
-  // With several lanes: the call's place among the calls of every thread
-  // (from 1, in the order they returned in the leader; 0: none). A follower
-  // thread replays it once the calls before it were replayed (Log.h).
+  // With several lanes, the call's place in the order across threads
+  // (Log.h; 0: none):
+  //  - n: a change of the descriptor table (a creation takes n once it
+  //    returned, a close before it is made): replayed once every number
+  //    before n is done, then n is done;
+  //  - n | kOrderPublish: a call that hands something to whoever waits on
+  //    a descriptor or a thread (Publishes), numbered before it was made:
+  //    done once replayed, after no wait (what its thread wrote to memory
+  //    before it is written by then);
+  //  - v | kOrderAfter: a call that receives (Receives), when every
+  //    thread's calls are ordered: v numbers were taken when it returned,
+  //    and it is replayed once they are all done (what it could have seen
+  //    is there).
   uint64_t order;
 };
+constexpr uint64_t kOrderPublish = 1ull << 62;
+constexpr uint64_t kOrderAfter = 1ull << 63;
 
 // For the follower's matcher (Rules.cpp): the next record's length (-1 at
 // the log's end; the follower exits when the leader vanished or the log was
@@ -218,8 +233,8 @@ struct RecHead {
 int64_t ShimWaitRecord(bool ahead);
 long ShimReplayRecord(CallView &c, const RecHead &h);
 void ShimRecordDone(const CallView *c, int64_t ret);
-// With the calls ordered across lanes (MVEDSUA_MVE_ORDER_LANES): a record's
-// replay waits for the calls before it, and lets the next go once done.
+// With the calls ordered across lanes (RecHead.order): a record's replay
+// waits for the calls it may depend on, and says its number done after.
 void ShimOrderWait(const RecHead &h);
 void ShimOrderDone(const RecHead &h);
 // The calling thread's lane: its log, and the report its divergence

@@ -15,14 +15,17 @@ both workers before the fork. Prints one fact per line.
             the follower follows; its lane is announced and opened in the
             follower, where the same worker starts the same thread; then two
             more, each in the slot the one before left free
+  slice     promote, printing the time slices of each process's threads
+            (/proc/PID/task/TID/sched): short while they follow, the
+            kernel's default while they lead
   order     DIR/ms1.so -> DIR/ms2.so, whose workers count the hits of both
             in one shared counter, the clients taking turns on the two
             workers: each follower thread replays a call only after the
             calls the leader's threads made before it (the other worker's
-            count is then there), so the same version never diverges; with
-            MVEDSUA_MVE_ORDER_LANES=1 from the start, else (update --retry
-            1) once the first, unordered, follower diverged: the retry
-            replays in the leader's order
+            count is then there), so the same version never diverges; from
+            the start, or with MVEDSUA_MVE_ORDER_LANES=0 (update --retry 1)
+            once the first, unordered, follower diverged: the retry replays
+            in the leader's order
   stall     DIR/mt1.so -> DIR/mt2.so: after a "stall" line the follower's
             worker 2 waits on a condition nothing signals, where the leader's
             answered; promote fails within seconds naming that thread (its
@@ -57,12 +60,39 @@ try:
     target = {"diverge": "mvbad.so", "shared": "mvrebuild.so",
               "order": "ms2.so", "spawn": "mp2.so", "stall": "mt2.so",
               "locked": "ml2.so"}.get(scenario, "mv2.so")
-    unordered = scenario == "order" and os.environ.get("MVEDSUA_MVE_ORDER_LANES") != "1"
+    unordered = scenario == "order" and os.environ.get("MVEDSUA_MVE_ORDER_LANES") == "0"
     out = control.ask("update", *(["--timeout", "5s"] if scenario == "locked" else []),
                       *(["--retry", "1"] if unordered else []), os.path.join(d, target))
     if scenario != "shared":
         print("update:", out.split(" multi-version")[0])
-    if scenario in ("promote", "wake"):
+    if scenario == "slice":
+        def slices(pid):
+            """The distinct se.slice values (ns) of the process's threads."""
+            seen = set()
+            for tid in os.listdir("/proc/%d/task" % pid):
+                with open("/proc/%d/task/%s/sched" % (pid, tid)) as f:
+                    seen.update(int(l.split(":")[1]) for l in f if l.startswith("se.slice"))
+            return sorted(seen)
+
+        def kind(pid):
+            if not pid:
+                return "none"
+            seen = slices(pid)
+            return ("short" if seen == [100000] else
+                    "default" if 100000 not in seen else "mixed %s" % seen)
+
+        def show(when):
+            st = control.status()
+            print("%s: leader %s, follower %s" % (when, kind(st["leader_pid"]),
+                                                  kind(st.get("follower_pid"))))
+        print("following:", hits(clients))
+        show("following")
+        print("promote:", control.ask("promote").split(" (pid")[0])
+        print("promoted:", hits(clients))
+        show("promoted")
+        print("finish:", control.ask("finish").split(" (pid")[0])
+        show("finished")
+    elif scenario in ("promote", "wake"):
         print("following:", hits(clients))
         if scenario == "wake":
             # The supervisor's wake signal delivered to the leader's worker
