@@ -22,9 +22,13 @@ are replayed in the leader's order (docs/threads.md), which
 MVEDSUA_MVE_ORDER_LANES=0 would turn off.
 
 With --bug PORT2 (after the chain), a second server with SASL on (-S, PLAIN
-over a password database) runs the version the injected bug was made from
-(bugs.list); a client authenticates and stores a key; a multi-version update
-to the version with the bug (its fix of CVE-2026-47784 accepts a prefix of
+over a password database) runs the first version; a client authenticates
+and stores a key. A multi-version update to the version the injected bug
+was made from (bugs.list), with its rules (rules/VERSION.rules: the fixed
+password check reads the file to its end), is caught up, followed while
+fresh clients authenticate, promoted (the old version then follows with the
+%reverse rule while more clients authenticate) and finished. Then a
+multi-version update to the version with the bug (its fix of CVE-2026-47784 accepts a prefix of
 the password) is caught up; a client then authenticates with a prefix of the
 password: the follower's reply differs from the leader's "Auth failure", the
 update must be rolled back, the report must name the request (the SASL
@@ -180,11 +184,59 @@ def sasl_client(port, password):
     return s, binary(s, 0x21, b"PLAIN", b"\0alice@mvedsua\0" + password)
 
 
+def authenticated_get(port):
+    """A fresh connection authenticated as alice, then a get of "k": the
+    authentication's status and the value's flags and bytes."""
+    s, (status, _) = sasl_client(port, b"secret")
+    with s:
+        return status, binary(s, 0x00, b"k")
+
+
+def replayed(ctl):
+    """The status once the follower has replayed everything the leader
+    recorded (or is gone), within 10 s."""
+    for _ in range(200):
+        st = json.loads(ctl("status", "--json").stdout)
+        if not st.get("follower_pid") or not (st.get("log") or {}).get("backlog_records"):
+            return st
+        time.sleep(0.05)
+    return st
+
+
+def sasl_chain(a, ctl, first, base):
+    """The multi-version update first -> base on the SASL server, with the
+    rules of base: every stage while fresh clients authenticate."""
+    rules = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rules", base + ".rules")
+    want = (0, (0, struct.pack(">I", 7) + b"before"))
+    r = ctl("update", "--rules", rules, os.path.join(a.portdir, base + ".so"))
+    check("SASL chain: update %s -> %s with %s: caught up" % (first, base, os.path.basename(rules)),
+          r.returncode == 0 and r.stdout.startswith("caught up"), (r.stdout + r.stderr).strip())
+    seen = [authenticated_get(a.bug) for _ in range(5)]
+    st = replayed(ctl)
+    check("SASL chain: 5 clients authenticated and read k while the follower follows",
+          seen == [want] * 5 and st["stage"] == "outdated-leader",
+          "%r, stage %s: %s" % (seen, st["stage"], (st["last_update"] or {}).get("reason")))
+    r = ctl("promote")
+    check("SASL chain: promoted", r.returncode == 0 and r.stdout.startswith("promoted"),
+          (r.stdout + r.stderr).strip())
+    seen = [authenticated_get(a.bug) for _ in range(5)]
+    st = replayed(ctl)
+    check("SASL chain: 5 more while the old version follows the new one",
+          seen == [want] * 5 and st["stage"] == "updated-leader",
+          "%r, stage %s: %s" % (seen, st["stage"], (st["last_update"] or {}).get("reason")))
+    r = ctl("finish")
+    check("SASL chain: finished", r.returncode == 0 and r.stdout.startswith("finished"),
+          (r.stdout + r.stderr).strip())
+
+
 def try_bug(a, work):
-    """The injected bug: a multi-version update from the version it was made
-    from to it, on a server with SASL authentication, rolled back when a
-    client authenticates with a prefix of the password."""
+    """The SASL chain (sasl_chain), then the injected bug: a multi-version
+    update from the version it was made from to it, on a server with SASL
+    authentication, rolled back when a client authenticates with a prefix of
+    the password."""
     name, base = open(os.path.join(a.portdir, "bugs.list")).read().split()
+    versions = open(os.path.join(a.portdir, "versions.list")).read().split()
+    first = versions[0] if versions[0] != base else None
     sasl = os.path.join(work, "sasl")
     os.makedirs(sasl, exist_ok=True)
     with open(os.path.join(sasl, "memcached.conf"), "w") as f:
@@ -196,7 +248,7 @@ def try_bug(a, work):
     sock = os.path.join(work, "bug.sock")
     log = open(os.path.join(work, "bug-server.log"), "w")
     server = subprocess.Popen(
-        [a.run, "--control", sock, os.path.join(a.portdir, base + ".so"),
+        [a.run, "--control", sock, os.path.join(a.portdir, (first or base) + ".so"),
          "-u", "root", "-p", str(a.bug), "-U", "0", "-l", "127.0.0.1", "-t", "4", "-S"],
         stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
@@ -212,7 +264,10 @@ def try_bug(a, work):
                 time.sleep(0.05)
         good, auth = sasl_client(a.bug, b"secret")
         stored = binary(good, 0x01, b"k", b"before", struct.pack(">II", 7, 0))
-        print("bug server: %s with SASL: alice authenticated %r, set %r" % (base, auth, stored[0]))
+        print("bug server: %s with SASL: alice authenticated %r, set %r" % (
+            first or base, auth, stored[0]))
+        if first:
+            sasl_chain(a, ctl, first, base)
         _, wrong = sasl_client(a.bug, b"sec")
         print("bug server: a prefix of the password: %r" % (wrong,))
         r = ctl("update", os.path.join(a.portdir, name + ".so"))

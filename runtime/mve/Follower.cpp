@@ -513,13 +513,13 @@ void RetryIfDue() {
            g_req.path, strerror(errno));
 }
 
-// A follower with threads replays each thread's calls at its own pace
-// when MVEDSUA_MVE_ORDER_LANES=0 turned the order off: memory that threads share between
-// their calls (a counter, a cache) may then be read in another order than
-// in the leader, and the same code sends other bytes. So the retry (--retry)
-// of an update whose follower with threads diverged so replays every call
-// in the leader's order: a divergence that came of the order does not come
-// again. (Never a retry of its own: the request that showed a real
+// A follower with threads replays each thread's calls at its own pace when
+// MVEDSUA_MVE_ORDER_LANES=0 turned their order off: memory that threads
+// share between their calls (a counter, a cache) may then be read in
+// another order than in the leader, and the same code sends other bytes. So
+// the retry (--retry) of an update whose follower with threads diverged so
+// replays the threads' calls in the leader's order (Shim.h, RecHead.order):
+// a divergence that came of that order does not come again. (Never a retry of its own: the request that showed a real
 // difference may not come again while a retry follows.)
 const char kOrderedRetryNote[] =
     "; the retry replays every thread's calls in the leader's order";
@@ -1683,6 +1683,17 @@ bool FollowerTakeOver(int kind) {
 void LeaderHandoverFailed(int err) {
   if (!g_leader.active || g_leader.lost)
     return ShimStopLeading();
+  // A follower that ended (a divergence, a crash) reset the socket: its own
+  // end says why once it is reaped, not the hand-over.
+  const DivergenceReport *d = ShimDivergence();
+  siginfo_t si;
+  si.si_pid = 0;
+  if ((d && __atomic_load_n(&d->kind, __ATOMIC_ACQUIRE)) ||
+      (RawSyscall(SYS_waitid, P_PID, g_leader.pid, long(&si),
+                  WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid != 0)) {
+    ShimCloseReaders();
+    return ShimStopLeading();
+  }
   Kill("the descriptor hand-over failed (%s): it could no longer take over",
        strerror(err));
 }

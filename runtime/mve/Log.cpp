@@ -57,7 +57,12 @@ constexpr int kOrderSlots = 64;
 constexpr int kOrderSpins = 64;
 // Numbers said done ahead of the replayed prefix (LogOrderDone), each in
 // slot n % kOrderRing: a number may be said done at most this far ahead.
-constexpr uint64_t kOrderRing = 1024;
+// Numbers whose records the leader has appended, likewise.
+constexpr uint64_t kOrderRing = 4096;
+// How long a follower thread waits for a number whose record the leader has
+// not appended yet (its call still runs: a blocking write) before it goes
+// on unordered all the same (the leader may have died in that call).
+constexpr long kUnrecordedMaxMs = 5000;
 struct OrderSlot {
   uint32_t word;
   uint32_t waiters;
@@ -102,8 +107,10 @@ struct alignas(64) Shared {
   // the thread that moves order_done to n - 1 wakes only that slot, and
   // only when its `waiters` says someone sleeps there.
   alignas(64) OrderSlot order_slots[kOrderSlots];
-  // Numbers said done while an earlier one was not yet (n at n % kOrderRing).
+  // Numbers said done while an earlier one was not yet (n at n % kOrderRing),
+  // and numbers whose records the leader appended (the same).
   alignas(64) uint64_t order_ring[kOrderRing];
+  alignas(64) uint64_t order_recorded[kOrderRing];
   // Then: uint32_t chunk_of[max_chunks], uint32_t free_ring[max_chunks],
   // the user area, padding to a page; the chunks follow header_bytes.
 };
@@ -493,6 +500,11 @@ uint64_t LogOrderTaken(const Log *log) {
   return __atomic_load_n(&log->sh->order_taken, __ATOMIC_ACQUIRE);
 }
 
+void LogOrderRecorded(Log *log, uint64_t n) {
+  __atomic_store_n(&log->sh->order_recorded[n % kOrderRing], n,
+                   __ATOMIC_RELEASE);
+}
+
 namespace {
 
 bool OrderReached(const Shared *sh, uint64_t n) {
@@ -572,6 +584,10 @@ void Skip(Shared *sh, uint64_t n) {
 // Only the follower's threads wait and wake (one process: private futexes).
 // A wait that spins briefly finds its turn without a call when the thread
 // before it is running on another core.
+// The time limit counts from the last move of order_done (the follower's
+// threads are replaying, however slowly), and while the next number's
+// record is not in the log yet (the leader's call still runs) it is
+// kUnrecordedMaxMs.
 bool LogOrderWait(Log *log, uint64_t n, long max_ms) {
   Shared *sh = log->sh;
   for (int spins = 0; spins < kOrderSpins; ++spins) {
@@ -579,12 +595,29 @@ bool LogOrderWait(Log *log, uint64_t n, long max_ms) {
       return true;
     __builtin_ia32_pause();
   }
-  struct timespec start;
+  struct timespec start, waiting;
   RawSyscall(SYS_clock_gettime, CLOCK_MONOTONIC, long(&start));
-  for (long left = max_ms; left > 0; left = max_ms - MsSince(start)) {
+  waiting = start;
+  uint64_t done = __atomic_load_n(&sh->order_done, __ATOMIC_SEQ_CST);
+  for (;;) {
+    long left = max_ms - MsSince(start);
+    if (left <= 0) {
+      uint64_t next = done + 1;
+      bool recorded = __atomic_load_n(&sh->order_recorded[next % kOrderRing],
+                                      __ATOMIC_ACQUIRE) == next;
+      if (recorded || MsSince(waiting) >= kUnrecordedMaxMs)
+        break;
+      left = 10;
+    }
     SleepForTurn(sh, n, left);
     if (OrderReached(sh, n))
       return true;
+    uint64_t now_done = __atomic_load_n(&sh->order_done, __ATOMIC_SEQ_CST);
+    if (now_done != done) { // progress: the limit counts from here
+      done = now_done;
+      RawSyscall(SYS_clock_gettime, CLOCK_MONOTONIC, long(&start));
+      waiting = start;
+    }
   }
   if (OrderReached(sh, n))
     return true;
@@ -601,7 +634,14 @@ bool LogOrderDone(Log *log, uint64_t n, long max_ms) {
     in_time = LogOrderWait(log, n - kOrderRing + 1, max_ms); // its slot free
   if (__atomic_load_n(&sh->order_done, __ATOMIC_SEQ_CST) >= n)
     return in_time; // passed by a wait that timed out
-  __atomic_store_n(&sh->order_ring[n % kOrderRing], n, __ATOMIC_SEQ_CST);
+  // Only ever a larger number: a thread that looked at order_done before a
+  // Skip passed n may store n after a later number took the slot.
+  uint64_t *slot = &sh->order_ring[n % kOrderRing];
+  uint64_t old = __atomic_load_n(slot, __ATOMIC_SEQ_CST);
+  while (old < n && !__atomic_compare_exchange_n(slot, &old, n, true,
+                                                 __ATOMIC_SEQ_CST,
+                                                 __ATOMIC_SEQ_CST)) {
+  }
   Advance(sh);
   return in_time;
 }

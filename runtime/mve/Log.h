@@ -84,12 +84,16 @@ uint64_t LogTag(const Log *log);
 // until order_done reaches n - 1 (LogOrderWait). A waiting thread sleeps on
 // a futex that the thread moving order_done wakes only when someone sleeps
 // there; neither allocates or locks (the SIGSYS handler). Waits are bounded
-// (`max_ms`): a thread that needs another to move first while the other
-// waits for it (a lock taken in another order) passes every number before
-// its own and goes on unordered; false then. LogOrderTaken is how many were
-// taken so far.
+// (`max_ms` with no number done meanwhile): a thread that needs another to
+// move first while the other waits for it (a lock taken in another order)
+// passes every number before its own and goes on unordered; false then. A
+// wait for a number whose record the leader has not appended (its call
+// still runs) is not the follower's and lasts longer (LogOrderRecorded).
+// LogOrderTaken is how many were taken so far.
 uint64_t LogOrderTake(Log *log);
 uint64_t LogOrderTaken(const Log *log);
+// The leader appended the record that holds number n.
+void LogOrderRecorded(Log *log, uint64_t n);
 bool LogOrderWait(Log *log, uint64_t n, long max_ms);
 bool LogOrderDone(Log *log, uint64_t n, long max_ms);
 // A reader opened it with LogOpen; a reader closed it (LogCloseReader:

@@ -615,7 +615,7 @@ void Expand(const mvr_rule *rule, Env *env, Rec **lhs, bool front) {
   for (int i = 0; lhs && i < rule->nlhs; ++i)
     if (!used[i]) {
       ShimRecordDone(nullptr, lhs[i]->h.ret);
-      ShimOrderWait(lhs[i]->h); // its turn first, as a replayed record's
+      ShimOrderWait(lhs[i]->h); // in the order, as a replayed record is
       ShimOrderDone(lhs[i]->h);
       FreeRec(lhs[i]);
     }

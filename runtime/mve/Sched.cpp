@@ -4,6 +4,7 @@
 #include "Raw.h"
 
 #include <fcntl.h>
+#include <linux/sched.h> // SCHED_FLAG_RESET_ON_FORK
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,7 @@ void SetSlice(long tid, uint64_t ns) {
   if (a.sched_runtime == ns)
     return;
   a.size = sizeof a;
-  a.sched_flags = 0;
+  a.sched_flags &= SCHED_FLAG_RESET_ON_FORK; // the program's own, kept
   a.sched_runtime = ns;
   RawSyscall(SYS_sched_setattr, tid, long(&a), 0);
 }
@@ -58,8 +59,12 @@ long ParseTid(const char *s) {
 } // namespace
 
 uint64_t FollowerSliceNs() {
-  const char *s = getenv("MVEDSUA_MVE_FOLLOWER_SLICE_US");
-  return (s && *s ? strtoull(s, nullptr, 10) : 100) * 1000;
+  static int64_t ns = -1; // read once: the same in every thread
+  if (ns < 0) {
+    const char *s = getenv("MVEDSUA_MVE_FOLLOWER_SLICE_US");
+    ns = int64_t((s && *s ? strtoull(s, nullptr, 10) : 100) * 1000);
+  }
+  return uint64_t(ns);
 }
 
 void SchedSetOwnSlice(uint64_t ns) { SetSlice(0, ns); }

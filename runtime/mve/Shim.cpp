@@ -90,8 +90,8 @@ MVEDSUA_TLS Log *g_other_log; // the lane's other log (the reverse direction)
 MVEDSUA_TLS uint64_t g_seq;   // leader: records appended; follower: replayed
 MVEDSUA_TLS int t_lane = -1;  // the calling thread's lane, -1 for none
 MVEDSUA_TLS bool t_reversed;  // the direction of the logs it uses
-// Leader: the order number a call that closes a descriptor took before it
-// was made (OrderFdChange).
+// Leader: the order number a call took before it was made (NumberBefore: a
+// close, or a call that publishes).
 MVEDSUA_TLS uint64_t t_pre_order;
 pid_t g_leader_pid;      // follower: whom it follows
 pid_t g_follower_pid;    // leader: its follower, until reaped
@@ -744,6 +744,21 @@ int ShimSlotOfLane(int lane) {
   return lane >= 0 && lane < g_n_lanes ? g_slot_of_lane[lane] : -1;
 }
 
+// A thread that joins its lane in a follower: the short slice (Sched.h), for
+// the whole process when it is the first thread besides main's (a follower
+// forked with one thread), and undone if the process came to lead meanwhile.
+static void FollowWithShortSlice() {
+  uint64_t ns = FollowerSliceNs();
+  if (!ns)
+    return;
+  if (__atomic_exchange_n(&g_follower_slice_ns, ns, __ATOMIC_RELAXED) != ns)
+    SchedSetProcessSlices(ns);
+  else
+    SchedSetOwnSlice(ns);
+  if (__atomic_load_n(&g_mode, __ATOMIC_RELAXED) != kFollower)
+    SchedSetOwnSlice(0);
+}
+
 void ShimJoinLane(int slot) {
   int mode = __atomic_load_n(&g_mode, __ATOMIC_ACQUIRE);
   int k = slot > 0 && slot < kMaxSlots ? g_lane_of_slot[slot] : -1;
@@ -753,8 +768,8 @@ void ShimJoinLane(int slot) {
   g_catching_up = mode == kFollower;
   if (mode == kFollower)
     RulesJoinLane(k); // its own matcher, when rules are in use
-  if (mode == kFollower && g_follower_slice_ns)
-    SchedSetOwnSlice(g_follower_slice_ns);
+  if (mode == kFollower)
+    FollowWithShortSlice();
   SudArm(); // per thread: the kernel arms the calling thread only
 }
 
@@ -871,7 +886,10 @@ bool ShimAppendControl(uint32_t kind, uint32_t n_fds, int64_t arg0,
   if (kind == kCtlTable && g_n_lanes > 1) // after every descriptor change
     h.order = LogOrderTake(OrderLog());
   Piece p[2] = {{&h, sizeof h}, {data, len}};
-  return LogAppend(g_log, p, len ? 2 : 1);
+  bool ok = LogAppend(g_log, p, len ? 2 : 1);
+  if (ok && h.order)
+    LogOrderRecorded(OrderLog(), h.order);
+  return ok;
 }
 uint64_t ShimSeq() { return g_seq; }
 int ShimFollowerPid() { return g_follower_pid; }
@@ -922,8 +940,8 @@ void ShimFollow(int leader, int leader_pidfd, int direction) {
   snprintf(g_summary_path, sizeof g_summary_path, "%s", summary ? summary : "");
   RulesActivate(direction); // the expected differences, if any were given
   SigFollow(leader);
-  if (g_n_lanes > 1) { // the threads that run now: the others as they join
-    g_follower_slice_ns = FollowerSliceNs();
+  if (g_n_lanes > 1 && FollowerSliceNs()) { // the threads that run now: the
+    g_follower_slice_ns = FollowerSliceNs();  // others as they join
     SchedSetProcessSlices(g_follower_slice_ns);
   }
   __atomic_store_n(&g_mode, kFollower, __ATOMIC_RELAXED);
@@ -1191,6 +1209,8 @@ void RecordRaw(CallView &c, long ret) {
   VisitIn(c, PutIn, &w);
   VisitOut(c, PutOut, &w);
   LogCommit(g_log, sizeof h + h.in_len + out_len);
+  if (h.order && !(h.order & kOrderAfter)) // a follower thread may wait for it
+    LogOrderRecorded(OrderLog(), h.order & ~kOrderPublish);
   g_seq++;
   if (g_n_lanes > 1) // its call is in the log: it may be held there
     LeaderHoldIfAsked();
@@ -1220,6 +1240,8 @@ static long RunForReal(CallView &c) {
     RecordRaw(c, c.a[0]);
     return c.a[0];
   }
+  if (__atomic_load_n(&g_mode, __ATOMIC_RELAXED) == kLeader && g_n_lanes > 1)
+    NumberBefore(c); // Prepare ran while this process followed
   long r = RawSyscall(c.nr, c.a[0], c.a[1], c.a[2], c.a[3], c.a[4], c.a[5]);
   RecordRaw(c, r);
   return r;

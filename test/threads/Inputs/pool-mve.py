@@ -10,7 +10,9 @@ both workers before the fork. Prints one fact per line.
   wake      promote, after the wake signal was sent to each of the leader's
             worker threads while the follower follows
   diverge   DIR/mv1.so -> DIR/mvbad.so, whose worker 2 answers wrong: the
-            follower's thread 2 diverges, named in the report; v1 serves on
+            follower's thread 2 diverges, named in the report (while new
+            clients connect, whose descriptors the leader sends to the
+            ending follower); v1 serves on
   spawn     DIR/mp1.so -> DIR/mp2.so: a worker starts a helper thread while
             the follower follows; its lane is announced and opened in the
             follower, where the same worker starts the same thread; then two
@@ -201,6 +203,11 @@ try:
                 print("new client: no answer (the leader's epoll instance lost the listening socket)")
     else:
         print("following:", hits(clients))
+        # New clients while the follower ends: each accepted connection's
+        # descriptor is sent to the follower, whose end resets the socket;
+        # the report must still be the divergence, not the hand-over.
+        for _ in range(30):
+            socket.create_connection(("127.0.0.1", port)).close()
         st = control.wait_for(lambda s: s["last_update"]["outcome"] != "in-progress")
         print("status:", stage(st))
         reason = st["last_update"]["reason"]
