@@ -143,12 +143,13 @@ void SendMveRefusal(const char *path, int err) {
 // recording): one "mve ..." line per change.
 void SendMveStage(const struct mvedsua_rt_mve_status *s) {
   static char line[sizeof s->reason * 2 + 256];
-  int n = snprintf(line, sizeof line, "mve %s %d %d %llu %llu %llu %llu %s ",
+  int n = snprintf(line, sizeof line, "mve %s %d %d %llu %llu %llu %llu %llu %s ",
                    s->stage, s->leader_pid, s->follower_pid,
                    (unsigned long long)s->backlog_bytes,
                    (unsigned long long)s->backlog_records,
                    (unsigned long long)s->peak_backlog_bytes,
                    (unsigned long long)s->records_consumed,
+                   (unsigned long long)s->order_timeouts,
                    s->outcome[0] ? s->outcome : "none");
   if (n < 0)
     return;

@@ -156,6 +156,9 @@ struct mvedsua_rt_mve_status {
                         signal and backtrace, the failed update's reason */
   char to_path[4096];
   uint64_t started_us, updated_us, caught_up_us, ended_us; /* wall clock */
+  /* Follower threads that waited for their place in the order of calls
+     across threads past the time limit and went on unordered. */
+  uint64_t order_timeouts;
 };
 void mvedsua_rt_mve_status(struct mvedsua_rt_mve_status *out);
 /* Ends the follower of a multi-version update at any stage (the leader goes

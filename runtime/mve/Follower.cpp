@@ -384,6 +384,7 @@ void Refresh(MveStatus *s) {
     s->peak_backlog_bytes = peak;
   s->records_appended = st.records_appended;
   s->records_consumed = st.records_consumed;
+  s->order_timeouts = st.order_timeouts;
 }
 
 MveStageHook g_stage_hook;

@@ -103,6 +103,7 @@ struct alignas(64) Shared {
   // on a line of its own).
   alignas(64) uint64_t order_taken;
   alignas(64) uint64_t order_done;
+  uint64_t order_timeouts; // waits that passed what they waited for (Skip)
   // Follower threads asleep until call n's turn, on slot n % kOrderSlots:
   // the thread that moves order_done to n - 1 wakes only that slot, and
   // only when its `waiters` says someone sleeps there.
@@ -574,6 +575,7 @@ void Skip(Shared *sh, uint64_t n) {
                                                  __ATOMIC_SEQ_CST)) {
   }
   if (cur < n) {
+    __atomic_fetch_add(&sh->order_timeouts, 1, __ATOMIC_RELAXED);
     WakeFrom(sh, cur, n);
     Advance(sh);
   }
@@ -731,6 +733,7 @@ void LogGetStats(const Log *log, LogStats *out) {
   out->chunks_in_use = Load(&sh->chunks_taken);
   out->file_bytes = sh->header_bytes + (Load(&sh->file_chunks) << log->shift);
   out->grow_count = Load(&sh->grow_count);
+  out->order_timeouts = Load(&sh->order_timeouts);
   out->state = Load(&sh->state);
 }
 

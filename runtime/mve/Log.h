@@ -52,6 +52,7 @@ struct LogStats {
   uint64_t chunks_in_use;      // physical chunks ever taken (memory held)
   uint64_t file_bytes;         // current size of the memfd
   uint64_t grow_count;         // ftruncate calls after creation
+  uint64_t order_timeouts;     // waits for the order that went on unordered
   uint32_t state;              // LogState
 };
 

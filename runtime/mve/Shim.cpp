@@ -855,6 +855,7 @@ void ShimLogStats(LogStats *sum) {
     sum->chunks_in_use += st.chunks_in_use;
     sum->file_bytes += st.file_bytes;
     sum->grow_count += st.grow_count;
+    sum->order_timeouts += st.order_timeouts;
     if (k == 0 || st.state == kLogAbandoned)
       sum->state = st.state;
   }

@@ -45,6 +45,8 @@ struct ServiceState {
   pid_t follower = 0;
   uint64_t backlog_bytes = 0, backlog_records = 0, peak_backlog_bytes = 0;
   uint64_t records_replayed = 0; // by the follower, in the current log
+  uint64_t order_timeouts = 0;   // its waits for the order across threads
+                                 // that went on unordered
   std::deque<UpdateRecord> history; // oldest first, the last kMaxHistory
   uint64_t next_serial = 1;
 

@@ -60,6 +60,7 @@ std::string LogJson(const ServiceState &st) {
          Field("backlog_records", std::to_string(st.backlog_records)) +
          Field("peak_backlog_bytes", std::to_string(st.peak_backlog_bytes)) +
          Field("records_replayed", std::to_string(st.records_replayed)) +
+         Field("order_timeouts", std::to_string(st.order_timeouts)) +
          "}";
 }
 
@@ -206,7 +207,12 @@ std::string StatusText(const ServiceState &st) {
               : "\nlog: backlog " + std::to_string(st.backlog_bytes) +
                     " bytes (" + std::to_string(st.backlog_records) +
                     " records), peak " + std::to_string(st.peak_backlog_bytes) +
-                    " bytes") +
+                    " bytes" +
+                    (st.order_timeouts
+                         ? ", " + std::to_string(st.order_timeouts) +
+                               " waits for the order across threads timed "
+                               "out"
+                         : std::string())) +
          "\nlast_update: " + last +
          "supervisor_pid: " + std::to_string(st.supervisor) +
          "\nhistory: " + history;

@@ -223,9 +223,9 @@ void UpdateDriver::OnMveLine(const std::string &fields) {
   std::istringstream in(fields);
   std::string stage, outcome, reason;
   int leader = 0, follower = 0;
-  uint64_t bytes = 0, records = 0, peak = 0, replayed = 0;
+  uint64_t bytes = 0, records = 0, peak = 0, replayed = 0, unordered = 0;
   if (!(in >> stage >> leader >> follower >> bytes >> records >> peak >>
-        replayed >> outcome)) {
+        replayed >> unordered >> outcome)) {
     fprintf(stderr, "mvedsua-run: warning: malformed stage message from the "
                     "program ignored\n");
     return;
@@ -242,6 +242,7 @@ void UpdateDriver::OnMveLine(const std::string &fields) {
   state_.backlog_records = records;
   state_.peak_backlog_bytes = peak;
   state_.records_replayed = replayed;
+  state_.order_timeouts = unordered;
   UpdateRecord *r = mve_serial_ ? state_.Find(mve_serial_) : nullptr;
   bool waiting = p_.phase != kNone && p_.mve && !p_.timed_out;
   if (r && follower)

@@ -156,6 +156,21 @@ try:
             for _ in range(25):
                 last = hits(clients)
             print("following the ordered retry, 100 turns later:", last)
+        # Worker 1's 16 MiB reply blocks it in its write until the client
+        # reads, 0.6 s later, while worker 2 answers a hit: the follower's
+        # worker 2 replays its read only after worker 1's write, whose record
+        # the leader appends once the write returned. Waiting for it is not
+        # a wait of the follower's own, and does not time out.
+        clients[0].sendall(b"big\n")
+        time.sleep(0.1)
+        print("while worker 1 writes:", ask(clients[1]))
+        time.sleep(0.5)
+        got = 0
+        while got < (16 << 20):
+            got += len(clients[0].recv(1 << 20))
+        print("big reply: %d bytes; then: %s" % (got, hits(clients)))
+        st = control.wait_for(lambda s: (s.get("log") or {}).get("backlog_records") == 0, 10)
+        print("order timeouts:", (st.get("log") or {}).get("order_timeouts"))
         print("status:", stage(control.status()))
         print("promote:", control.ask("promote").split(" (pid")[0])
         print("finish:", control.ask("finish").split(" (pid")[0])

@@ -12,7 +12,9 @@
 // instance as an event library that rebuilds its loop would (the
 // registration deleted from the inherited instance, a new one created).
 // -DSHARED_COUNT: "hit" answers "vT wK total=N", N counted over all workers
-// (memory two threads share, written between their system calls).
+// (memory two threads share, written between their system calls); "big"
+// answers 16 MiB of 'x' and a newline in one write, which blocks until the
+// client has read most of it.
 // -DSPAWN: a line "spawn" makes its worker start a helper thread
 // (mvedsua_thread_create) that answers "helper says hi", and join it.
 // -DSTUCK_WORKER: a line "block" makes its worker answer "blocking" and then
@@ -165,6 +167,18 @@ static void serve_line(struct worker *w, int fd) {
                    pthread_equal(w->thread, pthread_self()) ? "right" : "wrong");
   } else {
 #ifdef SHARED_COUNT
+    if (strncmp(buf, "big", 3) == 0) {
+      static char blob[16 << 20];
+      memset(blob, 'x', sizeof blob - 1);
+      blob[sizeof blob - 1] = '\n';
+      for (size_t done = 0; done < sizeof blob;) {
+        ssize_t k = write(fd, blob + done, sizeof blob - done);
+        if (k <= 0)
+          return;
+        done += (size_t)k;
+      }
+      return;
+    }
     pthread_mutex_lock(&total_lock);
     long total = ++total_hits;
     pthread_mutex_unlock(&total_lock);
