@@ -303,6 +303,18 @@ const char *SignalName(int sig) {
   return n ? n : "?";
 }
 
+} // namespace
+
+int FormatReportWithStack(char *out, size_t size, const char *head,
+                          const char *text, const char *stack) {
+  size_t len = strlen(text);
+  return snprintf(out, size, "%s%s%s%s%s", head, text,
+                  *stack && len && text[len - 1] != '\n' ? "\n" : "",
+                  *stack ? "the follower's stack:\n" : "", stack);
+}
+
+namespace {
+
 int Describe(char *out, size_t size, int status) {
   int pid = g_leader.pid;
   if (g_leader.finished)
@@ -313,15 +325,12 @@ int Describe(char *out, size_t size, int status) {
   if (g_leader.killed[0])
     return snprintf(out, size, "follower %d killed: %s", pid, g_leader.killed);
   if (d && __atomic_load_n(&d->kind, __ATOMIC_ACQUIRE)) {
-    bool stack = LoadU32(&fs->stack_taken) == 1;
-    size_t len = strlen(d->text);
-    return snprintf(out, size, d->kind == kDivRule
-                                   ? "follower %d stopped: %s%s%s%s"
-                                   : "follower %d diverged: %s%s%s%s",
-                    pid, d->text,
-                    stack && len && d->text[len - 1] != '\n' ? "\n" : "",
-                    stack ? "the follower's stack:\n" : "",
-                    stack ? fs->backtrace : "");
+    char head[64];
+    snprintf(head, sizeof head, "follower %d %s: ", pid,
+             d->kind == kDivRule ? "stopped" : "diverged");
+    return FormatReportWithStack(
+        out, size, head, d->text,
+        LoadU32(&fs->stack_taken) == 1 ? fs->backtrace : "");
   }
   uint32_t outcome = LoadU32(&fs->outcome);
   if (outcome == kUpdateFailed)

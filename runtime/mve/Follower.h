@@ -99,6 +99,11 @@ bool FollowerCrashed(Log *log, char *out, size_t size);
 // the shared area, shown with the report; the text, or "" when another
 // thread's divergence took it first.
 const char *FollowerNoteStack();
+// A divergence report as the operator reads it: `head`, the report's text,
+// then the follower's stack when there is one ("the follower's stack:" on
+// a line of its own). Returns like snprintf.
+int FormatReportWithStack(char *out, size_t size, const char *head,
+                          const char *text, const char *stack);
 
 // Leader with threads, after each record: a thread whose process is to stop
 // (its crash, or a follower that found it wrong) waits here, its last call

@@ -346,13 +346,10 @@ void FormatReport(DivergenceReport *r) {
   const char *stack = FollowerNoteStack(); // before the leader reads the kind
   __atomic_store_n(&Report()->kind, r->kind, __ATOMIC_RELEASE);
   if (g_child_follower) { // no supervisor reads this one's summary
-    char line[sizeof r->text + 3200];
-    int n = snprintf(line, sizeof line,
-                     "mvedsua: the follower of child %d diverged: %s%s%s%s",
-                     int(g_leader_pid), r->text,
-                     *stack && *r->text && r->text[strlen(r->text) - 1] != '\n'
-                         ? "\n" : "",
-                     *stack ? "the follower's stack:\n" : "", stack);
+    char line[sizeof r->text + 3200], head[64];
+    snprintf(head, sizeof head, "mvedsua: the follower of child %d diverged: ",
+             int(g_leader_pid));
+    int n = FormatReportWithStack(line, sizeof line, head, r->text, stack);
     RawWriteAll(2, line, uint64_t(n < int(sizeof line) ? n : sizeof line - 1));
   }
   // The new leader's bytes went out already: a call that only sent
