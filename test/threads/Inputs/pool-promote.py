@@ -20,6 +20,11 @@ every reply is printed. Prints one fact per line.
             and ignored), then the leader is killed with SIGKILL: the
             service was ending, so no takeover (mvedsua-run killed by
             SIGKILL too)
+  term-then-update
+            DIR/mvterm.so: SIGTERM passed on and ignored, the service goes
+            on; then an update to DIR/mv2.so, caught up, and the leader is
+            killed with SIGKILL: the update request said the service goes
+            on, so its follower takes over
   crash     DIR/mvcrash.so -> DIR/mv2.so: the old version's worker crashes on
             "crash" after the hand-over; the new version takes over and
             answers it
@@ -47,7 +52,8 @@ from poolclient import ask, hits, stage, start  # noqa: E402
 scenario, run, ctl, d, port = sys.argv[1:6]
 port = int(port)
 errors = os.path.join(d, "%s.stderr" % scenario)
-first = {"crash": "mvcrash.so", "term-then-kill": "mvterm.so"}.get(scenario, "mv1.so")
+first = {"crash": "mvcrash.so", "term-then-kill": "mvterm.so",
+         "term-then-update": "mvterm.so"}.get(scenario, "mv1.so")
 target = {"newcrash": "mv2crash.so",
           "sigkill-updating": "mvslow.so"}.get(scenario, "mv2.so")
 server, control = start(run, ctl, d, first, port, open(errors, "w"))
@@ -81,7 +87,21 @@ try:
         upd.join()
         print("update:", asked["out"].split(":")[0])
         sys.exit(0)
+    if scenario == "term-then-update":
+        server.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        print("after SIGTERM: still serving:", hits(clients[:2]))
     out = control.ask("update", os.path.join(d, target))
+    if scenario == "term-then-update":
+        print("update:", out.split(" multi-version")[0])
+        print("handed over:", wait_stderr("descriptors handed over"))
+        old = control.status()["leader_pid"]
+        os.kill(old, signal.SIGKILL)
+        st = control.wait_for(lambda s: s["leader_pid"] != old and
+                              s["last_update"]["outcome"] != "in-progress")
+        print("after the kill:", hits(clients[:2]), "| leader is the follower:",
+              st["leader_pid"] != old)
+        sys.exit(0)
     if scenario == "term-then-kill":
         print("update:", out.split(" multi-version")[0])
         print("handed over:", wait_stderr("descriptors handed over"))
