@@ -1695,12 +1695,14 @@ void LeaderHandoverFailed(int err) {
     return ShimStopLeading();
   // A follower that ended (a divergence, a crash) reset the socket: its own
   // end says why once it is reaped, not the hand-over.
+  // (It may be the supervisor's child, not ours: its pidfd says it ended,
+  // once all its threads have; a crashing one takes a little while.)
   const DivergenceReport *d = ShimDivergence();
-  siginfo_t si;
-  si.si_pid = 0;
+  struct pollfd ended = {g_leader.pidfd, POLLIN, 0};
   if ((d && __atomic_load_n(&d->kind, __ATOMIC_ACQUIRE)) ||
-      (RawSyscall(SYS_waitid, P_PID, g_leader.pid, long(&si),
-                  WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid != 0)) {
+      (g_leader.pidfd >= 0 &&
+       RawSyscall(SYS_poll, long(&ended), 1, 100) > 0 &&
+       (ended.revents & POLLIN))) {
     ShimCloseReaders();
     return ShimStopLeading();
   }

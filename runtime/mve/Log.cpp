@@ -501,9 +501,16 @@ uint64_t LogOrderTaken(const Log *log) {
   return __atomic_load_n(&log->sh->order_taken, __ATOMIC_ACQUIRE);
 }
 
+// Only ever a larger number (a call that ran long is recorded after later
+// ones): a slot that still holds an older number reads as not recorded,
+// which costs a longer wait, never a wrong one.
 void LogOrderRecorded(Log *log, uint64_t n) {
-  __atomic_store_n(&log->sh->order_recorded[n % kOrderRing], n,
-                   __ATOMIC_RELEASE);
+  uint64_t *slot = &log->sh->order_recorded[n % kOrderRing];
+  uint64_t old = __atomic_load_n(slot, __ATOMIC_RELAXED);
+  while (old < n && !__atomic_compare_exchange_n(slot, &old, n, true,
+                                                 __ATOMIC_RELEASE,
+                                                 __ATOMIC_RELAXED)) {
+  }
 }
 
 namespace {
@@ -601,14 +608,21 @@ bool LogOrderWait(Log *log, uint64_t n, long max_ms) {
   RawSyscall(SYS_clock_gettime, CLOCK_MONOTONIC, long(&start));
   waiting = start;
   uint64_t done = __atomic_load_n(&sh->order_done, __ATOMIC_SEQ_CST);
+  bool unrecorded = false; // the next number's record was missing
   for (;;) {
     long left = max_ms - MsSince(start);
     if (left <= 0) {
       uint64_t next = done + 1;
       bool recorded = __atomic_load_n(&sh->order_recorded[next % kOrderRing],
                                       __ATOMIC_ACQUIRE) == next;
+      if (recorded && unrecorded) { // it just came: its thread gets its time
+        unrecorded = false;
+        RawSyscall(SYS_clock_gettime, CLOCK_MONOTONIC, long(&start));
+        continue;
+      }
       if (recorded || MsSince(waiting) >= kUnrecordedMaxMs)
         break;
+      unrecorded = true;
       left = 10;
     }
     SleepForTurn(sh, n, left);

@@ -278,11 +278,13 @@ bool OnRequest(Supervisor &s, int conn, const std::string &line,
     return true;
   }
   if (req.kind == Request::kUpdate) {
+    if (s.updates.Start(conn, req, reply))
+      return true; // refused: nothing changes
     // The program outlived the ending signal it was given (it handles it
     // and goes on) and is being updated: its leader's death is a takeover
     // again, and a process that comes to lead no longer gets that signal.
     s.ending = false, s.ending_signal = 0;
-    return s.updates.Start(conn, req, reply);
+    return false;
   }
   if (req.kind == Request::kCheck)
     return StartCheckRequest(s, conn, req, reply);

@@ -218,7 +218,7 @@ bool Retriable(const std::string &reason) {
 } // namespace
 
 // "STAGE LEADER_PID FOLLOWER_PID BACKLOG_BYTES BACKLOG_RECORDS PEAK_BYTES
-// OUTCOME REASON"
+// RECORDS_REPLAYED ORDER_TIMEOUTS OUTCOME REASON"
 void UpdateDriver::OnMveLine(const std::string &fields) {
   std::istringstream in(fields);
   std::string stage, outcome, reason;
