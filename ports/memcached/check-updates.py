@@ -209,29 +209,30 @@ def sasl_chain(a, ctl, first, base):
     rules of base: every stage while fresh clients authenticate."""
     rules = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rules", base + ".rules")
     want = (0, (0, struct.pack(">I", 7) + b"before"))
-    r = ctl("update", "--rules", rules, os.path.join(a.portdir, base + ".so"))
-    check("SASL chain: update %s -> %s with %s: caught up" % (first, base, os.path.basename(rules)),
-          r.returncode == 0 and r.stdout.startswith("caught up"), (r.stdout + r.stderr).strip())
-    seen = [authenticated_get(a.bug) for _ in range(5)]
-    st = replayed(ctl)
-    check("SASL chain: 5 clients authenticated and read k while the follower follows",
-          seen == [want] * 5 and st["stage"] == "outdated-leader" and st.get("follower_pid")
-          and st["log"]["order_timeouts"] == 0,
-          "%r, stage %s, log %s: %s" % (seen, st["stage"], st.get("log"),
-                                        (st["last_update"] or {}).get("reason")))
-    r = ctl("promote")
-    check("SASL chain: promoted", r.returncode == 0 and r.stdout.startswith("promoted"),
-          (r.stdout + r.stderr).strip())
-    seen = [authenticated_get(a.bug) for _ in range(5)]
-    st = replayed(ctl)
-    check("SASL chain: 5 more while the old version follows the new one",
-          seen == [want] * 5 and st["stage"] == "updated-leader" and st.get("follower_pid")
-          and st["log"]["order_timeouts"] == 0,
-          "%r, stage %s, log %s: %s" % (seen, st["stage"], st.get("log"),
-                                        (st["last_update"] or {}).get("reason")))
-    r = ctl("finish")
-    check("SASL chain: finished", r.returncode == 0 and r.stdout.startswith("finished"),
-          (r.stdout + r.stderr).strip())
+
+    def step(label, answer, *args):
+        r = ctl(*args)
+        check("SASL chain: " + label, r.returncode == 0 and r.stdout.startswith(answer),
+              (r.stdout + r.stderr).strip())
+
+    def clients(label, stage):
+        """Five fresh clients authenticate and read k; the follower, having
+        replayed them, still follows in `stage`, no wait for the order of
+        calls across threads timed out."""
+        seen = [authenticated_get(a.bug) for _ in range(5)]
+        st = replayed(ctl)
+        check("SASL chain: " + label,
+              seen == [want] * 5 and st["stage"] == stage and st.get("follower_pid")
+              and st["log"]["order_timeouts"] == 0,
+              "%r, stage %s, log %s: %s" % (seen, st["stage"], st.get("log"),
+                                            (st["last_update"] or {}).get("reason")))
+
+    step("update %s -> %s with %s: caught up" % (first, base, os.path.basename(rules)),
+         "caught up", "update", "--rules", rules, os.path.join(a.portdir, base + ".so"))
+    clients("5 clients authenticated and read k while the follower follows", "outdated-leader")
+    step("promoted", "promoted", "promote")
+    clients("5 more while the old version follows the new one", "updated-leader")
+    step("finished", "finished", "finish")
 
 
 def try_bug(a, work):

@@ -643,13 +643,12 @@ bool LogOrderWait(Log *log, uint64_t n, long max_ms) {
 
 // A number said done ahead of order_done waits in the ring until the ones
 // before it are; the thread that fills the gap moves order_done over all.
-bool LogOrderDone(Log *log, uint64_t n, long max_ms) {
+void LogOrderDone(Log *log, uint64_t n, long max_ms) {
   Shared *sh = log->sh;
-  bool in_time = true;
   if (n > kOrderRing)
-    in_time = LogOrderWait(log, n - kOrderRing + 1, max_ms); // its slot free
+    LogOrderWait(log, n - kOrderRing + 1, max_ms); // its slot free
   if (__atomic_load_n(&sh->order_done, __ATOMIC_SEQ_CST) >= n)
-    return in_time; // passed by a wait that timed out
+    return; // passed by a wait that timed out
   // Only ever a larger number: a thread that looked at order_done before a
   // Skip passed n may store n after a later number took the slot.
   uint64_t *slot = &sh->order_ring[n % kOrderRing];
@@ -659,7 +658,6 @@ bool LogOrderDone(Log *log, uint64_t n, long max_ms) {
                                                  __ATOMIC_SEQ_CST)) {
   }
   Advance(sh);
-  return in_time;
 }
 
 void LogSetTag(Log *log, uint64_t tag) {

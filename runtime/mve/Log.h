@@ -96,7 +96,7 @@ uint64_t LogOrderTaken(const Log *log);
 // The leader appended the record that holds number n.
 void LogOrderRecorded(Log *log, uint64_t n);
 bool LogOrderWait(Log *log, uint64_t n, long max_ms);
-bool LogOrderDone(Log *log, uint64_t n, long max_ms);
+void LogOrderDone(Log *log, uint64_t n, long max_ms);
 // A reader opened it with LogOpen; a reader closed it (LogCloseReader:
 // its end, whatever the log's state).
 bool LogReaderAttached(const Log *log);

@@ -109,10 +109,9 @@ MVEDSUA_TLS bool g_catching_up;
 // then runs for real.
 bool g_takeover_on_divergence;
 bool g_child_follower; // follows a child of the leader (Children.h)
-// Follower: how long a thread waits for the calls before its own (lanes),
-// and how often it went on unordered.
+// Follower: how long a thread waits for the calls before its own (lanes)
+// with none done meanwhile; the log counts the waits that ran out.
 constexpr long kOrderWaitMs = 200;
-uint64_t g_order_timeouts;
 // The calls of all threads are replayed in the leader's order
 // (docs/threads.md) unless MVEDSUA_MVE_ORDER_LANES=0: then each follower
 // thread replays its lane at its own pace, and only the descriptor table's
@@ -741,9 +740,10 @@ int ShimSlotOfLane(int lane) {
   return lane >= 0 && lane < g_n_lanes ? g_slot_of_lane[lane] : -1;
 }
 
-// A thread that joins its lane in a follower: the short slice (Sched.h), for
-// the whole process when it is the first thread besides main's (a follower
-// forked with one thread), and undone if the process came to lead meanwhile.
+// A follower's threads get the short slice (Sched.h): every thread of the
+// process the first time (a follower with threads; the first thread besides
+// main's of one forked with one thread), the calling thread after (a thread
+// that joins its lane), undone for it if the process came to lead meanwhile.
 static void FollowWithShortSlice() {
   uint64_t ns = FollowerSliceNs();
   if (!ns)
@@ -938,11 +938,9 @@ void ShimFollow(int leader, int leader_pidfd, int direction) {
   snprintf(g_summary_path, sizeof g_summary_path, "%s", summary ? summary : "");
   RulesActivate(direction); // the expected differences, if any were given
   SigFollow(leader);
-  if (g_n_lanes > 1 && FollowerSliceNs()) { // the threads that run now: the
-    g_follower_slice_ns = FollowerSliceNs();  // others as they join
-    SchedSetProcessSlices(g_follower_slice_ns);
-  }
   __atomic_store_n(&g_mode, kFollower, __ATOMIC_RELAXED);
+  if (g_n_lanes > 1) // the threads that run now; the others as they join
+    FollowWithShortSlice();
   SudArm();
 }
 
@@ -1303,15 +1301,13 @@ void ShimOrderWait(const RecHead &h) {
   if (!h.order || (h.order & kOrderPublish))
     return;
   uint64_t n = h.order & kOrderAfter ? (h.order & ~kOrderAfter) + 1 : h.order;
-  if (!LogOrderWait(RecordOrderLog(), n, kOrderWaitMs))
-    __atomic_fetch_add(&g_order_timeouts, 1, __ATOMIC_RELAXED);
+  LogOrderWait(RecordOrderLog(), n, kOrderWaitMs);
 }
 
 void ShimOrderDone(const RecHead &h) {
   if (!h.order || (h.order & kOrderAfter))
     return;
-  if (!LogOrderDone(RecordOrderLog(), h.order & ~kOrderPublish, kOrderWaitMs))
-    __atomic_fetch_add(&g_order_timeouts, 1, __ATOMIC_RELAXED);
+  LogOrderDone(RecordOrderLog(), h.order & ~kOrderPublish, kOrderWaitMs);
 }
 
 void ShimRecordDone(const CallView *c, int64_t ret) {
